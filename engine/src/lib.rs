@@ -1,0 +1,7 @@
+//! pg_reco's engine: everything that is not PostgreSQL glue. No pgrx here.
+pub mod error;
+pub mod json;
+pub mod standardize;
+
+pub use error::{Error, ErrorKind, Result};
+pub mod normalize;
