@@ -1,2 +1,26 @@
+//! pg_reco: the PostgreSQL extension. Thin glue over `reco_engine`: each SQL function reads its
+//! inputs, calls the engine, and writes the result. See docs/reference.md for the SQL surface.
 use pgrx::prelude::*;
+
 ::pgrx::pg_module_magic!(name, version);
+
+mod api;
+mod error;
+mod jsonb;
+
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["timezone = 'UTC'"]
+    }
+}

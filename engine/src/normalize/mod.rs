@@ -3,6 +3,7 @@
 //! Built-in channels (`shopify`, `woocommerce`, `amazon`, `pos`, `web`, `mobile`) are code in
 //! `channels.rs`; any other channel, and per-field overrides of a built-in one, come from a
 //! mapping (`mapping.rs`), which the extension reads from `reco.channel_mappings`.
+pub mod batch;
 pub mod channels;
 pub mod event;
 pub mod mapping;

@@ -1,0 +1,53 @@
+# pg_reco: two commands on a fresh machine.
+#   make demo   bootstrap, build and install, start a cluster, load sample payloads, show results
+#   make test   bootstrap, then every test layer
+SHELL := /bin/bash
+PG_MAJOR ?= 15
+PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
+PGRX_DATA := $(CURDIR)/target/pgrx-test-data
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: demo test bootstrap install install-release test-engine test-pgrx test-regress test-integration bench cluster-stop clean
+
+bootstrap:
+	@scripts/bootstrap
+
+install: bootstrap
+	cargo pgrx install --pg-config $(PG_CONFIG)
+
+install-release: bootstrap
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+demo: install-release
+	scripts/cluster restart
+	scripts/demo
+
+test: bootstrap test-engine test-pgrx test-regress test-integration
+	@echo "make test: all layers passed"
+
+test-engine:
+	cargo test -p reco-engine
+
+# pgrx-managed clusters run as the postgres OS user; their data directory must be theirs.
+$(PGRX_DATA):
+	mkdir -p $@ && (id -u | grep -qx 0 && chown postgres:postgres $@ || true)
+
+test-pgrx: $(PGRX_DATA)
+	cargo pgrx test pg$(PG_MAJOR) --runas postgres --pgdata $(PGRX_DATA)/test
+
+test-regress: $(PGRX_DATA)
+	cargo pgrx regress pg$(PG_MAJOR) --runas postgres --pgdata $(PGRX_DATA)/regress --resetdb
+
+test-integration: install
+	scripts/cluster restart
+	RECO_TEST_DSN="$$(scripts/cluster url)" cargo test -p pg_reco_integration -- --test-threads=1
+
+bench: install-release
+	scripts/cluster restart
+	bench/ingest.sh
+
+cluster-stop:
+	scripts/cluster stop
+
+clean: cluster-stop
+	cargo clean

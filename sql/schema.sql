@@ -1,0 +1,127 @@
+-- pg_reco canonical model. Loaded first (bootstrap); functions come after.
+-- Every timestamp is timestamptz (UTC on output with TimeZone = UTC); money is bigint minor units
+-- with an ISO 4217 currency beside it.
+
+CREATE TABLE reco.customers (
+    customer_id   text PRIMARY KEY CHECK (length(customer_id) BETWEEN 1 AND 256),
+    timezone      text,
+    email_opt_in  boolean NOT NULL DEFAULT false,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    attributes    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object')
+);
+COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen.';
+
+CREATE TABLE reco.items (
+    item_id     text PRIMARY KEY CHECK (length(item_id) BETWEEN 1 AND 256),
+    group_id    text,
+    title       text,
+    category    text,
+    brand       text,
+    price       numeric CHECK (price >= 0),
+    currency    char(3),
+    attributes  jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
+    active      boolean NOT NULL DEFAULT true,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.items IS 'Sellable items (SKUs). group_id ties the size/color variants of one product; attributes holds size, color, tags.';
+CREATE INDEX items_group_idx ON reco.items (group_id) WHERE group_id IS NOT NULL;
+CREATE INDEX items_category_idx ON reco.items (category) WHERE active;
+
+CREATE TABLE reco.stock (
+    item_id      text PRIMARY KEY REFERENCES reco.items ON DELETE CASCADE,
+    available    integer NOT NULL DEFAULT 0,
+    backordered  boolean NOT NULL DEFAULT false,
+    restock_at   timestamptz,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.stock IS 'Live stock. An item is buyable when active, available > 0 and not backordered.';
+CREATE INDEX stock_buyable_idx ON reco.stock (item_id) WHERE available > 0 AND NOT backordered;
+
+CREATE TABLE reco.orders (
+    order_id        text PRIMARY KEY,
+    channel         text NOT NULL,
+    external_id     text NOT NULL,
+    customer_id     text REFERENCES reco.customers ON DELETE SET NULL,
+    placed_at       timestamptz NOT NULL,
+    currency        char(3) NOT NULL,
+    subtotal_minor  bigint NOT NULL,
+    discount_minor  bigint NOT NULL DEFAULT 0,
+    shipping_minor  bigint NOT NULL DEFAULT 0,
+    tax_minor       bigint NOT NULL DEFAULT 0,
+    total_minor     bigint NOT NULL,
+    status          text NOT NULL CHECK (status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'refunded')),
+    country         char(2),
+    email           text,
+    canonical_hash  bigint NOT NULL,
+    ingested_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT orders_channel_external_id_key UNIQUE (channel, external_id)
+);
+COMMENT ON TABLE reco.orders IS 'Canonical orders from every channel. order_id is channel:external_id; amounts are integer minor units of currency.';
+COMMENT ON COLUMN reco.orders.canonical_hash IS 'Hash of the canonical form; a replayed payload with the same hash changes nothing.';
+CREATE INDEX orders_customer_idx ON reco.orders (customer_id, placed_at DESC);
+CREATE INDEX orders_placed_idx ON reco.orders (placed_at);
+
+CREATE TABLE reco.order_lines (
+    order_id          text NOT NULL REFERENCES reco.orders ON DELETE CASCADE,
+    line_no           integer NOT NULL CHECK (line_no > 0),
+    item_id           text NOT NULL REFERENCES reco.items,
+    qty               integer NOT NULL CHECK (qty > 0),
+    unit_price_minor  bigint NOT NULL CHECK (unit_price_minor >= 0),
+    discount_minor    bigint NOT NULL DEFAULT 0,
+    size              text,
+    color             text,
+    PRIMARY KEY (order_id, line_no)
+);
+COMMENT ON TABLE reco.order_lines IS 'Lines of canonical orders: standardized size code and palette color.';
+CREATE INDEX order_lines_item_idx ON reco.order_lines (item_id);
+
+CREATE TABLE reco.events (
+    event_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id  text REFERENCES reco.customers ON DELETE CASCADE,
+    session_id   text,
+    item_id      text,
+    kind         text NOT NULL CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating',
+                                               'return', 'impression', 'email_open', 'email_click')),
+    value        double precision,
+    channel      text,
+    device       text,
+    occurred_at  timestamptz NOT NULL,
+    order_id     text REFERENCES reco.orders ON DELETE CASCADE,
+    context      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context) = 'object'),
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (customer_id IS NOT NULL OR session_id IS NOT NULL)
+);
+COMMENT ON TABLE reco.events IS 'The clickstream and purchases. value: dwell seconds (view), quantity (cart_add, cart_remove, purchase, return), 0-5 (rating).';
+CREATE INDEX events_customer_recent_idx ON reco.events (customer_id, occurred_at DESC);
+CREATE INDEX events_session_recent_idx ON reco.events (session_id, occurred_at DESC) WHERE session_id IS NOT NULL;
+CREATE INDEX events_occurred_brin ON reco.events USING brin (occurred_at);
+CREATE INDEX events_order_idx ON reco.events (order_id) WHERE order_id IS NOT NULL;
+
+CREATE TABLE reco.ingest_errors (
+    error_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel      text NOT NULL,
+    entity       text NOT NULL CHECK (entity IN ('order', 'event')),
+    payload      jsonb,
+    sqlstate     char(5) NOT NULL,
+    message      text NOT NULL,
+    json_path    text,
+    hint         text,
+    received_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.ingest_errors IS 'Dead letters: every payload a batch ingest could not take, with the reason. Nothing is dropped silently.';
+CREATE INDEX ingest_errors_received_idx ON reco.ingest_errors (received_at);
+
+CREATE TABLE reco.channel_mappings (
+    channel     text NOT NULL,
+    field       text NOT NULL,
+    path        text,
+    value       jsonb,
+    transform   text,
+    zone        text,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (channel, field),
+    CHECK ((path IS NULL) <> (value IS NULL))
+);
+COMMENT ON TABLE reco.channel_mappings IS 'Data-driven channels: canonical field -> JSON path (or constant value) + transform. Rows for a built-in channel override its fields.';

@@ -1,0 +1,151 @@
+//! Clickstream capture: record_event (typed arguments), normalize_event / ingest_event(s)
+//! (channel payloads).
+use super::ingest::{batch_elements, write_errors};
+use super::timestamptz;
+use crate::error::OrRaise;
+use crate::jsonb::Payload;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use pgrx::JsonB;
+use reco_engine::normalize::event::{self, Event, Kind};
+use reco_engine::standardize::time;
+
+/// The transaction's start time, the `now` of events without a timestamp.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    let pg = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+    chrono::DateTime::from_timestamp_micros(pg + PG_EPOCH_UNIX_MICROS).unwrap_or_default()
+}
+
+fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
+    if events.is_empty() {
+        return Vec::new();
+    }
+    let mut customers: Vec<String> = events.iter().filter_map(|e| e.customer_id.clone()).collect();
+    customers.sort();
+    customers.dedup();
+    if !customers.is_empty() {
+        client
+            .update(
+                "INSERT INTO reco.customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT (customer_id) DO NOTHING",
+                None,
+                &[DatumWithOid::from(customers)],
+            )
+            .or_raise();
+    }
+    let col = |f: fn(&Event) -> Option<String>| -> Vec<Option<String>> { events.iter().map(f).collect() };
+    let rows = client
+        .update(
+            "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
+             SELECT c, s, i, k, v, ch, d, t, x::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+                  AS u(c, s, i, k, v, ch, d, t, x)
+             RETURNING event_id",
+            None,
+            &[
+                DatumWithOid::from(col(|e| e.customer_id.clone())),
+                DatumWithOid::from(col(|e| e.session_id.clone())),
+                DatumWithOid::from(col(|e| e.item_id.clone())),
+                DatumWithOid::from(events.iter().map(|e| e.kind.as_str().to_string()).collect::<Vec<_>>()),
+                DatumWithOid::from(events.iter().map(|e| e.value).collect::<Vec<_>>()),
+                DatumWithOid::from(events.iter().map(|e| e.channel.clone()).collect::<Vec<_>>()),
+                DatumWithOid::from(col(|e| e.device.clone())),
+                DatumWithOid::from(events.iter().map(|e| timestamptz(time::to_pg_micros(&e.occurred_at))).collect::<Vec<_>>()),
+                DatumWithOid::from(events.iter().map(|e| serde_json::Value::Object(e.context.clone()).to_string()).collect::<Vec<_>>()),
+            ],
+        )
+        .or_raise();
+    rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect()
+}
+
+/// Records one event from typed arguments; returns its event_id. A customer seen for the first
+/// time is created. `value`: dwell seconds for views, quantity for cart and purchase events,
+/// 0-5 for ratings.
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(reco, pg_catalog)]
+fn record_event(
+    customer_id: Option<&str>,
+    item_id: Option<&str>,
+    kind: &str,
+    value: default!(Option<f64>, "NULL"),
+    occurred_at: default!(Option<TimestampWithTimeZone>, "now()"),
+    context: default!(Option<Payload>, "'{}'"),
+    session_id: default!(Option<&str>, "NULL"),
+    channel: default!(Option<&str>, "NULL"),
+    device: default!(Option<&str>, "NULL"),
+) -> i64 {
+    let kind = Kind::parse(kind).map_err(|e| e.at("kind")).or_raise();
+    let context = match context.map(Payload::value).transpose().or_raise() {
+        None => serde_json::Map::new(),
+        Some(serde_json::Value::Object(m)) => m,
+        Some(_) => crate::error::raise(reco_engine::Error::invalid("context must be a JSON object").at("context")),
+    };
+    let occurred = match occurred_at {
+        Some(t) => {
+            let pg: i64 = t.into_inner();
+            chrono::DateTime::from_timestamp_micros(pg + 946_684_800_000_000).unwrap_or_default()
+        }
+        None => now(),
+    };
+    let id = |s: Option<&str>, what: &str| -> Option<String> {
+        let v = serde_json::Value::from(s?);
+        reco_engine::json::Node::root(&v).id().map_err(|e| e.context(what.to_string())).or_raise()
+    };
+    let ev = event::check(Event {
+        customer_id: id(customer_id, "customer_id"),
+        session_id: id(session_id, "session_id"),
+        item_id: id(item_id, "item_id"),
+        kind,
+        value,
+        channel: channel.unwrap_or("sql").to_string(),
+        device: device.map(event::device),
+        occurred_at: occurred,
+        context,
+    })
+    .or_raise();
+    Spi::connect_mut(|client| insert_events(client, &[ev]))[0]
+}
+
+/// Normalizes one event payload of a channel (no table access; `now` fills a missing time).
+#[pg_extern(stable, strict, parallel_safe)]
+fn normalize_event(channel: &str, payload: Payload) -> JsonB {
+    let v = payload.value().map_err(|e| e.context(format!("{channel} event"))).or_raise();
+    JsonB(event::normalize_event(channel, &v, now()).or_raise().to_json())
+}
+
+/// Normalizes and stores one event payload; returns its event_id.
+#[pg_extern(volatile, strict, security_definer)]
+#[search_path(reco, pg_catalog)]
+fn ingest_event(channel: &str, payload: Payload) -> i64 {
+    let v = payload.value().map_err(|e| e.context(format!("{channel} event"))).or_raise();
+    let ev = event::normalize_event(channel, &v, now()).or_raise();
+    Spi::connect_mut(|client| insert_events(client, &[ev]))[0]
+}
+
+/// Ingests a JSON array of event payloads; bad ones go to reco.ingest_errors.
+#[pg_extern(volatile, strict, security_definer)]
+#[search_path(reco, pg_catalog)]
+fn ingest_events(
+    channel: &str,
+    payloads: Payload,
+) -> TableIterator<'static, (name!(received, i64), name!(inserted, i64), name!(failed, i64))> {
+    let elements = batch_elements(payloads, &format!("{channel} event"));
+    let received = elements.len() as i64;
+    let t = now();
+    let mut ok = Vec::with_capacity(elements.len());
+    let mut failed = Vec::new();
+    for v in elements {
+        match event::normalize_event(channel, &v, t) {
+            Ok(e) => ok.push(e),
+            Err(e) => failed.push((v.to_string(), e)),
+        }
+    }
+    let n_failed = failed.len() as i64;
+    let ids = Spi::connect_mut(|client| {
+        write_errors(client, channel, "event", failed);
+        insert_events(client, &ok)
+    });
+    TableIterator::once((received, ids.len() as i64, n_failed))
+}

@@ -1,0 +1,262 @@
+//! Order ingestion: normalize, then upsert orders, lines, placeholder items, customers and
+//! purchase events in a few set-based statements. Idempotent on (channel, external_id).
+use super::timestamptz;
+use crate::error::OrRaise;
+use crate::jsonb::Payload;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use reco_engine::normalize::{self, batch, mapping::Mapping, Order};
+use reco_engine::Error;
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// The mapping rows of `channel`, if it has any.
+pub(crate) fn channel_mapping(channel: &str) -> Option<Mapping> {
+    let text: Option<String> =
+        Spi::get_one_with_args("SELECT reco.channel_mapping($1)::text", &[channel.into()]).or_raise();
+    text.map(|t| reco_engine::json::parse(&t).and_then(|v| Mapping::from_json(&v)).or_raise())
+}
+
+fn ts(v: &[i64]) -> Vec<TimestampWithTimeZone> {
+    v.iter().map(|m| timestamptz(*m)).collect()
+}
+
+#[derive(Default)]
+struct Written {
+    inserted: i64,
+    updated: i64,
+    unchanged: i64,
+}
+
+/// Writes deduplicated, sorted orders. Returns what happened to them.
+fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
+    if orders.is_empty() {
+        return Written::default();
+    }
+    let (cust, first_seen) = batch::customer_columns(orders);
+    client
+        .update(
+            "INSERT INTO reco.customers (customer_id, created_at)
+             SELECT c, t FROM unnest($1::text[], $2::timestamptz[]) AS u(c, t)
+             ON CONFLICT (customer_id) DO NOTHING",
+            None,
+            &[DatumWithOid::from(cust), DatumWithOid::from(ts(&first_seen))],
+        )
+        .or_raise();
+    let it = batch::item_columns(orders);
+    client
+        .update(
+            "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+             SELECT i, g, t, p::numeric, c, a::jsonb
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, g, t, p, c, a)
+             ON CONFLICT (item_id) DO NOTHING",
+            None,
+            &[
+                DatumWithOid::from(it.item_id),
+                DatumWithOid::from(it.group_id),
+                DatumWithOid::from(it.title),
+                DatumWithOid::from(it.price),
+                DatumWithOid::from(it.currency),
+                DatumWithOid::from(it.attributes),
+            ],
+        )
+        .or_raise();
+    let c = batch::order_columns(orders);
+    let rows = client
+        .update(
+            "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
+                 subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor, status, country, email, canonical_hash)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+             ON CONFLICT (channel, external_id) DO UPDATE SET
+                 customer_id = excluded.customer_id, placed_at = excluded.placed_at, currency = excluded.currency,
+                 subtotal_minor = excluded.subtotal_minor, discount_minor = excluded.discount_minor,
+                 shipping_minor = excluded.shipping_minor, tax_minor = excluded.tax_minor, total_minor = excluded.total_minor,
+                 status = excluded.status, country = excluded.country, email = excluded.email,
+                 canonical_hash = excluded.canonical_hash, updated_at = now()
+             WHERE o.canonical_hash IS DISTINCT FROM excluded.canonical_hash
+             RETURNING o.order_id, (o.xmax = 0) AS inserted",
+            None,
+            &[
+                DatumWithOid::from(c.order_id),
+                DatumWithOid::from(c.channel),
+                DatumWithOid::from(c.external_id),
+                DatumWithOid::from(c.customer_id),
+                DatumWithOid::from(ts(&c.placed_at)),
+                DatumWithOid::from(c.currency),
+                DatumWithOid::from(c.subtotal),
+                DatumWithOid::from(c.discount),
+                DatumWithOid::from(c.shipping),
+                DatumWithOid::from(c.tax),
+                DatumWithOid::from(c.total),
+                DatumWithOid::from(c.status),
+                DatumWithOid::from(c.country),
+                DatumWithOid::from(c.email),
+                DatumWithOid::from(c.hash),
+            ],
+        )
+        .or_raise();
+    let mut changed: HashSet<String> = HashSet::new();
+    let mut updated: Vec<String> = Vec::new();
+    let mut w = Written::default();
+    for row in rows {
+        let id: Option<String> = row.get(1).or_raise();
+        let inserted: Option<bool> = row.get(2).or_raise();
+        let Some(id) = id else { continue };
+        if inserted == Some(true) {
+            w.inserted += 1;
+        } else {
+            w.updated += 1;
+            updated.push(id.clone());
+        }
+        changed.insert(id);
+    }
+    w.unchanged = orders.len() as i64 - w.inserted - w.updated;
+    if !updated.is_empty() {
+        // an order that changed gets its lines and purchase events anew
+        client
+            .update("DELETE FROM reco.order_lines WHERE order_id = ANY($1)", None, &[DatumWithOid::from(updated.clone())])
+            .or_raise();
+        client
+            .update(
+                "DELETE FROM reco.events WHERE order_id = ANY($1) AND kind = 'purchase'",
+                None,
+                &[DatumWithOid::from(updated)],
+            )
+            .or_raise();
+    }
+    if changed.is_empty() {
+        return w;
+    }
+    let l = batch::line_columns(orders, &changed);
+    client
+        .update(
+            "INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color)
+             SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])",
+            None,
+            &[
+                DatumWithOid::from(l.order_id),
+                DatumWithOid::from(l.line_no),
+                DatumWithOid::from(l.item_id),
+                DatumWithOid::from(l.qty),
+                DatumWithOid::from(l.unit_price),
+                DatumWithOid::from(l.discount),
+                DatumWithOid::from(l.size),
+                DatumWithOid::from(l.color),
+            ],
+        )
+        .or_raise();
+    let p = batch::purchase_columns(orders, &changed);
+    if !p.order_id.is_empty() {
+        client
+            .update(
+                "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
+                 SELECT c, i, 'purchase', q, ch, t, o
+                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::timestamptz[], $6::text[]) AS u(c, i, q, ch, t, o)",
+                None,
+                &[
+                    DatumWithOid::from(p.customer_id),
+                    DatumWithOid::from(p.item_id),
+                    DatumWithOid::from(p.qty),
+                    DatumWithOid::from(p.channel),
+                    DatumWithOid::from(ts(&p.occurred_at)),
+                    DatumWithOid::from(p.order_id),
+                ],
+            )
+            .or_raise();
+    }
+    w
+}
+
+/// Dead letters: each payload that could not be ingested, with its reason.
+pub(crate) fn write_errors(client: &mut SpiClient<'_>, channel: &str, entity: &str, failed: Vec<(String, Error)>) {
+    if failed.is_empty() {
+        return;
+    }
+    let mut payload = Vec::with_capacity(failed.len());
+    let (mut state, mut msg, mut path, mut hint) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (p, e) in failed {
+        payload.push(p);
+        state.push(e.sqlstate().to_string());
+        msg.push(e.message);
+        path.push(e.path);
+        hint.push(e.hint);
+    }
+    client
+        .update(
+            "INSERT INTO reco.ingest_errors (channel, entity, payload, sqlstate, message, json_path, hint)
+             SELECT $1, $2, p::jsonb, s, m, jp, h FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(p, s, m, jp, h)",
+            None,
+            &[
+                DatumWithOid::from(channel),
+                DatumWithOid::from(entity),
+                DatumWithOid::from(payload),
+                DatumWithOid::from(state),
+                DatumWithOid::from(msg),
+                DatumWithOid::from(path),
+                DatumWithOid::from(hint),
+            ],
+        )
+        .or_raise();
+}
+
+/// The elements of a batch: a JSON array, or a single payload.
+pub(crate) fn batch_elements(payloads: Payload, what: &str) -> Vec<Value> {
+    match payloads.value().map_err(|e| e.context(format!("{what} batch"))).or_raise() {
+        Value::Array(a) => a,
+        other => vec![other],
+    }
+}
+
+/// Normalizes and stores one order; returns its order_id. Replaying a payload changes nothing;
+/// a changed payload for the same (channel, external_id) replaces the order and its lines.
+/// Bad input raises an error (nothing is written).
+#[pg_extern(volatile, strict, security_definer)]
+#[search_path(reco, pg_catalog)]
+fn ingest_order(channel: &str, payload: Payload) -> String {
+    let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
+    let mapping = channel_mapping(channel);
+    let order = normalize::normalize_order(channel, &value, mapping.as_ref()).or_raise();
+    let id = order.order_id.clone();
+    Spi::connect_mut(|client| write_orders(client, std::slice::from_ref(&order)));
+    id
+}
+
+/// Ingests a JSON array of order payloads. Valid ones land; each bad one goes to
+/// reco.ingest_errors with its reason. `unchanged` counts replays and payloads superseded by a
+/// later one for the same order in the batch.
+#[pg_extern(volatile, strict, security_definer)]
+#[search_path(reco, pg_catalog)]
+fn ingest_orders(
+    channel: &str,
+    payloads: Payload,
+) -> TableIterator<
+    'static,
+    (
+        name!(received, i64),
+        name!(inserted, i64),
+        name!(updated, i64),
+        name!(unchanged, i64),
+        name!(failed, i64),
+    ),
+> {
+    let elements = batch_elements(payloads, &format!("{channel} order"));
+    let received = elements.len() as i64;
+    let mapping = channel_mapping(channel);
+    let mut ok = Vec::with_capacity(elements.len());
+    let mut failed = Vec::new();
+    for v in elements {
+        match normalize::normalize_order(channel, &v, mapping.as_ref()) {
+            Ok(o) => ok.push(o),
+            Err(e) => failed.push((v.to_string(), e)),
+        }
+    }
+    let (orders, superseded) = batch::dedupe_last(ok);
+    let n_failed = failed.len() as i64;
+    let w = Spi::connect_mut(|client| {
+        write_errors(client, channel, "order", failed);
+        write_orders(client, &orders)
+    });
+    TableIterator::once((received, w.inserted, w.updated, w.unchanged + superseded as i64, n_failed))
+}

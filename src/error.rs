@@ -1,0 +1,53 @@
+//! Engine errors → PostgreSQL errors with SQLSTATE, message (naming value and path) and hint.
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+use reco_engine::{Error, ErrorKind};
+
+pub fn sqlstate(kind: ErrorKind) -> PgSqlErrorCode {
+    match kind {
+        ErrorKind::InvalidParameter => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        ErrorKind::InvalidText => PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+        ErrorKind::InvalidDatetime => PgSqlErrorCode::ERRCODE_INVALID_DATETIME_FORMAT,
+        ErrorKind::DatetimeOverflow => PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+        ErrorKind::OutOfRange => PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        ErrorKind::UndefinedObject => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+        ErrorKind::LimitExceeded => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+    }
+}
+
+/// Raises `e` as an SQL ERROR. Never returns.
+pub fn raise(e: Error) -> ! {
+    let mut report = ErrorReport::new(sqlstate(e.kind), e.to_string(), "pg_reco");
+    if let Some(p) = &e.path {
+        let detail = if p.starts_with('$') { format!("JSON path: {p}") } else { format!("argument: {p}") };
+        report = report.set_detail(detail);
+    }
+    if let Some(h) = e.hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ereport(ERROR) does not return")
+}
+
+/// `result.or_raise()`: the value, or the error raised in SQL.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for reco_engine::Result<T> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| raise(e))
+    }
+}
+
+/// An SPI failure is a bug or a broken invariant, not bad input: raised as an internal error
+/// that still says what failed.
+impl<T> OrRaise<T> for Result<T, pgrx::spi::SpiError> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| {
+            ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("pg_reco: SPI failed: {e}"), "pg_reco")
+                .report(PgLogLevel::ERROR);
+            unreachable!("ereport(ERROR) does not return")
+        })
+    }
+}
