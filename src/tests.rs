@@ -1,0 +1,179 @@
+//! Contracts of the SQL functions inside a real backend (`cargo pgrx test`).
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn fixture(name: &str) -> String {
+        match name {
+            "shopify" => include_str!("../engine/tests/fixtures/shopify.json"),
+            "woocommerce" => include_str!("../engine/tests/fixtures/woocommerce.json"),
+            "amazon" => include_str!("../engine/tests/fixtures/amazon.json"),
+            "pos" => include_str!("../engine/tests/fixtures/pos.json"),
+            "web" => include_str!("../engine/tests/fixtures/web.json"),
+            "mobile" => include_str!("../engine/tests/fixtures/mobile.json"),
+            _ => unreachable!(),
+        }
+        .to_string()
+    }
+
+    fn one<T: FromDatum + IntoDatum>(sql: &str) -> T {
+        Spi::get_one::<T>(sql).expect("query failed").expect("NULL result")
+    }
+
+    fn q(s: &str) -> String {
+        format!("'{}'::jsonb", s.replace('\'', "''"))
+    }
+
+    #[pg_test]
+    fn every_builtin_channel_normalizes_its_fixture() {
+        for (channel, order_id, total) in [
+            ("shopify", "shopify:450789469", 60894i64),
+            ("woocommerce", "woocommerce:727", 2935),
+            ("amazon", "amazon:902-3159896-1390916", 4980),
+            ("pos", "pos:BER-01:R-000123", 8497),
+            ("web", "web:W-10001", 88451),
+            ("mobile", "mobile:M-5521", 6295),
+        ] {
+            let sql = format!("SELECT reco.normalize_order('{channel}', {})", q(&fixture(channel)));
+            let got: pgrx::JsonB = one(&sql);
+            assert_eq!(got.0["order_id"], serde_json::json!(order_id), "{channel}");
+            assert_eq!(got.0["total_minor"], serde_json::json!(total), "{channel}");
+        }
+    }
+
+    #[pg_test]
+    fn volatility_is_declared_honestly() {
+        for (f, v) in [
+            ("normalize_order", "i"),
+            ("standardize_timestamp", "i"),
+            ("standardize_money", "i"),
+            ("standardize_size", "i"),
+            ("standardize_color", "i"),
+            ("normalize_event", "s"),
+            ("channel_mapping", "s"),
+            ("ingest_order", "v"),
+            ("ingest_orders", "v"),
+            ("record_event", "v"),
+            ("ingest_events", "v"),
+        ] {
+            let got: String = one(&format!(
+                "SELECT string_agg(DISTINCT provolatile::text, '') FROM pg_proc WHERE proname = '{f}' AND pronamespace = 'reco'::regnamespace"
+            ));
+            assert_eq!(got, v, "{f}");
+        }
+    }
+
+    #[pg_test]
+    fn ingest_is_idempotent_and_updates_on_change() {
+        let web = fixture("web");
+        for _ in 0..3 {
+            let id: String = one(&format!("SELECT reco.ingest_order('web', {})", q(&web)));
+            assert_eq!(id, "web:W-10001");
+        }
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.orders"), 1);
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.order_lines"), 2);
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.events WHERE kind = 'purchase'"), 2);
+        let updated_before: TimestampWithTimeZone = one("SELECT updated_at FROM reco.orders");
+        // the replay did not touch the row
+        assert_eq!(one::<TimestampWithTimeZone>("SELECT updated_at FROM reco.orders"), updated_before);
+        // a changed payload (one line dropped, status cancelled) replaces lines and purchase events
+        let mut v: serde_json::Value = serde_json::from_str(&web).unwrap();
+        v["cart"]["items"].as_array_mut().unwrap().pop();
+        v["status"] = serde_json::json!("cancelled");
+        let r: i64 = one(&format!("SELECT updated FROM reco.ingest_orders('web', {})", q(&v.to_string())));
+        assert_eq!(r, 1);
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.order_lines"), 1);
+        assert_eq!(one::<String>("SELECT status FROM reco.orders"), "cancelled");
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.events WHERE kind = 'purchase'"), 0);
+    }
+
+    #[pg_test]
+    fn batch_keeps_good_rows_and_dead_letters_bad_ones() {
+        let web = fixture("web");
+        let mut dup: serde_json::Value = serde_json::from_str(&web).unwrap();
+        dup["status"] = serde_json::json!("shipped");
+        let batch = format!(
+            "jsonb_build_array({}, {}, '{{\"id\": \"x\"}}'::jsonb, '\"junk\"'::jsonb, {})",
+            q(&web),
+            q(&fixture("mobile")),
+            q(&dup.to_string())
+        );
+        let counts: String = one(&format!(
+            "SELECT concat_ws(',', received, inserted, updated, unchanged, failed) FROM reco.ingest_orders('web', {batch})"
+        ));
+        assert_eq!(counts, "5,1,0,1,3"); // received, inserted, updated, unchanged (superseded), failed
+        // the later payload for the same order won
+        assert_eq!(one::<String>("SELECT status FROM reco.orders"), "shipped");
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.ingest_errors WHERE channel = 'web' AND entity = 'order'"), 3);
+        assert_eq!(one::<String>("SELECT json_path FROM reco.ingest_errors WHERE payload = '{\"id\": \"x\"}'"), "$.customer_id");
+        assert_eq!(one::<String>("SELECT sqlstate::text FROM reco.ingest_errors WHERE payload = '\"junk\"'"), "22023");
+    }
+
+    #[pg_test]
+    fn custom_channel_by_mapping_rows() {
+        Spi::run(
+            "INSERT INTO reco.channel_mappings (channel, field, path, value, transform, zone) VALUES
+               ('kiosk', 'external_id', '$.txn', NULL, NULL, NULL),
+               ('kiosk', 'customer_id', '$.member', NULL, 'upper', NULL),
+               ('kiosk', 'placed_at', '$.when', NULL, NULL, 'Asia/Tokyo'),
+               ('kiosk', 'currency', NULL, '\"JPY\"', NULL, NULL),
+               ('kiosk', 'lines', '$.basket', NULL, NULL, NULL),
+               ('kiosk', 'line.item_id', '$.code', NULL, NULL, NULL),
+               ('kiosk', 'line.qty', '$.n', NULL, NULL, NULL),
+               ('kiosk', 'line.unit_price', '$.yen', NULL, 'minor', NULL)",
+        )
+        .unwrap();
+        let id: String = one(
+            "SELECT reco.ingest_order('kiosk', '{\"txn\": 9, \"member\": \"m7\", \"when\": \"2024-05-01 09:00:00\", \"basket\": [{\"code\": \"TEA\", \"n\": 2, \"yen\": 450}]}')",
+        );
+        assert_eq!(id, "kiosk:9");
+        assert_eq!(one::<String>("SELECT customer_id FROM reco.orders"), "M7");
+        assert_eq!(one::<String>("SELECT placed_at::text FROM reco.orders"), "2024-05-01 00:00:00+00");
+        assert_eq!(one::<i64>("SELECT total_minor FROM reco.orders"), 900);
+        // the immutable form takes the same mapping explicitly
+        let j: pgrx::JsonB = one("SELECT reco.normalize_order('kiosk', '{\"txn\": 1, \"member\": \"a\", \"when\": \"2024-05-01\", \"basket\": [{\"code\": \"T\", \"n\": 1, \"yen\": 1}]}', reco.channel_mapping('kiosk'))");
+        assert_eq!(j.0["currency"], serde_json::json!("JPY"));
+    }
+
+    #[pg_test(error = "mapping field \"custmer_id\" is not a canonical field")]
+    fn mapping_rows_are_validated_on_insert() {
+        Spi::run("INSERT INTO reco.channel_mappings (channel, field, path) VALUES ('k', 'custmer_id', '$.x')").unwrap();
+    }
+
+    #[pg_test(error = "shopify order: quantity -1 is not positive (at $.line_items[0].quantity)")]
+    fn negative_quantity_is_an_error_naming_the_path() {
+        let bad = fixture("shopify").replacen("\"quantity\": 1", "\"quantity\": -1", 1);
+        Spi::run(&format!("SELECT reco.ingest_order('shopify', {})", q(&bad))).unwrap();
+    }
+
+    #[pg_test(error = "ebay order: channel \"ebay\" is not known")]
+    fn unknown_channel() {
+        Spi::run("SELECT reco.normalize_order('ebay', '{}')").unwrap();
+    }
+
+    #[pg_test]
+    fn record_event_creates_the_customer_and_checks_kind() {
+        let id: i64 = one("SELECT reco.record_event('c1', 'A', 'view', 3.5, '2024-01-01T00:00:00Z', '{\"rec_id\": \"r1\"}', 's1', 'web', 'iPad')");
+        assert!(id > 0);
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.customers WHERE customer_id = 'c1'"), 1);
+        assert_eq!(one::<String>("SELECT device FROM reco.events"), "tablet");
+        let (ins, failed) = Spi::get_two::<i64, i64>(
+            "SELECT inserted, failed FROM reco.ingest_events('web', '[{\"event\": \"add_to_cart\", \"user_id\": \"c2\", \"sku\": \"B\"}, {\"event\": \"teleport\", \"user_id\": \"c2\"}]')",
+        )
+        .unwrap();
+        assert_eq!((ins, failed), (Some(1), Some(1)));
+    }
+
+    #[pg_test]
+    fn standardizers() {
+        assert_eq!(one::<i64>("SELECT reco.standardize_money('1.250', 'KWD')"), 1250);
+        assert_eq!(one::<String>("SELECT reco.standardize_timestamp('2024-07-15 18:30:05', 'Europe/Berlin')::text"), "2024-07-15 16:30:05+00");
+        assert_eq!(one::<String>("SELECT reco.standardize_size('xx-large')"), "XXL");
+        assert_eq!(one::<String>("SELECT reco.standardize_color('charcoal')"), "grey");
+        assert_eq!(one::<String>("SELECT reco.standardize_country('Deutschland')"), "DE");
+        assert_eq!(one::<String>("SELECT reco.money_amount(1999, 'usd')::text"), "19.99");
+        assert_eq!(one::<i32>("SELECT reco.currency_exponent('JPY')"), 0);
+    }
+}

@@ -77,7 +77,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.path {
-            Some(p) => write!(f, "{} (at {p})", self.message),
+            Some(p) if p.starts_with('$') => write!(f, "{} (at {p})", self.message),
+            Some(p) => write!(f, "{} (argument {p})", self.message),
             None => f.write_str(&self.message),
         }
     }

@@ -63,7 +63,7 @@ fn amazon_jpy_has_no_decimals() {
     p["OrderItems"][0]["ItemPrice"]["Amount"] = json!("3980.5");
     let e = err("amazon", &p);
     assert_eq!(e.kind, ErrorKind::InvalidParameter);
-    assert!(e.message.contains("JPY allows 0"), "{}", e.message);
+    assert!(e.message.contains("has 1 decimal but JPY allows 0"), "{}", e.message);
     assert_eq!(e.path.as_deref(), Some("$.OrderItems[0].ItemPrice.Amount"));
 }
 

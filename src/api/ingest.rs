@@ -120,7 +120,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
             .or_raise();
         client
             .update(
-                "DELETE FROM reco.events WHERE order_id = ANY($1) AND kind = 'purchase'",
+                "DELETE FROM reco.events WHERE order_id = ANY($1) AND kind IN ('purchase', 'return')",
                 None,
                 &[DatumWithOid::from(updated)],
             )
@@ -152,8 +152,9 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         client
             .update(
                 "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
-                 SELECT c, i, 'purchase', q, ch, t, o
-                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::timestamptz[], $6::text[]) AS u(c, i, q, ch, t, o)",
+                 SELECT c, i, k, q, ch, t, o
+                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
+                      AS u(c, i, q, ch, t, o, k)",
                 None,
                 &[
                     DatumWithOid::from(p.customer_id),
@@ -162,6 +163,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
                     DatumWithOid::from(p.channel),
                     DatumWithOid::from(ts(&p.occurred_at)),
                     DatumWithOid::from(p.order_id),
+                    DatumWithOid::from(p.kind),
                 ],
             )
             .or_raise();
@@ -209,7 +211,8 @@ pub(crate) fn batch_elements(payloads: Payload, what: &str) -> Vec<Value> {
     }
 }
 
-/// Normalizes and stores one order; returns its order_id. Replaying a payload changes nothing;
+/// Normalizes and stores one order; returns its order_id. Emits a `purchase` event per line
+/// (and a `return` event per line when the order is refunded; none when cancelled). Replaying a payload changes nothing;
 /// a changed payload for the same (channel, external_id) replaces the order and its lines.
 /// Bad input raises an error (nothing is written).
 #[pg_extern(volatile, strict, security_definer)]

@@ -154,6 +154,7 @@ pub fn line_columns(orders: &[Order], changed: &HashSet<String>) -> LineColumns 
 
 #[derive(Default)]
 pub struct PurchaseColumns {
+    pub kind: Vec<String>,
     pub customer_id: Vec<String>,
     pub item_id: Vec<String>,
     pub qty: Vec<f64>,
@@ -162,12 +163,15 @@ pub struct PurchaseColumns {
     pub order_id: Vec<String>,
 }
 
-/// `purchase` events of the changed orders that count as purchases (not cancelled).
+/// Events an order implies: `purchase` per line unless cancelled, and `return` per line too
+/// when refunded (so training can cancel the purchase).
 pub fn purchase_columns(orders: &[Order], changed: &HashSet<String>) -> PurchaseColumns {
     let mut c = PurchaseColumns::default();
     for o in orders.iter().filter(|o| changed.contains(&o.order_id) && o.status != Status::Cancelled) {
         let t = time::to_pg_micros(&o.placed_at);
-        for l in &o.lines {
+        let kinds: &[&str] = if o.status == Status::Refunded { &["purchase", "return"] } else { &["purchase"] };
+        for (kind, l) in kinds.iter().flat_map(|k| o.lines.iter().map(move |l| (k, l))) {
+            c.kind.push((*kind).to_string());
             c.customer_id.push(o.customer_id.clone());
             c.item_id.push(l.item_id.clone());
             c.qty.push(f64::from(l.qty));
@@ -212,6 +216,10 @@ mod tests {
         let changed: HashSet<String> = ["web:2".to_string()].into();
         assert_eq!(line_columns(&orders, &changed).order_id, ["web:2"]);
         assert_eq!(purchase_columns(&orders, &changed).qty, [1.0]);
+        let mut refunded = order("3", "1.00");
+        refunded.status = Status::Refunded;
+        let all: HashSet<String> = ["web:3".to_string()].into();
+        assert_eq!(purchase_columns(&[refunded], &all).kind, ["purchase", "return"]);
         assert_eq!(item_columns(&orders).price, ["1.00"]);
         assert_eq!(customer_columns(&orders).0, ["c1"]);
     }

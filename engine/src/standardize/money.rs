@@ -64,14 +64,19 @@ pub fn parse_minor(text: &str, cur: &Currency) -> Result<i64> {
         let (keep, dropped) = if cut >= digits.len() { ("", digits) } else { digits.split_at(digits.len() - cut) };
         if dropped.bytes().any(|b| b != b'0') {
             let decimals = frac.trim_end_matches('0').len() as i64 - i64::from(exp10);
+            let decimals = decimals.max(0);
             return Err(Error::invalid(format!(
-                "amount {} has {} decimals but {} allows {}",
+                "amount {} has {decimals} decimal{} but {} allows {}",
                 show(t),
-                decimals.max(0),
+                if decimals == 1 { "" } else { "s" },
                 cur.code,
                 cur.exponent
             ))
-            .hint(format!("{} amounts are counted in units of 10^-{}", cur.code, cur.exponent)));
+            .hint(if cur.exponent == 0 {
+                format!("{} amounts are whole numbers", cur.code)
+            } else {
+                format!("{} amounts have at most {} digits after the decimal point", cur.code, cur.exponent)
+            }));
         }
         if keep.is_empty() { 0 } else { keep.parse().map_err(|_| overflow())? }
     };

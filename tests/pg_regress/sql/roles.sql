@@ -1,0 +1,20 @@
+-- Roles: readers read, writers ingest through the functions, nobody else executes them.
+SELECT reset();
+CREATE ROLE regress_oms LOGIN;
+GRANT reco_writer TO regress_oms;
+CREATE ROLE regress_analyst LOGIN;
+GRANT reco_reader TO regress_analyst;
+CREATE ROLE regress_stranger LOGIN;
+SET ROLE regress_oms;
+SELECT reco.ingest_order('web', (SELECT payload FROM fixtures WHERE channel = 'web'));
+SELECT try($$DELETE FROM reco.orders$$);
+RESET ROLE;
+SET ROLE regress_analyst;
+SELECT count(*) FROM reco.orders;
+SELECT try($$SELECT reco.ingest_order('web', '{}')$$);
+SELECT reco.standardize_color('navy blue');
+RESET ROLE;
+SET ROLE regress_stranger;
+SELECT try($$SELECT count(*) FROM reco.orders$$);
+RESET ROLE;
+DROP ROLE regress_oms, regress_analyst, regress_stranger;
