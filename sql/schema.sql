@@ -1,9 +1,10 @@
 -- pg_reco canonical model. Loaded first (bootstrap); functions come after.
+-- Identifiers use COLLATE "C": byte order is their meaning, and btree compares are memcmp.
 -- Every timestamp is timestamptz (UTC on output with TimeZone = UTC); money is bigint minor units
 -- with an ISO 4217 currency beside it.
 
 CREATE TABLE reco.customers (
-    customer_id   text PRIMARY KEY CHECK (length(customer_id) BETWEEN 1 AND 256),
+    customer_id   text COLLATE "C" PRIMARY KEY CHECK (length(customer_id) BETWEEN 1 AND 256),
     timezone      text,
     email_opt_in  boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
@@ -12,8 +13,8 @@ CREATE TABLE reco.customers (
 COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen.';
 
 CREATE TABLE reco.items (
-    item_id     text PRIMARY KEY CHECK (length(item_id) BETWEEN 1 AND 256),
-    group_id    text,
+    item_id     text COLLATE "C" PRIMARY KEY CHECK (length(item_id) BETWEEN 1 AND 256),
+    group_id    text COLLATE "C",
     title       text,
     category    text,
     brand       text,
@@ -29,7 +30,7 @@ CREATE INDEX items_group_idx ON reco.items (group_id) WHERE group_id IS NOT NULL
 CREATE INDEX items_category_idx ON reco.items (category) WHERE active;
 
 CREATE TABLE reco.stock (
-    item_id      text PRIMARY KEY REFERENCES reco.items ON DELETE CASCADE,
+    item_id      text COLLATE "C" PRIMARY KEY REFERENCES reco.items ON DELETE CASCADE,
     available    integer NOT NULL DEFAULT 0,
     backordered  boolean NOT NULL DEFAULT false,
     restock_at   timestamptz,
@@ -39,10 +40,10 @@ COMMENT ON TABLE reco.stock IS 'Live stock. An item is buyable when active, avai
 CREATE INDEX stock_buyable_idx ON reco.stock (item_id) WHERE available > 0 AND NOT backordered;
 
 CREATE TABLE reco.orders (
-    order_id        text PRIMARY KEY,
-    channel         text NOT NULL,
-    external_id     text NOT NULL,
-    customer_id     text REFERENCES reco.customers ON DELETE SET NULL,
+    order_id        text COLLATE "C" PRIMARY KEY,
+    channel         text COLLATE "C" NOT NULL,
+    external_id     text COLLATE "C" NOT NULL,
+    customer_id     text COLLATE "C" REFERENCES reco.customers ON DELETE SET NULL,
     placed_at       timestamptz NOT NULL,
     currency        char(3) NOT NULL,
     subtotal_minor  bigint NOT NULL,
@@ -64,9 +65,9 @@ CREATE INDEX orders_customer_idx ON reco.orders (customer_id, placed_at DESC);
 CREATE INDEX orders_placed_idx ON reco.orders (placed_at);
 
 CREATE TABLE reco.order_lines (
-    order_id          text NOT NULL REFERENCES reco.orders ON DELETE CASCADE,
+    order_id          text COLLATE "C" NOT NULL REFERENCES reco.orders ON DELETE CASCADE,
     line_no           integer NOT NULL CHECK (line_no > 0),
-    item_id           text NOT NULL REFERENCES reco.items,
+    item_id           text COLLATE "C" NOT NULL REFERENCES reco.items,
     qty               integer NOT NULL CHECK (qty > 0),
     unit_price_minor  bigint NOT NULL CHECK (unit_price_minor >= 0),
     discount_minor    bigint NOT NULL DEFAULT 0,
@@ -79,21 +80,23 @@ CREATE INDEX order_lines_item_idx ON reco.order_lines (item_id);
 
 CREATE TABLE reco.events (
     event_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    customer_id  text REFERENCES reco.customers ON DELETE CASCADE,
-    session_id   text,
-    item_id      text,
+    customer_id  text COLLATE "C",
+    session_id   text COLLATE "C",
+    item_id      text COLLATE "C",
     kind         text NOT NULL CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating',
                                                'return', 'impression', 'email_open', 'email_click')),
     value        double precision,
     channel      text,
     device       text,
     occurred_at  timestamptz NOT NULL,
-    order_id     text REFERENCES reco.orders ON DELETE CASCADE,
+    order_id     text COLLATE "C",
     context      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context) = 'object'),
     recorded_at  timestamptz NOT NULL DEFAULT now(),
     CHECK (customer_id IS NOT NULL OR session_id IS NOT NULL)
 );
-COMMENT ON TABLE reco.events IS 'The clickstream and purchases. value: dwell seconds (view), quantity (cart_add, cart_remove, purchase, return), 0-5 (rating).';
+COMMENT ON TABLE reco.events IS 'The clickstream and purchases. value: dwell seconds (view), quantity (cart_add, cart_remove, purchase, return), 0-5 (rating). '
+    'The highest-volume table, so it has no foreign keys: the capture functions create the customer first, order updates '
+    'replace their own events by order_id, and forgetting a customer deletes their events explicitly.';
 CREATE INDEX events_customer_recent_idx ON reco.events (customer_id, occurred_at DESC);
 CREATE INDEX events_session_recent_idx ON reco.events (session_id, occurred_at DESC) WHERE session_id IS NOT NULL;
 CREATE INDEX events_occurred_brin ON reco.events USING brin (occurred_at);
@@ -114,8 +117,8 @@ COMMENT ON TABLE reco.ingest_errors IS 'Dead letters: every payload a batch inge
 CREATE INDEX ingest_errors_received_idx ON reco.ingest_errors (received_at);
 
 CREATE TABLE reco.channel_mappings (
-    channel     text NOT NULL,
-    field       text NOT NULL,
+    channel     text COLLATE "C" NOT NULL,
+    field       text COLLATE "C" NOT NULL,
     path        text,
     value       jsonb,
     transform   text,

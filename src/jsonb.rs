@@ -1,11 +1,21 @@
-//! jsonb arguments read without panicking: pgrx's `JsonB` unwraps its parse, so a payload nested
-//! deeper than serde_json's limit would abort with a useless message. `Payload` keeps the parse
-//! result and lets the function raise a proper error.
+//! jsonb in and out without pgrx's `JsonB`, for two reasons:
+//! - `JsonB` unwraps its parse, so a payload nested deeper than serde_json's limit would abort
+//!   with a useless message; `Payload` keeps the error for the function to raise properly.
+//! - speed: `Payload` walks the binary jsonb with PostgreSQL's iterator instead of printing it
+//!   to text and parsing that again, and `JsonbText` hands serialized text straight to jsonb_in
+//!   instead of building a `serde_json::Value` first.
+use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
+use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
 use pgrx::pgrx_sql_entity_graph::metadata::{ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable};
-use pgrx::{direct_function_call, FromDatum};
-use serde_json::Value;
+use pgrx::{direct_function_call, direct_function_call_as_datum, FromDatum, IntoDatum};
+use reco_engine::{Error, ErrorKind};
+use serde_json::{Map, Value};
 
+/// Deepest nesting accepted, the same limit serde_json's text parser applies.
+const MAX_DEPTH: usize = 128;
+
+/// A jsonb argument, converted to a `serde_json::Value` (or the reason it could not be).
 pub struct Payload(pub reco_engine::Result<Value>);
 
 impl Payload {
@@ -14,29 +24,126 @@ impl Payload {
     }
 }
 
+enum Frame {
+    Array(Vec<Value>, bool),
+    Object(Map<String, Value>, Option<String>),
+}
+
+fn too_deep() -> Error {
+    Error::new(ErrorKind::LimitExceeded, "payload is nested more than 128 levels deep")
+        .hint("flatten the payload; canonical order and event payloads need a few levels at most")
+}
+
+unsafe fn text(ptr: *const core::ffi::c_char, len: usize) -> reco_engine::Result<String> {
+    let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::new(ErrorKind::InvalidText, "payload text is not valid UTF-8").hint("use a UTF8 database"))
+}
+
+unsafe fn scalar(v: &pg_sys::JsonbValue) -> reco_engine::Result<Value> {
+    Ok(match v.type_ {
+        pg_sys::jbvType::jbvNull => Value::Null,
+        pg_sys::jbvType::jbvBool => Value::Bool(v.val.boolean),
+        pg_sys::jbvType::jbvString => Value::String(text(v.val.string.val, v.val.string.len as usize)?),
+        pg_sys::jbvType::jbvNumeric => {
+            // the exact decimal text, so money never passes through a float
+            let cstr = direct_function_call::<&core::ffi::CStr>(
+                pg_sys::numeric_out,
+                &[Some(pg_sys::Datum::from(v.val.numeric))],
+            );
+            let s = cstr.and_then(|c| c.to_str().ok()).unwrap_or("0");
+            let n: serde_json::Number = serde_json::from_str(s).map_err(|_| Error::new(ErrorKind::InvalidText, format!("number {s} is not valid JSON")))?;
+            Value::Number(n)
+        }
+        other => return Err(Error::new(ErrorKind::InvalidText, format!("unexpected jsonb value type {other}"))),
+    })
+}
+
+/// Walks a detoasted jsonb into a Value, iteratively, refusing depth beyond MAX_DEPTH.
+unsafe fn jsonb_to_value(jb: *mut pg_sys::Jsonb) -> reco_engine::Result<Value> {
+    let mut it = pg_sys::JsonbIteratorInit(&mut (*jb).root);
+    let mut v: pg_sys::JsonbValue = std::mem::zeroed();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut done: Option<Value> = None;
+    // places a finished value into its parent, or makes it the result
+    fn place(stack: &mut [Frame], done: &mut Option<Value>, value: Value) {
+        match stack.last_mut() {
+            Some(Frame::Array(a, _)) => a.push(value),
+            Some(Frame::Object(m, key)) => {
+                if let Some(k) = key.take() {
+                    m.insert(k, value);
+                }
+            }
+            None => *done = Some(value),
+        }
+    }
+    loop {
+        match pg_sys::JsonbIteratorNext(&mut it, &mut v, false) {
+            pg_sys::JsonbIteratorToken::WJB_DONE => break,
+            pg_sys::JsonbIteratorToken::WJB_BEGIN_ARRAY => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                let arr = v.val.array;
+                stack.push(Frame::Array(Vec::with_capacity(arr.nElems.max(0) as usize), arr.rawScalar));
+            }
+            pg_sys::JsonbIteratorToken::WJB_BEGIN_OBJECT => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                stack.push(Frame::Object(Map::new(), None));
+            }
+            pg_sys::JsonbIteratorToken::WJB_KEY => {
+                let k = text(v.val.string.val, v.val.string.len as usize)?;
+                if let Some(Frame::Object(_, key)) = stack.last_mut() {
+                    *key = Some(k);
+                }
+            }
+            pg_sys::JsonbIteratorToken::WJB_VALUE | pg_sys::JsonbIteratorToken::WJB_ELEM => {
+                let s = scalar(&v)?;
+                place(&mut stack, &mut done, s);
+            }
+            pg_sys::JsonbIteratorToken::WJB_END_ARRAY => {
+                if let Some(Frame::Array(mut a, raw)) = stack.pop() {
+                    // a scalar document is stored as a one-element "raw scalar" array
+                    let value = if raw { a.pop().unwrap_or(Value::Null) } else { Value::Array(a) };
+                    place(&mut stack, &mut done, value);
+                }
+            }
+            pg_sys::JsonbIteratorToken::WJB_END_OBJECT => {
+                if let Some(Frame::Object(m, _)) = stack.pop() {
+                    place(&mut stack, &mut done, Value::Object(m));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(done.unwrap_or(Value::Null))
+}
+
 impl FromDatum for Payload {
     unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
         if is_null {
             return None;
         }
-        let varlena = datum.cast_mut_ptr::<pg_sys::varlena>();
-        let detoasted = pg_sys::pg_detoast_datum_packed(varlena);
-        let cstr = direct_function_call::<&core::ffi::CStr>(pg_sys::jsonb_out, &[Some(pg_sys::Datum::from(detoasted))]);
-        let parsed = match cstr {
-            Some(c) => {
-                let r = match c.to_str() {
-                    Ok(text) => reco_engine::json::parse(text),
-                    Err(_) => Err(reco_engine::Error::new(reco_engine::ErrorKind::InvalidText, "payload is not valid UTF-8")),
-                };
-                pg_sys::pfree(c.as_ptr() as *mut core::ffi::c_void);
-                r
-            }
-            None => Err(reco_engine::Error::invalid("payload is NULL")),
-        };
-        if detoasted != varlena {
+        let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
+        let detoasted = pg_sys::pg_detoast_datum(raw);
+        let parsed = jsonb_to_value(detoasted as *mut pg_sys::Jsonb);
+        if detoasted != raw {
             pg_sys::pfree(detoasted as *mut core::ffi::c_void);
         }
         Some(Payload(parsed))
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for Payload {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        // strict functions are never called with NULL; a nullable argument is Option<Payload>
+        arg.unbox_arg_using_from_datum().unwrap_or_else(|| Payload(Err(Error::invalid("payload is NULL"))))
+    }
+
+    unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
+        arg.unbox_arg_using_from_datum().into()
     }
 }
 
@@ -48,13 +155,40 @@ unsafe impl SqlTranslatable for Payload {
     const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
 }
 
-unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for Payload {
-    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
-        // strict functions are never called with NULL; a nullable argument is Option<Payload>
-        arg.unbox_arg_using_from_datum().unwrap_or_else(|| Payload(Err(reco_engine::Error::invalid("payload is NULL"))))
+/// A jsonb result given as serialized JSON text.
+pub struct JsonbText(pub String);
+
+impl JsonbText {
+    pub fn of<T: serde::Serialize>(v: &T) -> Self {
+        JsonbText(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
+    }
+}
+
+impl IntoDatum for JsonbText {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        // serde_json escapes NUL as \u0000, so the text has no interior NUL byte
+        let cstring = std::ffi::CString::new(self.0).ok()?;
+        unsafe { direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(cstring.as_ptr()))]) }
     }
 
-    unsafe fn unbox_nullable_arg(arg: pgrx::callconv::Arg<'_, 'fcx>) -> pgrx::nullable::Nullable<Self> {
-        arg.unbox_arg_using_from_datum().into()
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
     }
+}
+
+unsafe impl BoxRet for JsonbText {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        match self.into_datum() {
+            Some(d) => fcinfo.return_raw_datum(d),
+            None => fcinfo.return_null(),
+        }
+    }
+}
+
+unsafe impl SqlTranslatable for JsonbText {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbText);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
 }

@@ -3,11 +3,10 @@
 use super::ingest::{batch_elements, write_errors};
 use super::timestamptz;
 use crate::error::OrRaise;
-use crate::jsonb::Payload;
+use crate::jsonb::{JsonbText, Payload};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::JsonB;
 use reco_engine::normalize::event::{self, Event, Kind};
 use reco_engine::standardize::time;
 
@@ -110,9 +109,9 @@ fn record_event(
 
 /// Normalizes one event payload of a channel (no table access; `now` fills a missing time).
 #[pg_extern(stable, strict, parallel_safe)]
-fn normalize_event(channel: &str, payload: Payload) -> JsonB {
+fn normalize_event(channel: &str, payload: Payload) -> JsonbText {
     let v = payload.value().map_err(|e| e.context(format!("{channel} event"))).or_raise();
-    JsonB(event::normalize_event(channel, &v, now()).or_raise().to_json())
+    JsonbText::of(&event::normalize_event(channel, &v, now()).or_raise())
 }
 
 /// Normalizes and stores one event payload; returns its event_id.

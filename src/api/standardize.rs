@@ -1,25 +1,24 @@
 //! The standardizers on their own: pure, immutable functions.
 use crate::error::OrRaise;
-use crate::jsonb::Payload;
+use crate::jsonb::{JsonbText, Payload};
 use pgrx::prelude::*;
-use pgrx::JsonB;
 use reco_engine::normalize::{self, mapping::Mapping};
 use reco_engine::standardize::{color, geo, money, size, time};
 
 /// Normalizes an order payload of a built-in channel to the canonical order (jsonb).
 #[pg_extern(immutable, strict, parallel_safe)]
-fn normalize_order(channel: &str, payload: Payload) -> JsonB {
+fn normalize_order(channel: &str, payload: Payload) -> JsonbText {
     let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
-    JsonB(normalize::normalize_order(channel, &value, None).or_raise().to_json())
+    JsonbText::of(&normalize::normalize_order(channel, &value, None).or_raise())
 }
 
 /// Normalizes with an explicit mapping (as built by `reco.channel_mapping(channel)`): a custom
 /// channel, or overrides of a built-in one. A NULL mapping means none.
 #[pg_extern(immutable, parallel_safe, name = "normalize_order")]
-fn normalize_order_mapped(channel: &str, payload: Payload, mapping: Option<Payload>) -> JsonB {
+fn normalize_order_mapped(channel: &str, payload: Payload, mapping: Option<Payload>) -> JsonbText {
     let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
     let m = mapping.map(|m| m.value().and_then(|v| Mapping::from_json(&v))).transpose().or_raise();
-    JsonB(normalize::normalize_order(channel, &value, m.as_ref()).or_raise().to_json())
+    JsonbText::of(&normalize::normalize_order(channel, &value, m.as_ref()).or_raise())
 }
 
 /// Checks one row of reco.channel_mappings (called by its trigger).

@@ -1,1 +1,46 @@
-fn main(){}
+//! Helpers for the integration tests: they talk to a real cluster (scripts/cluster) with the
+//! pg_reco extension installed, over the `postgres` client crate.
+use postgres::{Client, NoTls};
+
+/// The connection string of the test cluster (`RECO_TEST_DSN`, set by `make test-integration`).
+pub fn dsn(db: &str) -> String {
+    let base = std::env::var("RECO_TEST_DSN").unwrap_or_else(|_| "host=127.0.0.1 port=28815 user=postgres".into());
+    let base: String = base.split_whitespace().filter(|kv| !kv.starts_with("dbname=")).collect::<Vec<_>>().join(" ");
+    format!("{base} dbname={db}")
+}
+
+/// A fresh database with the extension, named after the test.
+pub fn fresh_db(name: &str) -> String {
+    let mut admin = Client::connect(&dsn("postgres"), NoTls).expect("is the test cluster running? (scripts/cluster start)");
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let mut c = Client::connect(&dsn(name), NoTls).unwrap();
+    c.batch_execute("CREATE EXTENSION pg_reco CASCADE").unwrap();
+    dsn(name)
+}
+
+pub fn connect(dsn: &str) -> Client {
+    Client::connect(dsn, NoTls).unwrap()
+}
+
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/../../engine/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A Shopify-shaped order `i` with `lines` lines (the benchmark's generator uses the same shape).
+pub fn shopify_order(i: u64, lines: u64) -> serde_json::Value {
+    let mut o = fixture("shopify");
+    o["id"] = serde_json::json!(1_000_000 + i);
+    o["customer"]["id"] = serde_json::json!(i % 997);
+    let items: Vec<serde_json::Value> = (0..lines)
+        .map(|k| {
+            serde_json::json!({"id": i * 10 + k, "product_id": (i + k) % 50, "sku": format!("SKU-{}", (i * 7 + k) % 300),
+                "title": "Item", "variant_title": "M / Navy", "quantity": 1 + k % 3, "price": "19.99"})
+        })
+        .collect();
+    o["line_items"] = serde_json::Value::Array(items);
+    o["subtotal_price"] = serde_json::Value::Null;
+    o["total_price"] = serde_json::Value::Null;
+    o
+}

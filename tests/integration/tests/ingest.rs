@@ -1,0 +1,118 @@
+//! Ingestion under concurrency and against bad input, on a real server.
+use pg_reco_integration::{connect, fixture, fresh_db, shopify_order};
+use std::thread;
+
+#[test]
+fn concurrent_replays_of_the_same_orders_store_each_once() {
+    let dsn = fresh_db("it_concurrent_replays");
+    let batch: Vec<serde_json::Value> = (0..200).map(|i| shopify_order(i, 3)).collect();
+    let batch = serde_json::Value::Array(batch).to_string();
+    // 8 clients send the same 200 orders at once, each twice, in different orders
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let dsn = dsn.clone();
+            let mut payloads: Vec<serde_json::Value> = serde_json::from_str(&batch).unwrap();
+            if t % 2 == 1 {
+                payloads.reverse();
+            }
+            let body = serde_json::Value::Array(payloads).to_string();
+            thread::spawn(move || {
+                let mut c = connect(&dsn);
+                let mut inserted = 0i64;
+                for _ in 0..2 {
+                    let row = c.query_one("SELECT inserted, failed FROM reco.ingest_orders('shopify', $1::text::jsonb)", &[&body]).unwrap();
+                    inserted += row.get::<_, i64>(0);
+                    assert_eq!(row.get::<_, i64>(1), 0);
+                }
+                inserted
+            })
+        })
+        .collect();
+    let inserted: i64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let mut c = connect(&dsn);
+    let count = |c: &mut postgres::Client, sql: &str| c.query_one(sql, &[]).unwrap().get::<_, i64>(0);
+    assert_eq!(inserted, 200, "each order is inserted by exactly one client");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM reco.orders"), 200);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM reco.order_lines"), 600);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM reco.events WHERE kind = 'purchase'"), 600);
+}
+
+#[test]
+fn concurrent_single_ingests_and_updates_do_not_deadlock_or_duplicate() {
+    let dsn = fresh_db("it_concurrent_single");
+    let handles: Vec<_> = (0..6)
+        .map(|t| {
+            let dsn = dsn.clone();
+            thread::spawn(move || {
+                let mut c = connect(&dsn);
+                for i in 0..60u64 {
+                    let mut o = shopify_order(i, 2);
+                    // half the clients send an update (a status change) for the same orders
+                    if t % 2 == 1 {
+                        o["fulfillment_status"] = serde_json::json!("fulfilled");
+                    }
+                    let id: String = c.query_one("SELECT reco.ingest_order('shopify', $1::text::jsonb)", &[&o.to_string()]).unwrap().get(0);
+                    assert_eq!(id, format!("shopify:{}", 1_000_000 + i));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = connect(&dsn);
+    let n: i64 = c.query_one("SELECT count(*) FROM reco.orders", &[]).unwrap().get(0);
+    let lines: i64 = c.query_one("SELECT count(*) FROM reco.order_lines", &[]).unwrap().get(0);
+    let purchases: i64 = c.query_one("SELECT count(*) FROM reco.events WHERE kind = 'purchase'", &[]).unwrap().get(0);
+    assert_eq!((n, lines, purchases), (60, 120, 120));
+}
+
+#[test]
+fn bad_input_never_kills_the_backend() {
+    let dsn = fresh_db("it_bad_input");
+    let mut c = connect(&dsn);
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let big = "x".repeat(5 << 20);
+    let deep = format!("{}{}", "[".repeat(2000), "]".repeat(2000));
+    let cases: Vec<(String, &str)> = vec![
+        (r#"{"id": 1}"#.to_string(), "22023"),
+        ("[1,2,3]".to_string(), "22023"),
+        (deep, "54000"),
+        (serde_json::json!({"id": 1, "customer_id": big, "created_ms": 1, "currency": "USD", "cart": {"items": []}}).to_string(), "22023"),
+        (serde_json::json!({"id": 1, "customer_id": "c", "created_ms": "soon", "currency": "USD"}).to_string(), "22007"),
+        (serde_json::json!({"id": 1, "customer_id": "c", "created_ms": 1, "currency": "USD",
+            "cart": {"items": [{"sku": "A", "quantity": 1, "unit_price": "1e400"}]}}).to_string(), "22003"),
+    ];
+    for (payload, state) in cases {
+        let err = c.query_one("SELECT reco.ingest_order('web', $1::text::jsonb)", &[&payload]).unwrap_err();
+        let db = err.as_db_error().expect("a database error, not a lost connection");
+        assert_eq!(db.code().code(), state, "{}", db.message());
+        assert!(db.message().starts_with("web order") || db.message().contains("payload"), "{}", db.message());
+    }
+    // same backend, still serving, and nothing was written
+    let pid2: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    assert_eq!(pid, pid2);
+    let n: i64 = c.query_one("SELECT count(*) FROM reco.orders", &[]).unwrap().get(0);
+    assert_eq!(n, 0);
+    // the web fixture still goes in after all that
+    let id: String = c.query_one("SELECT reco.ingest_order('web', $1::text::jsonb)", &[&fixture("web").to_string()]).unwrap().get(0);
+    assert_eq!(id, "web:W-10001");
+}
+
+#[test]
+fn a_batch_with_bad_rows_loses_nothing() {
+    let dsn = fresh_db("it_dead_letters");
+    let mut c = connect(&dsn);
+    let mut payloads: Vec<serde_json::Value> = (0..500).map(|i| shopify_order(i, 2)).collect();
+    for i in (0..500).step_by(50) {
+        payloads[i]["line_items"][0]["price"] = serde_json::json!("1.999"); // 10 bad ones
+    }
+    let body = serde_json::Value::Array(payloads).to_string();
+    let row = c.query_one("SELECT received, inserted, failed FROM reco.ingest_orders('shopify', $1::text::jsonb)", &[&body]).unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (500, 490, 10));
+    let dead: i64 = c
+        .query_one("SELECT count(*) FROM reco.ingest_errors WHERE json_path = '$.line_items[0].price' AND payload ? 'id'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(dead, 10);
+}
