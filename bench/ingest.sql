@@ -115,6 +115,17 @@ DECLARE r record;
 BEGIN
   FOR r IN SELECT arr FROM batches ORDER BY b LOOP PERFORM hand_ingest(r.arr); END LOOP;
 END $$;
+-- Part k of m of the batches, for concurrent clients.
+CREATE FUNCTION reco_ingest_part(k int, m int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT arr FROM batches WHERE b % m = k ORDER BY b LOOP PERFORM reco.ingest_orders('shopify', r.arr); END LOOP;
+END $$;
+CREATE FUNCTION hand_ingest_part(k int, m int) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT arr FROM batches WHERE b % m = k ORDER BY b LOOP PERFORM hand_ingest(r.arr); END LOOP;
+END $$;
 CREATE FUNCTION reset_tables() RETURNS void LANGUAGE sql AS $$
   TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.customers, reco.ingest_errors;
   TRUNCATE hand.events, hand.order_lines, hand.orders, hand.items, hand.customers;

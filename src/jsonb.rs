@@ -36,8 +36,27 @@ fn too_deep() -> Error {
 
 unsafe fn text(ptr: *const core::ffi::c_char, len: usize) -> reco_engine::Result<String> {
     let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
+    if utf8_database() {
+        // PostgreSQL verified the encoding when the jsonb was made
+        return Ok(String::from_utf8_unchecked(bytes.to_vec()));
+    }
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::new(ErrorKind::InvalidText, "payload text is not valid UTF-8").hint("use a UTF8 database"))
+}
+
+fn utf8_database() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0 unknown, 1 UTF8, 2 other; a backend serves one database for its whole life
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    match STATE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let utf8 = unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32;
+            STATE.store(if utf8 { 1 } else { 2 }, Ordering::Relaxed);
+            utf8
+        }
+    }
 }
 
 unsafe fn scalar(v: &pg_sys::JsonbValue) -> reco_engine::Result<Value> {

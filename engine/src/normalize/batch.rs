@@ -95,15 +95,19 @@ pub struct ItemColumns {
 }
 
 /// Items referenced by the lines, for placeholders of items the catalog has not synced yet.
+/// Sorted by item id: concurrent batches that create the same new items must take their locks
+/// in one order, or they deadlock (customers are sorted too, and orders by `dedupe_last`).
 pub fn item_columns(orders: &[Order]) -> ItemColumns {
-    let mut seen = HashSet::new();
-    let mut c = ItemColumns::default();
+    let mut first: std::collections::BTreeMap<&str, (&Order, &super::Line)> = std::collections::BTreeMap::new();
     for o in orders {
-        let exp = money::currency(&o.currency).map(|c| c.exponent).unwrap_or(2);
         for l in &o.lines {
-            if !seen.insert(l.item_id.as_str()) {
-                continue;
-            }
+            first.entry(l.item_id.as_str()).or_insert((o, l));
+        }
+    }
+    let mut c = ItemColumns::default();
+    for (o, l) in first.into_values() {
+        let exp = money::currency(&o.currency).map(|c| c.exponent).unwrap_or(2);
+        {
             c.item_id.push(l.item_id.clone());
             c.group_id.push(l.group_id.clone());
             c.title.push(l.title.clone());
@@ -221,6 +225,10 @@ mod tests {
         let all: HashSet<String> = ["web:3".to_string()].into();
         assert_eq!(purchase_columns(&[refunded], &all).kind, ["purchase", "return"]);
         assert_eq!(item_columns(&orders).price, ["1.00"]);
+        let mut two = order("4", "1.00");
+        two.lines.insert(0, two.lines[0].clone());
+        two.lines[0].item_id = "Z".into();
+        assert_eq!(item_columns(&[two]).item_id, ["A", "Z"], "sorted, so concurrent batches lock in one order");
         assert_eq!(customer_columns(&orders).0, ["c1"]);
     }
 }

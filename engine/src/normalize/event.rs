@@ -79,19 +79,20 @@ impl Kind {
     }
 }
 
+/// Fields in jsonb's key order (see `Order`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
-    pub customer_id: Option<String>,
-    pub session_id: Option<String>,
-    pub item_id: Option<String>,
     pub kind: Kind,
     /// view: dwell seconds; cart_add / cart_remove / purchase / return: quantity; rating: 1-5.
     pub value: Option<f64>,
-    pub channel: String,
     pub device: Option<String>,
+    pub channel: String,
+    pub context: Map<String, Value>,
+    pub item_id: Option<String>,
+    pub session_id: Option<String>,
+    pub customer_id: Option<String>,
     #[serde(serialize_with = "super::ser_ts")]
     pub occurred_at: DateTime<Utc>,
-    pub context: Map<String, Value>,
 }
 
 impl Event {

@@ -63,39 +63,41 @@ impl Status {
     }
 }
 
+// Fields are declared in jsonb's key order (shorter keys first, then bytewise), so jsonb_in
+// finds each object already sorted and its sort is linear. The order is invisible in SQL.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Line {
-    pub line_no: i32,
-    pub item_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub group_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
     pub qty: i32,
-    pub unit_price_minor: i64,
-    pub discount_minor: i64,
     pub size: Option<String>,
     pub color: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub item_id: String,
+    pub line_no: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    pub discount_minor: i64,
+    pub unit_price_minor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Order {
-    pub order_id: String,
-    pub channel: String,
-    pub external_id: String,
-    pub customer_id: String,
-    #[serde(serialize_with = "ser_ts")]
-    pub placed_at: DateTime<Utc>,
-    pub currency: String,
-    pub status: Status,
-    pub subtotal_minor: i64,
-    pub discount_minor: i64,
-    pub shipping_minor: i64,
-    pub tax_minor: i64,
-    pub total_minor: i64,
-    pub country: Option<String>,
     pub email: Option<String>,
     pub lines: Vec<Line>,
+    pub status: Status,
+    pub channel: String,
+    pub country: Option<String>,
+    pub currency: String,
+    pub order_id: String,
+    #[serde(serialize_with = "ser_ts")]
+    pub placed_at: DateTime<Utc>,
+    pub tax_minor: i64,
+    pub customer_id: String,
+    pub external_id: String,
+    pub total_minor: i64,
+    pub discount_minor: i64,
+    pub shipping_minor: i64,
+    pub subtotal_minor: i64,
 }
 
 pub fn ser_ts<S: Serializer>(d: &DateTime<Utc>, s: S) -> std::result::Result<S::Ok, S::Error> {

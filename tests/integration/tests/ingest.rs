@@ -116,3 +116,37 @@ fn a_batch_with_bad_rows_loses_nothing() {
         .get(0);
     assert_eq!(dead, 10);
 }
+
+#[test]
+fn concurrent_batches_creating_the_same_new_items_do_not_deadlock() {
+    let dsn = fresh_db("it_item_lock_order");
+    // at each step all clients create the same 60 new SKUs, half of them in reverse order
+    let handles: Vec<_> = (0..4u64)
+        .map(|t| {
+            let dsn = dsn.clone();
+            thread::spawn(move || {
+                let mut c = connect(&dsn);
+                for b in 0..25u64 {
+                    let mut batch: Vec<serde_json::Value> = (0..20).map(|j| shopify_order(t * 10_000 + b * 20 + j, 3)).collect();
+                    for (j, o) in batch.iter_mut().enumerate() {
+                        for (k, l) in o["line_items"].as_array_mut().unwrap().iter_mut().enumerate() {
+                            let idx = (j * 3 + k) as u64;
+                            let idx = if t % 2 == 0 { idx } else { 59 - idx };
+                            l["sku"] = serde_json::json!(format!("NEW-{b}-{idx}"));
+                        }
+                    }
+                    let body = serde_json::Value::Array(batch).to_string();
+                    c.query_one("SELECT inserted FROM reco.ingest_orders('shopify', $1::text::jsonb)", &[&body])
+                        .unwrap_or_else(|e| panic!("client {t} batch {b}: {e:?}"));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut c = connect(&dsn);
+    let n: i64 = c.query_one("SELECT count(*) FROM reco.orders", &[]).unwrap().get(0);
+    let items: i64 = c.query_one("SELECT count(*) FROM reco.items WHERE item_id LIKE 'NEW-%'", &[]).unwrap().get(0);
+    assert_eq!((n, items), (2000, 1500));
+}
