@@ -28,11 +28,9 @@ test: bootstrap test-engine test-pgrx test-regress test-integration
 test-engine:
 	cargo test -p reco-engine
 
-# pgrx-managed clusters run as the postgres OS user; their data directory must be theirs.
-$(PGRX_DATA):
-	mkdir -p $@ && (id -u | grep -qx 0 && chown postgres:postgres $@ || true)
-
-test-pgrx: $(PGRX_DATA)
+# cargo pgrx test runs its cluster as the postgres OS user; its data directory must be theirs.
+test-pgrx:
+	scripts/pg-access $(PGRX_DATA)
 	cargo pgrx test pg$(PG_MAJOR) --runas postgres --pgdata $(PGRX_DATA)/test
 
 # pg_regress against the project cluster (cargo pgrx regress 0.18.1 ignores --runas at start-up)

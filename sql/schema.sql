@@ -62,7 +62,7 @@ CREATE TABLE reco.orders (
 COMMENT ON TABLE reco.orders IS 'Canonical orders from every channel. order_id is channel:external_id; amounts are integer minor units of currency.';
 COMMENT ON COLUMN reco.orders.canonical_hash IS 'Hash of the canonical form; a replayed payload with the same hash changes nothing.';
 CREATE INDEX orders_customer_idx ON reco.orders (customer_id, placed_at DESC);
-CREATE INDEX orders_placed_idx ON reco.orders (placed_at);
+CREATE INDEX orders_placed_brin ON reco.orders USING brin (placed_at);  -- orders arrive in time order
 
 CREATE TABLE reco.order_lines (
     order_id          text COLLATE "C" NOT NULL REFERENCES reco.orders ON DELETE CASCADE,

@@ -39,6 +39,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         .update(
             "INSERT INTO reco.customers (customer_id, created_at)
              SELECT c, t FROM unnest($1::text[], $2::timestamptz[]) AS u(c, t)
+             WHERE NOT EXISTS (SELECT 1 FROM reco.customers x WHERE x.customer_id = u.c)
              ON CONFLICT (customer_id) DO NOTHING",
             None,
             &[DatumWithOid::from(cust), DatumWithOid::from(ts(&first_seen))],
@@ -50,6 +51,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
             "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
              SELECT i, g, t, p::numeric, c, a::jsonb
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, g, t, p, c, a)
+             WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)  -- skip the casts for known items
              ON CONFLICT (item_id) DO NOTHING",
             None,
             &[
