@@ -7,7 +7,7 @@ PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 PGRX_DATA := $(CURDIR)/target/pgrx-test-data
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: demo test bootstrap install install-release test-engine test-pgrx test-regress test-integration bench cluster-stop clean
+.PHONY: demo test test-layers bootstrap install install-release test-engine test-pgrx test-regress test-integration bench cluster-stop clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -22,8 +22,13 @@ demo: install-release
 	scripts/cluster restart
 	scripts/demo
 
-test: bootstrap test-engine test-pgrx test-regress test-integration
-	@echo "make test: all layers passed"
+# every layer, then one closing line counting all of them: "total: N passed, M failed"
+test:
+	@mkdir -p target
+	@set -o pipefail; $(MAKE) --no-print-directory test-layers 2>&1 | tee target/test.log; status=$$?; \
+	  scripts/cluster stop; scripts/test-summary target/test.log; exit $$status
+
+test-layers: bootstrap test-engine test-pgrx test-regress test-integration
 
 test-engine:
 	cargo test -p reco-engine
@@ -31,7 +36,7 @@ test-engine:
 # cargo pgrx test runs its cluster as the postgres OS user; its data directory must be theirs.
 test-pgrx:
 	scripts/pg-access $(PGRX_DATA)
-	cargo pgrx test pg$(PG_MAJOR) --runas postgres --pgdata $(PGRX_DATA)/test
+	cargo pgrx test pg$(PG_MAJOR) -p pg_reco --runas postgres --pgdata $(PGRX_DATA)/test
 
 # pg_regress against the project cluster (cargo pgrx regress 0.18.1 ignores --runas at start-up)
 test-regress: install

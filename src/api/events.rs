@@ -12,9 +12,7 @@ use reco_engine::standardize::time;
 
 /// The transaction's start time, the `now` of events without a timestamp.
 fn now() -> chrono::DateTime<chrono::Utc> {
-    let pg = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-    const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
-    chrono::DateTime::from_timestamp_micros(pg + PG_EPOCH_UNIX_MICROS).unwrap_or_default()
+    time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
 }
 
 fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
@@ -81,13 +79,7 @@ fn record_event(
         Some(serde_json::Value::Object(m)) => m,
         Some(_) => crate::error::raise(reco_engine::Error::invalid("context must be a JSON object").at("context")),
     };
-    let occurred = match occurred_at {
-        Some(t) => {
-            let pg: i64 = t.into_inner();
-            chrono::DateTime::from_timestamp_micros(pg + 946_684_800_000_000).unwrap_or_default()
-        }
-        None => now(),
-    };
+    let occurred = occurred_at.map_or_else(now, |t| time::from_pg_micros(t.into_inner()));
     let id = |s: Option<&str>, what: &str| -> Option<String> {
         let v = serde_json::Value::from(s?);
         reco_engine::json::Node::root(&v).id().map_err(|e| e.context(what.to_string())).or_raise()

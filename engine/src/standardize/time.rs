@@ -231,10 +231,20 @@ pub fn format_utc(d: &DateTime<Utc>) -> String {
     }
 }
 
+const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
 /// Microseconds since 2000-01-01 UTC, PostgreSQL's timestamptz representation.
 pub fn to_pg_micros(d: &DateTime<Utc>) -> i64 {
-    const PG_EPOCH_UNIX_SECS: i64 = 946_684_800;
-    d.timestamp_micros() - PG_EPOCH_UNIX_SECS * 1_000_000
+    d.timestamp_micros() - PG_EPOCH_UNIX_MICROS
+}
+
+/// The inverse of `to_pg_micros` (PostgreSQL's ±infinity map to the representable extremes).
+pub fn from_pg_micros(pg: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(pg.saturating_add(PG_EPOCH_UNIX_MICROS)).unwrap_or(if pg < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
 }
 
 #[cfg(test)]
@@ -301,6 +311,8 @@ mod tests {
         assert_eq!(e("2024-03-01T14:05:00Zjunk"), ErrorKind::InvalidDatetime);
         assert_eq!(e("01/03/2024"), ErrorKind::InvalidDatetime);
         assert_eq!(e(""), ErrorKind::InvalidDatetime);
-        assert_eq!(to_pg_micros(&parse("2000-01-01T00:00:01Z", Tz::UTC, EpochUnit::Auto).unwrap()), 1_000_000);
+        let t = parse("2000-01-01T00:00:01Z", Tz::UTC, EpochUnit::Auto).unwrap();
+        assert_eq!(to_pg_micros(&t), 1_000_000);
+        assert_eq!(from_pg_micros(1_000_000), t);
     }
 }
