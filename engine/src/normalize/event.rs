@@ -142,11 +142,10 @@ pub fn check(mut e: Event) -> Result<Event> {
             }
             None => return Err(Error::invalid("a rating event needs a value")),
         },
-        Kind::View => {
-            if e.value.is_some_and(|v| v < 0.0) {
+        Kind::View
+            if e.value.is_some_and(|v| v < 0.0) => {
                 return Err(Error::invalid(format!("dwell time {} seconds is negative", e.value.unwrap_or_default())));
             }
-        }
         Kind::CartAdd | Kind::CartRemove | Kind::Purchase | Kind::Return => match e.value {
             None => e.value = Some(1.0),
             Some(v) if v <= 0.0 => {

@@ -337,10 +337,10 @@ impl Mapping {
             }
         }
         if let Some(m) = self.get(Field::Country) {
-            o.country = with_node(m, payload, |n| country(n))?;
+            o.country = with_node(m, payload, country)?;
         }
         if let Some(m) = self.get(Field::Email) {
-            o.email = with_node(m, payload, |n| email(n))?;
+            o.email = with_node(m, payload, email)?;
         }
         if self.has_line_fields() {
             self.lines(channel, payload, &mut o, &cur)?;
