@@ -21,12 +21,66 @@ LANGUAGE sql STABLE PARALLEL SAFE SET search_path = reco, pg_catalog AS $$
 $$;
 COMMENT ON FUNCTION reco.channel_mapping(text) IS 'The rows of reco.channel_mappings for one channel as a mapping object, or NULL when it has none.';
 
+-- Preferences: the ledger is append-only except for marking a revocation.
+CREATE FUNCTION reco._preferences_append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+BEGIN
+    IF OLD.revoked_at IS NOT NULL
+       OR (NEW.customer_id, NEW.category, NEW.value, NEW.source, NEW.explicit, NEW.confidence, NEW.evidence,
+           NEW.channel, NEW.observed_at, NEW.recorded_at)
+          IS DISTINCT FROM (OLD.customer_id, OLD.category, OLD.value, OLD.source, OLD.explicit, OLD.confidence,
+           OLD.evidence, OLD.channel, OLD.observed_at, OLD.recorded_at) THEN
+        RAISE EXCEPTION 'preference % is history and cannot be changed', OLD.preference_id
+            USING ERRCODE = '55000', HINT = 'capture a new value (reco.set_preference) or revoke the category (reco.revoke_preference)';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER preferences_append_only BEFORE UPDATE ON reco.preferences
+FOR EACH ROW EXECUTE FUNCTION reco._preferences_append_only();
+
+-- Every change tells caches (web, mobile, kiosk) which customer to drop.
+CREATE FUNCTION reco._preferences_notify() RETURNS trigger
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+BEGIN
+    PERFORM pg_notify('reco_preferences', coalesce(NEW.customer_id, OLD.customer_id));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER preferences_notify AFTER INSERT OR UPDATE OR DELETE ON reco.preferences
+FOR EACH ROW EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preference_revocations_notify AFTER INSERT OR UPDATE OR DELETE ON reco.preference_revocations
+FOR EACH ROW EXECUTE FUNCTION reco._preferences_notify();
+
+-- Creates a customer the first time a preference names them. A session scoped to one customer
+-- (SET reco.customer_id) may only name that customer.
+CREATE FUNCTION reco._ensure_customer(customer_id text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = reco, pg_catalog AS $$
+DECLARE scope text := nullif(current_setting('reco.customer_id', true), '');
+BEGIN
+    IF scope IS NOT NULL AND scope IS DISTINCT FROM _ensure_customer.customer_id THEN
+        RAISE EXCEPTION 'customer % is outside this session''s scope', _ensure_customer.customer_id
+            USING ERRCODE = '42501', HINT = 'this session has reco.customer_id = ' || scope;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM reco.customers c WHERE c.customer_id = _ensure_customer.customer_id) THEN
+        INSERT INTO reco.customers (customer_id) VALUES (_ensure_customer.customer_id) ON CONFLICT DO NOTHING;
+    END IF;
+END $$;
+
+-- Reporting: each customer's resolved preferences, one row per category.
+CREATE VIEW reco.preferences_current AS
+SELECT c.customer_id, r.key AS category, r.value -> 'value' AS value, r.value ->> 'source' AS source,
+       (r.value ->> 'observed_at')::timestamptz AS observed_at, (r.value ->> 'confidence')::float8 AS confidence,
+       r.value ->> 'why' AS why
+FROM (SELECT DISTINCT p.customer_id FROM reco.preferences p WHERE p.revoked_at IS NULL) c,
+     LATERAL jsonb_each(reco.resolve_preferences(c.customer_id)) r;
+COMMENT ON VIEW reco.preferences_current IS 'One row per customer and category: the value resolve_preferences chooses without a request context.';
+
 -- Roles. Created once per cluster; the grants are the extension's.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN CREATE ROLE reco_reader NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_writer') THEN CREATE ROLE reco_writer NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_admin') THEN CREATE ROLE reco_admin NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_customer') THEN CREATE ROLE reco_customer NOLOGIN; END IF;
 END $$;
 GRANT reco_reader TO reco_writer;
 GRANT reco_writer TO reco_admin;
@@ -34,7 +88,16 @@ GRANT reco_writer TO reco_admin;
 GRANT USAGE ON SCHEMA reco TO reco_reader;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reco FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA reco TO reco_reader;
-REVOKE EXECUTE ON FUNCTION reco._check_mapping_row(text, text, text, jsonb, text, text) FROM reco_reader;
+REVOKE EXECUTE ON FUNCTION reco._check_mapping_row(text, text, text, jsonb, text, text), reco._ensure_customer(text),
+    reco.forget_customer(text) FROM reco_reader;
+REVOKE EXECUTE ON FUNCTION reco.capture_preference(text, text, text, text, timestamptz, text, double precision),
+    reco.capture_preferences(text, jsonb, text, timestamptz, text), reco.set_preference(text, text, text),
+    reco.revoke_preference(text, text) FROM reco_reader;
+GRANT EXECUTE ON FUNCTION reco.capture_preference(text, text, text, text, timestamptz, text, double precision),
+    reco.capture_preferences(text, jsonb, text, timestamptz, text), reco.set_preference(text, text, text),
+    reco.revoke_preference(text, text), reco._ensure_customer(text) TO reco_writer, reco_customer;
+GRANT EXECUTE ON FUNCTION reco.resolve_preferences(text, jsonb) TO reco_customer;
+GRANT EXECUTE ON FUNCTION reco.forget_customer(text) TO reco_admin;
 REVOKE EXECUTE ON FUNCTION reco.ingest_order(text, jsonb), reco.ingest_orders(text, jsonb),
     reco.record_event(text, text, text, double precision, timestamptz, jsonb, text, text, text),
     reco.ingest_event(text, jsonb), reco.ingest_events(text, jsonb) FROM reco_reader;
@@ -45,4 +108,41 @@ GRANT SELECT ON ALL TABLES IN SCHEMA reco TO reco_reader;
 -- Writers ingest through the functions; they do not rewrite history directly.
 GRANT INSERT ON reco.ingest_errors TO reco_writer;
 GRANT INSERT, UPDATE ON reco.items, reco.stock, reco.customers TO reco_writer;
+-- The preference ledger: capture and revoke, never rewrite (the append-only trigger also
+-- guards admins). Row-level security: staff roles see all rows; a customer-facing session
+-- (role reco_customer with SET reco.customer_id) sees and edits only that customer's rows.
+GRANT INSERT, UPDATE (revoked_at) ON reco.preferences TO reco_writer;
+GRANT INSERT, UPDATE, DELETE ON reco.preference_revocations TO reco_writer;
+GRANT USAGE ON SCHEMA reco TO reco_customer;
+GRANT SELECT ON reco.preference_categories, reco.preference_policy TO reco_customer;
+GRANT SELECT, INSERT, UPDATE (revoked_at) ON reco.preferences TO reco_customer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON reco.preference_revocations TO reco_customer;
+ALTER TABLE reco.preferences ENABLE ROW LEVEL SECURITY;
+ALTER TABLE reco.preference_revocations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff ON reco.preferences TO reco_reader USING (true) WITH CHECK (true);
+CREATE POLICY customer_self ON reco.preferences TO reco_customer
+    USING (customer_id = current_setting('reco.customer_id', true))
+    WITH CHECK (customer_id = current_setting('reco.customer_id', true));
+CREATE POLICY staff ON reco.preference_revocations TO reco_reader USING (true) WITH CHECK (true);
+CREATE POLICY customer_self ON reco.preference_revocations TO reco_customer
+    USING (customer_id = current_setting('reco.customer_id', true))
+    WITH CHECK (customer_id = current_setting('reco.customer_id', true));
 GRANT ALL ON ALL TABLES IN SCHEMA reco TO reco_admin;
+
+-- pg_dump skips the data of an extension's tables unless they are registered here, so
+-- without this a backup would hold the schema and none of the orders, events or preferences.
+SELECT pg_catalog.pg_extension_config_dump('reco.customers', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.items', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.stock', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.orders', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.order_lines', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.events', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.ingest_errors', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.channel_mappings', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.preference_categories', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('reco.preference_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.preferences', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.preference_revocations', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.events_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.ingest_errors_error_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.preferences_preference_id_seq', '');

@@ -9,6 +9,7 @@ mod error;
 mod jsonb;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -57,6 +57,12 @@ mod tests {
             ("ingest_orders", "v"),
             ("record_event", "v"),
             ("ingest_events", "v"),
+            ("resolve_preferences", "s"),
+            ("capture_preference", "v"),
+            ("capture_preferences", "v"),
+            ("set_preference", "v"),
+            ("revoke_preference", "v"),
+            ("forget_customer", "v"),
         ] {
             let got: String = one(&format!(
                 "SELECT string_agg(DISTINCT provolatile::text, '') FROM pg_proc WHERE proname = '{f}' AND pronamespace = 'reco'::regnamespace"

@@ -18,6 +18,8 @@ pub enum ErrorKind {
     UndefinedObject,
     /// 54000 program_limit_exceeded: a payload too large or too deep.
     LimitExceeded,
+    /// 42501 insufficient_privilege: a customer-scoped session naming another customer.
+    InsufficientPrivilege,
 }
 
 impl ErrorKind {
@@ -30,6 +32,7 @@ impl ErrorKind {
             ErrorKind::OutOfRange => "22003",
             ErrorKind::UndefinedObject => "42704",
             ErrorKind::LimitExceeded => "54000",
+            ErrorKind::InsufficientPrivilege => "42501",
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod standardize;
 
 pub use error::{Error, ErrorKind, Result};
 pub mod normalize;
+pub mod prefs;

@@ -1,6 +1,7 @@
 //! SQL functions by area.
 pub mod events;
 pub mod ingest;
+pub mod prefs;
 pub mod standardize;
 
 use pgrx::prelude::*;

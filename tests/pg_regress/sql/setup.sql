@@ -31,6 +31,6 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 -- reset(): empties the canonical model between test files.
 CREATE FUNCTION public.reset() RETURNS void LANGUAGE sql AS $$
-    TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.customers,
-             reco.ingest_errors, reco.channel_mappings;
+    TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.preferences,
+             reco.preference_revocations, reco.preference_policy, reco.customers, reco.ingest_errors, reco.channel_mappings;
 $$;
