@@ -5,7 +5,10 @@ use crate::error::{raise, OrRaise};
 use crate::jsonb::{JsonbText, Payload};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use reco_engine::prefs::fit::ItemFacts;
+use reco_engine::prefs::infer::{Browse, Inferred, Purchase, ReturnReason};
 use reco_engine::prefs::{self, Policy, Row, ValueType};
+use reco_engine::standardize::money;
 use reco_engine::standardize::time;
 use reco_engine::{Error, ErrorKind};
 use serde_json::{Map, Value};
@@ -223,24 +226,19 @@ fn revoke_preference(customer_id: &str, category: &str) -> i64 {
     })
 }
 
-/// The customer's active preferences, one object per category: value, source, observed_at,
-/// confidence, why (the rule that chose it) and overrode (the values it beat). `context` keys
-/// that name a category are this request's choices and win; other keys are ignored, so a
-/// recommendation context can be passed as is.
-#[pg_extern(stable, parallel_safe)]
-fn resolve_preferences(customer_id: &str, context: default!(Option<Payload>, "'{}'")) -> JsonbText {
-    let context = match context.map(Payload::value).transpose().or_raise() {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(_) => raise(Error::invalid("context must be a JSON object").at("context")),
-    };
-    let (rows, policies) = Spi::connect(|c| {
+/// Rows and policies for one customer, as of `at` (rows observed by then and not revoked by
+/// then), or now.
+fn load_rows(customer_id: &str, at: Option<TimestampWithTimeZone>) -> (Vec<Row>, Vec<(String, Policy)>) {
+    Spi::connect(|c| {
         let rows = c
             .select(
                 "SELECT category, value::text, source, explicit, confidence, observed_at
-                 FROM reco.preferences WHERE customer_id = $1 AND revoked_at IS NULL",
+                 FROM reco.preferences
+                 WHERE customer_id = $1
+                   AND CASE WHEN $2::timestamptz IS NULL THEN revoked_at IS NULL
+                            ELSE observed_at <= $2 AND (revoked_at IS NULL OR revoked_at > $2) END",
                 None,
-                &[DatumWithOid::from(customer_id)],
+                &[DatumWithOid::from(customer_id), DatumWithOid::from(at)],
             )
             .or_raise();
         let mut out = Vec::with_capacity(rows.len());
@@ -271,25 +269,300 @@ fn resolve_preferences(customer_id: &str, context: default!(Option<Payload>, "'{
             ));
         }
         (out, policies)
-    });
-    // context values for known categories, standardized like captures
+    })
+}
+
+/// Context values for known categories, standardized like captures; other keys ignored.
+fn context_choices(context: &Map<String, Value>) -> Map<String, Value> {
     let mut ctx = Map::new();
-    if !context.is_empty() {
-        let all = categories();
-        for (k, raw) in &context {
-            if let Some(cat) = all.iter().find(|c| &c.name == k) {
-                let raw = match (&cat.vtype, raw) {
-                    (ValueType::PriceRange, _) | (_, Value::String(_)) => raw.clone(),
-                    (_, other) => Value::String(other.to_string()),
-                };
-                let v = prefs::standardize(&cat.name, &cat.vtype, &raw).map_err(|e| e.at(format!("context.{k}"))).or_raise();
-                ctx.insert(k.clone(), v);
-            }
+    if context.is_empty() {
+        return ctx;
+    }
+    let all = categories();
+    for (k, raw) in context {
+        if let Some(cat) = all.iter().find(|c| &c.name == k) {
+            let raw = match (&cat.vtype, raw) {
+                (ValueType::PriceRange, _) | (_, Value::String(_)) => raw.clone(),
+                (_, other) => Value::String(other.to_string()),
+            };
+            let v = prefs::standardize(&cat.name, &cat.vtype, &raw).map_err(|e| e.at(format!("context.{k}"))).or_raise();
+            ctx.insert(k.clone(), v);
         }
     }
-    let now = time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
+    ctx
+}
+
+/// The resolved preferences of a customer (now, or as of `at`).
+fn resolved(customer_id: &str, context: &Map<String, Value>, at: Option<TimestampWithTimeZone>) -> Map<String, Value> {
+    let (rows, policies) = load_rows(customer_id, at);
+    let ctx = context_choices(context);
+    let now = match at {
+        Some(t) => time::from_pg_micros(t.into_inner()),
+        None => time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }),
+    };
     let policy = |c: &str| policies.iter().find(|(n, _)| n == c).map(|(_, p)| p.clone()).unwrap_or_default();
-    JsonbText::of(&prefs::resolve(&rows, &policy, &ctx, now))
+    prefs::resolve(&rows, &policy, &ctx, now)
+}
+
+fn context_arg(context: Option<Payload>) -> Map<String, Value> {
+    match context.map(Payload::value).transpose().or_raise() {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => raise(Error::invalid("context must be a JSON object").at("context")),
+    }
+}
+
+/// The customer's active preferences, one object per category: value, source, observed_at,
+/// confidence, why (the rule that chose it) and overrode (the values it beat). `context` keys
+/// that name a category are this request's choices and win; other keys are ignored, so a
+/// recommendation context can be passed as is.
+#[pg_extern(stable, parallel_safe)]
+fn resolve_preferences(customer_id: &str, context: default!(Option<Payload>, "'{}'")) -> JsonbText {
+    JsonbText::of(&resolved(customer_id, &context_arg(context), None))
+}
+
+/// The preferences as they were resolved at time `at` (for reporting, e.g. utilization).
+#[pg_extern(stable, strict, parallel_safe)]
+fn resolve_preferences_at(customer_id: &str, at: TimestampWithTimeZone) -> JsonbText {
+    JsonbText::of(&resolved(customer_id, &Map::new(), Some(at)))
+}
+
+fn item_facts(ids: &[String]) -> Vec<ItemFacts> {
+    Spi::connect(|c| {
+        let rows = c
+            .select(
+                "SELECT item_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text
+                 FROM reco.items WHERE item_id = ANY($1)",
+                None,
+                &[DatumWithOid::from(ids.to_vec())],
+            )
+            .or_raise();
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let currency: Option<String> = r.get(6).or_raise();
+            let price: Option<String> = r.get(5).or_raise();
+            let price_minor = match (&price, &currency) {
+                (Some(p), Some(cur)) => money::currency(cur).ok().and_then(|c| money::parse_minor(p, &c).ok()),
+                _ => None,
+            };
+            out.push(ItemFacts {
+                item_id: r.get(1).or_raise().unwrap_or_default(),
+                size: r.get(2).or_raise(),
+                color: r.get(3).or_raise(),
+                brand: r.get(4).or_raise(),
+                price_minor,
+                currency,
+            });
+        }
+        out
+    })
+}
+
+/// The items among `item_ids` that match the customer's resolved size, color, brand and price
+/// range, in the given order. A category without a preference does not filter; unknown items
+/// are dropped.
+#[pg_extern(stable, parallel_safe)]
+fn filter_by_preferences(customer_id: &str, item_ids: Vec<Option<String>>) -> SetOfIterator<'static, String> {
+    let ids: Vec<String> = item_ids.into_iter().flatten().collect();
+    let r = resolved(customer_id, &Map::new(), None);
+    let facts = item_facts(&ids);
+    let keep: Vec<String> = ids
+        .into_iter()
+        .filter(|id| facts.iter().find(|f| &f.item_id == id).is_some_and(|f| prefs::fit::fits(&r, f)))
+        .collect();
+    SetOfIterator::new(keep)
+}
+
+/// Other buyable variants of the item's product (same group_id, active, in stock, not
+/// backordered) for this customer: their size and color first, then their size, their color,
+/// the nearest size. With a reason each.
+#[pg_extern(stable, parallel_safe)]
+fn alternatives(
+    customer_id: &str,
+    item_id: &str,
+    k: default!(i32, 5),
+) -> TableIterator<'static, (name!(item_id, String), name!(size, Option<String>), name!(color, Option<String>), name!(available, i32), name!(reason, String))> {
+    if !(1..=100).contains(&k) {
+        raise(Error::invalid(format!("k = {k} is outside 1 to 100")).at("k"));
+    }
+    let r = resolved(customer_id, &Map::new(), None);
+    let (group, variants): (Option<String>, Vec<(String, i32)>) = Spi::connect(|c| {
+        let group: Option<String> = c
+            .select("SELECT group_id FROM reco.items WHERE item_id = $1", Some(1), &[DatumWithOid::from(item_id)])
+            .or_raise()
+            .first()
+            .get(1)
+            .ok()
+            .flatten();
+        let Some(g) = group.clone() else { return (None, Vec::new()) };
+        let rows = c
+            .select(
+                "SELECT i.item_id, s.available FROM reco.items i JOIN reco.stock s USING (item_id)
+                 WHERE i.group_id = $1 AND i.active AND s.available > 0 AND NOT s.backordered",
+                None,
+                &[DatumWithOid::from(g.as_str())],
+            )
+            .or_raise();
+        let v = rows.filter_map(|row| Some((row.get::<String>(1).ok()??, row.get::<i32>(2).ok()??))).collect();
+        (group, v)
+    });
+    if group.is_none() {
+        let known: Option<bool> = Spi::get_one_with_args("SELECT EXISTS (SELECT 1 FROM reco.items WHERE item_id = $1)", &[item_id.into()]).or_raise();
+        if known != Some(true) {
+            raise(Error::new(ErrorKind::UndefinedObject, format!("item {} is not known", reco_engine::error::show(item_id))).at("item_id"));
+        }
+    }
+    let mut ids: Vec<String> = variants.iter().map(|(i, _)| i.clone()).collect();
+    ids.push(item_id.to_string());
+    let facts = item_facts(&ids);
+    let base = facts.iter().find(|f| f.item_id == item_id).cloned().unwrap_or_default();
+    let candidates: Vec<ItemFacts> = facts.into_iter().filter(|f| f.item_id != item_id && variants.iter().any(|(v, _)| v == &f.item_id)).collect();
+    let ranked = prefs::fit::rank_alternatives(&r, &base, &candidates);
+    let rows: Vec<_> = ranked
+        .into_iter()
+        .take(k as usize)
+        .map(|(id, reason)| {
+            let f = candidates.iter().find(|f| f.item_id == id).cloned().unwrap_or_default();
+            let avail = variants.iter().find(|(v, _)| v == &id).map_or(0, |(_, a)| *a);
+            (id, f.size, f.color, avail, reason)
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Derives implicit preferences for one customer from their orders, returns and browsing
+/// (see docs/reference.md for the rules) and appends the ones that changed to the ledger.
+/// Revoked categories are skipped. Returns how many rows were written.
+#[pg_extern(volatile)]
+fn infer_preferences(customer_id: &str) -> i64 {
+    let customer_id = customer(customer_id);
+    Spi::connect_mut(|c| infer_one(c, &customer_id))
+}
+
+/// infer_preferences for every customer with orders or events since `since` (all when NULL),
+/// for a nightly pg_cron job. Reports progress as NOTICEs. Returns rows written.
+#[pg_extern(volatile)]
+fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL")) -> i64 {
+    let ids: Vec<String> = Spi::connect(|c| {
+        c.select(
+            "SELECT customer_id FROM reco.orders WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR placed_at >= $1)
+             UNION
+             SELECT customer_id FROM reco.events WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR occurred_at >= $1)
+             ORDER BY 1",
+            None,
+            &[DatumWithOid::from(since)],
+        )
+        .or_raise()
+        .filter_map(|r| r.get::<String>(1).ok().flatten())
+        .collect()
+    });
+    let mut written = 0;
+    for (n, id) in ids.iter().enumerate() {
+        written += Spi::connect_mut(|c| infer_one(c, id));
+        if (n + 1) % 10_000 == 0 {
+            pgrx::notice!("infer_all_preferences: {} of {} customers, {} rows written", n + 1, ids.len(), written);
+        }
+    }
+    written
+}
+
+fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
+    let arg = || [DatumWithOid::from(customer_id)];
+    let purchases: Vec<Purchase> = c
+        .select(
+            "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason
+             FROM reco.orders o JOIN reco.order_lines l USING (order_id) LEFT JOIN reco.items i ON i.item_id = l.item_id
+             LEFT JOIN LATERAL (SELECT true AS returned, e.context->>'reason' AS reason FROM reco.events e
+                                WHERE e.customer_id = o.customer_id AND e.kind = 'return' AND e.item_id = l.item_id
+                                  AND e.occurred_at >= o.placed_at
+                                ORDER BY e.occurred_at LIMIT 1) r ON true
+             WHERE o.customer_id = $1 AND o.status <> 'cancelled'",
+            None,
+            &arg(),
+        )
+        .or_raise()
+        .filter_map(|r| {
+            let at: TimestampWithTimeZone = r.get(7).ok()??;
+            let returned: Option<bool> = r.get(8).ok()?;
+            let reason: Option<String> = r.get(9).ok()?;
+            Some(Purchase {
+                size: r.get(1).ok()?,
+                color: r.get(2).ok()?,
+                brand: r.get(3).ok()?,
+                unit_price_minor: r.get(4).ok()??,
+                currency: r.get(5).ok()??,
+                channel: r.get(6).ok()??,
+                at: time::from_pg_micros(at.into_inner()),
+                returned: returned.map(|_| ReturnReason::parse(reason.as_deref())),
+            })
+        })
+        .collect();
+    let browsing: Vec<Browse> = c
+        .select(
+            "SELECT i.attributes->>'color', i.brand, e.occurred_at FROM reco.events e JOIN reco.items i ON i.item_id = e.item_id
+             WHERE e.customer_id = $1 AND (e.kind = 'cart_add' OR (e.kind = 'view' AND coalesce(e.value, 0) >= 10))
+             ORDER BY e.occurred_at DESC LIMIT 200",
+            None,
+            &arg(),
+        )
+        .or_raise()
+        .filter_map(|r| {
+            let at: TimestampWithTimeZone = r.get(3).ok()??;
+            Some(Browse { color: r.get(1).ok()?, brand: r.get(2).ok()?, at: time::from_pg_micros(at.into_inner()) })
+        })
+        .collect();
+    let inferred = prefs::infer::infer(&purchases, &browsing);
+    if inferred.is_empty() {
+        return 0;
+    }
+    let revoked: Vec<String> = c
+        .select("SELECT category::text FROM reco.preference_revocations WHERE customer_id = $1", None, &arg())
+        .or_raise()
+        .filter_map(|r| r.get::<String>(1).ok().flatten())
+        .collect();
+    let latest: Vec<(String, String, String, f64)> = c
+        .select(
+            "SELECT DISTINCT ON (category, source) category::text, source, value::text, confidence FROM reco.preferences
+             WHERE customer_id = $1 AND NOT explicit AND revoked_at IS NULL
+             ORDER BY category, source, observed_at DESC, preference_id DESC",
+            None,
+            &arg(),
+        )
+        .or_raise()
+        .filter_map(|r| Some((r.get(1).ok()??, r.get(2).ok()??, r.get(3).ok()??, r.get(4).ok()??)))
+        .collect();
+    let fresh: Vec<&Inferred> = inferred
+        .iter()
+        .filter(|i| !revoked.contains(&i.category))
+        .filter(|i| {
+            !latest.iter().any(|(cat, src, val, conf)| {
+                cat == &i.category
+                    && src == i.source
+                    && reco_engine::json::parse(val).ok().as_ref() == Some(&i.value)
+                    && (conf - i.confidence).abs() < 0.05
+            })
+        })
+        .collect();
+    if fresh.is_empty() {
+        return 0;
+    }
+    c.update(
+        "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, evidence, observed_at)
+         SELECT $1, cat, v::jsonb, src, false, conf, ev, at
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::int[], $7::timestamptz[]) AS u(cat, v, src, conf, ev, at)",
+        None,
+        &[
+            DatumWithOid::from(customer_id),
+            DatumWithOid::from(fresh.iter().map(|i| i.category.clone()).collect::<Vec<_>>()),
+            DatumWithOid::from(fresh.iter().map(|i| i.value.to_string()).collect::<Vec<_>>()),
+            DatumWithOid::from(fresh.iter().map(|i| i.source.to_string()).collect::<Vec<_>>()),
+            DatumWithOid::from(fresh.iter().map(|i| i.confidence).collect::<Vec<_>>()),
+            DatumWithOid::from(fresh.iter().map(|i| i.evidence).collect::<Vec<_>>()),
+            DatumWithOid::from(fresh.iter().map(|i| super::timestamptz(time::to_pg_micros(&i.observed_at))).collect::<Vec<_>>()),
+        ],
+    )
+    .or_raise();
+    fresh.len() as i64
 }
 
 /// Forgets a customer in one transaction: their preferences, revocations and events are

@@ -10,6 +10,9 @@
 //! 4. within a tier, newer beats older;
 //! 5. equal timestamps break ties by source rank (lower rank wins), then by value, so the
 //!    result never depends on row order.
+pub mod fit;
+pub mod infer;
+
 use crate::error::{show, Error, Result};
 use crate::standardize::{color, money, size};
 use chrono::{DateTime, Duration, Utc};

@@ -196,6 +196,40 @@ pub fn standardize(raw: &str, family: Family) -> Result<String> {
     }
 }
 
+/// The garment family a canonical code belongs to: `EU..` shoes, `W..` bottoms, letters tops.
+pub fn family_of(code: &str) -> Option<Family> {
+    if code.starts_with("EU") {
+        Some(Family::Shoes)
+    } else if code.starts_with('W') {
+        Some(Family::Bottoms)
+    } else if LETTER_CODES.contains(&code) && code != "OS" {
+        Some(Family::Tops)
+    } else {
+        None
+    }
+}
+
+/// The next size up (`step` 1) or down (-1) in the same system: letters by position, shoes by
+/// a half size, waists by one inch (inseam kept). None past either end.
+pub fn neighbor(code: &str, step: i32) -> Option<String> {
+    if let Some(i) = LETTER_CODES[..10].iter().position(|c| *c == code) {
+        let j = i as i32 + step;
+        return (0..10).contains(&j).then(|| LETTER_CODES[j as usize].to_string());
+    }
+    if let Some(n) = code.strip_prefix("EU") {
+        let v: f64 = n.parse().ok()?;
+        return eu_code(v + 0.5 * f64::from(step), code).ok();
+    }
+    let rest = code.strip_prefix('W')?;
+    let (w, l) = rest.split_once('L').map_or((rest, None), |(w, l)| (w, Some(l)));
+    let w: i32 = w.parse().ok()?;
+    let w = w + step;
+    (22..=60).contains(&w).then(|| match l {
+        Some(l) => format!("W{w}L{l}"),
+        None => format!("W{w}"),
+    })
+}
+
 /// An ordinal for nearest-size search: letters by position, shoes by EU size, bottoms by waist.
 pub fn rank(code: &str) -> Option<f64> {
     if let Some(i) = LETTER_CODES.iter().position(|c| *c == code) {
@@ -269,6 +303,20 @@ mod tests {
         assert!(standardize("42", Family::Any).unwrap_err().message.contains("ambiguous"));
         assert!(standardize("38", Family::Tops).is_err());
         assert_eq!(Family::parse("hats").unwrap_err().kind, ErrorKind::InvalidParameter);
+    }
+
+    #[test]
+    fn families_and_neighbors() {
+        assert_eq!(family_of("EU42"), Some(Family::Shoes));
+        assert_eq!(family_of("W32L34"), Some(Family::Bottoms));
+        assert_eq!(family_of("M"), Some(Family::Tops));
+        assert_eq!(family_of("OS"), None);
+        assert_eq!(neighbor("M", 1).as_deref(), Some("L"));
+        assert_eq!(neighbor("XXS", -1), None);
+        assert_eq!(neighbor("EU42", 1).as_deref(), Some("EU42.5"));
+        assert_eq!(neighbor("EU42.5", 1).as_deref(), Some("EU43"));
+        assert_eq!(neighbor("W32L34", -1).as_deref(), Some("W31L34"));
+        assert_eq!(neighbor("W32", 1).as_deref(), Some("W33"));
     }
 
     #[test]
