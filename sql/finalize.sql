@@ -38,17 +38,31 @@ END $$;
 CREATE TRIGGER preferences_append_only BEFORE UPDATE ON reco.preferences
 FOR EACH ROW EXECUTE FUNCTION reco._preferences_append_only();
 
--- Every change tells caches (web, mobile, kiosk) which customer to drop.
+-- Every change tells caches (web, mobile, kiosk) which customer to drop: once per customer
+-- and statement (statement-level triggers over transition tables), and PostgreSQL folds
+-- repeats within a transaction.
 CREATE FUNCTION reco._preferences_notify() RETURNS trigger
 LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
 BEGIN
-    PERFORM pg_notify('reco_preferences', coalesce(NEW.customer_id, OLD.customer_id));
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('reco_preferences', d.customer_id) FROM (SELECT DISTINCT customer_id FROM old_rows) d;
+    ELSE
+        PERFORM pg_notify('reco_preferences', d.customer_id) FROM (SELECT DISTINCT customer_id FROM new_rows) d;
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER preferences_notify AFTER INSERT OR UPDATE OR DELETE ON reco.preferences
-FOR EACH ROW EXECUTE FUNCTION reco._preferences_notify();
-CREATE TRIGGER preference_revocations_notify AFTER INSERT OR UPDATE OR DELETE ON reco.preference_revocations
-FOR EACH ROW EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preferences_notify_ins AFTER INSERT ON reco.preferences
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preferences_notify_upd AFTER UPDATE ON reco.preferences
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preferences_notify_del AFTER DELETE ON reco.preferences
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preference_revocations_notify_ins AFTER INSERT ON reco.preference_revocations
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preference_revocations_notify_upd AFTER UPDATE ON reco.preference_revocations
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
+CREATE TRIGGER preference_revocations_notify_del AFTER DELETE ON reco.preference_revocations
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
 
 -- Creates a customer the first time a preference names them. A session scoped to one customer
 -- (SET reco.customer_id) may only name that customer.

@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 mod api;
 mod error;
 mod jsonb;
+mod plans;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);

@@ -23,24 +23,16 @@ fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
     customers.sort();
     customers.dedup();
     if !customers.is_empty() {
-        client
-            .update(
-                "INSERT INTO reco.customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT (customer_id) DO NOTHING",
-                None,
-                &[DatumWithOid::from(customers)],
+        crate::plans::update(client, "INSERT INTO reco.customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT (customer_id) DO NOTHING", &[DatumWithOid::from(customers)],
             )
             .or_raise();
     }
     let col = |f: fn(&Event) -> Option<String>| -> Vec<Option<String>> { events.iter().map(f).collect() };
-    let rows = client
-        .update(
-            "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
+    let rows = crate::plans::update(client, "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
              SELECT c, s, i, k, v, ch, d, t, x::jsonb
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
                   AS u(c, s, i, k, v, ch, d, t, x)
-             RETURNING event_id",
-            None,
-            &[
+             RETURNING event_id", &[
                 DatumWithOid::from(col(|e| e.customer_id.clone())),
                 DatumWithOid::from(col(|e| e.session_id.clone())),
                 DatumWithOid::from(col(|e| e.item_id.clone())),

@@ -35,26 +35,18 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         return Written::default();
     }
     let (cust, first_seen) = batch::customer_columns(orders);
-    client
-        .update(
-            "INSERT INTO reco.customers (customer_id, created_at)
+    crate::plans::update(client, "INSERT INTO reco.customers (customer_id, created_at)
              SELECT c, t FROM unnest($1::text[], $2::timestamptz[]) AS u(c, t)
              WHERE NOT EXISTS (SELECT 1 FROM reco.customers x WHERE x.customer_id = u.c)
-             ON CONFLICT (customer_id) DO NOTHING",
-            None,
-            &[DatumWithOid::from(cust), DatumWithOid::from(ts(&first_seen))],
+             ON CONFLICT (customer_id) DO NOTHING", &[DatumWithOid::from(cust), DatumWithOid::from(ts(&first_seen))],
         )
         .or_raise();
     let it = batch::item_columns(orders);
-    client
-        .update(
-            "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+    crate::plans::update(client, "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
              SELECT i, g, t, p::numeric, c, a::jsonb
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, g, t, p, c, a)
              WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)  -- skip the casts for known items
-             ON CONFLICT (item_id) DO NOTHING",
-            None,
-            &[
+             ON CONFLICT (item_id) DO NOTHING", &[
                 DatumWithOid::from(it.item_id),
                 DatumWithOid::from(it.group_id),
                 DatumWithOid::from(it.title),
@@ -65,9 +57,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         )
         .or_raise();
     let c = batch::order_columns(orders);
-    let rows = client
-        .update(
-            "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
+    let rows = crate::plans::update(client, "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
                  subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor, status, country, email, canonical_hash)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
                  $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[])
@@ -78,9 +68,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
                  status = excluded.status, country = excluded.country, email = excluded.email,
                  canonical_hash = excluded.canonical_hash, updated_at = now()
              WHERE o.canonical_hash IS DISTINCT FROM excluded.canonical_hash
-             RETURNING o.order_id, (o.xmax = 0) AS inserted",
-            None,
-            &[
+             RETURNING o.order_id, (o.xmax = 0) AS inserted", &[
                 DatumWithOid::from(c.order_id),
                 DatumWithOid::from(c.channel),
                 DatumWithOid::from(c.external_id),
@@ -117,14 +105,9 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
     w.unchanged = orders.len() as i64 - w.inserted - w.updated;
     if !updated.is_empty() {
         // an order that changed gets its lines and purchase events anew
-        client
-            .update("DELETE FROM reco.order_lines WHERE order_id = ANY($1)", None, &[DatumWithOid::from(updated.clone())])
+        crate::plans::update(client, "DELETE FROM reco.order_lines WHERE order_id = ANY($1)", &[DatumWithOid::from(updated.clone())])
             .or_raise();
-        client
-            .update(
-                "DELETE FROM reco.events WHERE order_id = ANY($1) AND kind IN ('purchase', 'return')",
-                None,
-                &[DatumWithOid::from(updated)],
+        crate::plans::update(client, "DELETE FROM reco.events WHERE order_id = ANY($1) AND kind IN ('purchase', 'return')", &[DatumWithOid::from(updated)],
             )
             .or_raise();
     }
@@ -132,12 +115,8 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         return w;
     }
     let l = batch::line_columns(orders, &changed);
-    client
-        .update(
-            "INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color)
-             SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])",
-            None,
-            &[
+    crate::plans::update(client, "INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color)
+             SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])", &[
                 DatumWithOid::from(l.order_id),
                 DatumWithOid::from(l.line_no),
                 DatumWithOid::from(l.item_id),
@@ -151,14 +130,10 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         .or_raise();
     let p = batch::purchase_columns(orders, &changed);
     if !p.order_id.is_empty() {
-        client
-            .update(
-                "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
+        crate::plans::update(client, "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
                  SELECT c, i, k, q, ch, t, o
                  FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
-                      AS u(c, i, q, ch, t, o, k)",
-                None,
-                &[
+                      AS u(c, i, q, ch, t, o, k)", &[
                     DatumWithOid::from(p.customer_id),
                     DatumWithOid::from(p.item_id),
                     DatumWithOid::from(p.qty),
@@ -187,12 +162,8 @@ pub(crate) fn write_errors(client: &mut SpiClient<'_>, channel: &str, entity: &s
         path.push(e.path);
         hint.push(e.hint);
     }
-    client
-        .update(
-            "INSERT INTO reco.ingest_errors (channel, entity, payload, sqlstate, message, json_path, hint)
-             SELECT $1, $2, p::jsonb, s, m, jp, h FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(p, s, m, jp, h)",
-            None,
-            &[
+    crate::plans::update(client, "INSERT INTO reco.ingest_errors (channel, entity, payload, sqlstate, message, json_path, hint)
+             SELECT $1, $2, p::jsonb, s, m, jp, h FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(p, s, m, jp, h)", &[
                 DatumWithOid::from(channel),
                 DatumWithOid::from(entity),
                 DatumWithOid::from(payload),

@@ -19,11 +19,16 @@ struct Category {
     sources: Vec<String>,
 }
 
-fn categories() -> Vec<Category> {
+/// The categories named in `only` (every category when None).
+fn categories_named(only: Option<&[String]>) -> Vec<Category> {
     Spi::connect(|c| {
-        let rows = c
-            .select("SELECT name, value_type, family, allowed_values, allowed_sources FROM reco.preference_categories", None, &[])
-            .or_raise();
+        let rows = crate::plans::select(
+            c,
+            "SELECT name, value_type, family, allowed_values, allowed_sources FROM reco.preference_categories
+             WHERE $1::text[] IS NULL OR name = ANY($1)",
+            &[DatumWithOid::from(only.map(<[String]>::to_vec))],
+        )
+        .or_raise();
         let mut out = Vec::new();
         for r in rows {
             let name: String = r.get(1).or_raise().unwrap_or_default();
@@ -38,9 +43,14 @@ fn categories() -> Vec<Category> {
     })
 }
 
+fn categories() -> Vec<Category> {
+    categories_named(None)
+}
+
 fn find_category<'a>(all: &'a [Category], name: &str) -> &'a Category {
     all.iter().find(|c| c.name == name).unwrap_or_else(|| {
-        let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        let every = categories();
+        let names: Vec<&str> = every.iter().map(|c| c.name.as_str()).collect();
         raise(
             Error::invalid(format!("preference category {} is not known", reco_engine::error::show(name)))
                 .hint(format!("categories: {} (add one with a row in reco.preference_categories)", names.join(", "))),
@@ -56,9 +66,7 @@ fn customer(id: &str) -> String {
         .id()
         .or_raise()
         .unwrap_or_else(|| raise(Error::invalid("customer_id is empty").at("customer_id")));
-    let scope: Option<String> =
-        Spi::get_one("SELECT nullif(current_setting('reco.customer_id', true), '')").or_raise();
-    if let Some(scope) = scope {
+    if let Some(scope) = customer_scope() {
         if scope != id {
             raise(
                 Error::new(ErrorKind::InsufficientPrivilege, format!("customer {id} is outside this session's scope"))
@@ -67,6 +75,18 @@ fn customer(id: &str) -> String {
         }
     }
     id
+}
+
+/// The customer a session is scoped to (`SET reco.customer_id`), read without a query.
+fn customer_scope() -> Option<String> {
+    let name = c"reco.customer_id";
+    // missing_ok: an unset custom setting is NULL
+    let v = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    if v.is_null() {
+        return None;
+    }
+    let s = unsafe { std::ffi::CStr::from_ptr(v) }.to_string_lossy().into_owned();
+    Some(s).filter(|s| !s.is_empty())
 }
 
 /// A standardized ledger row ready to insert.
@@ -103,25 +123,18 @@ fn raw_value(cat: &Category, text: &str) -> Value {
 
 fn insert(customer_id: &str, caps: Vec<Capture>, source: &str, observed_at: TimestampWithTimeZone, channel: Option<&str>) -> Vec<i64> {
     Spi::connect_mut(|c| {
-        c.update("SELECT reco._ensure_customer($1)", None, &[DatumWithOid::from(customer_id)]).or_raise();
+        crate::plans::update(c, "SELECT reco._ensure_customer($1)", &[DatumWithOid::from(customer_id)]).or_raise();
         let explicit: Vec<String> = caps.iter().filter(|x| x.explicit).map(|x| x.category.clone()).collect();
         if !explicit.is_empty() {
             // an explicit choice lifts the customer's revocation of that category
-            c.update(
-                "DELETE FROM reco.preference_revocations WHERE customer_id = $1 AND category = ANY($2)",
-                None,
-                &[DatumWithOid::from(customer_id), DatumWithOid::from(explicit)],
+            crate::plans::update(c, "DELETE FROM reco.preference_revocations WHERE customer_id = $1 AND category = ANY($2)", &[DatumWithOid::from(customer_id), DatumWithOid::from(explicit)],
             )
             .or_raise();
         }
-        let rows = c
-            .update(
-                "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, channel, observed_at)
+        let rows = crate::plans::update(c, "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, channel, observed_at)
                  SELECT $1, cat, v::jsonb, $2, e, conf, $3, $4
                  FROM unnest($5::text[], $6::text[], $7::bool[], $8::float8[]) AS u(cat, v, e, conf)
-                 RETURNING preference_id",
-                None,
-                &[
+                 RETURNING preference_id", &[
                     DatumWithOid::from(customer_id),
                     DatumWithOid::from(source),
                     DatumWithOid::from(channel),
@@ -150,7 +163,7 @@ fn capture_preference(
     confidence: default!(Option<f64>, "NULL"),
 ) -> i64 {
     let customer_id = customer(customer_id);
-    let all = categories();
+    let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     let cap = prepare(cat, &raw_value(cat, value), source, confidence);
     insert(&customer_id, vec![cap], source, observed_at, channel)[0]
@@ -171,7 +184,8 @@ fn capture_preferences(
     let Value::Object(m) = v else {
         raise(Error::invalid("preferences must be a JSON object of category: value").at("payload"))
     };
-    let all = categories();
+    let names: Vec<String> = m.keys().cloned().collect();
+    let all = categories_named(Some(&names));
     let caps: Vec<Capture> = m
         .iter()
         .filter(|(_, raw)| !raw.is_null())
@@ -191,7 +205,7 @@ fn capture_preferences(
 #[pg_extern(volatile)]
 fn set_preference(customer_id: &str, category: &str, value: &str) -> i64 {
     let customer_id = customer(customer_id);
-    let all = categories();
+    let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     let cap = prepare(cat, &raw_value(cat, value), "profile", None);
     let now = super::timestamptz(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
@@ -203,23 +217,16 @@ fn set_preference(customer_id: &str, category: &str, value: &str) -> i64 {
 #[pg_extern(volatile)]
 fn revoke_preference(customer_id: &str, category: &str) -> i64 {
     let customer_id = customer(customer_id);
-    let all = categories();
+    let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     Spi::connect_mut(|c| {
-        c.update("SELECT reco._ensure_customer($1)", None, &[DatumWithOid::from(customer_id.as_str())]).or_raise();
-        let marked = c
-            .update(
-                "UPDATE reco.preferences SET revoked_at = now() WHERE customer_id = $1 AND category = $2 AND revoked_at IS NULL",
-                None,
-                &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
+        crate::plans::update(c, "SELECT reco._ensure_customer($1)", &[DatumWithOid::from(customer_id.as_str())]).or_raise();
+        let marked = crate::plans::update(c, "UPDATE reco.preferences SET revoked_at = now() WHERE customer_id = $1 AND category = $2 AND revoked_at IS NULL", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
             )
             .or_raise()
             .len() as i64;
-        c.update(
-            "INSERT INTO reco.preference_revocations (customer_id, category) VALUES ($1, $2)
-             ON CONFLICT (customer_id, category) DO UPDATE SET revoked_at = now()",
-            None,
-            &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
+        crate::plans::update(c, "INSERT INTO reco.preference_revocations (customer_id, category) VALUES ($1, $2)
+             ON CONFLICT (customer_id, category) DO UPDATE SET revoked_at = now()", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
         )
         .or_raise();
         marked
@@ -230,15 +237,11 @@ fn revoke_preference(customer_id: &str, category: &str) -> i64 {
 /// then), or now.
 fn load_rows(customer_id: &str, at: Option<TimestampWithTimeZone>) -> (Vec<Row>, Vec<(String, Policy)>) {
     Spi::connect(|c| {
-        let rows = c
-            .select(
-                "SELECT category, value::text, source, explicit, confidence, observed_at
+        let rows = crate::plans::select(c, "SELECT category, value::text, source, explicit, confidence, observed_at
                  FROM reco.preferences
                  WHERE customer_id = $1
                    AND CASE WHEN $2::timestamptz IS NULL THEN revoked_at IS NULL
-                            ELSE observed_at <= $2 AND (revoked_at IS NULL OR revoked_at > $2) END",
-                None,
-                &[DatumWithOid::from(customer_id), DatumWithOid::from(at)],
+                            ELSE observed_at <= $2 AND (revoked_at IS NULL OR revoked_at > $2) END", &[DatumWithOid::from(customer_id), DatumWithOid::from(at)],
             )
             .or_raise();
         let mut out = Vec::with_capacity(rows.len());
@@ -253,11 +256,7 @@ fn load_rows(customer_id: &str, at: Option<TimestampWithTimeZone>) -> (Vec<Row>,
                 observed_at: time::from_pg_micros(ts.into_inner()),
             });
         }
-        let pol = c
-            .select(
-                "SELECT category, extract(epoch FROM explicit_ttl)::float8, min_confidence FROM reco.preference_policy",
-                None,
-                &[],
+        let pol = crate::plans::select(c, "SELECT category, extract(epoch FROM explicit_ttl)::float8, min_confidence FROM reco.preference_policy", &[],
             )
             .or_raise();
         let mut policies: Vec<(String, Policy)> = Vec::new();
@@ -278,7 +277,8 @@ fn context_choices(context: &Map<String, Value>) -> Map<String, Value> {
     if context.is_empty() {
         return ctx;
     }
-    let all = categories();
+    let names: Vec<String> = context.keys().cloned().collect();
+    let all = categories_named(Some(&names));
     for (k, raw) in context {
         if let Some(cat) = all.iter().find(|c| &c.name == k) {
             let raw = match (&cat.vtype, raw) {
@@ -329,12 +329,8 @@ fn resolve_preferences_at(customer_id: &str, at: TimestampWithTimeZone) -> Jsonb
 
 fn item_facts(ids: &[String]) -> Vec<ItemFacts> {
     Spi::connect(|c| {
-        let rows = c
-            .select(
-                "SELECT item_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text
-                 FROM reco.items WHERE item_id = ANY($1)",
-                None,
-                &[DatumWithOid::from(ids.to_vec())],
+        let rows = crate::plans::select(c, "SELECT item_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text
+                 FROM reco.items WHERE item_id = ANY($1)", &[DatumWithOid::from(ids.to_vec())],
             )
             .or_raise();
         let mut out = Vec::with_capacity(rows.len());
@@ -395,12 +391,8 @@ fn alternatives(
             .ok()
             .flatten();
         let Some(g) = group.clone() else { return (None, Vec::new()) };
-        let rows = c
-            .select(
-                "SELECT i.item_id, s.available FROM reco.items i JOIN reco.stock s USING (item_id)
-                 WHERE i.group_id = $1 AND i.active AND s.available > 0 AND NOT s.backordered",
-                None,
-                &[DatumWithOid::from(g.as_str())],
+        let rows = crate::plans::select(c, "SELECT i.item_id, s.available FROM reco.items i JOIN reco.stock s USING (item_id)
+                 WHERE i.group_id = $1 AND i.active AND s.available > 0 AND NOT s.backordered", &[DatumWithOid::from(g.as_str())],
             )
             .or_raise();
         let v = rows.filter_map(|row| Some((row.get::<String>(1).ok()??, row.get::<i32>(2).ok()??))).collect();
@@ -444,13 +436,10 @@ fn infer_preferences(customer_id: &str) -> i64 {
 #[pg_extern(volatile)]
 fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL")) -> i64 {
     let ids: Vec<String> = Spi::connect(|c| {
-        c.select(
-            "SELECT customer_id FROM reco.orders WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR placed_at >= $1)
+        crate::plans::select(c, "SELECT customer_id FROM reco.orders WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR placed_at >= $1)
              UNION
              SELECT customer_id FROM reco.events WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR occurred_at >= $1)
-             ORDER BY 1",
-            None,
-            &[DatumWithOid::from(since)],
+             ORDER BY 1", &[DatumWithOid::from(since)],
         )
         .or_raise()
         .filter_map(|r| r.get::<String>(1).ok().flatten())
@@ -468,17 +457,13 @@ fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL"))
 
 fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
     let arg = || [DatumWithOid::from(customer_id)];
-    let purchases: Vec<Purchase> = c
-        .select(
-            "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason
+    let purchases: Vec<Purchase> = crate::plans::select(c, "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason
              FROM reco.orders o JOIN reco.order_lines l USING (order_id) LEFT JOIN reco.items i ON i.item_id = l.item_id
              LEFT JOIN LATERAL (SELECT true AS returned, e.context->>'reason' AS reason FROM reco.events e
                                 WHERE e.customer_id = o.customer_id AND e.kind = 'return' AND e.item_id = l.item_id
                                   AND e.occurred_at >= o.placed_at
                                 ORDER BY e.occurred_at LIMIT 1) r ON true
-             WHERE o.customer_id = $1 AND o.status <> 'cancelled'",
-            None,
-            &arg(),
+             WHERE o.customer_id = $1 AND o.status <> 'cancelled'", &arg(),
         )
         .or_raise()
         .filter_map(|r| {
@@ -497,13 +482,9 @@ fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
             })
         })
         .collect();
-    let browsing: Vec<Browse> = c
-        .select(
-            "SELECT i.attributes->>'color', i.brand, e.occurred_at FROM reco.events e JOIN reco.items i ON i.item_id = e.item_id
+    let browsing: Vec<Browse> = crate::plans::select(c, "SELECT i.attributes->>'color', i.brand, e.occurred_at FROM reco.events e JOIN reco.items i ON i.item_id = e.item_id
              WHERE e.customer_id = $1 AND (e.kind = 'cart_add' OR (e.kind = 'view' AND coalesce(e.value, 0) >= 10))
-             ORDER BY e.occurred_at DESC LIMIT 200",
-            None,
-            &arg(),
+             ORDER BY e.occurred_at DESC LIMIT 200", &arg(),
         )
         .or_raise()
         .filter_map(|r| {
@@ -515,18 +496,13 @@ fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
     if inferred.is_empty() {
         return 0;
     }
-    let revoked: Vec<String> = c
-        .select("SELECT category::text FROM reco.preference_revocations WHERE customer_id = $1", None, &arg())
+    let revoked: Vec<String> = crate::plans::select(c, "SELECT category::text FROM reco.preference_revocations WHERE customer_id = $1", &arg())
         .or_raise()
         .filter_map(|r| r.get::<String>(1).ok().flatten())
         .collect();
-    let latest: Vec<(String, String, String, f64)> = c
-        .select(
-            "SELECT DISTINCT ON (category, source) category::text, source, value::text, confidence FROM reco.preferences
+    let latest: Vec<(String, String, String, f64)> = crate::plans::select(c, "SELECT DISTINCT ON (category, source) category::text, source, value::text, confidence FROM reco.preferences
              WHERE customer_id = $1 AND NOT explicit AND revoked_at IS NULL
-             ORDER BY category, source, observed_at DESC, preference_id DESC",
-            None,
-            &arg(),
+             ORDER BY category, source, observed_at DESC, preference_id DESC", &arg(),
         )
         .or_raise()
         .filter_map(|r| Some((r.get(1).ok()??, r.get(2).ok()??, r.get(3).ok()??, r.get(4).ok()??)))
@@ -546,12 +522,9 @@ fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
     if fresh.is_empty() {
         return 0;
     }
-    c.update(
-        "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, evidence, observed_at)
+    crate::plans::update(c, "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, evidence, observed_at)
          SELECT $1, cat, v::jsonb, src, false, conf, ev, at
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::int[], $7::timestamptz[]) AS u(cat, v, src, conf, ev, at)",
-        None,
-        &[
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::int[], $7::timestamptz[]) AS u(cat, v, src, conf, ev, at)", &[
             DatumWithOid::from(customer_id),
             DatumWithOid::from(fresh.iter().map(|i| i.category.clone()).collect::<Vec<_>>()),
             DatumWithOid::from(fresh.iter().map(|i| i.value.to_string()).collect::<Vec<_>>()),
