@@ -50,6 +50,7 @@ test-integration: install
 bench: install-release
 	scripts/cluster restart
 	bench/ingest.sh
+	bench/prefs.sh
 
 cluster-stop:
 	scripts/cluster stop

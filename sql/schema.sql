@@ -54,6 +54,7 @@ CREATE TABLE reco.orders (
     status          text NOT NULL CHECK (status IN ('pending', 'paid', 'shipped', 'delivered', 'cancelled', 'refunded')),
     country         char(2),
     email           text,
+    delivery_speed  text CHECK (delivery_speed IN ('standard', 'express', 'same_day', 'pickup')),
     canonical_hash  bigint NOT NULL,
     ingested_at     timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),

@@ -30,6 +30,7 @@ fn shopify() {
     assert_eq!((o.lines[0].item_id.as_str(), o.lines[0].unit_price_minor, o.lines[0].color.as_deref()), ("IPOD2008GREEN", 19900, Some("green")));
     assert_eq!((o.lines[1].qty, o.lines[1].size.as_deref(), o.lines[1].color.as_deref()), (2, Some("M"), Some("navy")));
     assert_eq!(o.lines[1].line_no, 2);
+    assert_eq!(o.delivery_speed.as_deref(), Some("express"));
 }
 
 #[test]
@@ -42,6 +43,7 @@ fn woocommerce() {
     assert_eq!(o.lines[0].size.as_deref(), Some("S"));
     assert_eq!(o.lines[1].item_id, "23"); // empty sku falls back to the variation id
     assert_eq!(o.lines[1].color.as_deref(), Some("black"));
+    assert_eq!(o.delivery_speed.as_deref(), Some("standard")); // flat_rate
     let mut guest = fixture("woocommerce");
     guest["customer_id"] = json!(0);
     assert!(err("woocommerce", &guest).message.contains("guest"));
@@ -53,6 +55,7 @@ fn amazon_jpy_has_no_decimals() {
     assert_eq!((o.currency.as_str(), o.total_minor, o.shipping_minor), ("JPY", 4980, 1000));
     assert_eq!((o.lines[0].unit_price_minor, o.lines[0].qty), (1990, 2));
     assert_eq!((o.lines[0].size.as_deref(), o.lines[0].color.as_deref()), (Some("L"), Some("grey")));
+    assert_eq!(o.delivery_speed.as_deref(), Some("express")); // Expedited
     // the same order as getOrder + getOrderItems responses, wrapped
     let f = fixture("amazon");
     let mut order = f.clone();
@@ -88,6 +91,10 @@ fn web_and_mobile() {
     let m = norm("mobile", &fixture("mobile"));
     assert_eq!((m.currency.as_str(), m.total_minor, m.status), ("GBP", 6295, Status::Paid));
     assert_eq!((m.lines[0].size.as_deref(), m.lines[0].color.as_deref()), (Some("W32L34"), Some("navy")));
+    assert_eq!((w.delivery_speed.as_deref(), m.delivery_speed.as_deref()), (Some("standard"), Some("same_day")));
+    assert_eq!(normalize::delivery_speed("Local pickup"), Some("pickup"));
+    assert_eq!(normalize::delivery_speed("NextDay"), Some("express"));
+    assert_eq!(normalize::delivery_speed("carrier pigeon"), None);
 }
 
 #[test]

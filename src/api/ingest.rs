@@ -58,14 +58,17 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
         .or_raise();
     let c = batch::order_columns(orders);
     let rows = crate::plans::update(client, "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
-                 subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor, status, country, email, canonical_hash)
+                 subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor, status, country, email, canonical_hash,
+                 delivery_speed)
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[])
+                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[],
+                 $16::text[])
              ON CONFLICT (channel, external_id) DO UPDATE SET
                  customer_id = excluded.customer_id, placed_at = excluded.placed_at, currency = excluded.currency,
                  subtotal_minor = excluded.subtotal_minor, discount_minor = excluded.discount_minor,
                  shipping_minor = excluded.shipping_minor, tax_minor = excluded.tax_minor, total_minor = excluded.total_minor,
                  status = excluded.status, country = excluded.country, email = excluded.email,
+                 delivery_speed = excluded.delivery_speed,
                  canonical_hash = excluded.canonical_hash, updated_at = now()
              WHERE o.canonical_hash IS DISTINCT FROM excluded.canonical_hash
              RETURNING o.order_id, (o.xmax = 0) AS inserted", &[
@@ -84,6 +87,7 @@ fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
                 DatumWithOid::from(c.country),
                 DatumWithOid::from(c.email),
                 DatumWithOid::from(c.hash),
+                DatumWithOid::from(c.delivery_speed),
             ],
         )
         .or_raise();

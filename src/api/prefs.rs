@@ -457,7 +457,8 @@ fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL"))
 
 fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
     let arg = || [DatumWithOid::from(customer_id)];
-    let purchases: Vec<Purchase> = crate::plans::select(c, "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason
+    let purchases: Vec<Purchase> = crate::plans::select(c, "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason,
+                    o.delivery_speed
              FROM reco.orders o JOIN reco.order_lines l USING (order_id) LEFT JOIN reco.items i ON i.item_id = l.item_id
              LEFT JOIN LATERAL (SELECT true AS returned, e.context->>'reason' AS reason FROM reco.events e
                                 WHERE e.customer_id = o.customer_id AND e.kind = 'return' AND e.item_id = l.item_id
@@ -477,6 +478,7 @@ fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
                 unit_price_minor: r.get(4).ok()??,
                 currency: r.get(5).ok()??,
                 channel: r.get(6).ok()??,
+                delivery_speed: r.get(10).ok()?,
                 at: time::from_pg_micros(at.into_inner()),
                 returned: returned.map(|_| ReturnReason::parse(reason.as_deref())),
             })

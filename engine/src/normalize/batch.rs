@@ -46,6 +46,7 @@ pub struct OrderColumns {
     pub status: Vec<String>,
     pub country: Vec<Option<String>>,
     pub email: Vec<Option<String>>,
+    pub delivery_speed: Vec<Option<String>>,
     pub hash: Vec<i64>,
 }
 
@@ -66,6 +67,7 @@ pub fn order_columns(orders: &[Order]) -> OrderColumns {
         c.status.push(o.status.as_str().to_string());
         c.country.push(o.country.clone());
         c.email.push(o.email.clone());
+        c.delivery_speed.push(o.delivery_speed.clone());
         c.hash.push(canonical_hash(o));
     }
     c

@@ -79,6 +79,9 @@ fn shopify(r: &Node) -> Result<Order> {
     let bill = r.get("billing_address");
     o.country = country(&ship.get("country_code"))?.or(country(&bill.get("country_code"))?);
     o.email = email(&r.get("email"))?.or(email(&cust.get("email"))?);
+    let ship_lines = r.get("shipping_lines");
+    let first_ship = ship_lines.index(0);
+    o.delivery_speed = delivery(&first_ship.get("code"))?.or(delivery(&first_ship.get("title"))?);
     let lines = r.get("line_items");
     for l in lines.elements()? {
         let title = l.get("title").free_text()?;
@@ -147,6 +150,9 @@ fn woocommerce(r: &Node) -> Result<Order> {
     let (ship, bill) = (r.get("shipping"), r.get("billing"));
     o.country = country(&ship.get("country"))?.or(country(&bill.get("country"))?);
     o.email = email(&bill.get("email"))?;
+    let ship_lines = r.get("shipping_lines");
+    let first_ship = ship_lines.index(0);
+    o.delivery_speed = delivery(&first_ship.get("method_id"))?.or(delivery(&first_ship.get("method_title"))?);
     let lines = r.get("line_items");
     for l in lines.elements()? {
         let qty = quantity(&l.get("quantity"))?;
@@ -239,6 +245,7 @@ fn amazon_order(r: &Node, items_src: &Node) -> Result<Order> {
     };
     let addr = r.get("ShippingAddress");
     o.country = country(&addr.get("CountryCode"))?;
+    o.delivery_speed = delivery(&r.get("ShipmentServiceLevelCategory"))?;
     let (mut tax, mut ship, mut disc) = (0i64, 0i64, 0i64);
     let items = items_src.get("OrderItems");
     for l in items.elements()? {
@@ -345,6 +352,8 @@ fn web(r: &Node) -> Result<Order> {
     let addr = r.get("shipping_address");
     o.country = country(&addr.get("country"))?;
     o.email = email(&r.get("email"))?;
+    let shipping = r.get("shipping");
+    o.delivery_speed = delivery(&shipping.get("method"))?;
     let items = cart.get("items");
     for l in items.elements()? {
         let opts = l.get("options");
@@ -387,6 +396,8 @@ fn mobile(r: &Node) -> Result<Order> {
     }
     let addr = r.get("address");
     o.country = country(&addr.get("countryCode"))?;
+    let delivery_node = r.get("delivery");
+    o.delivery_speed = delivery(&delivery_node.get("speed"))?;
     o.email = email(&r.get("email"))?;
     let lines = basket.get("lines");
     for l in lines.elements()? {

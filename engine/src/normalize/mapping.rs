@@ -21,6 +21,7 @@ pub enum Field {
     Total,
     Country,
     Email,
+    DeliverySpeed,
     Lines,
     LineItemId,
     LineGroupId,
@@ -49,7 +50,7 @@ enum Kind {
     Array,
 }
 
-const FIELDS: [(&str, Field, Kind); 22] = [
+const FIELDS: [(&str, Field, Kind); 23] = [
     ("external_id", Field::ExternalId, Kind::Id),
     ("customer_id", Field::CustomerId, Kind::Id),
     ("placed_at", Field::PlacedAt, Kind::Time),
@@ -62,6 +63,7 @@ const FIELDS: [(&str, Field, Kind); 22] = [
     ("total", Field::Total, Kind::Amount),
     ("country", Field::Country, Kind::Country),
     ("email", Field::Email, Kind::Id),
+    ("delivery_speed", Field::DeliverySpeed, Kind::Text),
     ("lines", Field::Lines, Kind::Array),
     ("line.item_id", Field::LineItemId, Kind::Id),
     ("line.group_id", Field::LineGroupId, Kind::Id),
@@ -341,6 +343,9 @@ impl Mapping {
         }
         if let Some(m) = self.get(Field::Email) {
             o.email = with_node(m, payload, email)?;
+        }
+        if let Some(m) = self.get(Field::DeliverySpeed) {
+            o.delivery_speed = with_node(m, payload, |n| delivery(n))?;
         }
         if self.has_line_fields() {
             self.lines(channel, payload, &mut o, &cur)?;

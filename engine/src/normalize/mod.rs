@@ -95,6 +95,8 @@ pub struct Order {
     pub customer_id: String,
     pub external_id: String,
     pub total_minor: i64,
+    /// standard, express, same_day or pickup, when the channel says how the order ships
+    pub delivery_speed: Option<String>,
     pub discount_minor: i64,
     pub shipping_minor: i64,
     pub subtotal_minor: i64,
@@ -304,6 +306,29 @@ pub(crate) fn blank(channel: &str, external_id: String, customer_id: String, pla
         total_minor: i64::MIN,
         country: None,
         email: None,
+        delivery_speed: None,
         lines: Vec::new(),
     }
+}
+
+/// A shipping method or service level in any channel's words → standard, express, same_day or
+/// pickup; None when it says none of these (the order then has no delivery speed).
+pub fn delivery_speed(raw: &str) -> Option<&'static str> {
+    let s = raw.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+    let has = |k: &[&str]| k.iter().any(|w| s.contains(w));
+    if has(&["same_day", "sameday"]) {
+        Some("same_day")
+    } else if has(&["pickup", "pick_up", "collect", "in_store"]) {
+        Some("pickup")
+    } else if has(&["express", "expedited", "next_day", "nextday", "overnight", "priority", "second_day", "2day", "two_day"]) {
+        Some("express")
+    } else if has(&["standard", "ground", "economy", "free", "flat_rate", "regular", "scheduled"]) {
+        Some("standard")
+    } else {
+        None
+    }
+}
+
+pub(crate) fn delivery(n: &Node) -> Result<Option<String>> {
+    Ok(n.text()?.and_then(delivery_speed).map(str::to_string))
 }

@@ -6,6 +6,7 @@
 //! | `color`, `brand` | kept purchases (source `inferred_orders`), and viewed / carted items (`inferred_browsing`) | the most frequent value when it has at least 30% of the evidence and 2 occurrences |
 //! | `price_range` | paid unit prices of kept purchases, in the most used currency | the interquartile range (25th to 75th percentile, nearest rank); at least 4 purchases |
 //! | `channel` | orders | the most used channel (web, mobile, store, marketplace) with at least 40% of 2 or more orders |
+//! | `delivery_speed` | orders with a delivery speed | the most used speed with at least 40% of 2 or more orders |
 //!
 //! Confidence is the winning share damped by the amount of evidence, share × n / (n + 2), so two
 //! agreeing purchases give 0.5 and ten give 0.83. `observed_at` is the newest evidence used.
@@ -44,6 +45,7 @@ pub struct Purchase {
     pub unit_price_minor: i64,
     pub currency: String,
     pub channel: String,
+    pub delivery_speed: Option<String>,
     pub at: DateTime<Utc>,
     pub returned: Option<ReturnReason>,
 }
@@ -197,6 +199,10 @@ pub fn infer(purchases: &[Purchase], browsing: &[Browse]) -> Vec<Inferred> {
     orders.sort();
     orders.dedup();
     favourite("channel", "inferred_orders", orders.into_iter(), 0.4, &mut out);
+    let mut speeds: Vec<(String, DateTime<Utc>)> = purchases.iter().filter_map(|p| Some((p.delivery_speed.clone()?, p.at))).collect();
+    speeds.sort();
+    speeds.dedup();
+    favourite("delivery_speed", "inferred_orders", speeds.into_iter(), 0.4, &mut out);
     out
 }
 
@@ -217,6 +223,7 @@ mod tests {
             unit_price_minor: price,
             currency: "EUR".into(),
             channel: "web".into(),
+            delivery_speed: Some("express".into()).filter(|_| price > 1000),
             at: at(d),
             returned,
         }
@@ -284,6 +291,10 @@ mod tests {
         let v = infer(&p, &[]);
         let c = get(&v, "channel", "inferred_orders").unwrap();
         assert_eq!((c.value.clone(), c.evidence), (json!("store"), 3));
+        assert!(get(&v, "delivery_speed", "inferred_orders").is_none(), "no order had a delivery speed");
+        let fast: Vec<Purchase> = (1..=3).map(|i| buy("", "navy", "A", 2000, &format!("2024-01-0{i}"), None)).collect();
+        let d = infer(&fast, &[]);
+        assert_eq!(get(&d, "delivery_speed", "inferred_orders").unwrap().value, json!("express"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ SELECT count(*) AS orders, (SELECT count(*) FROM reco.order_lines) AS lines,
        (SELECT count(*) FROM reco.customers) AS customers, (SELECT count(*) FROM reco.items) AS items
 FROM reco.orders;
 SELECT order_id, channel, external_id, customer_id, placed_at, currency, subtotal_minor, discount_minor,
-       shipping_minor, tax_minor, total_minor, status, country
+       shipping_minor, tax_minor, total_minor, status, country, delivery_speed
 FROM reco.orders ORDER BY order_id;
 SELECT order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color
 FROM reco.order_lines ORDER BY order_id, line_no;

@@ -3,7 +3,8 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 \pset format aligned
 SELECT channel, o->>'order_id' AS order_id, o->>'customer_id' AS customer, o->>'placed_at' AS placed_at,
-       o->>'currency' AS cur, (o->>'total_minor')::bigint AS total_minor, o->>'status' AS status, o->>'country' AS country
+       o->>'currency' AS cur, (o->>'total_minor')::bigint AS total_minor, o->>'status' AS status, o->>'country' AS country,
+       o->>'delivery_speed' AS delivery
 FROM fixtures, LATERAL reco.normalize_order(channel, payload) AS o
 ORDER BY channel;
 

@@ -17,6 +17,7 @@ SELECT item_id, CASE WHEN item_id IN ('TEE-L-NAVY', 'TEE-M-RED') THEN 0 ELSE 5 E
 -- orders placed 20, 10, 5 and 2 days ago through the web channel
 CREATE FUNCTION pg_temp.web_order(id text, cust text, days int, sku text, price text) RETURNS text LANGUAGE sql AS $$
   SELECT reco.ingest_order('web', jsonb_build_object('id', id, 'customer_id', cust, 'currency', 'EUR',
+    'shipping', jsonb_build_object('method', 'Express delivery'),
     'created_ms', ((extract(epoch FROM now()) - days * 86400) * 1000)::bigint,
     'cart', jsonb_build_object('items', jsonb_build_array(jsonb_build_object('sku', sku, 'quantity', 1, 'unit_price', price,
       'options', (SELECT attributes FROM reco.items WHERE item_id = sku))))))
