@@ -127,7 +127,8 @@ BEGIN
   FOR r IN SELECT arr FROM batches WHERE b % m = k ORDER BY b LOOP PERFORM hand_ingest(r.arr); END LOOP;
 END $$;
 CREATE FUNCTION reset_tables() RETURNS void LANGUAGE sql AS $$
-  TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.customers, reco.ingest_errors;
+  TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.preferences,
+           reco.preference_revocations, reco.customers, reco.ingest_errors;
   TRUNCATE hand.events, hand.order_lines, hand.orders, hand.items, hand.customers;
 $$;
 
