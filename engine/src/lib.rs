@@ -1,5 +1,6 @@
 //! pg_reco's engine: everything that is not PostgreSQL glue. No pgrx here.
 pub mod error;
+pub mod eval;
 pub mod json;
 pub mod standardize;
 
