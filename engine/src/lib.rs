@@ -1,4 +1,5 @@
 //! pg_reco's engine: everything that is not PostgreSQL glue. No pgrx here.
+pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod json;
