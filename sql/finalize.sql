@@ -161,6 +161,8 @@ GRANT EXECUTE ON FUNCTION reco.capture_preference(text, text, text, text, timest
     reco.revoke_preference(text, text), reco._ensure_customer(text) TO reco_writer, reco_customer;
 GRANT EXECUTE ON FUNCTION reco.resolve_preferences(text, jsonb) TO reco_customer;
 GRANT EXECUTE ON FUNCTION reco.forget_customer(text) TO reco_admin;
+REVOKE EXECUTE ON FUNCTION reco.load_demo(text, integer) FROM reco_reader;
+GRANT EXECUTE ON FUNCTION reco.load_demo(text, integer) TO reco_admin;
 REVOKE EXECUTE ON FUNCTION reco.ingest_order(text, jsonb), reco.ingest_orders(text, jsonb),
     reco.record_event(text, text, text, double precision, timestamptz, jsonb, text, text, text),
     reco.ingest_event(text, jsonb), reco.ingest_events(text, jsonb) FROM reco_reader;

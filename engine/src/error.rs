@@ -20,6 +20,8 @@ pub enum ErrorKind {
     LimitExceeded,
     /// 42501 insufficient_privilege: a customer-scoped session naming another customer.
     InsufficientPrivilege,
+    /// 55000 object_not_in_prerequisite_state: e.g. demo data already loaded.
+    NotInPrerequisiteState,
 }
 
 impl ErrorKind {
@@ -33,6 +35,7 @@ impl ErrorKind {
             ErrorKind::UndefinedObject => "42704",
             ErrorKind::LimitExceeded => "54000",
             ErrorKind::InsufficientPrivilege => "42501",
+            ErrorKind::NotInPrerequisiteState => "55000",
         }
     }
 }

@@ -15,7 +15,7 @@ fn now() -> chrono::DateTime<chrono::Utc> {
     time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
 }
 
-fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
+pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
     if events.is_empty() {
         return Vec::new();
     }

@@ -23,14 +23,14 @@ fn ts(v: &[i64]) -> Vec<TimestampWithTimeZone> {
 }
 
 #[derive(Default)]
-struct Written {
-    inserted: i64,
-    updated: i64,
-    unchanged: i64,
+pub(crate) struct Written {
+    pub inserted: i64,
+    pub updated: i64,
+    pub unchanged: i64,
 }
 
 /// Writes deduplicated, sorted orders. Returns what happened to them.
-fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
+pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
     if orders.is_empty() {
         return Written::default();
     }

@@ -1,4 +1,5 @@
 //! SQL functions by area.
+pub mod demo;
 pub mod events;
 pub mod ingest;
 pub mod prefs;
