@@ -3,6 +3,7 @@ pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod json;
+pub mod models;
 pub mod standardize;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,2 @@
+//! Recommendation models (training issue). Pure functions over dense item indexes.
+pub mod cooccurrence;
