@@ -372,6 +372,8 @@ fn filter_by_preferences(customer_id: &str, item_ids: Vec<Option<String>>) -> Se
 /// Other buyable variants of the item's product (same group_id, active, in stock, not
 /// backordered) for this customer: their size and color first, then their size, their color,
 /// the nearest size. With a reason each.
+// the column names live in the signature, where pgrx reads them: no type alias here
+#[allow(clippy::type_complexity)]
 #[pg_extern(stable, parallel_safe)]
 fn alternatives(
     customer_id: &str,

@@ -23,9 +23,12 @@ pub struct Interaction<U, I> {
     pub at: i64,
 }
 
+/// Train and test interactions.
+pub type Split<U, I> = (Vec<Interaction<U, I>>, Vec<Interaction<U, I>>);
+
 /// Temporal holdout: for each customer, the last `fraction` of their interactions (at least one
 /// when they have two or more) go to test, the rest to train. Ties in time keep input order.
-pub fn temporal_split<U, I>(rows: &[Interaction<U, I>], fraction: f64) -> (Vec<Interaction<U, I>>, Vec<Interaction<U, I>>)
+pub fn temporal_split<U, I>(rows: &[Interaction<U, I>], fraction: f64) -> Split<U, I>
 where
     U: Clone + Eq + std::hash::Hash,
     I: Clone,

@@ -345,7 +345,7 @@ impl Mapping {
             o.email = with_node(m, payload, email)?;
         }
         if let Some(m) = self.get(Field::DeliverySpeed) {
-            o.delivery_speed = with_node(m, payload, |n| delivery(n))?;
+            o.delivery_speed = with_node(m, payload, delivery)?;
         }
         if self.has_line_fields() {
             self.lines(channel, payload, &mut o, &cur)?;

@@ -73,8 +73,13 @@ fn damp(share: f64, n: usize) -> f64 {
     (c * 1000.0).round() / 1000.0
 }
 
+/// A winning key, its weight, the total weight, and the newest evidence time.
+type Tally<K> = (K, f64, f64, DateTime<Utc>);
+/// A vote for a key with its weight and time.
+type Vote<K> = (K, f64, DateTime<Utc>);
+
 /// The most frequent key with its count and the total; ties go to the newest, then the smaller key.
-fn mode<K: Clone + Ord + std::hash::Hash>(votes: &[(K, f64, DateTime<Utc>)]) -> Option<(K, f64, f64, DateTime<Utc>)> {
+fn mode<K: Clone + Ord + std::hash::Hash>(votes: &[Vote<K>]) -> Option<Tally<K>> {
     let mut tally: HashMap<K, (f64, DateTime<Utc>)> = HashMap::new();
     let mut total = 0.0;
     for (k, w, at) in votes {
@@ -136,7 +141,7 @@ pub fn channel_class(channel: &str) -> Option<&'static str> {
 pub fn infer(purchases: &[Purchase], browsing: &[Browse]) -> Vec<Inferred> {
     let mut out = Vec::new();
     // sizes per family: kept sizes vote for themselves, sized returns for the neighbour
-    let mut by_family: HashMap<&'static str, Vec<(String, f64, DateTime<Utc>)>> = HashMap::new();
+    let mut by_family: HashMap<&'static str, Vec<Vote<String>>> = HashMap::new();
     for p in purchases {
         let Some(code) = &p.size else { continue };
         let Some(fam) = size::family_of(code) else { continue };
