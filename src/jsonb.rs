@@ -7,7 +7,6 @@
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
-use pgrx::pgrx_sql_entity_graph::metadata::{ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable};
 use pgrx::{direct_function_call, direct_function_call_as_datum, FromDatum, IntoDatum};
 use reco_engine::{Error, ErrorKind};
 use serde_json::{Map, Value};
@@ -166,13 +165,7 @@ unsafe impl<'fcx> ArgAbi<'fcx> for Payload {
     }
 }
 
-unsafe impl SqlTranslatable for Payload {
-    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(Payload);
-    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
-        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
-    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
-}
+pgrx::impl_sql_translatable!(Payload, "jsonb");
 
 /// A jsonb result given as serialized JSON text.
 pub struct JsonbText(pub String);
@@ -204,10 +197,4 @@ unsafe impl BoxRet for JsonbText {
     }
 }
 
-unsafe impl SqlTranslatable for JsonbText {
-    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(JsonbText);
-    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
-        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
-    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
-    const RETURN_SQL: Result<ReturnsRef, ReturnsError> = Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
-}
+pgrx::impl_sql_translatable!(JsonbText, "jsonb");

@@ -26,12 +26,17 @@ fn types(args: &[DatumWithOid]) -> Vec<PgOid> {
     args.iter().map(|a| PgOid::from(a.oid())).collect()
 }
 
+/// The kept plan of `sql`, or a new one made by `prepare`; give it back with `put`.
+fn checkout(sql: &'static str, prepare: impl FnOnce() -> SpiResult<OwnedPreparedStatement>) -> SpiResult<OwnedPreparedStatement> {
+    match take(sql) {
+        Some(p) => Ok(p),
+        None => prepare(),
+    }
+}
+
 /// Runs a read-only statement with a kept plan.
 pub fn select<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'c>> {
-    let plan = match take(sql) {
-        Some(p) => p,
-        None => client.prepare(sql, &types(args))?.keep(),
-    };
+    let plan = checkout(sql, || Ok(client.prepare(sql, &types(args))?.keep()))?;
     let out = client.select(&plan, None, args);
     put(sql, plan);
     out
@@ -39,10 +44,7 @@ pub fn select<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOi
 
 /// Runs a writing statement with a kept plan.
 pub fn update<'c>(client: &mut SpiClient<'c>, sql: &'static str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'c>> {
-    let plan = match take(sql) {
-        Some(p) => p,
-        None => client.prepare_mut(sql, &types(args))?.keep(),
-    };
+    let plan = checkout(sql, || Ok(client.prepare_mut(sql, &types(args))?.keep()))?;
     let out = client.update(&plan, None, args);
     put(sql, plan);
     out

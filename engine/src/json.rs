@@ -4,6 +4,10 @@ use serde_json::Value;
 
 /// Longest text accepted for an identifier (order, customer, item, session ids).
 pub const MAX_ID_LEN: usize = 256;
+/// The hint of every "missing field" error.
+pub const MISSING_HINT: &str =
+    "the canonical model needs this field; if the channel sends it under another name, map it with a row in reco.channel_mappings";
+
 /// Longest free text kept (titles); longer text is cut at a character boundary.
 pub const MAX_TEXT_LEN: usize = 1000;
 
@@ -109,18 +113,12 @@ impl<'a> Node<'a> {
         })
     }
 
-    pub fn as_array(&self) -> Result<&'a Vec<Value>> {
-        self.value.as_array().ok_or_else(|| {
-            self.err(ErrorKind::InvalidParameter, format!("expected a JSON array, found {}", self.type_name()))
-        })
-    }
-
     /// Text of a string or a number; None for null or absent; an error for other types.
     pub fn text(&self) -> Result<Option<&'a str>> {
         match self.value {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s.as_str())),
-            Value::Number(n) => Ok(Some(number_text(n))),
+            Value::Number(n) => Ok(Some(n.as_str())), // the text as written (arbitrary_precision)
             other => Err(self.err(
                 ErrorKind::InvalidParameter,
                 format!("expected a string or a number, found {}", type_name(other)),
@@ -146,7 +144,7 @@ impl<'a> Node<'a> {
     }
 
     pub fn required_id(&self, what: &str) -> Result<String> {
-        self.id()?.ok_or_else(|| self.err(ErrorKind::InvalidParameter, format!("missing {what}")))
+        self.id()?.ok_or_else(|| self.err(ErrorKind::InvalidParameter, format!("missing {what}")).hint(MISSING_HINT))
     }
 
     /// Free text, trimmed and cut to MAX_TEXT_LEN bytes; None when absent or empty.
@@ -172,23 +170,6 @@ impl<'a> Node<'a> {
         Err(self.err(ErrorKind::InvalidText, format!("{} is not a whole number", show(t))))
     }
 
-    pub fn boolean(&self) -> Result<Option<bool>> {
-        match self.value {
-            Value::Null => Ok(None),
-            Value::Bool(b) => Ok(Some(*b)),
-            Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                "true" | "t" | "yes" | "y" | "1" => Ok(Some(true)),
-                "false" | "f" | "no" | "n" | "0" => Ok(Some(false)),
-                _ => Err(self.err(ErrorKind::InvalidText, format!("{} is not a boolean", show(s)))),
-            },
-            Value::Number(n) => match number_text(n) {
-                "1" => Ok(Some(true)),
-                "0" => Ok(Some(false)),
-                t => Err(self.err(ErrorKind::InvalidText, format!("{t} is not a boolean"))),
-            },
-            other => Err(self.err(ErrorKind::InvalidParameter, format!("expected a boolean, found {}", type_name(other)))),
-        }
-    }
 }
 
 pub fn type_name(v: &Value) -> &'static str {
@@ -200,11 +181,6 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// The decimal text of a JSON number exactly as it was written (serde_json's arbitrary_precision).
-pub fn number_text(n: &serde_json::Number) -> &str {
-    n.as_str()
 }
 
 pub fn truncate(s: &str, max: usize) -> String {

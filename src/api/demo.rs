@@ -27,8 +27,7 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
         );
     }
     let started = std::time::Instant::now();
-    let now_pg = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-    let end_ms = time::from_pg_micros(now_pg).timestamp_millis();
+    let end_ms = super::transaction_start().timestamp_millis();
     let seed = seed as u64;
     let items = demo::catalog(sc, seed);
     Spi::connect_mut(|c| {

@@ -1,6 +1,6 @@
 //! Clickstream capture: record_event (typed arguments), normalize_event / ingest_event(s)
 //! (channel payloads).
-use super::ingest::{batch_elements, write_errors};
+use super::ingest::{batch_elements, split_batch, write_errors};
 use super::timestamptz;
 use crate::error::OrRaise;
 use crate::jsonb::{JsonbText, Payload};
@@ -10,10 +10,7 @@ use pgrx::spi::SpiClient;
 use reco_engine::normalize::event::{self, Event, Kind};
 use reco_engine::standardize::time;
 
-/// The transaction's start time, the `now` of events without a timestamp.
-fn now() -> chrono::DateTime<chrono::Utc> {
-    time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
-}
+use super::transaction_start as now;
 
 pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
     if events.is_empty() {
@@ -69,7 +66,9 @@ fn record_event(
     let context = match context.map(Payload::value).transpose().or_raise() {
         None => serde_json::Map::new(),
         Some(serde_json::Value::Object(m)) => m,
-        Some(_) => crate::error::raise(reco_engine::Error::invalid("context must be a JSON object").at("context")),
+        Some(_) => crate::error::raise(
+            reco_engine::Error::invalid("context must be a JSON object").at("context").hint("for example '{\"rec_id\": \"r1\"}'"),
+        ),
     };
     let occurred = occurred_at.map_or_else(now, |t| time::from_pg_micros(t.into_inner()));
     let id = |s: Option<&str>, what: &str| -> Option<String> {
@@ -88,7 +87,7 @@ fn record_event(
         context,
     })
     .or_raise();
-    Spi::connect_mut(|client| insert_events(client, &[ev]))[0]
+    super::single_id(Spi::connect_mut(|client| insert_events(client, &[ev])))
 }
 
 /// Normalizes one event payload of a channel (no table access; `now` fills a missing time).
@@ -104,7 +103,7 @@ fn normalize_event(channel: &str, payload: Payload) -> JsonbText {
 fn ingest_event(channel: &str, payload: Payload) -> i64 {
     let v = payload.value().map_err(|e| e.context(format!("{channel} event"))).or_raise();
     let ev = event::normalize_event(channel, &v, now()).or_raise();
-    Spi::connect_mut(|client| insert_events(client, &[ev]))[0]
+    super::single_id(Spi::connect_mut(|client| insert_events(client, &[ev])))
 }
 
 /// Ingests a JSON array of event payloads; bad ones go to reco.ingest_errors.
@@ -117,14 +116,7 @@ fn ingest_events(
     let elements = batch_elements(payloads, &format!("{channel} event"));
     let received = elements.len() as i64;
     let t = now();
-    let mut ok = Vec::with_capacity(elements.len());
-    let mut failed = Vec::new();
-    for v in elements {
-        match event::normalize_event(channel, &v, t) {
-            Ok(e) => ok.push(e),
-            Err(e) => failed.push((v.to_string(), e)),
-        }
-    }
+    let (ok, failed) = split_batch(elements, |v| event::normalize_event(channel, v, t));
     let n_failed = failed.len() as i64;
     let ids = Spi::connect_mut(|client| {
         write_errors(client, channel, "event", failed);

@@ -180,6 +180,20 @@ pub(crate) fn write_errors(client: &mut SpiClient<'_>, channel: &str, entity: &s
         .or_raise();
 }
 
+/// Normalizes each payload of a batch; the ones that fail come back as dead letters (their
+/// text and the reason).
+pub(crate) fn split_batch<T>(elements: Vec<Value>, f: impl Fn(&Value) -> reco_engine::Result<T>) -> (Vec<T>, Vec<(String, Error)>) {
+    let mut ok = Vec::with_capacity(elements.len());
+    let mut failed = Vec::new();
+    for v in elements {
+        match f(&v) {
+            Ok(x) => ok.push(x),
+            Err(e) => failed.push((v.to_string(), e)),
+        }
+    }
+    (ok, failed)
+}
+
 /// The elements of a batch: a JSON array, or a single payload.
 pub(crate) fn batch_elements(payloads: Payload, what: &str) -> Vec<Value> {
     match payloads.value().map_err(|e| e.context(format!("{what} batch"))).or_raise() {
@@ -224,14 +238,7 @@ fn ingest_orders(
     let elements = batch_elements(payloads, &format!("{channel} order"));
     let received = elements.len() as i64;
     let mapping = channel_mapping(channel);
-    let mut ok = Vec::with_capacity(elements.len());
-    let mut failed = Vec::new();
-    for v in elements {
-        match normalize::normalize_order(channel, &v, mapping.as_ref()) {
-            Ok(o) => ok.push(o),
-            Err(e) => failed.push((v.to_string(), e)),
-        }
-    }
+    let (ok, failed) = split_batch(elements, |v| normalize::normalize_order(channel, v, mapping.as_ref()));
     let (orders, superseded) = batch::dedupe_last(ok);
     let n_failed = failed.len() as i64;
     let w = Spi::connect_mut(|client| {

@@ -7,9 +7,27 @@ pub mod standardize;
 
 use pgrx::prelude::*;
 
+/// The one id an insert of one row returned.
+pub fn single_id(ids: Vec<i64>) -> i64 {
+    ids.first().copied().unwrap_or_else(|| {
+        crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::NotInPrerequisiteState, "the insert returned no row")
+                .hint("a row-level security policy or a trigger may have discarded it"),
+        )
+    })
+}
+
+/// The transaction's start time (`now()`), as the engine's UTC time.
+pub fn transaction_start() -> chrono::DateTime<chrono::Utc> {
+    reco_engine::standardize::time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
+}
+
 /// Engine timestamps are microseconds since 2000-01-01, PostgreSQL's own representation.
 pub fn timestamptz(pg_micros: i64) -> TimestampWithTimeZone {
     TimestampWithTimeZone::try_from(pg_micros).unwrap_or_else(|_| {
-        crate::error::raise(reco_engine::Error::new(reco_engine::ErrorKind::DatetimeOverflow, "timestamp out of range"))
+        crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::DatetimeOverflow, "timestamp out of range")
+                .hint("timestamps must fall between 4713 BC and 294276 AD"),
+        )
     })
 }

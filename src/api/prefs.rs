@@ -65,7 +65,7 @@ fn customer(id: &str) -> String {
     let id = reco_engine::json::Node::root(&v)
         .id()
         .or_raise()
-        .unwrap_or_else(|| raise(Error::invalid("customer_id is empty").at("customer_id")));
+        .unwrap_or_else(|| raise(Error::invalid("customer_id is empty").at("customer_id").hint("pass the OMS customer id")));
     if let Some(scope) = customer_scope() {
         if scope != id {
             raise(
@@ -107,10 +107,19 @@ fn prepare(cat: &Category, raw: &Value, source: &str, confidence: Option<f64>) -
     let explicit = !source.starts_with("inferred_");
     let confidence = confidence.unwrap_or(if explicit { 1.0 } else { 0.5 });
     if !(0.0..=1.0).contains(&confidence) || confidence.is_nan() {
-        raise(Error::invalid(format!("confidence {confidence} is outside 0 to 1")).at("confidence"));
+        raise(Error::invalid(format!("confidence {confidence} is outside 0 to 1")).at("confidence").hint("confidence is a share: 0 to 1"));
     }
     let value = prefs::standardize(&cat.name, &cat.vtype, raw).or_raise();
     Capture { category: cat.name.clone(), value, explicit, confidence }
+}
+
+/// A JSON value as a category expects it: price ranges as objects, everything else as text
+/// (so a number such as 42 for a shoe size is read as "42").
+fn json_raw(cat: &Category, raw: &Value) -> Value {
+    match (&cat.vtype, raw) {
+        (ValueType::PriceRange, _) | (_, Value::String(_)) => raw.clone(),
+        (_, other) => Value::String(other.to_string()),
+    }
 }
 
 /// A text argument as a JSON value: price ranges are JSON objects, everything else is text.
@@ -166,7 +175,7 @@ fn capture_preference(
     let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     let cap = prepare(cat, &raw_value(cat, value), source, confidence);
-    insert(&customer_id, vec![cap], source, observed_at, channel)[0]
+    super::single_id(insert(&customer_id, vec![cap], source, observed_at, channel))
 }
 
 /// Captures a whole form or survey: `{"size_tops": "M", "color": "navy", ...}`. All values are
@@ -182,7 +191,11 @@ fn capture_preferences(
     let customer_id = customer(customer_id);
     let v = payload.value().or_raise();
     let Value::Object(m) = v else {
-        raise(Error::invalid("preferences must be a JSON object of category: value").at("payload"))
+        raise(
+            Error::invalid("preferences must be a JSON object of category: value")
+                .at("payload")
+                .hint("for example '{\"size_tops\": \"M\", \"color\": \"navy\"}'"),
+        )
     };
     let names: Vec<String> = m.keys().cloned().collect();
     let all = categories_named(Some(&names));
@@ -191,10 +204,7 @@ fn capture_preferences(
         .filter(|(_, raw)| !raw.is_null())
         .map(|(k, raw)| {
             let cat = find_category(&all, k);
-            let raw = match (&cat.vtype, raw) {
-                (ValueType::PriceRange, _) | (_, Value::String(_)) => raw.clone(),
-                (_, other) => Value::String(other.to_string()),
-            };
+            let raw = json_raw(cat, raw);
             prepare(cat, &raw, source, None)
         })
         .collect();
@@ -208,8 +218,8 @@ fn set_preference(customer_id: &str, category: &str, value: &str) -> i64 {
     let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     let cap = prepare(cat, &raw_value(cat, value), "profile", None);
-    let now = super::timestamptz(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
-    insert(&customer_id, vec![cap], "profile", now, None)[0]
+    let now = super::timestamptz(time::to_pg_micros(&super::transaction_start()));
+    super::single_id(insert(&customer_id, vec![cap], "profile", now, None))
 }
 
 /// Revokes one category: its rows stop counting, inference will not set it again, other
@@ -281,10 +291,7 @@ fn context_choices(context: &Map<String, Value>) -> Map<String, Value> {
     let all = categories_named(Some(&names));
     for (k, raw) in context {
         if let Some(cat) = all.iter().find(|c| &c.name == k) {
-            let raw = match (&cat.vtype, raw) {
-                (ValueType::PriceRange, _) | (_, Value::String(_)) => raw.clone(),
-                (_, other) => Value::String(other.to_string()),
-            };
+            let raw = json_raw(cat, raw);
             let v = prefs::standardize(&cat.name, &cat.vtype, &raw).map_err(|e| e.at(format!("context.{k}"))).or_raise();
             ctx.insert(k.clone(), v);
         }
@@ -298,7 +305,7 @@ fn resolved(customer_id: &str, context: &Map<String, Value>, at: Option<Timestam
     let ctx = context_choices(context);
     let now = match at {
         Some(t) => time::from_pg_micros(t.into_inner()),
-        None => time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() }),
+        None => super::transaction_start(),
     };
     let policy = |c: &str| policies.iter().find(|(n, _)| n == c).map(|(_, p)| p.clone()).unwrap_or_default();
     prefs::resolve(&rows, &policy, &ctx, now)
@@ -308,7 +315,7 @@ fn context_arg(context: Option<Payload>) -> Map<String, Value> {
     match context.map(Payload::value).transpose().or_raise() {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => raise(Error::invalid("context must be a JSON object").at("context")),
+        Some(_) => raise(Error::invalid("context must be a JSON object").at("context").hint("for example '{\"color\": \"red\"}'")),
     }
 }
 
@@ -381,7 +388,7 @@ fn alternatives(
     k: default!(i32, 5),
 ) -> TableIterator<'static, (name!(item_id, String), name!(size, Option<String>), name!(color, Option<String>), name!(available, i32), name!(reason, String))> {
     if !(1..=100).contains(&k) {
-        raise(Error::invalid(format!("k = {k} is outside 1 to 100")).at("k"));
+        raise(Error::invalid(format!("k = {k} is outside 1 to 100")).at("k").hint("ask for 1 to 100 alternatives"));
     }
     let r = resolved(customer_id, &Map::new(), None);
     let (group, variants): (Option<String>, Vec<(String, i32)>) = Spi::connect(|c| {

@@ -34,7 +34,10 @@ fn _check_mapping_row(
     normalize::channel_name(channel).or_raise();
     let v = value.map(Payload::value).transpose().or_raise();
     if v.as_ref().is_some_and(|v| v.is_array() || v.is_object()) {
-        crate::error::raise(reco_engine::Error::invalid(format!("the constant of mapping field {field} must be a string, number or boolean")));
+        crate::error::raise(
+            reco_engine::Error::invalid(format!("the constant of mapping field {field} must be a string, number or boolean"))
+                .hint("use path for values found in the payload; value holds one scalar such as '\"EUR\"'"),
+        );
     }
     normalize::mapping::validate_row(field, path, v.as_ref(), transform, zone).or_raise();
     true

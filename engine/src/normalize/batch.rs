@@ -173,7 +173,7 @@ pub struct PurchaseColumns {
 /// when refunded (so training can cancel the purchase).
 pub fn purchase_columns(orders: &[Order], changed: &HashSet<String>) -> PurchaseColumns {
     let mut c = PurchaseColumns::default();
-    for o in orders.iter().filter(|o| changed.contains(&o.order_id) && o.status != Status::Cancelled) {
+    for o in orders.iter().filter(|o| changed.contains(&o.order_id) && o.is_purchase()) {
         let t = time::to_pg_micros(&o.placed_at);
         let kinds: &[&str] = if o.status == Status::Refunded { &["purchase", "return"] } else { &["purchase"] };
         for (kind, l) in kinds.iter().flat_map(|k| o.lines.iter().map(move |l| (k, l))) {

@@ -95,12 +95,6 @@ pub struct Event {
     pub occurred_at: DateTime<Utc>,
 }
 
-impl Event {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-}
-
 /// Device classes: desktop, mobile, tablet, kiosk, other.
 pub fn device(raw: &str) -> String {
     let d = raw.trim().to_ascii_lowercase();
@@ -126,11 +120,13 @@ pub fn check(mut e: Event) -> Result<Event> {
             .hint("anonymous events need a session_id so they can be joined to the customer later"));
     }
     if e.kind.needs_item() && e.item_id.is_none() {
-        return Err(Error::invalid(format!("a {} event needs an item id", e.kind.as_str())));
+        return Err(Error::invalid(format!("a {} event needs an item id", e.kind.as_str()))
+            .hint("send item_id (or sku, product_id, items[0].item_id)"));
     }
     if let Some(v) = e.value {
         if !v.is_finite() {
-            return Err(Error::invalid(format!("event value {v} is not a finite number")));
+            return Err(Error::invalid(format!("event value {v} is not a finite number"))
+                .hint("send a number, or leave value out"));
         }
     }
     match e.kind {
@@ -140,16 +136,18 @@ pub fn check(mut e: Event) -> Result<Event> {
                 return Err(Error::invalid(format!("rating {v} is outside 0 to 5"))
                     .hint("send ratings on a 1-5 scale, or give the scale (\"scale\": 10) in the payload"))
             }
-            None => return Err(Error::invalid("a rating event needs a value")),
+            None => return Err(Error::invalid("a rating event needs a value").hint("send rating (or value) on a 1-5 scale")),
         },
         Kind::View
             if e.value.is_some_and(|v| v < 0.0) => {
-                return Err(Error::invalid(format!("dwell time {} seconds is negative", e.value.unwrap_or_default())));
+                return Err(Error::invalid(format!("dwell time {} seconds is negative", e.value.unwrap_or_default()))
+                    .hint("dwell is the seconds spent on the item, 0 or more"));
             }
         Kind::CartAdd | Kind::CartRemove | Kind::Purchase | Kind::Return => match e.value {
             None => e.value = Some(1.0),
             Some(v) if v <= 0.0 => {
-                return Err(Error::invalid(format!("quantity {v} of a {} event is not positive", e.kind.as_str())))
+                return Err(Error::invalid(format!("quantity {v} of a {} event is not positive", e.kind.as_str()))
+                    .hint("send a quantity of at least 1, or leave it out for 1"))
             }
             _ => {}
         },
@@ -157,7 +155,8 @@ pub fn check(mut e: Event) -> Result<Event> {
     }
     let size = serde_json::to_string(&e.context).map(|s| s.len()).unwrap_or(0);
     if size > MAX_CONTEXT_BYTES {
-        return Err(Error::new(ErrorKind::LimitExceeded, format!("event context is {size} bytes, more than {MAX_CONTEXT_BYTES}")));
+        return Err(Error::new(ErrorKind::LimitExceeded, format!("event context is {size} bytes, more than {MAX_CONTEXT_BYTES}"))
+            .hint("keep ids and short labels in context, not documents"));
     }
     Ok(e)
 }

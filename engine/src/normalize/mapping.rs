@@ -238,7 +238,10 @@ fn field_map(field: &str, path: Option<&str>, value: Option<&Value>, transform: 
     };
     let zone = match zone {
         Some(z) if kind == Kind::Time => time::zone(z)?,
-        Some(_) => return Err(Error::invalid(format!("a zone applies only to placed_at, not to {name}"))),
+        Some(_) => {
+            return Err(Error::invalid(format!("a zone applies only to placed_at, not to {name}"))
+                .hint("leave zone NULL on this row"))
+        }
         None => Tz::UTC,
     };
     Ok(FieldMap { field: f, name, source, transform, zone })
@@ -299,7 +302,7 @@ impl Mapping {
                 if self.get(Field::LineUnitPrice).is_none() && self.get(Field::LineTotal).is_none() {
                     return Err(missing_field(channel, "line.unit_price (or line.line_total)"));
                 }
-                let cur = self.currency(payload)?.ok_or_else(|| Error::invalid("missing currency"))?;
+                let cur = self.currency(payload)?.ok_or_else(|| self.missing(Field::Currency))?;
                 let ext = self.id(Field::ExternalId, payload)?.ok_or_else(|| self.missing(Field::ExternalId))?;
                 let cust = self.id(Field::CustomerId, payload)?.ok_or_else(|| self.missing(Field::CustomerId))?;
                 let placed = self.time(payload)?.ok_or_else(|| self.missing(Field::PlacedAt))?;
@@ -402,12 +405,12 @@ impl Mapping {
             let color = field!(Field::LineColor, |_m: &FieldMap, n: &Node| lenient_color(n));
             if building {
                 let here = Node::with_path(line_v, &prefix);
-                let item_id = item_id.flatten().ok_or_else(|| here.err(ErrorKind::InvalidParameter, "missing line item id"))?;
-                let qty = qty.ok_or_else(|| here.err(ErrorKind::InvalidParameter, "missing quantity"))?;
+                let item_id = item_id.flatten().ok_or_else(|| here.err(ErrorKind::InvalidParameter, "missing line item id").hint(crate::json::MISSING_HINT))?;
+                let qty = qty.ok_or_else(|| here.err(ErrorKind::InvalidParameter, "missing quantity").hint(crate::json::MISSING_HINT))?;
                 let unit = match (unit.flatten(), total.flatten()) {
                     (Some(u), _) => u,
                     (None, Some(t)) => (t + i64::from(qty) / 2) / i64::from(qty),
-                    (None, None) => return Err(here.err(ErrorKind::InvalidParameter, "missing unit price")),
+                    (None, None) => return Err(here.err(ErrorKind::InvalidParameter, "missing unit price").hint(crate::json::MISSING_HINT)),
                 };
                 o.lines.push(Line {
                     line_no: 0,
@@ -462,7 +465,9 @@ impl Mapping {
 
     fn missing(&self, f: Field) -> Error {
         let m = self.get(f);
-        Error::invalid(format!("missing {}", m.map_or("field", |m| m.name))).at(m.map(|m| self.where_(m)).unwrap_or_default())
+        Error::invalid(format!("missing {}", m.map_or("field", |m| m.name)))
+            .at(m.map(|m| self.where_(m)).unwrap_or_default())
+            .hint("the mapping's path finds nothing in this payload: check the path in reco.channel_mappings")
     }
 
     fn id(&self, f: Field, payload: &Value) -> Result<Option<String>> {

@@ -107,10 +107,6 @@ pub fn ser_ts<S: Serializer>(d: &DateTime<Utc>, s: S) -> std::result::Result<S::
 }
 
 impl Order {
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
     /// Whether the order counts as a purchase (emits `purchase` events).
     pub fn is_purchase(&self) -> bool {
         self.status != Status::Cancelled
@@ -194,7 +190,7 @@ pub(crate) fn timestamp(n: &Node, zone: chrono_tz::Tz, unit: time::EpochUnit) ->
 }
 
 pub(crate) fn required<T>(v: Option<T>, n: &Node, what: &str) -> Result<T> {
-    v.ok_or_else(|| n.err(ErrorKind::InvalidParameter, format!("missing {what}")))
+    v.ok_or_else(|| n.err(ErrorKind::InvalidParameter, format!("missing {what}")).hint(crate::json::MISSING_HINT))
 }
 
 pub(crate) fn currency(n: &Node) -> Result<money::Currency> {
@@ -261,7 +257,8 @@ fn finish(mut o: Order) -> Result<Order> {
         return Err(Error::invalid("order has no lines").hint("an order needs at least one line with an item and a quantity"));
     }
     if o.lines.len() > MAX_LINES {
-        return Err(Error::new(ErrorKind::LimitExceeded, format!("order has {} lines, more than {MAX_LINES}", o.lines.len())));
+        return Err(Error::new(ErrorKind::LimitExceeded, format!("order has {} lines, more than {MAX_LINES}", o.lines.len()))
+            .hint("split the order, or send its lines as separate orders of the same external id prefix"));
     }
     for (i, l) in o.lines.iter_mut().enumerate() {
         l.line_no = i as i32 + 1;
@@ -270,7 +267,10 @@ fn finish(mut o: Order) -> Result<Order> {
                 .hint("discounts go in the discount fields, not in negative prices"));
         }
     }
-    let overflow = || Error::new(ErrorKind::OutOfRange, "order amounts overflow a 64-bit count of minor units");
+    let overflow = || {
+        Error::new(ErrorKind::OutOfRange, "order amounts overflow a 64-bit count of minor units")
+            .hint("check the quantities and unit prices; amounts are counted in minor units (cents)")
+    };
     if o.subtotal_minor == i64::MIN {
         let mut sum: i64 = 0;
         for l in &o.lines {

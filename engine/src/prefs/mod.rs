@@ -42,7 +42,9 @@ impl ValueType {
             "color" => ValueType::Color,
             "text" => ValueType::Text,
             "enum" if !allowed.is_empty() => ValueType::Enum(allowed.to_vec()),
-            "enum" => return Err(Error::invalid("an enum category needs allowed_values")),
+            "enum" => {
+                return Err(Error::invalid("an enum category needs allowed_values").hint("set allowed_values to the accepted words"))
+            }
             "price_range" => ValueType::PriceRange,
             other => {
                 return Err(Error::invalid(format!("value type {} is not known", show(other)))
@@ -57,7 +59,8 @@ pub fn standardize(category: &str, t: &ValueType, raw: &Value) -> Result<Value> 
     let text = || -> Result<&str> {
         match raw {
             Value::String(s) if !s.trim().is_empty() => Ok(s.trim()),
-            _ => Err(Error::invalid(format!("preference {category} needs a text value, got {raw}"))),
+            _ => Err(Error::invalid(format!("preference {category} needs a text value, got {raw}"))
+                .hint("send the value as text, e.g. \"M\" or \"navy\"")),
         }
     };
     let ctx = |e: Error| e.context(format!("preference {category}"));
@@ -67,7 +70,8 @@ pub fn standardize(category: &str, t: &ValueType, raw: &Value) -> Result<Value> 
         ValueType::Text => {
             let s = text()?;
             if s.chars().count() > 100 {
-                return Err(Error::invalid(format!("preference {category}: {} is longer than 100 characters", show(s))));
+                return Err(Error::invalid(format!("preference {category}: {} is longer than 100 characters", show(s)))
+                    .hint("text preferences such as brands are names of at most 100 characters"));
             }
             json!(s)
         }
