@@ -1,0 +1,249 @@
+//! Training input: events turned into weighted interactions, the temporal holdout, and the
+//! customer × item matrix, baskets and sessions the models train on.
+//!
+//! Each event contributes `weight(kind) × f(kind, value) × 0.5^(age / half_life)`:
+//! f is 1 except for ratings, where f = (value − 3) / 2 (5 stars → +1, 3 → 0, 1 → −1), so a low
+//! rating counts against the item instead of as liking it. A return carries a negative weight
+//! that cancels the purchase. A customer–item pair enters the matrix only when its sum is
+//! positive.
+use super::als::Csr;
+use std::collections::HashMap;
+
+/// The documented defaults of `reco.event_weights`: (kind, weight, why).
+pub const DEFAULT_WEIGHTS: [(&str, f64, &str); 10] = [
+    ("view", 1.0, "looked at the item"),
+    ("click", 2.0, "clicked a recommendation or a listing"),
+    ("cart_add", 4.0, "put it in the cart"),
+    ("cart_remove", -2.0, "took it out again: cancels half a cart add"),
+    ("purchase", 8.0, "bought it (per order line)"),
+    ("rating", 6.0, "scaled by (stars - 3) / 2: 5 stars +6, 3 stars 0, 1 star -6"),
+    ("return", -8.0, "returned it: cancels the purchase"),
+    ("impression", 0.0, "was shown it: no signal of interest"),
+    ("email_open", 0.0, "opened an email: not about one item"),
+    ("email_click", 2.0, "clicked the item in an email"),
+];
+
+/// The contribution of one event before decay.
+pub fn contribution(kind: &str, value: Option<f64>, weight: f64) -> f64 {
+    match kind {
+        "rating" => match value {
+            Some(v) if v.is_finite() => weight * ((v.clamp(0.0, 5.0) - 3.0) / 2.0),
+            _ => 0.0,
+        },
+        _ => weight,
+    }
+}
+
+pub const NONE: u32 = u32::MAX;
+
+/// One event with dense ids. `basket` groups the lines of one order (purchases), `session` the
+/// events of one browsing session; `NONE` when absent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Event {
+    pub user: u32,
+    pub item: u32,
+    pub weight: f32,
+    /// microseconds (any epoch)
+    pub at: i64,
+    pub basket: u32,
+    pub session: u32,
+}
+
+/// Dense ids for strings, in first-seen order.
+#[derive(Debug, Clone, Default)]
+pub struct Interner {
+    pub ids: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Interner {
+    pub fn get_or_insert(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.push(s.to_owned());
+        self.index.insert(s.to_owned(), i);
+        i
+    }
+    pub fn get(&self, s: &str) -> Option<u32> {
+        self.index.get(s).copied()
+    }
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    pub n_users: usize,
+    pub n_items: usize,
+    pub events: Vec<Event>,
+}
+
+/// Event indexes on each side of the holdout.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Holdout {
+    pub train: Vec<usize>,
+    pub test: Vec<usize>,
+}
+
+impl Dataset {
+    /// Multiplies each event's weight by 0.5^(age / half_life) with age measured back from
+    /// `end` (same unit as `at`). A half-life of 0 or less leaves weights alone.
+    pub fn decay(&mut self, end: i64, half_life: f64) {
+        if half_life <= 0.0 || !half_life.is_finite() {
+            return;
+        }
+        for e in &mut self.events {
+            let age = (end - e.at).max(0) as f64;
+            e.weight = (f64::from(e.weight) * 0.5f64.powf(age / half_life)) as f32;
+        }
+    }
+
+    /// Temporal holdout: per customer, the events of their last `fraction` of distinct
+    /// timestamps go to test (at least one timestamp when they have two or more; the lines of
+    /// one order share a timestamp and stay together), the rest to train.
+    pub fn holdout(&self, fraction: f64) -> Holdout {
+        let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); self.n_users];
+        for (i, e) in self.events.iter().enumerate() {
+            if (e.user as usize) < self.n_users {
+                by_user[e.user as usize].push(i);
+            }
+        }
+        let mut is_test = vec![false; self.events.len()];
+        for idx in &mut by_user {
+            idx.sort_by_key(|&i| (self.events[i].at, i));
+            let mut times: Vec<i64> = idx.iter().map(|&i| self.events[i].at).collect();
+            times.dedup();
+            if times.len() < 2 {
+                continue;
+            }
+            let n_test = ((times.len() as f64 * fraction).round() as usize).clamp(1, times.len() - 1);
+            let cut = times[times.len() - n_test];
+            for &i in idx.iter() {
+                if self.events[i].at >= cut {
+                    is_test[i] = true;
+                }
+            }
+        }
+        let (mut h, n) = (Holdout::default(), self.events.len());
+        for (i, t) in is_test.into_iter().enumerate().take(n) {
+            if t { h.test.push(i) } else { h.train.push(i) }
+        }
+        h
+    }
+
+    fn all(&self) -> Vec<usize> {
+        (0..self.events.len()).collect()
+    }
+
+    /// The customer × item matrix of summed contributions, positive pairs only.
+    pub fn matrix(&self, idx: Option<&[usize]>) -> Csr {
+        let all;
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                all = self.all();
+                &all
+            }
+        };
+        let t: Vec<(u32, u32, f32)> = idx.iter().map(|&i| self.events[i]).map(|e| (e.user, e.item, e.weight)).collect();
+        let mut m = Csr::from_triplets(self.n_users, self.n_items, t);
+        // drop non-positive sums (returned, disliked, removed from cart)
+        let mut out = Csr { rows: m.rows, cols: m.cols, indptr: vec![0; m.rows + 1], indices: Vec::new(), values: Vec::new() };
+        for r in 0..m.rows {
+            let (cs, vs) = m.row(r);
+            for (&c, &v) in cs.iter().zip(vs) {
+                if v > 1e-6 {
+                    out.indices.push(c);
+                    out.values.push(v);
+                }
+            }
+            out.indptr[r + 1] = out.indices.len();
+        }
+        m = out;
+        m
+    }
+
+    /// Groups of items by `key` (basket or session) among events with positive weight.
+    pub fn groups(&self, idx: Option<&[usize]>, key: impl Fn(&Event) -> u32) -> Vec<Vec<u32>> {
+        let all;
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                all = self.all();
+                &all
+            }
+        };
+        let mut by: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &i in idx {
+            let e = &self.events[i];
+            let k = key(e);
+            if k != NONE && e.weight > 0.0 {
+                by.entry(k).or_default().push(e.item);
+            }
+        }
+        let mut keys: Vec<u32> = by.keys().copied().collect();
+        keys.sort_unstable();
+        keys.into_iter().filter_map(|k| by.remove(&k)).filter(|g| g.len() > 1).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(user: u32, item: u32, weight: f32, at: i64, basket: u32) -> Event {
+        Event { user, item, weight, at, basket, session: NONE }
+    }
+
+    #[test]
+    fn contributions_follow_the_documented_weights() {
+        assert_eq!(contribution("view", None, 1.0), 1.0);
+        assert_eq!(contribution("rating", Some(5.0), 6.0), 6.0);
+        assert_eq!(contribution("rating", Some(3.0), 6.0), 0.0);
+        assert_eq!(contribution("rating", Some(1.0), 6.0), -6.0);
+        assert_eq!(contribution("rating", None, 6.0), 0.0);
+        assert_eq!(contribution("rating", Some(f64::NAN), 6.0), 0.0);
+    }
+
+    #[test]
+    fn returns_cancel_purchases_and_decay_halves_weights() {
+        let mut d = Dataset {
+            n_users: 1,
+            n_items: 2,
+            events: vec![ev(0, 0, 8.0, 0, 1), ev(0, 0, -8.0, 5, NONE), ev(0, 1, 2.0, 10, NONE)],
+        };
+        let m = d.matrix(None);
+        assert_eq!(m.row(0), (&[1u32][..], &[2.0f32][..]), "the returned item is gone");
+        d.decay(10, 10.0);
+        assert_eq!(d.events[0].weight, 4.0);
+        assert_eq!(d.events[2].weight, 2.0);
+    }
+
+    #[test]
+    fn holdout_keeps_orders_together_and_groups_need_two_items() {
+        let d = Dataset {
+            n_users: 2,
+            n_items: 4,
+            events: vec![
+                ev(0, 0, 1.0, 1, NONE),
+                ev(0, 1, 8.0, 2, 7),
+                ev(0, 2, 8.0, 2, 7),
+                ev(0, 3, 1.0, 3, NONE),
+                ev(0, 3, 1.0, 3, NONE),
+                ev(1, 0, 1.0, 1, NONE),
+            ],
+        };
+        let h = d.holdout(0.5);
+        // three timestamps, round(1.5) = 2 go to test: the order at 2 (both lines) and time 3
+        assert_eq!(h.test, vec![1, 2, 3, 4]);
+        assert_eq!(h.train, vec![0, 5], "a customer with one timestamp stays in train");
+        assert_eq!(d.groups(None, |e| e.basket), vec![vec![1, 2]]);
+        assert!(d.groups(Some(&h.train), |e| e.basket).is_empty());
+    }
+}

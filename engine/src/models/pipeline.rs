@@ -1,0 +1,352 @@
+//! One training run: parameters, the members a kind needs, the holdout evaluation and the
+//! refit on all data. The SQL glue reads the data, calls [`train`], and stores what it returns.
+use super::cooccurrence::{self, Neighbor};
+use super::dataset::Dataset;
+use super::hybrid::{self, Members, Report};
+use super::{als, content, popularity};
+use crate::error::{show, Error, Result};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Als,
+    Cooccurrence,
+    Content,
+    Popularity,
+    Hybrid,
+}
+
+pub const KINDS: [&str; 5] = ["hybrid", "als", "cooccurrence", "content", "popularity"];
+
+impl Kind {
+    pub fn parse(s: &str) -> Result<Kind> {
+        Ok(match s {
+            "als" => Kind::Als,
+            "cooccurrence" => Kind::Cooccurrence,
+            "content" => Kind::Content,
+            "popularity" => Kind::Popularity,
+            "hybrid" => Kind::Hybrid,
+            other => {
+                return Err(Error::invalid(format!("model kind {} is not known", show(other)))
+                    .hint("kinds: hybrid, als, cooccurrence, content, popularity"))
+            }
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Als => "als",
+            Kind::Cooccurrence => "cooccurrence",
+            Kind::Content => "content",
+            Kind::Popularity => "popularity",
+            Kind::Hybrid => "hybrid",
+        }
+    }
+    /// Which members (in [`hybrid::MEMBERS`] order) the kind trains.
+    pub fn members(self) -> [bool; 4] {
+        match self {
+            Kind::Popularity => [true, false, false, false],
+            Kind::Cooccurrence => [false, true, false, false],
+            Kind::Content => [false, false, true, false],
+            Kind::Als => [false, false, false, true],
+            Kind::Hybrid => [true; 4],
+        }
+    }
+}
+
+/// Training parameters; `from_json` documents each key and its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub als: als::Params,
+    pub cooccurrence: cooccurrence::Params,
+    pub content_dims: usize,
+    /// event weights decay with this half-life (days); 0 = no decay
+    pub half_life_days: f64,
+    /// popularity's own half-life (days)
+    pub popularity_half_life_days: f64,
+    /// evaluate on a temporal holdout before the final fit
+    pub evaluate: bool,
+    pub holdout: f64,
+    pub eval_users: usize,
+    pub k: usize,
+    /// after evaluating, train again on all data (otherwise keep the holdout-trained model)
+    pub refit: bool,
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            als: als::Params::default(),
+            cooccurrence: cooccurrence::Params::default(),
+            content_dims: 64,
+            half_life_days: 0.0,
+            popularity_half_life_days: 30.0,
+            evaluate: true,
+            holdout: 0.2,
+            eval_users: 5000,
+            k: 10,
+            refit: true,
+            seed: 42,
+        }
+    }
+}
+
+/// Every accepted key: (name, what it is).
+pub const PARAM_KEYS: [(&str, &str); 17] = [
+    ("factors", "ALS latent factors (1..1024, default 64)"),
+    ("regularization", "ALS L2 regularization (>= 0, default 0.05)"),
+    ("alpha", "ALS confidence slope: c = 1 + alpha * weight (> 0, default 2)"),
+    ("iterations", "ALS iterations (1..200, default 15)"),
+    ("cg_steps", "conjugate-gradient steps per solve (1..20, default 3)"),
+    ("min_support", "co-occurrence: baskets a pair needs (>= 1, default 2)"),
+    ("neighbors", "co-occurrence: neighbours kept per item (1..1000, default 20)"),
+    ("content_dims", "content: hashed feature dimensions (8..2000, default 64)"),
+    ("half_life_days", "event weight half-life in days (>= 0, 0 = no decay; default 0)"),
+    ("popularity_half_life_days", "popularity half-life in days (> 0, default 30)"),
+    ("evaluate", "evaluate on a temporal holdout (default true; hybrid needs it to set its blend)"),
+    ("holdout", "fraction of each customer's latest interactions held out (0.05..0.5, default 0.2)"),
+    ("eval_users", "customers sampled for evaluation (100..1000000, default 5000)"),
+    ("k", "evaluation cut-off (1..1000, default 10)"),
+    ("refit", "train again on all data after evaluating (default true)"),
+    ("seed", "random seed (default 42)"),
+    ("report_loss", "compute the ALS loss each iteration for the progress NOTICEs (default true)"),
+];
+
+fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
+    let x = v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+        Error::invalid(format!("training parameter {key} must be a number, not {v}")).at(format!("$.{key}"))
+    })?;
+    if !(lo..=hi).contains(&x) {
+        return Err(Error::invalid(format!("training parameter {key} = {x} is out of range"))
+            .at(format!("$.{key}"))
+            .hint(format!("{key} must be between {lo} and {hi}")));
+    }
+    Ok(x)
+}
+
+fn int(v: &Value, key: &str, lo: f64, hi: f64) -> Result<usize> {
+    let x = num(v, key, lo, hi)?;
+    if x.fract() != 0.0 {
+        return Err(Error::invalid(format!("training parameter {key} = {x} must be a whole number")).at(format!("$.{key}")));
+    }
+    Ok(x as usize)
+}
+
+fn boolean(v: &Value, key: &str) -> Result<bool> {
+    v.as_bool().ok_or_else(|| Error::invalid(format!("training parameter {key} must be true or false, not {v}")).at(format!("$.{key}")))
+}
+
+impl Params {
+    pub fn from_json(obj: &Map<String, Value>) -> Result<Params> {
+        let mut p = Params::default();
+        for (key, v) in obj {
+            match key.as_str() {
+                "factors" => p.als.factors = int(v, key, 1.0, 1024.0)?,
+                "regularization" => p.als.regularization = num(v, key, 0.0, 1e6)? as f32,
+                "alpha" => p.als.alpha = num(v, key, 1e-6, 1e6)? as f32,
+                "iterations" => p.als.iterations = int(v, key, 1.0, 200.0)?,
+                "cg_steps" => p.als.cg_steps = int(v, key, 1.0, 20.0)?,
+                "min_support" => p.cooccurrence.min_support = int(v, key, 1.0, 1e9)? as u32,
+                "neighbors" => p.cooccurrence.top_k = int(v, key, 1.0, 1000.0)?,
+                "content_dims" => p.content_dims = int(v, key, 8.0, 2000.0)?,
+                "half_life_days" => p.half_life_days = num(v, key, 0.0, 1e6)?,
+                "popularity_half_life_days" => p.popularity_half_life_days = num(v, key, 1e-3, 1e6)?,
+                "evaluate" => p.evaluate = boolean(v, key)?,
+                "holdout" => p.holdout = num(v, key, 0.05, 0.5)?,
+                "eval_users" => p.eval_users = int(v, key, 100.0, 1e6)?,
+                "k" => p.k = int(v, key, 1.0, 1000.0)?,
+                "refit" => p.refit = boolean(v, key)?,
+                "seed" => {
+                    p.seed = int(v, key, 0.0, 9.007e15)? as u64;
+                    p.als.seed = p.seed;
+                }
+                "report_loss" => p.als.report_loss = boolean(v, key)?,
+                other => {
+                    return Err(Error::invalid(format!("training parameter {} is not known", show(other)))
+                        .at(format!("$.{other}"))
+                        .hint(format!("parameters: {}", PARAM_KEYS.iter().map(|k| k.0).collect::<Vec<_>>().join(", "))))
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// The effective parameters, every key spelled out (stored with the model).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "factors": self.als.factors, "regularization": self.als.regularization, "alpha": self.als.alpha,
+            "iterations": self.als.iterations, "cg_steps": self.als.cg_steps,
+            "min_support": self.cooccurrence.min_support, "neighbors": self.cooccurrence.top_k,
+            "content_dims": self.content_dims, "half_life_days": self.half_life_days,
+            "popularity_half_life_days": self.popularity_half_life_days, "evaluate": self.evaluate,
+            "holdout": self.holdout, "eval_users": self.eval_users, "k": self.k, "refit": self.refit,
+            "seed": self.seed, "report_loss": self.als.report_loss,
+        })
+    }
+}
+
+/// The input beside the events: per item, its content features and a category index.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub features: Vec<content::ItemFeatures>,
+    pub category: Vec<u32>,
+}
+
+/// What a run produced. Neighbour lists: `basket` from orders, `session` from browsing.
+#[derive(Debug, Clone, Default)]
+pub struct Trained {
+    pub als: Option<als::Model>,
+    pub basket: Option<Vec<Vec<Neighbor>>>,
+    pub session: Option<Vec<Vec<Neighbor>>>,
+    pub content: Option<Vec<f32>>,
+    pub popularity: Option<popularity::Popularity>,
+    pub weights: [f32; 4],
+    pub report: Option<Report>,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub nnz: usize,
+}
+
+impl Trained {
+    /// Basket and session neighbours merged: a session pair counts half a basket pair.
+    pub fn merged_neighbors(&self, n_items: usize) -> Option<Vec<Vec<Neighbor>>> {
+        let (b, s) = (self.basket.as_ref()?, self.session.as_ref()?);
+        Some(merge(b, s, n_items))
+    }
+}
+
+fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], n_items: usize) -> Vec<Vec<Neighbor>> {
+    (0..n_items)
+        .map(|i| {
+            let mut v: Vec<Neighbor> = b.get(i).cloned().unwrap_or_default();
+            for n in s.get(i).map(Vec::as_slice).unwrap_or(&[]) {
+                match v.iter_mut().find(|x| x.item == n.item) {
+                    Some(x) => x.score += 0.5 * n.score,
+                    None => v.push(Neighbor { score: 0.5 * n.score, ..*n }),
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+/// Progress reports, on the calling thread.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Phase(&'static str),
+    Iteration { phase: &'static str, iteration: usize, of: usize, loss: Option<f64> },
+}
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_US: i64 = 946_684_800_000_000;
+
+fn fit<E>(
+    ds: &Dataset, idx: Option<&[usize]>, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, phase: &'static str,
+    progress: &mut impl FnMut(Step) -> std::result::Result<(), E>,
+) -> std::result::Result<Trained, E> {
+    let want = kind.members();
+    let mut t = Trained::default();
+    let m = ds.matrix(idx);
+    t.nnz = m.nnz();
+    if want[0] {
+        progress(Step::Phase("popularity"))?;
+        let all: Vec<usize>;
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                all = (0..ds.events.len()).collect();
+                &all
+            }
+        };
+        let xs: Vec<popularity::Interaction> = idx
+            .iter()
+            .map(|&i| ds.events[i])
+            .filter(|e| e.weight > 0.0)
+            .map(|e| popularity::Interaction { item: e.item, weight: e.weight, at_ms: (e.at + PG_EPOCH_US) / 1000 })
+            .collect();
+        t.popularity = Some(popularity::train(&xs, ds.n_items, (end_us + PG_EPOCH_US) / 1000, p.popularity_half_life_days));
+    }
+    if want[1] {
+        progress(Step::Phase("cooccurrence"))?;
+        t.basket = Some(cooccurrence::train(&ds.groups(idx, |e| e.basket), &catalog.category, p.cooccurrence));
+        t.session = Some(cooccurrence::train(&ds.groups(idx, |e| e.session), &catalog.category, p.cooccurrence));
+    }
+    if want[2] {
+        progress(Step::Phase("content"))?;
+        t.content = Some(content::vectors(&catalog.features, p.content_dims));
+    }
+    if want[3] {
+        progress(Step::Phase(phase))?;
+        let n = p.als.iterations;
+        t.als = Some(als::train(&m, &p.als, |pr| progress(Step::Iteration { phase, iteration: pr.iteration, of: n, loss: pr.loss }))?);
+    }
+    Ok(t)
+}
+
+/// Trains `kind` on `ds`. With `p.evaluate`, members are first trained on the temporal
+/// holdout's training side, evaluated (the hybrid's blend weights are chosen there), and then,
+/// with `p.refit`, trained again on everything. `end_us` is the data's end (PostgreSQL
+/// microseconds), the reference for decay.
+pub fn train<E>(
+    ds: &Dataset, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
+) -> std::result::Result<Trained, E> {
+    let one_hot = |k: Kind| {
+        let m = k.members();
+        let mut w = [0f32; 4];
+        for (wi, mi) in w.iter_mut().zip(m) {
+            *wi = if mi { 1.0 } else { 0.0 };
+        }
+        w
+    };
+    let (weights, report, n_train, n_test) = if p.evaluate {
+        progress(Step::Phase("holdout split"))?;
+        let h = ds.holdout(p.holdout);
+        let on_split = fit(ds, Some(&h.train), catalog, end_us, kind, p, "als (holdout)", &mut progress)?;
+        progress(Step::Phase("evaluation"))?;
+        let train_m = ds.matrix(Some(&h.train));
+        let test_m = ds.matrix(Some(&h.test));
+        let set = hybrid::eval_set(&train_m, &test_m, p.eval_users, p.seed);
+        let merged = on_split.merged_neighbors(ds.n_items);
+        let members = Members {
+            popularity: on_split.popularity.as_ref().map(|x| x.score.as_slice()),
+            cooccurrence: merged.as_deref(),
+            content: on_split.content.as_deref().map(|v| (v, p.content_dims)),
+            als: on_split.als.as_ref(),
+        };
+        let r = hybrid::evaluate(&train_m, &set, &members, p.k);
+        let w = if kind == Kind::Hybrid { r.weights } else { one_hot(kind) };
+        if !p.refit {
+            return Ok(Trained { weights: w, report: Some(r), n_train: h.train.len(), n_test: h.test.len(), ..on_split });
+        }
+        (w, Some(r), h.train.len(), h.test.len())
+    } else {
+        let w = if kind == Kind::Hybrid { [0.1, 0.3, 0.1, 0.5] } else { one_hot(kind) };
+        (w, None, ds.events.len(), 0)
+    };
+    let mut t = fit(ds, None, catalog, end_us, kind, p, "als", &mut progress)?;
+    t.weights = weights;
+    t.report = report;
+    t.n_train = n_train;
+    t.n_test = n_test;
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn params_parse_with_errors_that_name_the_key() {
+        let p = Params::from_json(json!({"factors": 32, "alpha": 4, "evaluate": false}).as_object().unwrap()).unwrap();
+        assert_eq!((p.als.factors, p.als.alpha, p.evaluate), (32, 4.0, false));
+        let e = Params::from_json(json!({"factor": 32}).as_object().unwrap()).unwrap_err();
+        assert!(e.message.contains("factor") && e.hint.unwrap().contains("factors"));
+        let e = Params::from_json(json!({"factors": 0}).as_object().unwrap()).unwrap_err();
+        assert!(e.message.contains("factors = 0"), "{}", e.message);
+        assert!(Params::from_json(json!({"factors": 1.5}).as_object().unwrap()).is_err());
+        assert!(Params::from_json(json!({"refit": "yes"}).as_object().unwrap()).is_err());
+        assert_eq!(Params::from_json(Params::default().to_json().as_object().unwrap()).unwrap(), Params::default());
+        assert!(Kind::parse("svd").unwrap_err().hint.unwrap().contains("hybrid"));
+    }
+}
