@@ -163,6 +163,11 @@ GRANT EXECUTE ON FUNCTION reco.resolve_preferences(text, jsonb) TO reco_customer
 GRANT EXECUTE ON FUNCTION reco.forget_customer(text) TO reco_admin;
 REVOKE EXECUTE ON FUNCTION reco.load_demo(text, integer) FROM reco_reader;
 GRANT EXECUTE ON FUNCTION reco.load_demo(text, integer) TO reco_admin;
+-- training and deployment are for admins; evaluate only reads
+REVOKE EXECUTE ON FUNCTION reco.train(text, jsonb), reco.deploy(bigint), reco.deploy(text), reco._deploy(bigint, text),
+    reco.prune_models(integer), reco.schedule_training(text, text, text), reco._event_weights_update() FROM reco_reader;
+GRANT EXECUTE ON FUNCTION reco.train(text, jsonb), reco.deploy(bigint), reco.deploy(text), reco._deploy(bigint, text),
+    reco.prune_models(integer), reco.schedule_training(text, text, text), reco._event_weights_update() TO reco_admin;
 REVOKE EXECUTE ON FUNCTION reco.ingest_order(text, jsonb), reco.ingest_orders(text, jsonb),
     reco.record_event(text, text, text, double precision, timestamptz, jsonb, text, text, text),
     reco.ingest_event(text, jsonb), reco.ingest_events(text, jsonb) FROM reco_reader;
@@ -208,6 +213,15 @@ SELECT pg_catalog.pg_extension_config_dump('reco.preference_categories', 'WHERE 
 SELECT pg_catalog.pg_extension_config_dump('reco.preference_policy', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.preferences', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.preference_revocations', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.event_weight_overrides', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.models', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.deployments', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.item_vectors', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.customer_vectors', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.item_neighbors', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.item_popularity', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.deployments_deployment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.events_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.ingest_errors_error_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.preferences_preference_id_seq', '');

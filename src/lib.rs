@@ -6,15 +6,24 @@ use pgrx::prelude::*;
 
 mod api;
 mod error;
+mod gucs;
 mod jsonb;
 mod plans;
+mod vector;
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);
+extension_sql_file!("../sql/models.sql", name = "models", requires = ["schema"]);
+extension_sql_file!("../sql/deploy.sql", name = "deploy", requires = ["models"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
 
 /// Required by `cargo pgrx test`.
 #[cfg(test)]

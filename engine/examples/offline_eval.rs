@@ -64,7 +64,7 @@ fn main() {
     for kind in ["popularity", "cooccurrence", "content", "als", "hybrid"] {
         let t = std::time::Instant::now();
         let kind = Kind::parse(kind).unwrap();
-        let r = pipeline::train(&ds, &catalog, us(end_ms), kind, &Params { refit: false, ..p.clone() }, |_| Ok::<_, ()>(())).unwrap();
+        let r = pipeline::train(&ds, &catalog, us(end_ms), kind, &Params { refit: false, ..p.clone() }, Default::default(), |_| Ok::<_, ()>(())).unwrap();
         let rep = r.report.unwrap();
         let s = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap() };
         println!(

@@ -232,7 +232,8 @@ fn products_by_category(items: &[Item]) -> Vec<Vec<Vec<usize>>> {
 /// Customers `range` of a scale and seed, with their orders and events. Each customer has its
 /// own random stream, so any split into ranges gives the same data.
 pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: std::ops::Range<usize>) -> DemoData {
-    let start_ms = end_ms - scale.days * 86_400_000;
+    // whole UTC days ending at the last midnight, so hours of the day mean what they say
+    let start_ms = end_ms.div_euclid(86_400_000) * 86_400_000 - scale.days * 86_400_000;
     let cum_days = day_weights(start_ms, scale.days);
     let by_category = products_by_category(items);
     let cat_index = |name: &str| CATEGORIES.iter().position(|(c, _)| *c == name).unwrap_or(0);

@@ -3,7 +3,9 @@ pub mod demo;
 pub mod events;
 pub mod ingest;
 pub mod prefs;
+pub mod registry;
 pub mod standardize;
+pub mod train;
 
 use pgrx::prelude::*;
 

@@ -8,7 +8,7 @@
 //! (YᵀY + λI + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ) x_u = Σ_{i∈u} c_ui y_i; YᵀY is computed once per
 //! half-step, so a customer costs O(f² + n_u f) per CG step. Customers and items are solved in
 //! parallel on a rayon pool the caller sizes.
-use super::linalg::{axpy, dot, gram, matvec};
+use super::linalg::{axpy, dot, gram, matvec, Exec};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 
@@ -125,8 +125,8 @@ pub struct Progress {
 
 /// Trains on `user_items` (values r_ui > 0; others are ignored). `progress` runs on the
 /// calling thread between iterations; an `Err` from it stops training and is returned.
-/// Runs on the current rayon pool.
-pub fn train<E>(user_items: &Csr, params: &Params, mut progress: impl FnMut(Progress) -> Result<(), E>) -> Result<Model, E> {
+/// The solves run on `exec`.
+pub fn train<E>(user_items: &Csr, params: &Params, exec: Exec, mut progress: impl FnMut(Progress) -> Result<(), E>) -> Result<Model, E> {
     let f = params.factors.max(1);
     let conf = |m: &Csr| Csr { values: m.values.iter().map(|&r| if r > 0.0 { 1.0 + params.alpha * r } else { 0.0 }).collect(), ..m.clone() };
     let cui = conf(user_items);
@@ -138,9 +138,9 @@ pub fn train<E>(user_items: &Csr, params: &Params, mut progress: impl FnMut(Prog
     let mut init = |n: usize| (0..n * f).map(|_| (rng.random::<f32>() - 0.5) * scale).collect::<Vec<f32>>();
     let mut m = Model { factors: f, user: init(cui.rows), item: init(cui.cols) };
     for it in 1..=params.iterations {
-        solve(&cui, &mut m.user, &m.item, f, params.regularization, params.cg_steps);
-        solve(&ciu, &mut m.item, &m.user, f, params.regularization, params.cg_steps);
-        let loss = params.report_loss.then(|| loss(&cui, &m, params.regularization));
+        exec.run(|| solve(&cui, &mut m.user, &m.item, f, params.regularization, params.cg_steps));
+        exec.run(|| solve(&ciu, &mut m.item, &m.user, f, params.regularization, params.cg_steps));
+        let loss = params.report_loss.then(|| exec.run(|| loss(&cui, &m, params.regularization)));
         progress(Progress { iteration: it, loss })?;
     }
     Ok(m)
@@ -265,7 +265,7 @@ mod tests {
         let data = blocks();
         let mut losses = Vec::new();
         let p = Params { factors: 8, iterations: 10, ..Params::default() };
-        let m = train(&data, &p, |pr| {
+        let m = train(&data, &p, Exec::default(), |pr| {
             losses.push(pr.loss.unwrap());
             Ok::<_, ()>(())
         })
@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn an_error_from_progress_stops_training() {
         let mut n = 0;
-        let r = train(&blocks(), &Params { factors: 4, ..Params::default() }, |_| {
+        let r = train(&blocks(), &Params { factors: 4, ..Params::default() }, Exec::default(), |_| {
             n += 1;
             if n == 2 { Err("cancelled") } else { Ok(()) }
         });

@@ -8,7 +8,7 @@
 //! member (a single member at weight 1 reproduces that member's own top k).
 use super::als;
 use super::cooccurrence::Neighbor;
-use super::linalg::dot;
+use super::linalg::{dot, Exec};
 use crate::eval::{score, Summary};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rayon::prelude::*;
@@ -182,7 +182,11 @@ pub fn grid(present: [bool; 4]) -> Vec<[f32; 4]> {
 
 /// Evaluates every present member and the blend at cut-off `k` on `set`; `train` is the
 /// matrix the members were trained on (its rows are the customers' histories).
-pub fn evaluate(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Report {
+pub fn evaluate(train: &als::Csr, set: &EvalSet, m: &Members, k: usize, exec: Exec) -> Report {
+    exec.run(|| evaluate_here(train, set, m, k))
+}
+
+fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Report {
     let n_items = train.cols;
     let present = m.present();
     let per_user: Vec<UserCands> = set
@@ -294,7 +298,7 @@ mod tests {
         let train = als::Csr::from_triplets(10, 6, t);
         let set = EvalSet { users: (0..10).collect(), truth };
         let m = Members { popularity: Some(&pop), cooccurrence: Some(&nb), ..Default::default() };
-        let r = evaluate(&train, &set, &m, 1);
+        let r = evaluate(&train, &set, &m, 1, Exec::default());
         let (p, c) = (r.members[0].unwrap(), r.members[1].unwrap());
         assert_eq!(p.hit_rate, 0.5); // item 1 for everyone: right for the odd half
         assert_eq!(c.hit_rate, 0.5); // item 2 scores for the even half; the rest tie, and item 0 comes first

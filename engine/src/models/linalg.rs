@@ -1,6 +1,21 @@
 //! Small dense kernels for f32 vectors. Written with independent accumulators so the compiler
 //! vectorizes them (a plain `iter().sum()` of products keeps one serial chain).
 
+/// Where parallel work runs: a caller-owned rayon pool, or rayon's global one. Only the work
+/// inside `run` goes to the pool; callbacks (progress) stay on the calling thread, which is
+/// what a PostgreSQL backend needs (its API may only be called from its own thread).
+#[derive(Clone, Copy, Default)]
+pub struct Exec<'a>(pub Option<&'a rayon::ThreadPool>);
+
+impl Exec<'_> {
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match self.0 {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+}
+
 /// a · b
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -3,6 +3,7 @@
 use super::cooccurrence::{self, Neighbor};
 use super::dataset::Dataset;
 use super::hybrid::{self, Members, Report};
+use super::linalg::Exec;
 use super::{als, content, popularity};
 use crate::error::{show, Error, Result};
 use serde_json::{Map, Value};
@@ -71,6 +72,10 @@ pub struct Params {
     /// after evaluating, train again on all data (otherwise keep the holdout-trained model)
     pub refit: bool,
     pub seed: u64,
+    /// train on the last this many days of events; 0 = all (read by the SQL glue)
+    pub window_days: f64,
+    /// build HNSW indexes on the stored item vectors (SQL glue)
+    pub hnsw: bool,
 }
 
 impl Default for Params {
@@ -87,12 +92,14 @@ impl Default for Params {
             k: 10,
             refit: true,
             seed: 42,
+            window_days: 0.0,
+            hnsw: true,
         }
     }
 }
 
 /// Every accepted key: (name, what it is).
-pub const PARAM_KEYS: [(&str, &str); 17] = [
+pub const PARAM_KEYS: [(&str, &str); 19] = [
     ("factors", "ALS latent factors (1..1024, default 64)"),
     ("regularization", "ALS L2 regularization (>= 0, default 0.05)"),
     ("alpha", "ALS confidence slope: c = 1 + alpha * weight (> 0, default 2)"),
@@ -110,6 +117,8 @@ pub const PARAM_KEYS: [(&str, &str); 17] = [
     ("refit", "train again on all data after evaluating (default true)"),
     ("seed", "random seed (default 42)"),
     ("report_loss", "compute the ALS loss each iteration for the progress NOTICEs (default true)"),
+    ("window_days", "train on the last this many days of events (> 0), or 0 for all (default 0)"),
+    ("hnsw", "build HNSW indexes on the stored item vectors (default true)"),
 ];
 
 fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
@@ -161,6 +170,8 @@ impl Params {
                     p.als.seed = p.seed;
                 }
                 "report_loss" => p.als.report_loss = boolean(v, key)?,
+                "window_days" => p.window_days = num(v, key, 0.0, 1e6)?,
+                "hnsw" => p.hnsw = boolean(v, key)?,
                 other => {
                     return Err(Error::invalid(format!("training parameter {} is not known", show(other)))
                         .at(format!("$.{other}"))
@@ -180,7 +191,7 @@ impl Params {
             "content_dims": self.content_dims, "half_life_days": self.half_life_days,
             "popularity_half_life_days": self.popularity_half_life_days, "evaluate": self.evaluate,
             "holdout": self.holdout, "eval_users": self.eval_users, "k": self.k, "refit": self.refit,
-            "seed": self.seed, "report_loss": self.als.report_loss,
+            "seed": self.seed, "report_loss": self.als.report_loss, "window_days": self.window_days, "hnsw": self.hnsw,
         })
     }
 }
@@ -240,8 +251,9 @@ pub enum Step {
 /// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
 
+#[allow(clippy::too_many_arguments)]
 fn fit<E>(
-    ds: &Dataset, idx: Option<&[usize]>, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, phase: &'static str,
+    ds: &Dataset, idx: Option<&[usize]>, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, phase: &'static str, exec: Exec,
     progress: &mut impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
     let want = kind.members();
@@ -278,7 +290,7 @@ fn fit<E>(
     if want[3] {
         progress(Step::Phase(phase))?;
         let n = p.als.iterations;
-        t.als = Some(als::train(&m, &p.als, |pr| progress(Step::Iteration { phase, iteration: pr.iteration, of: n, loss: pr.loss }))?);
+        t.als = Some(als::train(&m, &p.als, exec, |pr| progress(Step::Iteration { phase, iteration: pr.iteration, of: n, loss: pr.loss }))?);
     }
     Ok(t)
 }
@@ -288,7 +300,7 @@ fn fit<E>(
 /// with `p.refit`, trained again on everything. `end_us` is the data's end (PostgreSQL
 /// microseconds), the reference for decay.
 pub fn train<E>(
-    ds: &Dataset, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
+    ds: &Dataset, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, exec: Exec, mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
     let one_hot = |k: Kind| {
         let m = k.members();
@@ -301,7 +313,7 @@ pub fn train<E>(
     let (weights, report, n_train, n_test) = if p.evaluate {
         progress(Step::Phase("holdout split"))?;
         let h = ds.holdout(p.holdout);
-        let on_split = fit(ds, Some(&h.train), catalog, end_us, kind, p, "als (holdout)", &mut progress)?;
+        let on_split = fit(ds, Some(&h.train), catalog, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
         progress(Step::Phase("evaluation"))?;
         let train_m = ds.matrix(Some(&h.train));
         let test_m = ds.matrix(Some(&h.test));
@@ -313,7 +325,7 @@ pub fn train<E>(
             content: on_split.content.as_deref().map(|v| (v, p.content_dims)),
             als: on_split.als.as_ref(),
         };
-        let r = hybrid::evaluate(&train_m, &set, &members, p.k);
+        let r = hybrid::evaluate(&train_m, &set, &members, p.k, exec);
         let w = if kind == Kind::Hybrid { r.weights } else { one_hot(kind) };
         if !p.refit {
             return Ok(Trained { weights: w, report: Some(r), n_train: h.train.len(), n_test: h.test.len(), ..on_split });
@@ -323,7 +335,7 @@ pub fn train<E>(
         let w = if kind == Kind::Hybrid { [0.1, 0.3, 0.1, 0.5] } else { one_hot(kind) };
         (w, None, ds.events.len(), 0)
     };
-    let mut t = fit(ds, None, catalog, end_us, kind, p, "als", &mut progress)?;
+    let mut t = fit(ds, None, catalog, end_us, kind, p, "als", exec, &mut progress)?;
     t.weights = weights;
     t.report = report;
     t.n_train = n_train;

@@ -1,0 +1,144 @@
+-- Deploying, rolling back, pruning and scheduling models. Training itself is reco.train (Rust).
+
+CREATE FUNCTION reco._deploy(target bigint, how text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+DECLARE
+    m reco.models;
+    current bigint;
+BEGIN
+    -- one deployment at a time: a second waits here, then sees the first one's result
+    PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
+    SELECT * INTO m FROM reco.models WHERE model_id = target FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model % does not exist', target USING ERRCODE = '42704',
+            HINT = 'SELECT model_id, kind, status, metrics FROM reco.models ORDER BY model_id DESC lists the models';
+    END IF;
+    IF m.status NOT IN ('ready', 'retired', 'deployed') THEN
+        RAISE EXCEPTION 'model % is %, and only a ready or retired model can be deployed', target, m.status USING ERRCODE = '55000',
+            HINT = CASE m.status WHEN 'training' THEN 'wait for its training to finish' ELSE 'train a new one with reco.train()' END;
+    END IF;
+    SELECT model_id INTO current FROM reco.models WHERE status = 'deployed' FOR UPDATE;
+    IF current = target THEN
+        RETURN target;
+    END IF;
+    UPDATE reco.models SET status = 'retired', retired_at = now() WHERE model_id = current;
+    UPDATE reco.models SET status = 'deployed', deployed_at = now(), retired_at = NULL WHERE model_id = target;
+    INSERT INTO reco.deployments (model_id, previous_model_id, strategy) VALUES (target, current, how);
+    PERFORM pg_notify('reco_models', json_build_object('deployed', target, 'previous', current)::text);
+    RETURN target;
+END $$;
+
+CREATE FUNCTION reco.deploy(model_id bigint) RETURNS bigint
+LANGUAGE sql SET search_path = reco, pg_catalog AS $$ SELECT reco._deploy(model_id, 'model_id') $$;
+COMMENT ON FUNCTION reco.deploy(bigint) IS 'Deploys one model (ready or retired) in one transaction; the previously deployed model is retired. Returns the model id.';
+
+CREATE FUNCTION reco.deploy(strategy text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+DECLARE
+    target bigint;
+    current bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
+    CASE strategy
+    WHEN 'best_score' THEN
+        SELECT m.model_id INTO target FROM reco.models m
+         WHERE m.status IN ('ready', 'deployed') AND (m.metrics->>'ndcg') IS NOT NULL
+         ORDER BY (m.metrics->>'ndcg')::float8 DESC, m.model_id DESC LIMIT 1;
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'no ready model has offline metrics to compare' USING ERRCODE = '55000',
+                HINT = 'train one with evaluation on: SELECT reco.train(''hybrid'')';
+        END IF;
+    WHEN 'most_recent' THEN
+        SELECT m.model_id INTO target FROM reco.models m WHERE m.status IN ('ready', 'deployed')
+         ORDER BY m.finished_at DESC NULLS LAST, m.model_id DESC LIMIT 1;
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'no model is ready to deploy' USING ERRCODE = '55000', HINT = 'train one: SELECT reco.train()';
+        END IF;
+    WHEN 'rollback' THEN
+        SELECT m.model_id INTO current FROM reco.models m WHERE m.status = 'deployed';
+        IF current IS NULL THEN
+            RAISE EXCEPTION 'no model is deployed, so there is nothing to roll back' USING ERRCODE = '55000',
+                HINT = 'deploy a model with reco.deploy(model_id)';
+        END IF;
+        -- the model that was live before the current one was deployed forward (rollbacks skipped,
+        -- so rolling back twice goes two steps back)
+        SELECT d.previous_model_id INTO target FROM reco.deployments d
+         WHERE d.model_id = current AND d.strategy <> 'rollback' ORDER BY d.deployment_id DESC LIMIT 1;
+        IF target IS NULL THEN
+            RAISE EXCEPTION 'model % was the first one deployed: there is nothing to roll back to', current USING ERRCODE = '55000',
+                HINT = 'deploy another model with reco.deploy(model_id)';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM reco.models m WHERE m.model_id = target) THEN
+            RAISE EXCEPTION 'model %, deployed before model %, has been pruned', target, current USING ERRCODE = '55000',
+                HINT = 'deploy another model with reco.deploy(model_id)';
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'deployment strategy "%" is not known', strategy USING ERRCODE = '22023',
+            HINT = 'strategies: best_score, most_recent, rollback; or pass a model id';
+    END CASE;
+    RETURN reco._deploy(target, strategy);
+END $$;
+COMMENT ON FUNCTION reco.deploy(text) IS 'Deploys by strategy: best_score (highest holdout NDCG among ready models), most_recent, or rollback (the model live before the current one).';
+
+CREATE FUNCTION reco.prune_models(keep integer DEFAULT 5) RETURNS integer
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+DECLARE
+    victims bigint[];
+    idx record;
+BEGIN
+    IF keep IS NULL OR keep < 0 THEN
+        RAISE EXCEPTION 'keep must be 0 or more, not %', coalesce(keep::text, 'NULL') USING ERRCODE = '22023',
+            HINT = 'keep is how many ready or retired models to keep besides the deployed one';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
+    SELECT coalesce(array_agg(model_id), '{}') INTO victims FROM (
+        SELECT model_id FROM reco.models WHERE status = 'failed'
+        UNION ALL
+        SELECT model_id FROM (
+            SELECT model_id, row_number() OVER (ORDER BY model_id DESC) AS n
+              FROM reco.models WHERE status IN ('ready', 'retired')
+        ) r WHERE n > keep
+    ) v;
+    -- the rollback target of the deployed model stays
+    victims := array_remove(victims, (SELECT d.previous_model_id FROM reco.deployments d
+        JOIN reco.models m ON m.model_id = d.model_id AND m.status = 'deployed'
+        WHERE d.strategy <> 'rollback' ORDER BY d.deployment_id DESC LIMIT 1));
+    FOR idx IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'reco' AND c.relkind = 'i' AND c.relname ~ '^item_vectors_[0-9]+_[a-z]+_hnsw$'
+                  AND substring(c.relname from '^item_vectors_([0-9]+)_')::bigint = ANY (victims) LOOP
+        EXECUTE format('DROP INDEX reco.%I', idx.relname);
+    END LOOP;
+    DELETE FROM reco.models WHERE model_id = ANY (victims);
+    RETURN cardinality(victims);
+END $$;
+COMMENT ON FUNCTION reco.prune_models(integer) IS 'Deletes failed models and all but the newest `keep` ready or retired ones, with everything they stored; '
+    'never the deployed model or its rollback target. Returns how many were deleted.';
+
+CREATE FUNCTION reco.schedule_training(cron text, kind text DEFAULT 'hybrid', deploy text DEFAULT 'best_score') RETURNS bigint
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+DECLARE
+    command text;
+    job bigint;
+BEGIN
+    IF kind IS NULL OR kind NOT IN ('hybrid', 'als', 'cooccurrence', 'content', 'popularity') THEN
+        RAISE EXCEPTION 'model kind "%" is not known', kind USING ERRCODE = '22023',
+            HINT = 'kinds: hybrid, als, cooccurrence, content, popularity';
+    END IF;
+    IF deploy IS NULL OR deploy NOT IN ('best_score', 'most_recent', 'none') THEN
+        RAISE EXCEPTION 'deploy "%" is not a strategy a schedule can use', deploy USING ERRCODE = '22023',
+            HINT = 'best_score, most_recent, or none (train only)';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database %', current_database() USING ERRCODE = '55000',
+            HINT = format('add pg_cron to shared_preload_libraries, set cron.database_name = %L in postgresql.conf, restart, '
+                          'then CREATE EXTENSION pg_cron; in this database', current_database());
+    END IF;
+    command := format('SELECT reco.train(%L)', kind);
+    IF deploy <> 'none' THEN
+        command := command || format('; SELECT reco.deploy(%L)', deploy);
+    END IF;
+    -- one schedule per kind: scheduling again replaces it
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job USING 'pg_reco train ' || kind, cron, command;
+    RETURN job;
+END $$;
+COMMENT ON FUNCTION reco.schedule_training(text, text, text) IS 'Schedules training (and deployment) with pg_cron; returns the cron job id. One schedule per kind.';

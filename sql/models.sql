@@ -1,0 +1,141 @@
+-- Training: event weights, the model registry, deployments, and what each model stores.
+-- Everything a model stores is keyed by its model_id and goes when the model is pruned.
+
+-- The built-in weights live in the view; a DBA's changes are rows of event_weight_overrides
+-- (what pg_dump saves), so the defaults can improve in an upgrade without clobbering them.
+CREATE TABLE reco.event_weight_overrides (
+    kind        text COLLATE "C" PRIMARY KEY CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating',
+                                                         'return', 'impression', 'email_open', 'email_click')),
+    weight      double precision NOT NULL CHECK (weight BETWEEN -1000 AND 1000),
+    updated_by  text NOT NULL DEFAULT current_user,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.event_weight_overrides IS 'Weights a DBA changed (UPDATE reco.event_weights writes here); delete a row to return to the default.';
+
+CREATE VIEW reco.event_weights AS
+SELECT d.kind, coalesce(o.weight, d.weight) AS weight, d.weight AS default_weight, o.kind IS NOT NULL AS overridden, d.description
+  FROM (VALUES
+    ('view', 1::float8, 'looked at the item'),
+    ('click', 2, 'clicked a recommendation or a listing'),
+    ('cart_add', 4, 'put it in the cart'),
+    ('cart_remove', -2, 'took it out again: cancels half a cart add'),
+    ('purchase', 8, 'bought it (per order line)'),
+    ('rating', 6, 'scaled by (stars - 3) / 2: 5 stars +6, 3 stars 0, 1 star -6'),
+    ('return', -8, 'returned it: cancels the purchase'),
+    ('impression', 0, 'was shown it: no signal of interest'),
+    ('email_open', 0, 'opened an email: not about one item'),
+    ('email_click', 2, 'clicked the item in an email')
+  ) AS d(kind, weight, description)
+  LEFT JOIN reco.event_weight_overrides o ON o.kind = d.kind;
+COMMENT ON VIEW reco.event_weights IS 'How much each kind of event says about liking an item, for training. Ratings are scaled by (stars - 3) / 2; '
+    'negative weights (returns, cart removals) cancel positive ones; a customer-item pair counts only when its sum is positive. '
+    'UPDATE it to change a weight.';
+
+CREATE FUNCTION reco._event_weights_update() RETURNS trigger
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+BEGIN
+    IF NEW.kind IS DISTINCT FROM OLD.kind THEN
+        RAISE EXCEPTION 'the kind of an event weight cannot change' USING ERRCODE = '22023', HINT = 'update the weight only';
+    END IF;
+    IF NEW.weight IS NULL OR NEW.weight = OLD.default_weight THEN
+        DELETE FROM reco.event_weight_overrides WHERE kind = OLD.kind;
+    ELSE
+        INSERT INTO reco.event_weight_overrides (kind, weight) VALUES (OLD.kind, NEW.weight)
+        ON CONFLICT (kind) DO UPDATE SET weight = EXCLUDED.weight, updated_by = current_user, updated_at = now();
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER event_weights_update INSTEAD OF UPDATE ON reco.event_weights
+    FOR EACH ROW EXECUTE FUNCTION reco._event_weights_update();
+
+CREATE TABLE reco.models (
+    model_id           bigint PRIMARY KEY,
+    kind               text NOT NULL CHECK (kind IN ('hybrid', 'als', 'cooccurrence', 'content', 'popularity')),
+    params             jsonb NOT NULL DEFAULT '{}',
+    status             text NOT NULL DEFAULT 'training' CHECK (status IN ('training', 'ready', 'deployed', 'retired', 'failed')),
+    data_from          timestamptz,
+    data_to            timestamptz,
+    n_customers        bigint,
+    n_items            bigint,
+    n_events           bigint,
+    n_interactions     bigint,
+    train_seconds      double precision,
+    peak_memory_bytes  bigint,
+    metrics            jsonb,
+    blend              jsonb,
+    error              text,
+    backend_pid        integer,
+    backend_start      timestamptz,
+    created_by         text NOT NULL DEFAULT current_user,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    finished_at        timestamptz,
+    deployed_at        timestamptz,
+    retired_at         timestamptz
+);
+CREATE SEQUENCE reco.models_model_id_seq OWNED BY reco.models.model_id;
+ALTER TABLE reco.models ALTER COLUMN model_id SET DEFAULT nextval('reco.models_model_id_seq');
+COMMENT ON TABLE reco.models IS 'The model registry: one row per training, with its data window, sizes, time, peak memory, offline metrics and status '
+    '(training, ready, deployed, retired, failed). At most one model is deployed.';
+COMMENT ON COLUMN reco.models.metrics IS 'Offline evaluation on a temporal holdout: k, ndcg, recall, hit_rate, map, coverage, users, and per member for a hybrid.';
+COMMENT ON COLUMN reco.models.peak_memory_bytes IS 'Growth of the training backend''s peak resident memory during training.';
+CREATE UNIQUE INDEX models_one_deployed ON reco.models ((true)) WHERE status = 'deployed';
+CREATE INDEX models_status_idx ON reco.models (status, model_id DESC);
+
+CREATE TABLE reco.deployments (
+    deployment_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model_id           bigint NOT NULL,
+    previous_model_id  bigint,
+    strategy           text NOT NULL CHECK (strategy IN ('model_id', 'best_score', 'most_recent', 'rollback')),
+    deployed_by        text NOT NULL DEFAULT current_user,
+    deployed_at        timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.deployments IS 'Deployment history, newest last; rollback walks it back.';
+
+CREATE TABLE reco.item_vectors (
+    model_id  bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
+    space     text COLLATE "C" NOT NULL CHECK (space IN ('als', 'content')),
+    item_id   text COLLATE "C" NOT NULL,
+    v         vector NOT NULL,
+    PRIMARY KEY (model_id, space, item_id)
+);
+COMMENT ON TABLE reco.item_vectors IS 'Item vectors per model: ALS factors (score: inner product) and content vectors (unit length: cosine). '
+    'Each model and space gets a partial HNSW index on v::vector(dims).';
+
+CREATE TABLE reco.customer_vectors (
+    model_id     bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
+    space        text COLLATE "C" NOT NULL CHECK (space IN ('als')),
+    customer_id  text COLLATE "C" NOT NULL,
+    v            vector NOT NULL,
+    PRIMARY KEY (model_id, space, customer_id)
+);
+COMMENT ON TABLE reco.customer_vectors IS 'Customer vectors per model (ALS factors).';
+
+CREATE TABLE reco.item_neighbors (
+    model_id        bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
+    item_id         text COLLATE "C" NOT NULL,
+    source          text COLLATE "C" NOT NULL CHECK (source IN ('basket', 'session')),
+    rank            integer NOT NULL,
+    neighbor_id     text COLLATE "C" NOT NULL,
+    support         integer NOT NULL,
+    confidence      real NOT NULL,
+    lift            real NOT NULL,
+    score           real NOT NULL,
+    cross_category  boolean NOT NULL,
+    PRIMARY KEY (model_id, item_id, source, rank)
+);
+COMMENT ON TABLE reco.item_neighbors IS 'Co-occurrence neighbours per model: from orders (basket: "frequently bought together") and browsing sessions. '
+    'support = baskets with both, confidence = support / baskets with item_id, lift = confidence / share of baskets with neighbor_id; '
+    'cross_category marks complements.';
+
+CREATE TABLE reco.item_popularity (
+    model_id    bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
+    item_id     text COLLATE "C" NOT NULL,
+    category    text,
+    score       real NOT NULL,
+    by_hour     real[] NOT NULL,
+    by_weekday  real[] NOT NULL,
+    PRIMARY KEY (model_id, item_id)
+);
+COMMENT ON TABLE reco.item_popularity IS 'Decayed popularity per model, with its spread over the 24 hours (UTC) and 7 weekdays (1 = Monday).';
+CREATE INDEX item_popularity_rank_idx ON reco.item_popularity (model_id, score DESC);
+CREATE INDEX item_popularity_category_idx ON reco.item_popularity (model_id, category, score DESC);

@@ -1,0 +1,133 @@
+//! The model registry's own transactions. A training runs in its caller's transaction, so its
+//! `reco.models` row would appear only when it commits and vanish if it failed. Instead a short
+//! background worker inserts the row (status `training`) and commits it before training starts,
+//! and another marks it `failed` with the error if training errors or is cancelled; the
+//! caller's transaction sets it `ready` on success. Other sessions thus see a training while
+//! it runs, and a failure after it ended.
+//!
+//! Without a free worker slot (max_worker_processes), or under REPEATABLE READ/SERIALIZABLE
+//! (the caller could not see the worker's row), the row is written in the caller's
+//! transaction instead, with a NOTICE that a failure will not be recorded.
+use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+
+/// Room for text in a worker's `bgw_extra` (128 bytes with its terminator).
+const EXTRA: usize = 120;
+
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn run_worker(model_id: i64, extra: String) -> bool {
+    let (db, user) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetUserId()) };
+    let extra = format!("{} {} {}", u32::from(db), u32::from(user), extra);
+    let w = BackgroundWorkerBuilder::new("pg_reco model registry")
+        .set_library("pg_reco")
+        .set_function("pg_reco_registry_worker")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_argument(Some(pg_sys::Datum::from(model_id)))
+        .set_extra(cut(&extra, EXTRA))
+        .set_notify_pid(unsafe { pg_sys::MyProcPid })
+        .load_dynamic();
+    // a cancel while waiting would leave the row half-recorded: hold interrupts for the few
+    // milliseconds the worker takes (the caller checks for them right after)
+    unsafe { pg_sys::InterruptHoldoffCount += 1 };
+    let ok = match w {
+        Ok(h) => h.wait_for_shutdown().is_ok(),
+        Err(_) => false,
+    };
+    unsafe { pg_sys::InterruptHoldoffCount -= 1 };
+    ok
+}
+
+fn read_committed() -> bool {
+    Spi::get_one::<String>("SELECT current_setting('transaction_isolation')").ok().flatten().as_deref() == Some("read committed")
+}
+
+/// Creates model `model_id`'s row with status `training`; returns whether it was committed
+/// on its own (so a failure can be recorded).
+pub fn open(model_id: i64, kind: &str, params: &str) -> bool {
+    let own = read_committed() && {
+        let p = if params.len() + kind.len() + 30 < EXTRA { params } else { "{}" };
+        run_worker(model_id, format!("open {kind} {p}"))
+    };
+    let exists: bool = Spi::get_one_with_args("SELECT EXISTS (SELECT 1 FROM reco.models WHERE model_id = $1)", &[DatumWithOid::from(model_id)])
+        .ok()
+        .flatten()
+        .unwrap_or(false);
+    if exists {
+        return true;
+    }
+    if !own {
+        pgrx::notice!(
+            "pg_reco: model {model_id} is registered in this transaction, so if training fails its row will not remain \
+             (a free background worker slot and READ COMMITTED let pg_reco record failures)"
+        );
+    }
+    Spi::run_with_args(
+        "INSERT INTO reco.models (model_id, kind, params, backend_pid, backend_start)
+         SELECT $1, $2, $3::jsonb, pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+        &[DatumWithOid::from(model_id), DatumWithOid::from(kind), DatumWithOid::from(params)],
+    )
+    .unwrap_or_else(|e| pgrx::error!("pg_reco: could not register model {model_id}: {e}"));
+    false
+}
+
+/// Marks model `model_id` failed with `message`, in a transaction of its own.
+pub fn fail(model_id: i64, message: &str) {
+    run_worker(model_id, format!("fail {message}"));
+}
+
+/// Marks trainings whose backend is gone (killed, crashed) as failed.
+pub fn reap_orphans() {
+    let _ = Spi::run(
+        "UPDATE reco.models m SET status = 'failed', finished_at = now(),
+                error = coalesce(error, 'the training backend (pid ' || backend_pid || ') exited before finishing')
+          WHERE status = 'training'
+            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = m.backend_pid AND a.backend_start = m.backend_start)",
+    );
+}
+
+/// The registry worker: `extra` is "<db oid> <user oid> open <kind> <params>" or
+/// "<db oid> <user oid> fail <message>"; the argument is the model id.
+#[pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn pg_reco_registry_worker(arg: pg_sys::Datum) {
+    let model_id = arg.value() as i64;
+    let extra = BackgroundWorker::get_extra().to_string();
+    let mut parts = extra.splitn(4, ' ');
+    let db: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let user: u32 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let op = parts.next().unwrap_or("").to_string();
+    let rest = parts.next().unwrap_or("").to_string();
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(user)));
+    let notify = unsafe { (*pg_sys::MyBgworkerEntry).bgw_notify_pid };
+    BackgroundWorker::transaction(|| {
+        let r = match op.as_str() {
+            "open" => {
+                let (kind, params) = rest.split_once(' ').unwrap_or((rest.as_str(), "{}"));
+                Spi::run_with_args(
+                    "INSERT INTO reco.models (model_id, kind, params, backend_pid, backend_start)
+                     SELECT $1, $2, $3::jsonb, $4, (SELECT backend_start FROM pg_stat_activity WHERE pid = $4)",
+                    &[DatumWithOid::from(model_id), DatumWithOid::from(kind), DatumWithOid::from(params), DatumWithOid::from(notify)],
+                )
+            }
+            "fail" => Spi::run_with_args(
+                "UPDATE reco.models SET status = 'failed', error = $2, finished_at = clock_timestamp()
+                  WHERE model_id = $1 AND status = 'training'",
+                &[DatumWithOid::from(model_id), DatumWithOid::from(rest.as_str())],
+            ),
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            pgrx::log!("pg_reco registry worker: {op} of model {model_id} failed: {e}");
+        }
+    });
+}

@@ -1,0 +1,85 @@
+//! pgvector's `vector` read and written straight from its varlena: a 4-byte header, int16 dim,
+//! int16 unused, then `dim` float4. No text round trip.
+use crate::error::OrRaise;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+
+/// The `vector` type of this database and its array type.
+#[derive(Debug, Clone, Copy)]
+pub struct VectorType {
+    pub oid: pg_sys::Oid,
+    pub array_oid: pg_sys::Oid,
+}
+
+pub fn vector_type() -> VectorType {
+    let row: Option<(Option<pg_sys::Oid>, Option<pg_sys::Oid>)> = Spi::get_two(
+        "SELECT t.oid, t.typarray FROM pg_catalog.pg_type t JOIN pg_catalog.pg_extension e ON e.extname = 'vector'
+         JOIN pg_catalog.pg_depend d ON d.objid = t.oid AND d.refobjid = e.oid AND d.deptype = 'e'
+         WHERE t.typname = 'vector'",
+    )
+    .ok();
+    match row {
+        Some((Some(oid), Some(array_oid))) => VectorType { oid, array_oid },
+        _ => crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::NotInPrerequisiteState, "the vector extension (pgvector) is not installed")
+                .hint("CREATE EXTENSION vector; (pg_reco requires it: CREATE EXTENSION pg_reco CASCADE)"),
+        ),
+    }
+}
+
+/// A palloc'd `vector` datum in the current memory context.
+pub fn to_datum(v: &[f32]) -> pg_sys::Datum {
+    let dim = v.len().min(16_000);
+    let size = pg_sys::VARHDRSZ + 4 + 4 * dim;
+    unsafe {
+        let p = pg_sys::palloc0(size) as *mut u8;
+        pgrx::set_varsize_4b(p as *mut pg_sys::varlena, size as i32);
+        std::ptr::write_unaligned(p.add(pg_sys::VARHDRSZ) as *mut i16, dim as i16);
+        std::ptr::copy_nonoverlapping(v.as_ptr() as *const u8, p.add(pg_sys::VARHDRSZ + 4), 4 * dim);
+        pg_sys::Datum::from(p)
+    }
+}
+
+/// Reads a `vector` datum (detoasting a copy when needed, and freeing it).
+///
+/// # Safety
+/// `d` must be a non-null datum of pgvector's `vector` type.
+#[cfg_attr(not(any(test, feature = "pg_test")), allow(dead_code))] // scoring (the serving issue) reads vectors
+pub unsafe fn from_datum(d: pg_sys::Datum) -> Vec<f32> {
+    let raw = d.cast_mut_ptr::<pg_sys::varlena>();
+    let det = pg_sys::pg_detoast_datum(raw);
+    let p = det as *const u8;
+    let dim = std::ptr::read_unaligned(p.add(pg_sys::VARHDRSZ) as *const i16).max(0) as usize;
+    let mut out = vec![0f32; dim];
+    std::ptr::copy_nonoverlapping(p.add(pg_sys::VARHDRSZ + 4), out.as_mut_ptr() as *mut u8, 4 * dim);
+    if det != raw {
+        pg_sys::pfree(det as *mut std::ffi::c_void);
+    }
+    out
+}
+
+/// A `vector[]` argument for SPI from rows of `dims` floats, palloc'd in the current context.
+pub fn array_arg<'a>(t: VectorType, rows: &[&[f32]]) -> DatumWithOid<'a> {
+    unsafe {
+        let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
+        pg_sys::get_typlenbyvalalign(t.oid, &mut len, &mut byval, &mut align);
+        let mut elems: Vec<pg_sys::Datum> = rows.iter().map(|r| to_datum(r)).collect();
+        let arr = pg_sys::construct_array(elems.as_mut_ptr(), elems.len() as i32, t.oid, len.into(), byval, align);
+        for e in elems {
+            pg_sys::pfree(e.cast_mut_ptr());
+        }
+        DatumWithOid::new(pg_sys::Datum::from(arr), t.array_oid)
+    }
+}
+
+/// Inserts vectors through `sql`, whose parameters are $1 text[] (keys), $2 vector[],
+/// $3 bigint (model id) and $4 text (space), in batches whose memory is freed as they go.
+pub fn insert_batched(t: VectorType, sql: &'static str, model_id: i64, space: &str, keys: &[&str], vecs: &[&[f32]]) {
+    const BATCH: usize = 5_000;
+    for (k, v) in keys.chunks(BATCH).zip(vecs.chunks(BATCH)) {
+        Spi::connect_mut(|c| {
+            let args = [DatumWithOid::from(k.to_vec()), array_arg(t, v), DatumWithOid::from(model_id), DatumWithOid::from(space)];
+            crate::plans::update(c, sql, &args).or_raise();
+        });
+    }
+}
