@@ -182,4 +182,32 @@ mod tests {
         assert_eq!(one::<String>("SELECT reco.money_amount(1999, 'usd')::text"), "19.99");
         assert_eq!(one::<i32>("SELECT reco.currency_exponent('JPY')"), 0);
     }
+
+    #[pg_test]
+    fn vectors_are_written_and_read_as_pgvector_varlenas() {
+        let v = [0.5f32, -1.25, 3.0];
+        let t = crate::vector::vector_type();
+        // written by us, read by pgvector
+        let text: String = Spi::get_one_with_args("SELECT ($1::vector)::text", &[unsafe {
+            pgrx::datum::DatumWithOid::new(crate::vector::to_datum(&v), t.oid)
+        }])
+        .unwrap()
+        .unwrap();
+        assert_eq!(text, "[0.5,-1.25,3]");
+        // written by pgvector, read by us
+        Spi::connect(|c| {
+            let r = c.select("SELECT '[1,2.5,-4]'::vector", None, &[]).unwrap().first();
+            let d = r.get_datum_by_ordinal(1).unwrap().unwrap();
+            assert_eq!(unsafe { crate::vector::from_datum(d) }, vec![1.0, 2.5, -4.0]);
+        });
+    }
+
+    #[pg_test]
+    fn train_and_deploy_in_one_transaction() {
+        Spi::run("SELECT reco.load_demo('small')").unwrap();
+        let id: i64 = one("SELECT reco.train('cooccurrence', '{\"evaluate\": false}')");
+        assert_eq!(one::<String>(&format!("SELECT status FROM reco.models WHERE model_id = {id}")), "ready");
+        assert_eq!(one::<i64>(&format!("SELECT reco.deploy({id}::bigint)")), id);
+        assert!(one::<i64>(&format!("SELECT count(*) FROM reco.item_neighbors WHERE model_id = {id}")) > 100);
+    }
 }

@@ -16,9 +16,13 @@ fn pg_dump_and_restore_keeps_orders_events_preferences_and_mappings() {
         "SELECT reco.record_event('c42', 'A', 'view', 3);
          SELECT reco.capture_preference('c42', 'size_tops', 'M', 'checkout');
          INSERT INTO reco.channel_mappings (channel, field, path) VALUES ('kiosk', 'external_id', '$.id');
-         INSERT INTO reco.preference_categories (name, value_type, allowed_values) VALUES ('gift_wrap', 'enum', '{yes,no}');",
+         INSERT INTO reco.preference_categories (name, value_type, allowed_values) VALUES ('gift_wrap', 'enum', '{yes,no}');
+         UPDATE reco.event_weights SET weight = 3 WHERE kind = 'view';
+         SELECT reco.deploy(reco.train('als', '{\"evaluate\": false, \"factors\": 4, \"iterations\": 2}'));",
     )
     .unwrap();
+    let vectors = count(&mut c, "SELECT count(*) FROM reco.item_vectors");
+    assert!(vectors >= 2);
     let dump = std::env::temp_dir().join("pg_reco_backup_test.sql");
     let conn = |d: &str| -> Vec<String> {
         let mut args = Vec::new();
@@ -50,6 +54,14 @@ fn pg_dump_and_restore_keeps_orders_events_preferences_and_mappings() {
     assert_eq!(count(&mut r, "SELECT count(*) FROM reco.channel_mappings"), 1);
     assert_eq!(count(&mut r, "SELECT count(*) FROM reco.preference_categories WHERE name = 'gift_wrap'"), 1);
     assert_eq!(count(&mut r, "SELECT count(*) FROM reco.preference_categories"), 10, "built-in categories once, not twice");
+    // the deployed model, its vectors, and the weight override come back (built-in weights once)
+    assert_eq!(count(&mut r, "SELECT count(*) FROM reco.models WHERE status = 'deployed' AND kind = 'als'"), 1);
+    assert_eq!(count(&mut r, "SELECT count(*) FROM reco.item_vectors"), vectors);
+    assert_eq!(count(&mut r, "SELECT count(*) FROM reco.deployments"), 1);
+    assert_eq!(count(&mut r, "SELECT count(*) FROM reco.event_weights WHERE kind = 'view' AND weight = 3"), 1);
+    assert_eq!(count(&mut r, "SELECT count(*) FROM reco.event_weights"), 10);
+    let next: i64 = r.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
+    assert!(next > 1, "model ids continue after the restored ones");
     // identities continue after the restored rows
     let id: i64 = r.query_one("SELECT reco.record_event('c42', 'B', 'view')", &[]).unwrap().get(0);
     assert!(id > 3, "event_id {id} collides with restored rows");

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Training benchmark: pg_reco's ALS side by side with the `implicit` library (installed from
+# PyPI into a throwaway venv under target/), on the same medium demo data and temporal holdout,
+# then pg_reco's training time and peak memory per kind.
+#   bench/train.sh [SCALE] [THREADS]     (default: medium 2)
+# Prints the figures and the command; needs the release build installed (make install-release)
+# and the project cluster (scripts/cluster start).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE=${1:-medium}
+THREADS=${2:-2}
+DB=reco_bench_train
+FACTORS=64 ITERS=15 REG=0.05 ALPHA=2 HOLDOUT=0.2
+PSQL=(psql -X -q -h 127.0.0.1 -p "${RECO_PGPORT:-28815}" -U postgres)
+VENV=target/bench-venv
+[[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+$VENV/bin/python -c "import implicit, threadpoolctl" 2>/dev/null || $VENV/bin/pip install -q implicit threadpoolctl
+"${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+"${PSQL[@]}" -d $DB -c "CREATE EXTENSION pg_reco CASCADE"
+echo "== load_demo('$SCALE')"
+"${PSQL[@]}" -d $DB -At -c "SELECT reco.load_demo('$SCALE')" 2>/dev/null
+CSV=target/bench-train-events.csv
+"${PSQL[@]}" -d $DB -c "\\copy (SELECT e.customer_id, e.item_id, e.kind, w.weight, e.value, (extract(epoch FROM e.occurred_at) * 1000000)::bigint
+  FROM reco.events e JOIN reco.event_weights w USING (kind)
+  WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0) TO '$PWD/$CSV' CSV"
+PARAMS="{\"factors\": $FACTORS, \"iterations\": $ITERS, \"regularization\": $REG, \"alpha\": $ALPHA, \"holdout\": $HOLDOUT, \"eval_users\": 1000000, \"report_loss\": false}"
+echo "== pg_reco: reco.evaluate('$PARAMS') with reco.training_threads = $THREADS"
+"${PSQL[@]}" -d $DB -At -c "SET reco.training_threads = $THREADS" -c "SET client_min_messages = notice" \
+  -c "SELECT jsonb_pretty(jsonb_build_object('kinds', e->'kinds', 'seconds', e->'seconds', 'customers', e->'customers', 'items', e->'items')) FROM reco.evaluate('$PARAMS') e" \
+  2> target/bench-train-notices.log
+# the ALS fit alone, from the progress NOTICEs: first "als (holdout)" phase to its last iteration
+awk -v it="$ITERS" '/: als \(holdout\) \(/ { match($0, /\(([0-9.]+)s\)$/, m); s = m[1] }
+     /als \(holdout\) iteration/ && $0 ~ "iteration " it "/" { match($0, /\(([0-9.]+)s\)$/, m); printf "pg_reco ALS fit (holdout side): %.2fs\n", m[1] - s }' \
+  target/bench-train-notices.log
+echo "== implicit, same events, split, confidence and metric"
+$VENV/bin/python bench/train_implicit.py "$CSV" $FACTORS $ITERS $REG $ALPHA $THREADS $HOLDOUT
+echo "== reco.train per kind: seconds, peak memory (the full run: holdout fit, evaluation, refit, storing, HNSW)"
+for kind in als cooccurrence content popularity hybrid; do
+  "${PSQL[@]}" -d $DB -At -c "SET reco.training_threads = $THREADS" -c "SET client_min_messages = warning" \
+    -c "SELECT reco.train('$kind')" >/dev/null
+done
+"${PSQL[@]}" -d $DB -c "SELECT model_id, kind, n_customers, n_items, n_events, round(train_seconds::numeric, 1) AS seconds,
+    pg_size_pretty(peak_memory_bytes) AS peak_memory, round((metrics->>'ndcg')::numeric, 4) AS ndcg, round((metrics->>'recall')::numeric, 4) AS recall
+  FROM reco.models ORDER BY model_id"
+echo "command: bench/train.sh $SCALE $THREADS"

@@ -1,0 +1,125 @@
+//! Training against a live cluster: the registry row is visible while a training runs, the
+//! deployed model keeps serving, a cancelled or killed training is recorded as failed, and
+//! schedule_training creates a pg_cron job whose command trains and deploys.
+use pg_reco_integration::{connect, dsn, fresh_db};
+use std::time::{Duration, Instant};
+
+fn setup(name: &str) -> (String, i64) {
+    let db = fresh_db(name);
+    let mut c = connect(&db);
+    c.batch_execute("SELECT reco.load_demo('small')").unwrap();
+    let first: i64 = c.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
+    c.query_one("SELECT reco.deploy($1::bigint)", &[&first]).unwrap();
+    (db, first)
+}
+
+/// Waits for a model in status `training` and returns (model_id, backend_pid).
+fn wait_training(c: &mut postgres::Client) -> (i64, i32) {
+    let t = Instant::now();
+    loop {
+        if let Some(r) = c.query_opt("SELECT model_id, backend_pid FROM reco.models WHERE status = 'training'", &[]).unwrap() {
+            return (r.get(0), r.get(1));
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no training row appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn deployed(c: &mut postgres::Client) -> i64 {
+    c.query_one("SELECT model_id FROM reco.models WHERE status = 'deployed'", &[]).unwrap().get(0)
+}
+
+#[test]
+fn a_running_training_is_visible_and_the_deployed_model_keeps_serving() {
+    let (db, first) = setup("it_train_visible");
+    let d2 = db.clone();
+    let h = std::thread::spawn(move || {
+        let mut b = connect(&d2);
+        b.batch_execute("SET reco.training_threads = 1").unwrap();
+        b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 30}')", &[]).map(|r| r.get::<_, i64>(0))
+    });
+    let mut a = connect(&db);
+    let (id, _) = wait_training(&mut a);
+    assert_eq!(deployed(&mut a), first, "the deployed model is untouched while another trains");
+    let done = h.join().unwrap().unwrap();
+    assert_eq!(done, id);
+    let status: String = a.query_one("SELECT status FROM reco.models WHERE model_id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(status, "ready");
+    assert_eq!(deployed(&mut a), first, "training does not deploy");
+    assert_eq!(a.query_one("SELECT reco.deploy('best_score')", &[]).unwrap().get::<_, i64>(0), id);
+}
+
+#[test]
+fn pg_cancel_backend_marks_the_training_failed() {
+    let (db, first) = setup("it_train_cancel");
+    let d2 = db.clone();
+    let h = std::thread::spawn(move || {
+        let mut b = connect(&d2);
+        b.batch_execute("SET reco.training_threads = 1").unwrap();
+        b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 60}')", &[]).map(|r| r.get::<_, i64>(0))
+    });
+    let mut a = connect(&db);
+    let (id, pid) = wait_training(&mut a);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(a.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0));
+    let err = h.join().unwrap().unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
+    let r = a.query_one("SELECT status, error FROM reco.models WHERE model_id = $1", &[&id]).unwrap();
+    assert_eq!(r.get::<_, String>(0), "failed");
+    assert!(r.get::<_, String>(1).starts_with("57014: canceling statement due to user request"), "{:?}", r.get::<_, String>(1));
+    assert_eq!(deployed(&mut a), first);
+    let stored: i64 = a.query_one("SELECT count(*) FROM reco.item_vectors WHERE model_id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(stored, 0, "nothing of the failed training remains");
+}
+
+#[test]
+fn a_killed_training_is_marked_failed_by_the_next_one() {
+    let (db, first) = setup("it_train_kill");
+    let d2 = db.clone();
+    let h = std::thread::spawn(move || {
+        let mut b = connect(&d2);
+        b.batch_execute("SET reco.training_threads = 1").unwrap();
+        b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 60}')", &[]).map(|_| ())
+    });
+    let mut a = connect(&db);
+    let (id, pid) = wait_training(&mut a);
+    assert!(a.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get::<_, bool>(0));
+    assert!(h.join().unwrap().is_err());
+    // wait for the backend to be gone, then the next training reaps the orphan
+    let t = Instant::now();
+    while a.query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid]).unwrap().get::<_, i64>(0) > 0 {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap();
+    let r = a.query_one("SELECT status, error FROM reco.models WHERE model_id = $1", &[&id]).unwrap();
+    assert_eq!(r.get::<_, String>(0), "failed");
+    assert!(r.get::<_, String>(1).contains("exited before finishing"));
+    assert_eq!(deployed(&mut a), first);
+}
+
+#[test]
+fn schedule_training_creates_a_pg_cron_job_whose_command_trains_and_deploys() {
+    // pg_cron runs in cron.database_name, which is `postgres` on the test cluster
+    let mut c = connect(&dsn("postgres"));
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_cron; DROP EXTENSION IF EXISTS pg_reco CASCADE; CREATE EXTENSION pg_reco CASCADE;
+         SELECT reco.load_demo('small');",
+    )
+    .unwrap();
+    let job: i64 = c.query_one("SELECT reco.schedule_training('0 3 * * *', 'popularity', 'most_recent')", &[]).unwrap().get(0);
+    let again: i64 = c.query_one("SELECT reco.schedule_training('30 2 * * *', 'popularity', 'most_recent')", &[]).unwrap().get(0);
+    assert_eq!(job, again, "one schedule per kind: scheduling again replaces it");
+    let r = c.query_one("SELECT schedule, command, database FROM cron.job WHERE jobid = $1", &[&job]).unwrap();
+    assert_eq!(r.get::<_, String>(0), "30 2 * * *");
+    let command: String = r.get(1);
+    assert_eq!(command, "SELECT reco.train('popularity'); SELECT reco.deploy('most_recent')");
+    // what pg_cron will run, run now
+    c.batch_execute(&command).unwrap();
+    let (kind, status): (String, String) = {
+        let r = c.query_one("SELECT kind, status FROM reco.models ORDER BY model_id DESC LIMIT 1", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((kind.as_str(), status.as_str()), ("popularity", "deployed"));
+    c.batch_execute(&format!("SELECT cron.unschedule({job}); DROP EXTENSION pg_reco CASCADE;")).unwrap();
+}
