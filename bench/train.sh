@@ -23,22 +23,25 @@ CSV=target/bench-train-events.csv
 "${PSQL[@]}" -d $DB -c "\\copy (SELECT e.customer_id, e.item_id, e.kind, w.weight, e.value, (extract(epoch FROM e.occurred_at) * 1000000)::bigint
   FROM reco.events e JOIN reco.event_weights w USING (kind)
   WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0) TO '$PWD/$CSV' CSV"
-PARAMS="{\"factors\": $FACTORS, \"iterations\": $ITERS, \"regularization\": $REG, \"alpha\": $ALPHA, \"holdout\": $HOLDOUT, \"eval_users\": 1000000, \"report_loss\": false}"
-echo "== pg_reco: reco.evaluate('$PARAMS') with reco.training_threads = $THREADS"
+PARAMS="{\"factors\": $FACTORS, \"iterations\": $ITERS, \"regularization\": $REG, \"alpha\": $ALPHA, \"holdout\": $HOLDOUT, \"eval_users\": 1000000, \"report_loss\": false, \"refit\": false, \"hnsw\": false}"
+echo "== pg_reco: reco.train('als', '$PARAMS') with reco.training_threads = $THREADS (every customer evaluated)"
 "${PSQL[@]}" -d $DB -At -c "SET reco.training_threads = $THREADS" -c "SET client_min_messages = notice" \
-  -c "SELECT jsonb_pretty(jsonb_build_object('kinds', e->'kinds', 'seconds', e->'seconds', 'customers', e->'customers', 'items', e->'items')) FROM reco.evaluate('$PARAMS') e" \
-  2> target/bench-train-notices.log
-# the ALS fit alone, from the progress NOTICEs: first "als (holdout)" phase to its last iteration
+  -c "SELECT reco.train('als', '$PARAMS')" 2> target/bench-train-notices.log >/dev/null
+# the ALS fit alone, from the progress NOTICEs: the "als (holdout)" phase to its last iteration
 awk -v it="$ITERS" '/: als \(holdout\) \(/ { match($0, /\(([0-9.]+)s\)$/, m); s = m[1] }
-     /als \(holdout\) iteration/ && $0 ~ "iteration " it "/" { match($0, /\(([0-9.]+)s\)$/, m); printf "pg_reco ALS fit (holdout side): %.2fs\n", m[1] - s }' \
+     /als \(holdout\) iteration/ && $0 ~ "iteration " it "/" { match($0, /\(([0-9.]+)s\)$/, m); printf "pg_reco ALS fit: %.2fs\n", m[1] - s }' \
   target/bench-train-notices.log
+"${PSQL[@]}" -d $DB -At -c "SELECT 'pg_reco ALS: ndcg@10 ' || round((metrics->>'ndcg')::numeric, 4) || '  recall@10 ' || round((metrics->>'recall')::numeric, 4)
+    || '  users ' || (metrics->>'users') || '  (' || n_customers || ' customers, ' || n_items || ' items)' FROM reco.models ORDER BY model_id DESC LIMIT 1"
 echo "== implicit, same events, split, confidence and metric"
 $VENV/bin/python bench/train_implicit.py "$CSV" $FACTORS $ITERS $REG $ALPHA $THREADS $HOLDOUT
-echo "== reco.train per kind: seconds, peak memory (the full run: holdout fit, evaluation, refit, storing, HNSW)"
+echo "== reco.train per kind, defaults: seconds, peak memory (the full run: holdout fit, evaluation of 5000 customers, refit, storing, HNSW)"
 for kind in als cooccurrence content popularity hybrid; do
   "${PSQL[@]}" -d $DB -At -c "SET reco.training_threads = $THREADS" -c "SET client_min_messages = warning" \
     -c "SELECT reco.train('$kind')" >/dev/null
 done
+"${PSQL[@]}" -d $DB -c "SELECT key AS hybrid_member, round((value->>'ndcg')::numeric, 4) AS ndcg, round((value->>'recall')::numeric, 4) AS recall
+  FROM reco.models, jsonb_each(metrics->'members') WHERE model_id = (SELECT max(model_id) FROM reco.models) ORDER BY 2 DESC"
 "${PSQL[@]}" -d $DB -c "SELECT model_id, kind, n_customers, n_items, n_events, round(train_seconds::numeric, 1) AS seconds,
     pg_size_pretty(peak_memory_bytes) AS peak_memory, round((metrics->>'ndcg')::numeric, 4) AS ndcg, round((metrics->>'recall')::numeric, 4) AS recall
   FROM reco.models ORDER BY model_id"

@@ -122,14 +122,17 @@ struct UserCands {
     member_top: [Vec<u32>; 4],
 }
 
-fn top_n(scores: &[f32], n: usize, skip: &HashSet<u32>) -> Vec<u32> {
-    let mut v: Vec<u32> = (0..scores.len() as u32).filter(|i| !skip.contains(i) && scores[*i as usize].is_finite()).collect();
+/// The `n` best items by score; items scored −∞ (seen) or NaN are left out.
+fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..scores.len() as u32).filter(|i| scores[*i as usize] > f32::NEG_INFINITY).collect();
     let by = |a: &u32, b: &u32| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b));
     if v.len() > n {
         v.select_nth_unstable_by(n, by);
         v.truncate(n);
     }
     v.sort_by(by);
+    // kept per evaluated customer: give back the catalogue-sized capacity
+    v.shrink_to_fit();
     v
 }
 
@@ -197,7 +200,6 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Repo
             || [vec![0f32; n_items], vec![0f32; n_items], vec![0f32; n_items], vec![0f32; n_items]],
             |buf, (&u, truth)| {
                 let (items, weights) = train.row(u as usize);
-                let seen: HashSet<u32> = items.iter().copied().collect();
                 let mut member_top: [Vec<u32>; 4] = Default::default();
                 let mut union: Vec<u32> = Vec::new();
                 for mi in 0..4 {
@@ -205,7 +207,10 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Repo
                         continue;
                     }
                     m.scores(mi, u as usize, items, weights, &mut buf[mi]);
-                    let top = top_n(&buf[mi], CANDIDATES.max(k), &seen);
+                    for &i in items {
+                        buf[mi][i as usize] = f32::NEG_INFINITY;
+                    }
+                    let top = top_n(&buf[mi], CANDIDATES.max(k));
                     union.extend(&top);
                     member_top[mi] = top;
                 }
