@@ -28,9 +28,8 @@ echo "== pg_reco: reco.train('als', '$PARAMS') with reco.training_threads = $THR
 "${PSQL[@]}" -d $DB -At -c "SET reco.training_threads = $THREADS" -c "SET client_min_messages = notice" \
   -c "SELECT reco.train('als', '$PARAMS')" 2> target/bench-train-notices.log >/dev/null
 # the ALS fit alone, from the progress NOTICEs: the "als (holdout)" phase to its last iteration
-awk -v it="$ITERS" '/: als \(holdout\) \(/ { match($0, /\(([0-9.]+)s\)$/, m); s = m[1] }
-     /als \(holdout\) iteration/ && $0 ~ "iteration " it "/" { match($0, /\(([0-9.]+)s\)$/, m); printf "pg_reco ALS fit: %.2fs\n", m[1] - s }' \
-  target/bench-train-notices.log
+secs() { grep -E "$1" target/bench-train-notices.log | tail -1 | sed -E 's/.*\(([0-9.]+)s\)$/\1/'; }
+echo "pg_reco ALS fit: $(echo "$(secs "als \(holdout\) iteration $ITERS/") - $(secs ': als \(holdout\) \(')" | bc)s"
 "${PSQL[@]}" -d $DB -At -c "SELECT 'pg_reco ALS: ndcg@10 ' || round((metrics->>'ndcg')::numeric, 4) || '  recall@10 ' || round((metrics->>'recall')::numeric, 4)
     || '  users ' || (metrics->>'users') || '  (' || n_customers || ' customers, ' || n_items || ' items)' FROM reco.models ORDER BY model_id DESC LIMIT 1"
 echo "== implicit, same events, split, confidence and metric"

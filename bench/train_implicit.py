@@ -54,7 +54,8 @@ conf.data = 1.0 + alpha * conf.data
 
 model = implicit.cpu.als.AlternatingLeastSquares(factors=factors, iterations=iters, regularization=reg, alpha=1.0,
                                                   num_threads=threads, random_state=42, calculate_training_loss=False)
-with threadpool_limits(limits=threads):
+# implicit recommends a single-threaded BLAS (its own threads do the work)
+with threadpool_limits(limits=1, user_api="blas"):
     t0 = time.perf_counter()
     model.fit(conf, show_progress=False)
     fit_s = time.perf_counter() - t0

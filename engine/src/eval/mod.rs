@@ -99,17 +99,15 @@ pub struct Summary {
     pub coverage: f64,
 }
 
-/// Evaluates ranked lists (customer → items, best first) against held-out sets.
-pub fn evaluate<U, I>(lists: &HashMap<U, Vec<I>>, held_out: &HashMap<U, HashSet<I>>, k: usize, catalogue_size: usize) -> Summary
+/// Averages the scores of ranked lists (best first) against their held-out sets, and the
+/// catalogue coverage of their top k.
+pub fn summarize<'a, I>(rows: impl IntoIterator<Item = (&'a [I], &'a HashSet<I>)>, k: usize, catalogue_size: usize) -> Summary
 where
-    U: Eq + std::hash::Hash,
-    I: Eq + std::hash::Hash + Clone,
+    I: Eq + std::hash::Hash + Clone + 'a,
 {
     let mut s = Summary::default();
     let mut shown: HashSet<I> = HashSet::new();
-    for (u, truth) in held_out {
-        let empty = Vec::new();
-        let ranked = lists.get(u).unwrap_or(&empty);
+    for (ranked, truth) in rows {
         shown.extend(ranked.iter().take(k).cloned());
         if let Some(sc) = score(ranked, truth, k) {
             s.users += 1;
@@ -128,6 +126,16 @@ where
     }
     s.coverage = if catalogue_size > 0 { shown.len() as f64 / catalogue_size as f64 } else { 0.0 };
     s
+}
+
+/// Evaluates ranked lists (customer → items, best first) against held-out sets.
+pub fn evaluate<U, I>(lists: &HashMap<U, Vec<I>>, held_out: &HashMap<U, HashSet<I>>, k: usize, catalogue_size: usize) -> Summary
+where
+    U: Eq + std::hash::Hash,
+    I: Eq + std::hash::Hash + Clone,
+{
+    let empty = Vec::new();
+    summarize(held_out.iter().map(|(u, truth)| (lists.get(u).unwrap_or(&empty).as_slice(), truth)), k, catalogue_size)
 }
 
 #[cfg(test)]

@@ -137,20 +137,21 @@ impl Dataset {
         h
     }
 
-    fn all(&self) -> Vec<usize> {
-        (0..self.events.len()).collect()
+    /// `idx`, or every event's index when None.
+    pub fn chosen<'a>(&self, idx: Option<&'a [usize]>, all: &'a mut Vec<usize>) -> &'a [usize] {
+        match idx {
+            Some(i) => i,
+            None => {
+                *all = (0..self.events.len()).collect();
+                all
+            }
+        }
     }
 
     /// The customer × item matrix of summed contributions, positive pairs only.
     pub fn matrix(&self, idx: Option<&[usize]>) -> Csr {
-        let all;
-        let idx = match idx {
-            Some(i) => i,
-            None => {
-                all = self.all();
-                &all
-            }
-        };
+        let mut all = Vec::new();
+        let idx = self.chosen(idx, &mut all);
         let t: Vec<(u32, u32, f32)> = idx.iter().map(|&i| self.events[i]).map(|e| (e.user, e.item, e.weight)).collect();
         let mut m = Csr::from_triplets(self.n_users, self.n_items, t);
         // drop non-positive sums (returned, disliked, removed from cart)
@@ -171,14 +172,8 @@ impl Dataset {
 
     /// Groups of items by `key` (basket or session) among events with positive weight.
     pub fn groups(&self, idx: Option<&[usize]>, key: impl Fn(&Event) -> u32) -> Vec<Vec<u32>> {
-        let all;
-        let idx = match idx {
-            Some(i) => i,
-            None => {
-                all = self.all();
-                &all
-            }
-        };
+        let mut all = Vec::new();
+        let idx = self.chosen(idx, &mut all);
         let mut by: HashMap<u32, Vec<u32>> = HashMap::new();
         for &i in idx {
             let e = &self.events[i];

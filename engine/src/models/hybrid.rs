@@ -137,27 +137,7 @@ fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
 }
 
 fn summarize(rows: &[(Vec<u32>, &HashSet<u32>)], k: usize, n_items: usize) -> Summary {
-    let mut s = Summary::default();
-    let mut shown = HashSet::new();
-    for (ranked, truth) in rows {
-        shown.extend(ranked.iter().take(k).copied());
-        if let Some(sc) = score(ranked, truth, k) {
-            s.users += 1;
-            s.recall += sc.recall;
-            s.hit_rate += sc.hit;
-            s.ndcg += sc.ndcg;
-            s.map += sc.ap;
-        }
-    }
-    if s.users > 0 {
-        let n = s.users as f64;
-        s.recall /= n;
-        s.hit_rate /= n;
-        s.ndcg /= n;
-        s.map /= n;
-    }
-    s.coverage = if n_items > 0 { shown.len() as f64 / n_items as f64 } else { 0.0 };
-    s
+    crate::eval::summarize(rows.iter().map(|(r, t)| (r.as_slice(), *t)), k, n_items)
 }
 
 fn blend_top(c: &UserCands, w: &[f32; 4], k: usize) -> Vec<u32> {

@@ -262,14 +262,8 @@ fn fit<E>(
     t.nnz = m.nnz();
     if want[0] {
         progress(Step::Phase("popularity"))?;
-        let all: Vec<usize>;
-        let idx = match idx {
-            Some(i) => i,
-            None => {
-                all = (0..ds.events.len()).collect();
-                &all
-            }
-        };
+        let mut all = Vec::new();
+        let idx = ds.chosen(idx, &mut all);
         let xs: Vec<popularity::Interaction> = idx
             .iter()
             .map(|&i| ds.events[i])
