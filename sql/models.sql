@@ -37,6 +37,10 @@ BEGIN
     IF NEW.kind IS DISTINCT FROM OLD.kind THEN
         RAISE EXCEPTION 'the kind of an event weight cannot change' USING ERRCODE = '22023', HINT = 'update the weight only';
     END IF;
+    IF NEW.weight NOT BETWEEN -1000 AND 1000 THEN
+        RAISE EXCEPTION 'event weight % for % is out of range', NEW.weight, OLD.kind USING ERRCODE = '22023',
+            HINT = 'weights lie between -1000 and 1000; negative ones cancel positive ones';
+    END IF;
     IF NEW.weight IS NULL OR NEW.weight = OLD.default_weight THEN
         DELETE FROM reco.event_weight_overrides WHERE kind = OLD.kind;
     ELSE

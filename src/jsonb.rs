@@ -4,6 +4,7 @@
 //! - speed: `Payload` walks the binary jsonb with PostgreSQL's iterator instead of printing it
 //!   to text and parsing that again, and `JsonbText` hands serialized text straight to jsonb_in
 //!   instead of building a `serde_json::Value` first.
+use crate::error::OrRaise;
 use pgrx::callconv::{Arg, ArgAbi, BoxRet, FcInfo};
 use pgrx::nullable::Nullable;
 use pgrx::pg_sys;
@@ -20,6 +21,20 @@ pub struct Payload(pub reco_engine::Result<Value>);
 impl Payload {
     pub fn value(self) -> reco_engine::Result<Value> {
         self.0
+    }
+
+    /// An optional jsonb argument that must be an object (NULL counts as empty); anything else
+    /// raises 22023 naming the argument and the value, with `example` as the hint.
+    pub fn object_arg(arg: Option<Payload>, name: &str, example: &str) -> Map<String, Value> {
+        match arg.map(Payload::value).transpose().map_err(|e| e.at(name)).or_raise() {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m,
+            Some(v) => crate::error::raise(
+                Error::invalid(format!("{name} must be a JSON object, not {}", reco_engine::error::show(&v.to_string())))
+                    .at(name)
+                    .hint(format!("for example '{example}'")),
+            ),
+        }
     }
 }
 

@@ -203,6 +203,15 @@ mod tests {
     }
 
     #[pg_test]
+    fn event_weight_defaults_match_the_engine_copy() {
+        // offline tools (engine/examples) use the engine's copy of the view's defaults
+        for (kind, weight, _) in reco_engine::models::dataset::DEFAULT_WEIGHTS {
+            assert_eq!(one::<f64>(&format!("SELECT default_weight FROM reco.event_weights WHERE kind = '{kind}'")), weight, "{kind}");
+        }
+        assert_eq!(one::<i64>("SELECT count(*) FROM reco.event_weights"), reco_engine::models::dataset::DEFAULT_WEIGHTS.len() as i64);
+    }
+
+    #[pg_test]
     fn train_and_deploy_in_one_transaction() {
         Spi::run("SELECT reco.load_demo('small')").unwrap();
         let id: i64 = one("SELECT reco.train('cooccurrence', '{\"evaluate\": false}')");

@@ -8,7 +8,7 @@ use reco_engine::models::dataset::{contribution, Dataset, Event, Interner, DEFAU
 use reco_engine::models::pipeline::{self, Catalog, Kind, Params};
 use std::collections::HashMap;
 
-const PG_EPOCH_MS: i64 = 946_684_800_000;
+use reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -40,7 +40,7 @@ fn main() {
     }
     let (mut users, mut sessions) = (Interner::default(), Interner::default());
     let mut ds = Dataset { n_items: items.len(), ..Default::default() };
-    let us = |ms: i64| (ms - PG_EPOCH_MS) * 1000;
+    let us = |ms: i64| ms * 1000 - PG_EPOCH_UNIX_MICROS;
     for e in &d.events {
         let w = contribution(e.kind, e.value, weights[e.kind]);
         ds.events.push(Event {

@@ -63,13 +63,7 @@ fn record_event(
     device: default!(Option<&str>, "NULL"),
 ) -> i64 {
     let kind = Kind::parse(kind).map_err(|e| e.at("kind")).or_raise();
-    let context = match context.map(Payload::value).transpose().or_raise() {
-        None => serde_json::Map::new(),
-        Some(serde_json::Value::Object(m)) => m,
-        Some(_) => crate::error::raise(
-            reco_engine::Error::invalid("context must be a JSON object").at("context").hint("for example '{\"rec_id\": \"r1\"}'"),
-        ),
-    };
+    let context = Payload::object_arg(context, "context", r#"{"rec_id": "r1"}"#);
     let occurred = occurred_at.map_or_else(now, |t| time::from_pg_micros(t.into_inner()));
     let id = |s: Option<&str>, what: &str| -> Option<String> {
         let v = serde_json::Value::from(s?);

@@ -312,11 +312,7 @@ fn resolved(customer_id: &str, context: &Map<String, Value>, at: Option<Timestam
 }
 
 fn context_arg(context: Option<Payload>) -> Map<String, Value> {
-    match context.map(Payload::value).transpose().or_raise() {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m,
-        Some(_) => raise(Error::invalid("context must be a JSON object").at("context").hint("for example '{\"color\": \"red\"}'")),
-    }
+    Payload::object_arg(context, "context", r#"{"color": "red"}"#)
 }
 
 /// The customer's active preferences, one object per category: value, source, observed_at,

@@ -75,7 +75,12 @@ pub fn open(model_id: i64, kind: &str, params: &str) -> bool {
          SELECT $1, $2, $3::jsonb, pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())",
         &[DatumWithOid::from(model_id), DatumWithOid::from(kind), DatumWithOid::from(params)],
     )
-    .unwrap_or_else(|e| pgrx::error!("pg_reco: could not register model {model_id}: {e}"));
+    .unwrap_or_else(|e| {
+        crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::NotInPrerequisiteState, format!("could not register model {model_id}: {e}"))
+                .hint("the role training needs INSERT on reco.models (reco_admin has it)"),
+        )
+    });
     false
 }
 

@@ -114,6 +114,14 @@ fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
     l
 }
 
+/// A progress reporter: a NOTICE with the elapsed time, and a chance to be cancelled.
+fn notices(label: &str, started: Instant) -> impl FnMut(&str) + '_ {
+    move |what| {
+        pg_sys::check_for_interrupts!();
+        pgrx::notice!("{label}: {what} ({:.1}s)", started.elapsed().as_secs_f64());
+    }
+}
+
 /// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
 /// handlers must run on the backend's own thread).
 fn pool() -> rayon::ThreadPool {
@@ -172,10 +180,7 @@ fn blend_json(w: &[f32; 4]) -> Value {
 }
 
 fn parse_params(params: Option<Payload>) -> (Params, Value) {
-    let v = params.map(Payload::value).transpose().map_err(|e| e.at("params")).or_raise().unwrap_or(Value::Object(Map::new()));
-    let Value::Object(o) = v else {
-        raise(Error::invalid(format!("params must be a JSON object, not {v}")).at("params").hint("e.g. '{\"factors\": 64, \"iterations\": 15}'"))
-    };
+    let o = Payload::object_arg(params, "params", r#"{"factors": 64, "iterations": 15}"#);
     let p = Params::from_json(&o).or_raise();
     let effective = p.to_json();
     (p, effective)
@@ -186,7 +191,7 @@ fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Tra
     let end = l.data_to.unwrap_or(0);
     let pool = pool();
     let r = {
-        pipeline::train(&l.ds, &l.catalog, end, kind, p, Exec(Some(&pool)), |step| {
+        pipeline::train(&l.ds, &l.catalog, end, kind, p, Exec(Some(&pool)), |step| -> Result<(), std::convert::Infallible> {
             pg_sys::check_for_interrupts!();
             let secs = started.elapsed().as_secs_f64();
             match step {
@@ -196,10 +201,14 @@ fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Tra
                     None => pgrx::notice!("{label}: {phase} iteration {iteration}/{of} ({secs:.1}s)"),
                 },
             }
-            Ok::<(), ()>(())
+            Ok(())
         })
     };
-    r.unwrap_or_else(|_| raise(Error::new(ErrorKind::NotInPrerequisiteState, "training stopped")))
+    // cancellation leaves through check_for_interrupts!, so the callback never fails
+    match r {
+        Ok(t) => t,
+        Err(never) => match never {},
+    }
 }
 
 const ITEM_VECTORS_SQL: &str = "INSERT INTO reco.item_vectors (model_id, space, item_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
@@ -217,20 +226,13 @@ fn hnsw(model_id: i64, space: &str, dims: usize, ops: &str) {
 /// Writes what the model needs for scoring.
 fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn FnMut(&str)) {
     let vt = vector::vector_type();
-    // items and customers with a positive interaction: the others have no learned vector
-    let mut item_seen = vec![false; l.ds.n_items];
-    let mut user_seen = vec![false; l.ds.n_users];
-    for e in l.ds.events.iter().filter(|e| e.weight > 0.0) {
-        item_seen[e.item as usize] = true;
-        user_seen[e.user as usize] = true;
-    }
     if let Some(a) = &t.als {
         progress("storing ALS vectors");
         let (keys, vecs): (Vec<&str>, Vec<&[f32]>) =
-            (0..l.ds.n_items).filter(|&i| item_seen[i]).map(|i| (l.items.ids[i].as_str(), a.item_vec(i))).unzip();
+            (0..l.ds.n_items).filter(|&i| t.has_item[i]).map(|i| (l.items.ids[i].as_str(), a.item_vec(i))).unzip();
         vector::insert_batched(vt, ITEM_VECTORS_SQL, model_id, "als", &keys, &vecs);
         let (keys, vecs): (Vec<&str>, Vec<&[f32]>) =
-            (0..l.ds.n_users).filter(|&u| user_seen[u]).map(|u| (l.users.ids[u].as_str(), a.user_vec(u))).unzip();
+            (0..l.ds.n_users).filter(|&u| t.has_user[u]).map(|u| (l.users.ids[u].as_str(), a.user_vec(u))).unzip();
         vector::insert_batched(vt, CUSTOMER_VECTORS_SQL, model_id, "als", &keys, &vecs);
         if p.hnsw {
             progress("indexing ALS item vectors (HNSW)");
@@ -358,10 +360,7 @@ fn train(kind: default!(&str, "'hybrid'"), params: default!(Option<Payload>, "'{
     let label = format!("train {} model {model_id}", kind.as_str());
     let result = in_subtransaction(|| {
         let (rss0, _) = memory(true);
-        let mut progress = |what: &str| {
-            pg_sys::check_for_interrupts!();
-            pgrx::notice!("{label}: {what} ({:.1}s)", started.elapsed().as_secs_f64());
-        };
+        let mut progress = notices(&label, started);
         let l = load(p.window_days, &mut progress);
         if l.ds.events.is_empty() {
             raise(
@@ -372,6 +371,7 @@ fn train(kind: default!(&str, "'hybrid'"), params: default!(Option<Payload>, "'{
         let t = run(&l, kind, &p, started, &label);
         store(model_id, &l, &t, &p, &mut progress);
         let (_, peak) = memory(false);
+        let metrics = metrics_json(kind, &t, &p);
         Spi::run_with_args(
             "UPDATE reco.models SET status = 'ready', params = $2, data_from = $3, data_to = $4, n_customers = $5, n_items = $6,
                     n_events = $7, n_interactions = $8, train_seconds = $9, peak_memory_bytes = $10, metrics = $11, blend = $12,
@@ -388,12 +388,12 @@ fn train(kind: default!(&str, "'hybrid'"), params: default!(Option<Payload>, "'{
                 DatumWithOid::from(t.nnz as i64),
                 DatumWithOid::from(started.elapsed().as_secs_f64()),
                 DatumWithOid::from((peak - rss0).max(0)),
-                DatumWithOid::from(metrics_json(kind, &t, &p).map(pgrx::JsonB)),
+                DatumWithOid::from(metrics.clone().map(pgrx::JsonB)),
                 DatumWithOid::from(pgrx::JsonB(blend_json(&t.weights))),
             ],
         )
         .or_raise();
-        if let Some(m) = metrics_json(kind, &t, &p) {
+        if let Some(m) = metrics {
             pgrx::notice!("{label}: ready in {:.1}s; holdout ndcg@{} {}, recall@{} {}", started.elapsed().as_secs_f64(), p.k, m["ndcg"], p.k, m["recall"]);
         }
     });
@@ -417,25 +417,20 @@ fn evaluate(params: default!(Option<Payload>, "'{}'")) -> JsonbText {
     p.evaluate = true;
     p.refit = false;
     let started = Instant::now();
-    let mut progress = |what: &str| {
-        pg_sys::check_for_interrupts!();
-        pgrx::notice!("evaluate: {what} ({:.1}s)", started.elapsed().as_secs_f64());
-    };
-    let l = load(p.window_days, &mut progress);
+    let l = load(p.window_days, &mut notices("evaluate", started));
     if l.ds.events.is_empty() {
         raise(Error::new(ErrorKind::NotInPrerequisiteState, "there are no events to evaluate on").hint("ingest orders and events first"));
     }
     let t = run(&l, Kind::Hybrid, &p, started, "evaluate");
-    let rep = t.report.as_ref().map(|r| (r.members, r.hybrid, r.weights));
     let mut kinds = Map::new();
-    if let Some((members, hybrid, weights)) = rep {
-        for (n, s) in MEMBERS.iter().zip(&members) {
+    if let Some(r) = &t.report {
+        for (n, s) in MEMBERS.iter().zip(&r.members) {
             if let Some(s) = s {
                 kinds.insert(n.to_string(), summary_json(s));
             }
         }
-        let mut h = summary_json(&hybrid);
-        h["weights"] = blend_json(&weights);
+        let mut h = summary_json(&r.hybrid);
+        h["weights"] = blend_json(&r.weights);
         kinds.insert("hybrid".into(), h);
     }
     JsonbText::of(&json!({

@@ -26,17 +26,8 @@ pub struct ItemFeatures {
     pub size: Option<String>,
 }
 
-fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn add(v: &mut [f32], feature: &str, w: f32) {
-    let h = fnv(feature);
+    let h = crate::hash::fnv1a64(feature.as_bytes());
     let d = (h % v.len() as u64) as usize;
     v[d] += if h >> 63 == 1 { -w } else { w };
 }

@@ -3,9 +3,11 @@
 use super::cooccurrence::{self, Neighbor};
 use super::dataset::Dataset;
 use super::hybrid::{self, Members, Report};
+use super::als::Csr;
 use super::linalg::Exec;
 use super::{als, content, popularity};
 use crate::error::{show, Error, Result};
+use crate::standardize::time::PG_EPOCH_UNIX_MICROS as PG_EPOCH_US;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,15 @@ impl Kind {
             Kind::Hybrid => "hybrid",
         }
     }
+    /// Blend weights of a single-member kind: 1 for its member. A hybrid trained without
+    /// evaluation gets fixed weights that favour the collaborative members.
+    pub fn weights(self) -> [f32; 4] {
+        match self {
+            Kind::Hybrid => [0.1, 0.3, 0.1, 0.5],
+            k => k.members().map(|m| if m { 1.0 } else { 0.0 }),
+        }
+    }
+
     /// Which members (in [`hybrid::MEMBERS`] order) the kind trains.
     pub fn members(self) -> [bool; 4] {
         match self {
@@ -123,7 +134,9 @@ pub const PARAM_KEYS: [(&str, &str); 19] = [
 
 fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
     let x = v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
-        Error::invalid(format!("training parameter {key} must be a number, not {v}")).at(format!("$.{key}"))
+        Error::invalid(format!("training parameter {key} must be a number, not {v}"))
+            .at(format!("$.{key}"))
+            .hint(format!("{key} takes a number between {lo} and {hi}"))
     })?;
     if !(lo..=hi).contains(&x) {
         return Err(Error::invalid(format!("training parameter {key} = {x} is out of range"))
@@ -136,13 +149,19 @@ fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
 fn int(v: &Value, key: &str, lo: f64, hi: f64) -> Result<usize> {
     let x = num(v, key, lo, hi)?;
     if x.fract() != 0.0 {
-        return Err(Error::invalid(format!("training parameter {key} = {x} must be a whole number")).at(format!("$.{key}")));
+        return Err(Error::invalid(format!("training parameter {key} = {x} must be a whole number"))
+            .at(format!("$.{key}"))
+            .hint(format!("{key} takes a whole number between {lo} and {hi}")));
     }
     Ok(x as usize)
 }
 
 fn boolean(v: &Value, key: &str) -> Result<bool> {
-    v.as_bool().ok_or_else(|| Error::invalid(format!("training parameter {key} must be true or false, not {v}")).at(format!("$.{key}")))
+    v.as_bool().ok_or_else(|| {
+        Error::invalid(format!("training parameter {key} must be true or false, not {v}"))
+            .at(format!("$.{key}"))
+            .hint(format!("write {key} as a JSON boolean: true or false"))
+    })
 }
 
 impl Params {
@@ -216,6 +235,10 @@ pub struct Trained {
     pub n_train: usize,
     pub n_test: usize,
     pub nnz: usize,
+    /// customers and items with a positive pair in the matrix the members were fitted on
+    /// (the others have no learned vector)
+    pub has_user: Vec<bool>,
+    pub has_item: Vec<bool>,
 }
 
 impl Trained {
@@ -248,18 +271,18 @@ pub enum Step {
     Iteration { phase: &'static str, iteration: usize, of: usize, loss: Option<f64> },
 }
 
-/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
-const PG_EPOCH_US: i64 = 946_684_800_000_000;
-
 #[allow(clippy::too_many_arguments)]
+/// Fits the members of `kind` on the events `idx` (all when None), whose matrix is `m`.
 fn fit<E>(
-    ds: &Dataset, idx: Option<&[usize]>, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, phase: &'static str, exec: Exec,
+    ds: &Dataset, idx: Option<&[usize]>, m: &Csr, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, phase: &'static str, exec: Exec,
     progress: &mut impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
     let want = kind.members();
-    let mut t = Trained::default();
-    let m = ds.matrix(idx);
-    t.nnz = m.nnz();
+    let mut t = Trained { nnz: m.nnz(), has_user: (0..m.rows).map(|u| m.indptr[u + 1] > m.indptr[u]).collect(), ..Default::default() };
+    t.has_item = vec![false; m.cols];
+    for &i in &m.indices {
+        t.has_item[i as usize] = true;
+    }
     if want[0] {
         progress(Step::Phase("popularity"))?;
         let mut all = Vec::new();
@@ -284,7 +307,7 @@ fn fit<E>(
     if want[3] {
         progress(Step::Phase(phase))?;
         let n = p.als.iterations;
-        t.als = Some(als::train(&m, &p.als, exec, |pr| progress(Step::Iteration { phase, iteration: pr.iteration, of: n, loss: pr.loss }))?);
+        t.als = Some(als::train(m, &p.als, exec, |pr| progress(Step::Iteration { phase, iteration: pr.iteration, of: n, loss: pr.loss }))?);
     }
     Ok(t)
 }
@@ -296,20 +319,12 @@ fn fit<E>(
 pub fn train<E>(
     ds: &Dataset, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, exec: Exec, mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
-    let one_hot = |k: Kind| {
-        let m = k.members();
-        let mut w = [0f32; 4];
-        for (wi, mi) in w.iter_mut().zip(m) {
-            *wi = if mi { 1.0 } else { 0.0 };
-        }
-        w
-    };
     let (weights, report, n_train, n_test) = if p.evaluate {
         progress(Step::Phase("holdout split"))?;
         let h = ds.holdout(p.holdout);
-        let on_split = fit(ds, Some(&h.train), catalog, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
-        progress(Step::Phase("evaluation"))?;
         let train_m = ds.matrix(Some(&h.train));
+        let on_split = fit(ds, Some(&h.train), &train_m, catalog, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
+        progress(Step::Phase("evaluation"))?;
         let test_m = ds.matrix(Some(&h.test));
         let set = hybrid::eval_set(&train_m, &test_m, p.eval_users, p.seed);
         let merged = on_split.merged_neighbors(ds.n_items);
@@ -320,16 +335,15 @@ pub fn train<E>(
             als: on_split.als.as_ref(),
         };
         let r = hybrid::evaluate(&train_m, &set, &members, p.k, exec);
-        let w = if kind == Kind::Hybrid { r.weights } else { one_hot(kind) };
+        let w = if kind == Kind::Hybrid { r.weights } else { kind.weights() };
         if !p.refit {
             return Ok(Trained { weights: w, report: Some(r), n_train: h.train.len(), n_test: h.test.len(), ..on_split });
         }
         (w, Some(r), h.train.len(), h.test.len())
     } else {
-        let w = if kind == Kind::Hybrid { [0.1, 0.3, 0.1, 0.5] } else { one_hot(kind) };
-        (w, None, ds.events.len(), 0)
+        (kind.weights(), None, ds.events.len(), 0)
     };
-    let mut t = fit(ds, None, catalog, end_us, kind, p, "als", exec, &mut progress)?;
+    let mut t = fit(ds, None, &ds.matrix(None), catalog, end_us, kind, p, "als", exec, &mut progress)?;
     t.weights = weights;
     t.report = report;
     t.n_train = n_train;

@@ -6,13 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 /// FNV-1a of the canonical JSON: stable across releases and platforms, unlike std's hasher.
 pub fn canonical_hash(o: &Order) -> i64 {
-    let text = serde_json::to_string(o).unwrap_or_default();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+    crate::hash::fnv1a64(serde_json::to_string(o).unwrap_or_default().as_bytes()) as i64
 }
 
 /// Keeps the last payload of each order (a later webhook supersedes an earlier one in the same

@@ -231,7 +231,8 @@ pub fn format_utc(d: &DateTime<Utc>) -> String {
     }
 }
 
-const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+/// 2000-01-01 UTC (PostgreSQL's epoch) in microseconds since the Unix epoch.
+pub const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// Microseconds since 2000-01-01 UTC, PostgreSQL's timestamptz representation.
 pub fn to_pg_micros(d: &DateTime<Utc>) -> i64 {

@@ -25,6 +25,16 @@ fn wait_training(c: &mut postgres::Client) -> (i64, i32) {
     }
 }
 
+/// Starts `reco.train('hybrid', params)` on its own connection and thread (one training thread).
+fn spawn_training(db: &str, params: &'static str) -> std::thread::JoinHandle<Result<i64, postgres::Error>> {
+    let db = db.to_string();
+    std::thread::spawn(move || {
+        let mut b = connect(&db);
+        b.batch_execute("SET reco.training_threads = 1")?;
+        b.query_one("SELECT reco.train('hybrid', $1::text::jsonb)", &[&params]).map(|r| r.get::<_, i64>(0))
+    })
+}
+
 fn deployed(c: &mut postgres::Client) -> i64 {
     c.query_one("SELECT model_id FROM reco.models WHERE status = 'deployed'", &[]).unwrap().get(0)
 }
@@ -32,12 +42,7 @@ fn deployed(c: &mut postgres::Client) -> i64 {
 #[test]
 fn a_running_training_is_visible_and_the_deployed_model_keeps_serving() {
     let (db, first) = setup("it_train_visible");
-    let d2 = db.clone();
-    let h = std::thread::spawn(move || {
-        let mut b = connect(&d2);
-        b.batch_execute("SET reco.training_threads = 1").unwrap();
-        b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 30}')", &[]).map(|r| r.get::<_, i64>(0))
-    });
+    let h = spawn_training(&db, r#"{"iterations": 30}"#);
     let mut a = connect(&db);
     let (id, _) = wait_training(&mut a);
     assert_eq!(deployed(&mut a), first, "the deployed model is untouched while another trains");
@@ -52,12 +57,7 @@ fn a_running_training_is_visible_and_the_deployed_model_keeps_serving() {
 #[test]
 fn pg_cancel_backend_marks_the_training_failed() {
     let (db, first) = setup("it_train_cancel");
-    let d2 = db.clone();
-    let h = std::thread::spawn(move || {
-        let mut b = connect(&d2);
-        b.batch_execute("SET reco.training_threads = 1").unwrap();
-        b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 60}')", &[]).map(|r| r.get::<_, i64>(0))
-    });
+    let h = spawn_training(&db, r#"{"iterations": 60}"#);
     let mut a = connect(&db);
     let (id, pid) = wait_training(&mut a);
     std::thread::sleep(Duration::from_millis(200));
@@ -75,12 +75,7 @@ fn pg_cancel_backend_marks_the_training_failed() {
 #[test]
 fn a_killed_training_is_marked_failed_by_the_next_one() {
     let (db, first) = setup("it_train_kill");
-    let d2 = db.clone();
-    let h = std::thread::spawn(move || {
-        let mut b = connect(&d2);
-        b.batch_execute("SET reco.training_threads = 1").unwrap();
-        b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 60}')", &[]).map(|_| ())
-    });
+    let h = spawn_training(&db, r#"{"iterations": 60}"#);
     let mut a = connect(&db);
     let (id, pid) = wait_training(&mut a);
     assert!(a.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get::<_, bool>(0));
