@@ -178,6 +178,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA reco TO reco_reader;
 -- Writers ingest through the functions; they do not rewrite history directly.
 GRANT INSERT ON reco.ingest_errors TO reco_writer;
 GRANT INSERT, UPDATE ON reco.items, reco.stock, reco.customers TO reco_writer;
+-- serving: recommend(context "log": true) records what it showed
+GRANT INSERT ON reco.recommendations TO reco_reader;
 -- The preference ledger: capture and revoke, never rewrite (the append-only trigger also
 -- guards admins). Row-level security: staff roles see all rows; a customer-facing session
 -- (role reco_customer with SET reco.customer_id) sees and edits only that customer's rows.
@@ -220,6 +222,10 @@ SELECT pg_catalog.pg_extension_config_dump('reco.item_vectors', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.customer_vectors', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.item_neighbors', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.item_popularity', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.category_settings', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.placement_weights', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('reco.recommendations', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.recommendations_rec_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.models_model_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.deployments_deployment_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.events_event_id_seq', '');

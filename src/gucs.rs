@@ -4,6 +4,19 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 /// Threads a training uses (0 = one per CPU core).
 pub static TRAINING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 
+/// Serving: at most this many items of one category in a list (0 = no cap).
+pub static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(3);
+/// Serving: per blend member, how many top items become candidates (and set the normalization).
+pub static CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(100);
+/// Serving: how many of the customer's latest events a request reads.
+pub static HISTORY_EVENTS: GucSetting<i32> = GucSetting::<i32>::new(200);
+/// Serving: the half-life (days) of a past event's weight in a request's context.
+pub static HISTORY_HALF_LIFE_DAYS: GucSetting<f64> = GucSetting::<f64>::new(30.0);
+/// Serving: blended-score penalty for items that do not fit the customer's resolved preferences.
+pub static PREFERENCE_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(0.25);
+/// Serving: the most memory (kB) the per-backend model cache may take.
+pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+
 pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.training_threads",
@@ -14,5 +27,65 @@ pub fn init() {
         256,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"reco.max_per_category",
+        c"At most this many items of one category in a recommendation list (0 = no cap).",
+        c"Diversity: a category's own max_per_list in reco.category_settings wins; the cap is relaxed when the list could not be filled otherwise. A request's context key max_per_category overrides it.",
+        &MAX_PER_CATEGORY,
+        0,
+        1000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"reco.candidates",
+        c"Per blend member, how many top items become candidates of a recommendation.",
+        c"Each member's scores are min-max normalized over the union of the members' top candidates, as in training's evaluation; keep it equal to what the model was evaluated with (100).",
+        &CANDIDATES,
+        10,
+        10000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"reco.history_events",
+        c"How many of the customer's latest events a recommendation reads.",
+        c"They anchor co-occurrence and content scores and give the folded-in customer vector.",
+        &HISTORY_EVENTS,
+        0,
+        100000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"reco.history_half_life_days",
+        c"Half-life in days of a past event's weight in a recommendation's context.",
+        c"This session's events also get the placement's session_boost (reco.placement_weights).",
+        &HISTORY_HALF_LIFE_DAYS,
+        0.001,
+        100000.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"reco.preference_penalty",
+        c"Blended-score penalty for items that do not fit the customer's resolved size, color, brand or price range.",
+        c"Blended scores lie between 0 and 1; 0 turns preference fit off, 1 puts non-fitting items after every fitting one.",
+        &PREFERENCE_PENALTY,
+        0.0,
+        10.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"reco.cache_max_memory",
+        c"The most memory the per-backend cache of the deployed model may take.",
+        c"The cache is loaded by a backend's first recommendation call and reloaded when another model is deployed; a model larger than this is refused with an error naming its size.",
+        &CACHE_MAX_KB,
+        64,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
     );
 }

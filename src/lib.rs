@@ -15,6 +15,7 @@ extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);
 extension_sql_file!("../sql/models.sql", name = "models", requires = ["schema"]);
 extension_sql_file!("../sql/deploy.sql", name = "deploy", requires = ["models"]);
+extension_sql_file!("../sql/serve.sql", name = "serve", requires = ["models"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

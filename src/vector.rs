@@ -44,7 +44,6 @@ pub fn to_datum(v: &[f32]) -> pg_sys::Datum {
 ///
 /// # Safety
 /// `d` must be a non-null datum of pgvector's `vector` type.
-#[cfg_attr(not(any(test, feature = "pg_test")), allow(dead_code))] // scoring (the serving issue) reads vectors
 pub unsafe fn from_datum(d: pg_sys::Datum) -> Vec<f32> {
     let raw = d.cast_mut_ptr::<pg_sys::varlena>();
     let det = pg_sys::pg_detoast_datum(raw);
@@ -81,5 +80,33 @@ pub fn insert_batched(t: VectorType, sql: &'static str, model_id: i64, space: &s
             let args = [DatumWithOid::from(k.to_vec()), array_arg(t, v), DatumWithOid::from(model_id), DatumWithOid::from(space)];
             crate::plans::update(c, sql, &args).or_raise();
         });
+    }
+}
+
+/// A `vector` value read from SPI rows: `row.get::<Vector>(n)`.
+pub struct Vector(pub Vec<f32>);
+
+impl FromDatum for Vector {
+    unsafe fn from_polymorphic_datum(datum: pg_sys::Datum, is_null: bool, _: pg_sys::Oid) -> Option<Self> {
+        if is_null {
+            None
+        } else {
+            Some(Vector(from_datum(datum)))
+        }
+    }
+}
+
+impl IntoDatum for Vector {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(to_datum(&self.0))
+    }
+
+    /// pgvector's type has no fixed OID; columns read as `Vector` are pgvector's `vector`.
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::InvalidOid
+    }
+
+    fn is_compatible_with(_: pg_sys::Oid) -> bool {
+        true
     }
 }

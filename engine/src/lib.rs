@@ -10,3 +10,4 @@ pub mod standardize;
 pub use error::{Error, ErrorKind, Result};
 pub mod normalize;
 pub mod prefs;
+pub mod serve;

@@ -53,6 +53,14 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
             ],
         )
         .or_raise();
+        // consumables are bought again: recommend them again too
+        crate::plans::update(
+            c,
+            "INSERT INTO reco.category_settings (category, repeatable) SELECT unnest($1::text[]), true
+             ON CONFLICT (category) DO UPDATE SET repeatable = true, updated_at = now()",
+            &[DatumWithOid::from(demo::REPEATABLE.to_vec())],
+        )
+        .or_raise();
         crate::plans::update(
             c,
             "INSERT INTO reco.stock (item_id, available, backordered)

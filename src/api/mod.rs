@@ -4,6 +4,7 @@ pub mod events;
 pub mod ingest;
 pub mod prefs;
 pub mod registry;
+pub mod serve;
 pub mod standardize;
 pub mod train;
 

@@ -300,7 +300,7 @@ fn context_choices(context: &Map<String, Value>) -> Map<String, Value> {
 }
 
 /// The resolved preferences of a customer (now, or as of `at`).
-fn resolved(customer_id: &str, context: &Map<String, Value>, at: Option<TimestampWithTimeZone>) -> Map<String, Value> {
+pub(crate) fn resolved(customer_id: &str, context: &Map<String, Value>, at: Option<TimestampWithTimeZone>) -> Map<String, Value> {
     let (rows, policies) = load_rows(customer_id, at);
     let ctx = context_choices(context);
     let now = match at {

@@ -249,7 +249,8 @@ impl Trained {
     }
 }
 
-fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], n_items: usize) -> Vec<Vec<Neighbor>> {
+/// Basket and session neighbours merged: a session pair counts half a basket pair.
+pub fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], n_items: usize) -> Vec<Vec<Neighbor>> {
     (0..n_items)
         .map(|i| {
             let mut v: Vec<Neighbor> = b.get(i).cloned().unwrap_or_default();

@@ -1,0 +1,632 @@
+//! Serving: one request against the deployed model, in memory.
+//!
+//! The glue loads a [`Model`] once per backend (and again when another model is deployed),
+//! reads the request's live inputs (the customer's recent events, cart, stock) and calls this
+//! module to score, rank, diversify and explain. Scoring follows training's hybrid exactly:
+//! every member scores the catalogue, each member's scores are min–max normalized over the
+//! union of the members' top candidates, and the blend weights are the ones the model chose on
+//! its holdout — times the placement's multipliers. Only what changes per request is computed
+//! here; YᵀY, item norms and merged neighbour lists are precomputed when the model is loaded.
+use crate::models::cooccurrence::Neighbor;
+use crate::models::linalg::{dot, gram, normalize};
+use crate::models::popularity::Popularity;
+use crate::prefs::fit::{fits, ItemFacts};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+pub mod context;
+
+/// No group / no anchor.
+pub const NONE: u32 = u32::MAX;
+
+/// Members in training's order (see `models::hybrid::MEMBERS`).
+pub const POPULARITY: usize = 0;
+pub const COOCCURRENCE: usize = 1;
+pub const CONTENT: usize = 2;
+pub const ALS: usize = 3;
+
+/// ALS item factors with what fold-in needs.
+#[derive(Debug, Clone, Default)]
+pub struct Als {
+    pub factors: usize,
+    /// row-major, one row per catalogue item (zero for items the model did not learn)
+    pub item: Vec<f32>,
+    pub learned: Vec<bool>,
+    /// YᵀY over the learned items, f × f row-major
+    pub yty: Vec<f32>,
+    pub regularization: f32,
+    pub alpha: f32,
+}
+
+impl Als {
+    pub fn new(factors: usize, item: Vec<f32>, learned: Vec<bool>, regularization: f32, alpha: f32) -> Als {
+        let yty = gram(&item, factors.max(1));
+        Als { factors, item, learned, yty, regularization, alpha }
+    }
+
+    pub fn vec(&self, i: u32) -> &[f32] {
+        let f = self.factors;
+        &self.item[i as usize * f..(i as usize + 1) * f]
+    }
+
+    /// The customer vector that ALS's own user step would give this history (item, weight),
+    /// against the fixed item factors: x = (YᵀY + Σ (c−1) y yᵀ + λI)⁻¹ Σ c y, c = 1 + α·w.
+    /// Items with a non-positive weight or no learned vector are skipped; `None` when none is left.
+    pub fn fold_in(&self, history: &[(u32, f32)]) -> Option<Vec<f32>> {
+        let f = self.factors;
+        let mut a: Vec<f64> = self.yty.iter().map(|x| f64::from(*x)).collect();
+        let mut b = vec![0f64; f];
+        let mut any = false;
+        for &(i, w) in history {
+            if w <= 0.0 || !self.learned.get(i as usize).copied().unwrap_or(false) {
+                continue;
+            }
+            any = true;
+            let y = self.vec(i);
+            let c = 1.0 + f64::from(self.alpha) * f64::from(w);
+            for r in 0..f {
+                let yr = f64::from(y[r]);
+                b[r] += c * yr;
+                for s in 0..f {
+                    a[r * f + s] += (c - 1.0) * yr * f64::from(y[s]);
+                }
+            }
+        }
+        if !any {
+            return None;
+        }
+        for r in 0..f {
+            a[r * f + r] += f64::from(self.regularization).max(1e-6);
+        }
+        cholesky_solve(&mut a, &mut b, f).then(|| b.iter().map(|x| *x as f32).collect())
+    }
+}
+
+/// Solves A x = b in place for a symmetric positive definite A (row-major n × n); false when A
+/// is not positive definite.
+fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return false;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= a[i * n + k] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= a[k * n + i] * b[k];
+        }
+        b[i] = s / a[i * n + i];
+    }
+    true
+}
+
+/// The catalogue as the model knows it (items that exist when the model is loaded).
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub ids: Vec<String>,
+    pub index: HashMap<String, u32>,
+    pub title: Vec<String>,
+    pub category: Vec<u32>,
+    pub categories: Vec<String>,
+    pub group: Vec<u32>,
+    pub facts: Vec<ItemFacts>,
+}
+
+impl Catalogue {
+    /// Adds an item; `group` is a product group key (variants share it).
+    pub fn push(&mut self, id: String, title: Option<String>, category: Option<&str>, group: Option<&str>, facts: ItemFacts, groups: &mut HashMap<String, u32>) {
+        let i = self.ids.len() as u32;
+        let cat = category.unwrap_or("");
+        let c = match self.categories.iter().position(|x| x == cat) {
+            Some(c) => c as u32,
+            None => {
+                self.categories.push(cat.to_string());
+                self.categories.len() as u32 - 1
+            }
+        };
+        let g = match group {
+            Some(g) => {
+                let n = groups.len() as u32;
+                *groups.entry(g.to_string()).or_insert(n)
+            }
+            None => NONE,
+        };
+        self.index.insert(id.clone(), i);
+        self.title.push(title.unwrap_or_else(|| id.clone()));
+        self.ids.push(id);
+        self.category.push(c);
+        self.group.push(g);
+        self.facts.push(facts);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn category_name(&self, i: u32) -> &str {
+        self.categories.get(self.category[i as usize] as usize).map(String::as_str).unwrap_or("")
+    }
+}
+
+/// A deployed model, ready to serve.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub model_id: i64,
+    pub cat: Catalogue,
+    pub als: Option<Als>,
+    /// unit content vectors, row-major, and their width (zero rows for items without one)
+    pub content: Option<(Vec<f32>, usize)>,
+    /// basket and session neighbours merged as training did (a session pair counts half)
+    pub neighbors: Option<Vec<Vec<Neighbor>>>,
+    /// basket neighbours only: "bought together", for complements
+    pub basket: Option<Vec<Vec<Neighbor>>>,
+    pub popularity: Option<Popularity>,
+    /// blend weights, in member order
+    pub weights: [f32; 4],
+    /// the end of the model's training data (epoch ms); later events are folded in
+    pub data_to_ms: i64,
+}
+
+impl Model {
+    pub fn present(&self) -> [bool; 4] {
+        [self.popularity.is_some(), self.neighbors.is_some(), self.content.is_some(), self.als.is_some()]
+    }
+
+    /// Bytes the model holds (what the per-backend cache costs).
+    pub fn bytes(&self) -> usize {
+        let c = &self.cat;
+        let strings: usize = c.ids.iter().chain(&c.title).map(|s| s.len() + 24).sum::<usize>() * 2
+            + c.facts.iter().map(|f| 5 * 24 + f.size.as_ref().map_or(0, String::len) + f.color.as_ref().map_or(0, String::len) + f.brand.as_ref().map_or(0, String::len)).sum::<usize>();
+        let nb = |n: &Option<Vec<Vec<Neighbor>>>| n.as_ref().map_or(0, |v| v.iter().map(|l| 24 + l.capacity() * std::mem::size_of::<Neighbor>()).sum());
+        strings
+            + c.len() * 8
+            + self.als.as_ref().map_or(0, |a| (a.item.len() + a.yty.len()) * 4 + a.learned.len())
+            + self.content.as_ref().map_or(0, |(v, _)| v.len() * 4)
+            + nb(&self.neighbors)
+            + nb(&self.basket)
+            + self.popularity.as_ref().map_or(0, |p| p.score.len() * 4 * 32)
+    }
+
+    /// The time-aware popularity of every item at `now_ms` into `out`.
+    fn popularity_at(&self, now_ms: i64, out: &mut [f32]) {
+        if let Some(p) = &self.popularity {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = if i < p.score.len() { p.score_at(i, now_ms) } else { 0.0 };
+            }
+        }
+    }
+}
+
+/// What an anchor item is to the customer; words for the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Viewed,
+    Carted,
+    Bought,
+    Rated,
+    InCart,
+}
+
+/// An item the request is anchored on: in the cart, or in the customer's recent events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Anchor {
+    pub item: u32,
+    pub weight: f32,
+    pub verb: Verb,
+}
+
+/// Per-request inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Request<'a> {
+    pub anchors: &'a [Anchor],
+    /// the customer's CF vector: stored, or folded in from recent events
+    pub user: Option<&'a [f32]>,
+    pub now_ms: i64,
+    /// placement multipliers on the blend weights
+    pub multipliers: [f32; 4],
+    /// per member, how many top items become blend candidates
+    pub candidates: usize,
+    /// starter pack: categories browsed so far get this bonus on popularity (cold start)
+    pub browsed: &'a [u32],
+}
+
+/// A request's scores: each member's over the catalogue, and the blend.
+#[derive(Debug, Clone, Default)]
+pub struct Scores {
+    pub member: [Vec<f32>; 4],
+    pub lo: [f32; 4],
+    pub span: [f32; 4],
+    pub w: [f32; 4],
+    pub blended: Vec<f32>,
+    /// per item, the anchor (index into `Request::anchors`) that gave it the most co-occurrence
+    pub via: Vec<u32>,
+}
+
+fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..scores.len() as u32).filter(|&i| scores[i as usize] > f32::NEG_INFINITY).collect();
+    let by = |a: &u32, b: &u32| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b));
+    if v.len() > n {
+        v.select_nth_unstable_by(n, by);
+        v.truncate(n);
+    }
+    v.sort_by(by);
+    v
+}
+
+impl Scores {
+    /// Scores every item. `excluded[i]` items get −∞ (they never rank and do not set the
+    /// normalization). Members without input (no anchors, no customer vector) drop out of the blend.
+    pub fn compute(m: &Model, req: &Request, excluded: &[bool]) -> Scores {
+        let n = m.cat.len();
+        let mut s = Scores { blended: vec![0.0; n], via: vec![NONE; n], ..Default::default() };
+        let mut active = m.present();
+        let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
+        for (mi, on) in active.iter_mut().enumerate() {
+            if !*on {
+                continue;
+            }
+            let mut out = vec![0f32; n];
+            match mi {
+                POPULARITY => {
+                    m.popularity_at(req.now_ms, &mut out);
+                    if !req.browsed.is_empty() {
+                        // starter pack: the best sellers of browsed categories first
+                        let top = out.iter().copied().fold(0f32, f32::max).max(1e-6);
+                        for (i, o) in out.iter_mut().enumerate() {
+                            if req.browsed.contains(&m.cat.category[i]) {
+                                *o += top;
+                            }
+                        }
+                    }
+                }
+                COOCCURRENCE => {
+                    let nb = m.neighbors.as_deref().unwrap_or(&[]);
+                    let mut best = vec![0f32; n];
+                    for (ai, a) in req.anchors.iter().enumerate() {
+                        for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
+                            let j = x.item as usize;
+                            if j < n {
+                                let c = a.weight / top_weight * x.score;
+                                out[j] += c;
+                                if c > best[j] {
+                                    best[j] = c;
+                                    s.via[j] = ai as u32;
+                                }
+                            }
+                        }
+                    }
+                    *on = !req.anchors.is_empty();
+                }
+                CONTENT => {
+                    let (vecs, dims) = m.content.as_ref().map(|(v, d)| (v.as_slice(), *d)).unwrap_or((&[], 1));
+                    let items: Vec<u32> = req.anchors.iter().map(|a| a.item).collect();
+                    let weights: Vec<f32> = req.anchors.iter().map(|a| a.weight).collect();
+                    let p = crate::models::content::profile(vecs, dims, &items, &weights);
+                    *on = p.iter().any(|x| *x != 0.0);
+                    if *on {
+                        for (o, v) in out.iter_mut().zip(vecs.chunks_exact(dims)) {
+                            *o = dot(&p, v);
+                        }
+                    }
+                }
+                _ => match (req.user, &m.als) {
+                    (Some(u), Some(a)) => {
+                        for (o, y) in out.iter_mut().zip(a.item.chunks_exact(a.factors.max(1))) {
+                            *o = dot(u, y);
+                        }
+                    }
+                    _ => *on = false,
+                },
+            }
+            for (o, x) in out.iter_mut().zip(excluded) {
+                if *x {
+                    *o = f32::NEG_INFINITY;
+                }
+            }
+            s.member[mi] = out;
+        }
+        for mi in 0..4 {
+            s.w[mi] = if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 };
+        }
+        if s.w.iter().all(|w| *w <= 0.0) {
+            // nothing the blend trusts has input (e.g. an ALS-only model and a new customer):
+            // whatever has input, popularity first
+            let order = [POPULARITY, COOCCURRENCE, CONTENT, ALS];
+            if let Some(&mi) = order.iter().find(|&&mi| active[mi]) {
+                s.w[mi] = 1.0;
+            }
+        }
+        let mut union: Vec<u32> = Vec::new();
+        for mi in 0..4 {
+            if s.w[mi] > 0.0 {
+                union.extend(top_n(&s.member[mi], req.candidates.max(1)));
+            }
+        }
+        union.sort_unstable();
+        union.dedup();
+        for mi in 0..4 {
+            s.span[mi] = 1.0;
+            if s.w[mi] <= 0.0 {
+                continue;
+            }
+            let (lo, hi) = union.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &i| (lo.min(s.member[mi][i as usize]), hi.max(s.member[mi][i as usize])));
+            s.lo[mi] = if lo <= hi { lo } else { 0.0 };
+            s.span[mi] = if hi > lo { hi - lo } else { 1.0 };
+        }
+        for i in 0..n {
+            if excluded.get(i).copied().unwrap_or(false) {
+                s.blended[i] = f32::NEG_INFINITY;
+                continue;
+            }
+            let mut b = 0.0;
+            for mi in 0..4 {
+                if s.w[mi] > 0.0 {
+                    b += s.w[mi] * (s.member[mi][i] - s.lo[mi]) / s.span[mi];
+                }
+            }
+            s.blended[i] = b;
+        }
+        s
+    }
+
+    /// Member `mi`'s weighted, normalized part of item `i`'s blended score.
+    pub fn part(&self, mi: usize, i: u32) -> f32 {
+        if self.w[mi] <= 0.0 {
+            return 0.0;
+        }
+        self.w[mi] * (self.member[mi][i as usize] - self.lo[mi]) / self.span[mi]
+    }
+
+    /// The member that contributes most to item `i`.
+    pub fn dominant(&self, i: u32) -> usize {
+        (0..4).max_by(|&a, &b| self.part(a, i).total_cmp(&self.part(b, i)).then(b.cmp(&a))).unwrap_or(POPULARITY)
+    }
+
+    /// The best `n` items not yet in `taken`, best first; fewer when the catalogue runs out.
+    pub fn next(&self, n: usize, taken: &[bool]) -> Vec<u32> {
+        let mut v: Vec<u32> = (0..self.blended.len() as u32)
+            .filter(|&i| self.blended[i as usize] > f32::NEG_INFINITY && !taken.get(i as usize).copied().unwrap_or(false))
+            .collect();
+        let by = |a: &u32, b: &u32| self.blended[*b as usize].total_cmp(&self.blended[*a as usize]).then(a.cmp(b));
+        if v.len() > n {
+            v.select_nth_unstable_by(n, by);
+            v.truncate(n);
+        }
+        v.sort_by(by);
+        v
+    }
+
+    /// Lowers the blended score of items that do not fit the customer's resolved preferences
+    /// (size, color, brand, price range) by `penalty`; only `items` are looked at.
+    pub fn apply_preferences(&mut self, m: &Model, resolved: &Map<String, Value>, penalty: f32, items: &[u32]) -> Vec<bool> {
+        items
+            .iter()
+            .map(|&i| {
+                let ok = m.cat.facts.get(i as usize).is_none_or(|f| fits(resolved, f));
+                if !ok {
+                    self.blended[i as usize] -= penalty;
+                }
+                ok
+            })
+            .collect()
+    }
+}
+
+/// Picks up to `k` items from `ranked` (best first, all eligible) with at most `max_per_category`
+/// per category (0 = no cap) and one variant per product group. When the caps leave the list
+/// short, they are relaxed — first the category cap, then the group rule — so the list is full
+/// whenever enough eligible items exist.
+pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::with_capacity(k);
+    let mut per_cat: HashMap<u32, usize> = HashMap::new();
+    let mut groups: HashMap<u32, ()> = HashMap::new();
+    for pass in 0..3 {
+        for &i in ranked {
+            if out.len() >= k {
+                return out;
+            }
+            if out.contains(&i) {
+                continue;
+            }
+            let c = cat.category[i as usize];
+            let g = cat.group[i as usize];
+            if pass == 0 && max_per_category > 0 && per_cat.get(&c).copied().unwrap_or(0) >= max_per_category {
+                continue;
+            }
+            if pass <= 1 && g != NONE && groups.contains_key(&g) {
+                continue;
+            }
+            *per_cat.entry(c).or_insert(0) += 1;
+            if g != NONE {
+                groups.insert(g, ());
+            }
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// "morning", "afternoon", "evening" or "night" for a local hour.
+pub fn part_of_day(hour: u32) -> &'static str {
+    match hour {
+        5..=11 => "morning",
+        12..=16 => "afternoon",
+        17..=21 => "evening",
+        _ => "night",
+    }
+}
+
+/// Words for why item `i` is recommended: from the member that contributes most, and the
+/// anchor behind it.
+pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> String {
+    let title = |j: u32| m.cat.title.get(j as usize).map(String::as_str).unwrap_or("");
+    let popular = || {
+        let c = m.cat.category_name(i);
+        if c.is_empty() {
+            format!("popular this {}", part_of_day(local_hour))
+        } else {
+            format!("popular in {c} this {}", part_of_day(local_hour))
+        }
+    };
+    let because = |a: &Anchor| match a.verb {
+        Verb::InCart => format!("goes with {} in your cart", title(a.item)),
+        Verb::Viewed => format!("because you viewed {}", title(a.item)),
+        Verb::Carted => format!("because you added {} to your cart", title(a.item)),
+        Verb::Bought => format!("because you bought {}", title(a.item)),
+        Verb::Rated => format!("because you rated {} highly", title(a.item)),
+    };
+    match s.dominant(i) {
+        COOCCURRENCE => match req.anchors.get(s.via[i as usize] as usize) {
+            Some(a) if a.verb == Verb::InCart || a.verb == Verb::Bought => format!("bought together with {}", title(a.item)),
+            Some(a) => format!("often viewed with {}", title(a.item)),
+            None => popular(),
+        },
+        CONTENT => {
+            let best = m.content.as_ref().and_then(|(v, d)| {
+                let row = |j: u32| &v[j as usize * d..(j as usize + 1) * d];
+                req.anchors.iter().max_by(|a, b| dot(row(a.item), row(i)).total_cmp(&dot(row(b.item), row(i))))
+            });
+            match best {
+                Some(a) => format!("similar to {}", title(a.item)),
+                None => popular(),
+            }
+        }
+        ALS => {
+            let best = m.als.as_ref().and_then(|al| {
+                let y = al.vec(i);
+                req.anchors.iter().filter(|a| al.learned[a.item as usize]).max_by(|a, b| dot(al.vec(a.item), y).total_cmp(&dot(al.vec(b.item), y)))
+            });
+            match best {
+                Some(a) => because(a),
+                None => "picked for you from your order history".to_string(),
+            }
+        }
+        _ if !req.browsed.is_empty() && req.browsed.contains(&m.cat.category[i as usize]) => {
+            format!("best seller in {} (you are browsing it)", m.cat.category_name(i))
+        }
+        _ => popular(),
+    }
+}
+
+/// Items that go with `inputs`: their basket neighbours from other categories, strength summed
+/// over the inputs. Returns (item, score, the input it goes with best).
+pub fn complements(m: &Model, inputs: &[u32], excluded: &[bool]) -> Vec<(u32, f32, u32)> {
+    let Some(nb) = m.basket.as_ref().or(m.neighbors.as_ref()) else { return Vec::new() };
+    let in_cats: Vec<u32> = inputs.iter().map(|&i| m.cat.category[i as usize]).collect();
+    let mut acc: HashMap<u32, (f32, f32, u32)> = HashMap::new();
+    for &i in inputs {
+        for x in nb.get(i as usize).map(Vec::as_slice).unwrap_or(&[]) {
+            let j = x.item;
+            if (j as usize) >= m.cat.len() || excluded.get(j as usize).copied().unwrap_or(false) || in_cats.contains(&m.cat.category[j as usize]) {
+                continue;
+            }
+            let e = acc.entry(j).or_insert((0.0, 0.0, i));
+            e.0 += x.score;
+            if x.score > e.1 {
+                e.1 = x.score;
+                e.2 = i;
+            }
+        }
+    }
+    let mut v: Vec<(u32, f32, u32)> = acc.into_iter().map(|(j, (s, _, via))| (j, s, via)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// Items most like item `i`: cosine of ALS factors and of content vectors, averaged over the
+/// spaces the model has (`content` overrides the item's stored content vector, for an item the
+/// model has not seen). Returns (item, similarity), best first, all items but `i` scored.
+pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[bool]) -> Vec<(u32, f32)> {
+    let n = m.cat.len();
+    let mut out = vec![0f32; n];
+    let mut spaces = 0f32;
+    if let (Some(a), Some(i)) = (&m.als, i) {
+        if a.learned[i as usize] {
+            let mut y = a.vec(i).to_vec();
+            normalize(&mut y);
+            for (j, o) in out.iter_mut().enumerate() {
+                if a.learned[j] {
+                    let yj = a.vec(j as u32);
+                    let nj = dot(yj, yj).sqrt();
+                    if nj > 0.0 {
+                        *o += dot(&y, yj) / nj;
+                    }
+                }
+            }
+            spaces += 1.0;
+        }
+    }
+    if let Some((vecs, d)) = &m.content {
+        let q: Option<Vec<f32>> = content.map(<[f32]>::to_vec).or_else(|| i.map(|i| vecs[i as usize * d..(i as usize + 1) * d].to_vec()));
+        if let Some(q) = q.filter(|q| q.iter().any(|x| *x != 0.0)) {
+            for (o, v) in out.iter_mut().zip(vecs.chunks_exact(*d)) {
+                *o += dot(&q, v);
+            }
+            spaces += 1.0;
+        }
+    }
+    if spaces == 0.0 {
+        return Vec::new();
+    }
+    let mut v: Vec<(u32, f32)> = (0..n as u32)
+        .filter(|&j| Some(j) != i && !excluded.get(j as usize).copied().unwrap_or(false))
+        .map(|j| (j, out[j as usize] / spaces))
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// The local hour at `now_ms` in the customer's time zone (UTC when unknown or invalid).
+pub fn local_hour(now_ms: i64, zone: Option<&str>) -> u32 {
+    use chrono::Timelike;
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(now_ms).unwrap_or_default();
+    match zone.and_then(|z| crate::standardize::time::zone(z).ok()) {
+        Some(tz) => t.with_timezone(&tz).hour(),
+        None => t.hour(),
+    }
+}
+
+/// What an event says about liking its item in a request's context: training's contribution,
+/// halved every `half_life_days`, times `session_boost` for this session's events.
+pub fn anchor_weight(kind: &str, value: Option<f64>, weight: f64, age_ms: i64, half_life_days: f64, in_session: bool, session_boost: f64) -> f32 {
+    let c = crate::models::dataset::contribution(kind, value, weight);
+    let decay = 0.5f64.powf(age_ms.max(0) as f64 / (half_life_days.max(1e-3) * 86_400_000.0));
+    (c * decay * if in_session { session_boost } else { 1.0 }) as f32
+}
+
+/// The verb for an anchor from the strongest kind of event the customer had with the item.
+pub fn verb_of(kind: &str) -> Verb {
+    match kind {
+        "purchase" => Verb::Bought,
+        "cart_add" => Verb::Carted,
+        "rating" => Verb::Rated,
+        _ => Verb::Viewed,
+    }
+}
+
+#[cfg(test)]
+mod tests;

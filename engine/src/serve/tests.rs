@@ -1,0 +1,150 @@
+use super::*;
+use crate::models::als::{self, Csr};
+use crate::models::linalg::Exec;
+use approx::assert_relative_eq;
+
+fn catalogue(cats: &[&str], groups: &[Option<&str>]) -> Catalogue {
+    let mut c = Catalogue::default();
+    let mut g = HashMap::new();
+    for (i, cat) in cats.iter().enumerate() {
+        c.push(format!("i{i}"), Some(format!("Item {i}")), Some(cat), groups.get(i).copied().flatten(), ItemFacts::default(), &mut g);
+    }
+    c
+}
+
+fn nb(item: u32, score: f32) -> Neighbor {
+    Neighbor { item, support: 5, confidence: 0.5, lift: 2.0, score, cross_category: true }
+}
+
+fn request<'a>(anchors: &'a [Anchor], user: Option<&'a [f32]>) -> Request<'a> {
+    Request { anchors, user, now_ms: 1_735_689_600_000, multipliers: [1.0; 4], candidates: 100, browsed: &[] }
+}
+
+#[test]
+fn cholesky_solves_a_spd_system() {
+    // A = [[4, 2], [2, 3]], b = [2, 5] -> x = [-0.5, 2]
+    let mut a = vec![4.0, 2.0, 2.0, 3.0];
+    let mut b = vec![2.0, 5.0];
+    assert!(cholesky_solve(&mut a, &mut b, 2));
+    assert_relative_eq!(b[0], -0.5, epsilon = 1e-12);
+    assert_relative_eq!(b[1], 2.0, epsilon = 1e-12);
+    assert!(!cholesky_solve(&mut [0.0, 0.0, 0.0, 0.0], &mut [1.0, 1.0], 2), "not positive definite");
+}
+
+#[test]
+fn fold_in_reproduces_the_trained_customer_vector() {
+    // two tastes over 12 items; customer rows drawn from one side
+    let mut t = Vec::new();
+    for u in 0..60u32 {
+        let base = if u % 2 == 0 { 0 } else { 6 };
+        for j in 0..4 {
+            t.push((u, base + (u + j) % 6, 1.0 + (j % 2) as f32));
+        }
+    }
+    let m = Csr::from_triplets(60, 12, t.clone());
+    let p = als::Params { factors: 4, iterations: 25, cg_steps: 4, regularization: 0.05, alpha: 2.0, ..Default::default() };
+    let model = als::train(&m, &p, Exec::default(), |_| Ok::<(), ()>(())).unwrap();
+    let a = Als::new(4, model.item.clone(), vec![true; 12], 0.05, 2.0);
+    let (items, weights) = m.row(7);
+    let hist: Vec<(u32, f32)> = items.iter().copied().zip(weights.iter().copied()).collect();
+    let x = a.fold_in(&hist).unwrap();
+    let trained = model.user_vec(7);
+    let cos = dot(&x, trained) / (dot(&x, &x).sqrt() * dot(trained, trained).sqrt());
+    assert!(cos > 0.99, "fold-in vs trained vector: cosine {cos}");
+    // and it ranks the customer's side of the catalogue first
+    let scores: Vec<f32> = (0..12).map(|i| dot(&x, a.vec(i))).collect();
+    let best = (0..12).max_by(|&i, &j| scores[i].total_cmp(&scores[j])).unwrap();
+    assert!(best >= 6, "customer 7 is on the 6..12 side, best item {best}");
+    assert_eq!(a.fold_in(&[(3, -1.0)]), None, "nothing positive: no vector");
+    let unlearned = Als::new(4, model.item, vec![false; 12], 0.05, 2.0);
+    assert_eq!(unlearned.fold_in(&hist), None, "items without a learned vector are skipped");
+}
+
+#[test]
+fn blend_follows_the_weights_and_exclusions() {
+    let cat = catalogue(&["a", "a", "b", "b"], &[]);
+    let pop = Popularity { score: vec![1.0, 4.0, 3.0, 2.0], by_hour: vec![[0.0; 24]; 4], by_weekday: vec![[0.0; 7]; 4] };
+    let neighbors = vec![vec![nb(3, 1.0)], vec![], vec![], vec![]];
+    let m = Model { cat, popularity: Some(pop), neighbors: Some(neighbors), weights: [0.4, 0.6, 0.0, 0.0], ..Default::default() };
+    let anchors = [Anchor { item: 0, weight: 4.0, verb: Verb::InCart }];
+    let mut excluded = vec![false; 4];
+    excluded[0] = true;
+    let s = Scores::compute(&m, &request(&anchors, None), &excluded);
+    let order = s.next(10, &[]);
+    assert_eq!(order[0], 3, "co-occurrence with the cart wins: {:?}", s.blended);
+    assert!(!order.contains(&0), "excluded items never rank");
+    assert_eq!(s.dominant(3), COOCCURRENCE);
+    assert_eq!(reason(&m, &s, &request(&anchors, None), 3, 20), "bought together with Item 0");
+    assert_eq!(s.dominant(1), POPULARITY);
+    assert_eq!(reason(&m, &s, &request(&anchors, None), 1, 20), "popular in a this evening");
+    // no anchors: co-occurrence has no input and drops out, popularity alone orders
+    let s = Scores::compute(&m, &request(&[], None), &vec![false; 4]);
+    assert_eq!(s.next(10, &[]), vec![1, 2, 3, 0]);
+    let mut taken = vec![false; 4];
+    taken[1] = true;
+    assert_eq!(s.next(2, &taken), vec![2, 3], "next() skips what was already taken");
+}
+
+#[test]
+fn an_als_only_model_serves_a_new_customer_by_what_has_input() {
+    let cat = catalogue(&["a", "b"], &[]);
+    let a = Als::new(2, vec![1.0, 0.0, 0.0, 1.0], vec![true, true], 0.1, 1.0);
+    let m = Model { cat, als: Some(a), weights: [0.0, 0.0, 0.0, 1.0], ..Default::default() };
+    let s = Scores::compute(&m, &request(&[], None), &[false, false]);
+    assert!(s.w.iter().all(|w| *w == 0.0), "no input at all: nothing to blend");
+    let u = [0.0, 2.0];
+    let s = Scores::compute(&m, &request(&[], Some(&u)), &[false, false]);
+    assert_eq!(s.next(2, &[]), vec![1, 0]);
+    assert_eq!(reason(&m, &s, &request(&[], Some(&u)), 1, 9), "picked for you from your order history");
+    let anchors = [Anchor { item: 1, weight: 1.0, verb: Verb::Viewed }];
+    assert_eq!(reason(&m, &s, &request(&anchors, Some(&u)), 1, 9), "because you viewed Item 1");
+}
+
+#[test]
+fn diversify_caps_categories_and_variants_then_relaxes_to_fill() {
+    let cat = catalogue(&["a", "a", "a", "b", "a"], &[Some("g1"), Some("g1"), None, None, None]);
+    // ranked: 0 (g1), 1 (g1, same product), 2 (a), 4 (a), 3 (b)
+    let ranked = [0, 1, 2, 4, 3];
+    assert_eq!(diversify(&cat, &ranked, 3, 2), vec![0, 2, 3], "one variant of g1, at most 2 of category a");
+    assert_eq!(diversify(&cat, &ranked, 5, 2), vec![0, 2, 3, 4, 1], "relaxed: the category cap, then the variant rule");
+    assert_eq!(diversify(&cat, &ranked, 10, 0).len(), 5, "never more than were given");
+    assert_eq!(diversify(&cat, &ranked, 4, 0), vec![0, 2, 4, 3], "no category cap, still one variant first");
+}
+
+#[test]
+fn complements_come_from_other_categories_and_sum_over_the_inputs() {
+    let cat = catalogue(&["phones", "phones", "cases", "cases", "chargers"], &[]);
+    let basket = vec![vec![nb(1, 0.9), nb(2, 0.5), nb(4, 0.4)], vec![nb(3, 0.3), nb(4, 0.3)], vec![], vec![], vec![]];
+    let m = Model { cat, basket: Some(basket), ..Default::default() };
+    let v = complements(&m, &[0, 1], &[false; 5]);
+    let items: Vec<u32> = v.iter().map(|x| x.0).collect();
+    assert_eq!(items, vec![4, 2, 3], "same-category neighbour 1 left out; 4 sums 0.4 + 0.3");
+    assert_eq!(v[0].2, 0, "item 4 goes best with input 0");
+    let mut excluded = [false; 5];
+    excluded[4] = true;
+    assert_eq!(complements(&m, &[0, 1], &excluded).len(), 2);
+}
+
+#[test]
+fn similar_items_use_both_spaces_and_content_for_new_items() {
+    let cat = catalogue(&["a", "a", "b"], &[]);
+    let a = Als::new(2, vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0], vec![true, true, true], 0.1, 1.0);
+    let content = vec![1.0, 0.0, 0.8, 0.6, 0.0, 1.0];
+    let m = Model { cat, als: Some(a), content: Some((content, 2)), ..Default::default() };
+    let v = similar(&m, Some(0), None, &[false; 3]);
+    assert_eq!(v[0].0, 1);
+    assert!(v.iter().all(|x| x.0 != 0), "not itself");
+    // an item the model has never seen: its own content vector
+    let v = similar(&m, None, Some(&[0.0, 1.0]), &[false; 3]);
+    assert_eq!(v[0].0, 2);
+    assert_relative_eq!(v[0].1, 1.0);
+}
+
+#[test]
+fn parts_of_day() {
+    assert_eq!(part_of_day(7), "morning");
+    assert_eq!(part_of_day(13), "afternoon");
+    assert_eq!(part_of_day(19), "evening");
+    assert_eq!(part_of_day(23), "night");
+    assert_eq!(part_of_day(3), "night");
+}

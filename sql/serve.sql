@@ -1,0 +1,47 @@
+-- Serving: settings the OMS and DBAs tune per category and per placement, and the log of
+-- recommendations shown (for attribution of later clicks and orders).
+
+CREATE TABLE reco.category_settings (
+    category        text COLLATE "C" PRIMARY KEY,
+    repeatable      boolean NOT NULL DEFAULT false,
+    max_per_list    integer CHECK (max_per_list > 0),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.category_settings IS 'Per category: repeatable (consumables: items already bought may be recommended again) '
+    'and max_per_list (overrides reco.max_per_category for this category).';
+
+CREATE TABLE reco.placement_weights (
+    placement     text COLLATE "C" PRIMARY KEY CHECK (placement ~ '^[a-z_]{1,32}$'),
+    popularity    real NOT NULL DEFAULT 1 CHECK (popularity >= 0),
+    cooccurrence  real NOT NULL DEFAULT 1 CHECK (cooccurrence >= 0),
+    content       real NOT NULL DEFAULT 1 CHECK (content >= 0),
+    als           real NOT NULL DEFAULT 1 CHECK (als >= 0),
+    session_boost real NOT NULL DEFAULT 3 CHECK (session_boost >= 1),
+    description   text,
+    builtin       boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE reco.placement_weights IS 'Per placement, multipliers on the deployed model''s blend weights (popularity, co-occurrence, content, ALS) '
+    'and how much more this session''s events weigh than older history. Edit the rows to tune a placement; add rows for your own '
+    'placements. pg_dump saves the rows you add (builtin = false); re-apply edits of built-in rows after a restore.';
+INSERT INTO reco.placement_weights VALUES
+    ('home', 1, 1, 1, 1, 3, 'home page and listings: the blend as trained', true),
+    ('cart', 1, 0.5, 3, 1, 3, 'cart page and abandoned carts: alternatives to the cart items (similar items weigh more)', true),
+    ('checkout', 1, 3, 0.5, 1, 3, 'checkout: add-ons that go with the cart (bought together weighs more)', true),
+    ('post_purchase', 0.5, 3, 0.3, 1, 3, 'after the order: accessories for what was just bought (pass the order''s items as cart)', true),
+    ('email', 1, 1, 1, 1, 1, 'campaigns: no live session, history only', true);
+
+CREATE TABLE reco.recommendations (
+    rec_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id  text COLLATE "C",
+    session_id   text COLLATE "C",
+    placement    text NOT NULL,
+    model_id     bigint,
+    items        text[] NOT NULL,
+    scores       real[] NOT NULL,
+    context      jsonb NOT NULL DEFAULT '{}',
+    shown_at     timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.recommendations IS 'One row per logged recommendation list (context "log": true): what was shown, in order. '
+    'Events carrying {"rec_id": ...} in their context are attributed to it.';
+CREATE INDEX recommendations_customer_idx ON reco.recommendations (customer_id, shown_at DESC);
+CREATE INDEX recommendations_shown_brin ON reco.recommendations USING brin (shown_at);

@@ -1,0 +1,823 @@
+//! reco.recommend, reco.complements, reco.similar_items, reco.popular: the calls the OMS makes
+//! during a session. Each reads the deployed model's id (one indexed row) and the live inputs
+//! in the call's snapshot — the customer's recent events, stock, preferences — and scores with
+//! `reco_engine::serve` against the model cached in this backend. The cache is loaded by a
+//! backend's first call and reloaded when the deployed model changes; a backend that never
+//! recommends holds nothing.
+use crate::error::{raise, OrRaise};
+use crate::jsonb::{JsonbText, Payload};
+use crate::{gucs, plans, vector};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
+use reco_engine::models::cooccurrence::Neighbor;
+use reco_engine::models::popularity::Popularity;
+use reco_engine::prefs::fit::ItemFacts;
+use reco_engine::serve::context::{check_id, Context};
+use reco_engine::serve::{self, Als, Anchor, Model, Request, Scores, Verb, POPULARITY};
+use reco_engine::standardize::money;
+use reco_engine::{Error, ErrorKind};
+use serde_json::{json, Map, Value};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CacheInfo {
+    bytes: usize,
+    load_ms: f64,
+    loads: u64,
+}
+
+thread_local! {
+    static CACHE: RefCell<(Option<Rc<Model>>, CacheInfo)> = RefCell::new((None, CacheInfo::default()));
+}
+
+
+fn invalid(msg: String, at: &str, hint: &str) -> ! {
+    raise(Error::invalid(msg).at(at.to_string()).hint(hint.to_string()))
+}
+
+fn check_k(k: i32) -> usize {
+    if !(1..=1000).contains(&k) {
+        invalid(format!("k = {k} is out of range"), "k", "k is how many items to return: 1 to 1000");
+    }
+    k as usize
+}
+
+fn now_ms(ctx: &Context) -> i64 {
+    let t = ctx.now.unwrap_or_else(super::transaction_start);
+    t.timestamp_millis()
+}
+
+fn ms_to_tz(ms: i64) -> TimestampWithTimeZone {
+    super::timestamptz(ms * 1000 - reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS)
+}
+
+/// The placement's multipliers and session boost.
+#[derive(Debug, Clone, Copy)]
+struct Placement {
+    multipliers: [f32; 4],
+    session_boost: f64,
+}
+
+/// The deployed model (None when nothing is deployed) and the placement's row, in one statement.
+fn deployed(c: &SpiClient<'_>, placement: &str) -> (Option<i64>, Placement) {
+    let rows = plans::select(
+        c,
+        "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
+                p.session_boost, p.placement IS NOT NULL
+           FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
+        &[DatumWithOid::from(placement)],
+    )
+    .or_raise();
+    let r = rows.first();
+    if !r.get::<bool>(7).or_raise().unwrap_or(false) {
+        invalid(
+            format!("placement {} is not known", reco_engine::error::show(placement)),
+            "context.placement",
+            "placements: home, cart, checkout, post_purchase, email, or a row you add to reco.placement_weights",
+        );
+    }
+    let f = |i: usize| r.get::<f32>(i).or_raise().unwrap_or(1.0);
+    (r.get::<i64>(1).or_raise(), Placement { multipliers: [f(2), f(3), f(4), f(5)], session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64 })
+}
+
+fn price_minor(price: Option<String>, currency: Option<&str>) -> Option<i64> {
+    match (price, currency) {
+        (Some(p), Some(cur)) => money::currency(cur).ok().and_then(|c| money::parse_minor(&p, &c).ok()),
+        _ => None,
+    }
+}
+
+/// Reads model `model_id` into memory.
+fn load(model_id: i64) -> Model {
+    let mut m = Model { model_id, ..Default::default() };
+    Spi::connect(|c| {
+        let r = c
+            .select(
+                "SELECT blend, params, (extract(epoch FROM data_to) * 1000)::int8 FROM reco.models WHERE model_id = $1",
+                None,
+                &[DatumWithOid::from(model_id)],
+            )
+            .or_raise()
+            .first();
+        let blend: Value = r.get::<pgrx::JsonB>(1).or_raise().map(|j| j.0).unwrap_or(Value::Null);
+        let params: Value = r.get::<pgrx::JsonB>(2).or_raise().map(|j| j.0).unwrap_or(Value::Null);
+        m.data_to_ms = r.get::<i64>(3).or_raise().unwrap_or(0);
+        for (i, name) in reco_engine::models::hybrid::MEMBERS.iter().enumerate() {
+            m.weights[i] = blend.get(name).and_then(Value::as_f64).unwrap_or(0.0) as f32;
+        }
+        let mut groups = HashMap::new();
+        let mut cur = c.open_cursor(
+            "SELECT item_id, title, category, group_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text FROM reco.items",
+            &[],
+        );
+        loop {
+            let rows = cur.fetch(10_000).or_raise();
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                let id: String = r.get(1).or_raise().unwrap_or_default();
+                let category: Option<String> = r.get(3).or_raise();
+                let group: Option<String> = r.get(4).or_raise();
+                let currency: Option<String> = r.get(9).or_raise();
+                let facts = ItemFacts {
+                    item_id: String::new(),
+                    size: r.get(5).or_raise(),
+                    color: r.get(6).or_raise(),
+                    brand: r.get(7).or_raise(),
+                    price_minor: price_minor(r.get(8).or_raise(), currency.as_deref()),
+                    currency,
+                };
+                m.cat.push(id, r.get(2).or_raise(), category.as_deref(), group.as_deref(), facts, &mut groups);
+            }
+        }
+        drop(cur);
+        let n = m.cat.len();
+        let (mut als, mut content): (Option<(Vec<f32>, Vec<bool>, usize)>, Option<(Vec<f32>, usize)>) = (None, None);
+        let mut cur = c.open_cursor("SELECT space = 'als', item_id, v FROM reco.item_vectors WHERE model_id = $1", &[DatumWithOid::from(model_id)]);
+        loop {
+            let rows = cur.fetch(10_000).or_raise();
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                let is_als: bool = r.get(1).or_raise().unwrap_or(false);
+                let id: String = r.get(2).or_raise().unwrap_or_default();
+                let Some(&i) = m.cat.index.get(&id) else { continue };
+                let Some(vector::Vector(v)) = r.get(3).or_raise() else { continue };
+                let dims = v.len();
+                let i = i as usize;
+                if is_als {
+                    let a = als.get_or_insert_with(|| (vec![0.0; n * dims], vec![false; n], dims));
+                    if dims == a.2 {
+                        a.0[i * dims..(i + 1) * dims].copy_from_slice(&v);
+                        a.1[i] = true;
+                    }
+                } else {
+                    let a = content.get_or_insert_with(|| (vec![0.0; n * dims], dims));
+                    if dims == a.1 {
+                        a.0[i * dims..(i + 1) * dims].copy_from_slice(&v);
+                    }
+                }
+            }
+        }
+        drop(cur);
+        let num = |k: &str, d: f64| params.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
+        m.als = als.map(|(item, learned, f)| Als::new(f, item, learned, num("regularization", 0.05), num("alpha", 2.0)));
+        m.content = content;
+        let (mut basket, mut session): (Vec<Vec<Neighbor>>, Vec<Vec<Neighbor>>) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        let mut any = false;
+        let mut cur = c.open_cursor(
+            "SELECT source = 'basket', item_id, neighbor_id, support, confidence, lift, score, cross_category
+               FROM reco.item_neighbors WHERE model_id = $1 ORDER BY item_id, source, rank",
+            &[DatumWithOid::from(model_id)],
+        );
+        loop {
+            let rows = cur.fetch(20_000).or_raise();
+            if rows.is_empty() {
+                break;
+            }
+            for r in rows {
+                any = true;
+                let is_basket: bool = r.get(1).or_raise().unwrap_or(true);
+                let (Some(&i), Some(&j)) = (m.cat.index.get(&r.get::<String>(2).or_raise().unwrap_or_default()), m.cat.index.get(&r.get::<String>(3).or_raise().unwrap_or_default())) else {
+                    continue;
+                };
+                let nb = Neighbor {
+                    item: j,
+                    support: r.get::<i32>(4).or_raise().unwrap_or(0).max(0) as u32,
+                    confidence: r.get(5).or_raise().unwrap_or(0.0),
+                    lift: r.get(6).or_raise().unwrap_or(0.0),
+                    score: r.get(7).or_raise().unwrap_or(0.0),
+                    cross_category: r.get(8).or_raise().unwrap_or(false),
+                };
+                let lists = if is_basket { &mut basket } else { &mut session };
+                lists[i as usize].push(nb);
+            }
+        }
+        drop(cur);
+        if any {
+            m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, n));
+            m.basket = Some(basket);
+        }
+        let rows = c
+            .select("SELECT item_id, score, by_hour, by_weekday FROM reco.item_popularity WHERE model_id = $1", None, &[DatumWithOid::from(model_id)])
+            .or_raise();
+        if !rows.is_empty() {
+            let mut p = Popularity { score: vec![0.0; n], by_hour: vec![[0.0; 24]; n], by_weekday: vec![[0.0; 7]; n] };
+            for r in rows {
+                let Some(&i) = m.cat.index.get(&r.get::<String>(1).or_raise().unwrap_or_default()) else { continue };
+                let i = i as usize;
+                p.score[i] = r.get(2).or_raise().unwrap_or(0.0);
+                let h: Vec<f32> = r.get(3).or_raise().unwrap_or_default();
+                let d: Vec<f32> = r.get(4).or_raise().unwrap_or_default();
+                p.by_hour[i].iter_mut().zip(h).for_each(|(a, b)| *a = b);
+                p.by_weekday[i].iter_mut().zip(d).for_each(|(a, b)| *a = b);
+            }
+            m.popularity = Some(p);
+        }
+    });
+    m
+}
+
+/// The cached model `model_id`, loading it when the cache holds another one (or none).
+fn cached(model_id: i64) -> Rc<Model> {
+    if let Some(m) = CACHE.with(|c| c.borrow().0.clone().filter(|m| m.model_id == model_id)) {
+        return m;
+    }
+    // let the old model go before the new one is read
+    CACHE.with(|c| c.borrow_mut().0 = None);
+    let started = Instant::now();
+    let m = load(model_id);
+    let bytes = m.bytes();
+    let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
+    if bytes > cap {
+        raise(
+            Error::new(ErrorKind::LimitExceeded, format!("model {model_id} needs {} kB in this backend's cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024))
+                .hint("raise reco.cache_max_memory (per session, per role or in postgresql.conf), or train with fewer factors or content_dims"),
+        );
+    }
+    let m = Rc::new(m);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.1 = CacheInfo { bytes, load_ms: started.elapsed().as_secs_f64() * 1000.0, loads: c.1.loads + 1 };
+        c.0 = Some(m.clone());
+    });
+    m
+}
+
+/// One of the customer's (or this session's) recent events.
+struct Past {
+    item: String,
+    kind: String,
+    value: Option<f64>,
+    at_ms: i64,
+    in_session: bool,
+    weight: f64,
+}
+
+/// What a request knows about the customer.
+#[derive(Default)]
+struct Customer {
+    timezone: Option<String>,
+    stored: Option<Vec<f32>>,
+    history: Vec<Past>,
+    /// item -> (returned, repeatable)
+    bought: HashMap<String, (bool, bool)>,
+}
+
+fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, model_id: Option<i64>, now_ms: i64) -> Customer {
+    let mut out = Customer::default();
+    let now = ms_to_tz(now_ms);
+    if let Some(id) = customer_id {
+        let r = plans::select(
+            c,
+            "SELECT (SELECT timezone FROM reco.customers WHERE customer_id = $1),
+                    (SELECT v FROM reco.customer_vectors WHERE model_id = $2 AND space = 'als' AND customer_id = $1)",
+            &[DatumWithOid::from(id), DatumWithOid::from(model_id)],
+        )
+        .or_raise()
+        .first();
+        out.timezone = r.get(1).or_raise();
+        out.stored = r.get::<vector::Vector>(2).or_raise().map(|v| v.0);
+        for r in plans::select(
+            c,
+            "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
+               FROM reco.events e LEFT JOIN reco.items i ON i.item_id = e.item_id
+               LEFT JOIN reco.category_settings cs ON cs.category = i.category
+              WHERE e.customer_id = $1 AND e.kind IN ('purchase', 'return') AND e.item_id IS NOT NULL AND e.occurred_at <= $2
+              GROUP BY e.item_id",
+            &[DatumWithOid::from(id), DatumWithOid::from(now)],
+        )
+        .or_raise()
+        {
+            let item: String = r.get(1).or_raise().unwrap_or_default();
+            out.bought.insert(item, (r.get(2).or_raise().unwrap_or(false), r.get(3).or_raise().unwrap_or(false)));
+        }
+    }
+    let limit = i64::from(gucs::HISTORY_EVENTS.get());
+    if limit > 0 && (customer_id.is_some() || session_id.is_some()) {
+        for r in plans::select(
+            c,
+            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, $3::text IS NOT NULL AND e.session_id = $3, w.weight
+               FROM (SELECT * FROM (SELECT event_id, item_id, kind, value, occurred_at, session_id FROM reco.events
+                                     WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
+                                     ORDER BY occurred_at DESC LIMIT $2) a
+                     UNION
+                     SELECT * FROM (SELECT event_id, item_id, kind, value, occurred_at, session_id FROM reco.events
+                                     WHERE session_id = $3 AND item_id IS NOT NULL AND occurred_at <= $4
+                                     ORDER BY occurred_at DESC LIMIT $2) b) e
+               JOIN reco.event_weights w ON w.kind = e.kind",
+            &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)],
+        )
+        .or_raise()
+        {
+            out.history.push(Past {
+                item: r.get(1).or_raise().unwrap_or_default(),
+                kind: r.get(2).or_raise().unwrap_or_default(),
+                value: r.get(3).or_raise(),
+                at_ms: r.get(4).or_raise().unwrap_or(0),
+                in_session: r.get(5).or_raise().unwrap_or(false),
+                weight: r.get(6).or_raise().unwrap_or(0.0),
+            });
+        }
+    }
+    out
+}
+
+/// Anchors from the history and the cart (one per item, weights summed), and the categories
+/// browsed.
+fn anchors(m: &Model, cust: &Customer, cart: &[String], now_ms: i64, session_boost: f64) -> Vec<Anchor> {
+    let half_life = gucs::HISTORY_HALF_LIFE_DAYS.get();
+    let mut by_item: HashMap<u32, (f32, f32, Verb)> = HashMap::new();
+    for p in &cust.history {
+        let Some(&i) = m.cat.index.get(&p.item) else { continue };
+        let w = serve::anchor_weight(&p.kind, p.value, p.weight, now_ms - p.at_ms, half_life, p.in_session, session_boost);
+        let e = by_item.entry(i).or_insert((0.0, f32::MIN, Verb::Viewed));
+        e.0 += w;
+        if w > e.1 {
+            e.1 = w;
+            e.2 = serve::verb_of(&p.kind);
+        }
+    }
+    let cart_weight = (4.0 * session_boost) as f32;
+    for id in cart {
+        if let Some(&i) = m.cat.index.get(id) {
+            let e = by_item.entry(i).or_insert((0.0, f32::MIN, Verb::InCart));
+            e.0 = e.0.max(0.0) + cart_weight;
+            e.2 = Verb::InCart;
+        }
+    }
+    let mut v: Vec<Anchor> = by_item.into_iter().filter(|(_, e)| e.0 > 0.0).map(|(item, e)| Anchor { item, weight: e.0, verb: e.2 }).collect();
+    v.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(a.item.cmp(&b.item)));
+    v
+}
+
+/// Which of `ids` are buyable right now: active, available > 0, not backordered.
+fn buyable(c: &SpiClient<'_>, ids: &[&str]) -> HashSet<String> {
+    plans::select(
+        c,
+        "SELECT s.item_id FROM reco.stock s JOIN reco.items i ON i.item_id = s.item_id
+          WHERE s.item_id = ANY($1) AND s.available > 0 AND NOT s.backordered AND i.active",
+        &[DatumWithOid::from(ids.to_vec())],
+    )
+    .or_raise()
+    .into_iter()
+    .filter_map(|r| r.get::<String>(1).ok().flatten())
+    .collect()
+}
+
+/// Buyable items outside what was ranked (new items, or a model that ran out), best sellers
+/// first: (item_id, category, score). Without a model, best sellers of the last 30 days.
+#[allow(clippy::too_many_arguments)]
+fn fallback(c: &SpiClient<'_>, model_id: Option<i64>, skip: &[String], category: Option<&str>, not_categories: &[String], n: usize, now_ms: i64) -> Vec<(String, Option<String>, f64)> {
+    let args = [
+        DatumWithOid::from(model_id),
+        DatumWithOid::from(skip.to_vec()),
+        DatumWithOid::from(category),
+        DatumWithOid::from(not_categories.to_vec()),
+        DatumWithOid::from(n as i64),
+        DatumWithOid::from(ms_to_tz(now_ms)),
+    ];
+    let sql = if model_id.is_some() {
+        "SELECT i.item_id, i.category, coalesce(p.score, 0)::float8
+           FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
+           LEFT JOIN reco.item_popularity p ON p.model_id = $1 AND p.item_id = i.item_id
+          WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
+            AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4) AND $6::timestamptz IS NOT NULL
+          ORDER BY p.score DESC NULLS LAST, i.item_id LIMIT $5"
+    } else {
+        "SELECT i.item_id, i.category, coalesce(p.n, 0)::float8
+           FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
+           LEFT JOIN (SELECT item_id, count(*) AS n FROM reco.events
+                       WHERE kind = 'purchase' AND occurred_at > $6 - interval '30 days' AND occurred_at <= $6 AND $1::int8 IS NULL
+                       GROUP BY item_id) p ON p.item_id = i.item_id
+          WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
+            AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4)
+          ORDER BY p.n DESC NULLS LAST, i.item_id LIMIT $5"
+    };
+    plans::select(c, sql, &args)
+        .or_raise()
+        .into_iter()
+        .map(|r| (r.get::<String>(1).ok().flatten().unwrap_or_default(), r.get::<String>(2).ok().flatten(), r.get::<f64>(3).ok().flatten().unwrap_or(0.0)))
+        .collect()
+}
+
+/// Walks `next(window, taken)` windows of the ranking, keeping buyable items, until `want` are
+/// found or the ranking runs out. `reorder` may re-sort a window (preference fit).
+fn collect_buyable(c: &SpiClient<'_>, m: &Model, want: usize, mut next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
+    let mut taken = vec![false; m.cat.len()];
+    let mut out = Vec::new();
+    let mut window = (want * 2).max(50);
+    loop {
+        let batch = next(window, &taken);
+        if batch.is_empty() {
+            return out;
+        }
+        let ids: Vec<&str> = batch.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
+        let ok = buyable(c, &ids);
+        for &i in &batch {
+            taken[i as usize] = true;
+            if ok.contains(&m.cat.ids[i as usize]) {
+                out.push(i);
+            }
+        }
+        if out.len() >= want {
+            return out;
+        }
+        window = window.saturating_mul(4);
+    }
+}
+
+/// The first `k` buyable items of a fixed order, one variant per product group.
+fn walk(c: &SpiClient<'_>, m: &Model, k: usize, order: &[u32]) -> Vec<u32> {
+    let mut pos = 0;
+    let ranked = collect_buyable(c, m, k * 3, |w, _| {
+        let v: Vec<u32> = order.iter().skip(pos).take(w).copied().collect();
+        pos += v.len();
+        v
+    });
+    serve::diversify(&m.cat, &ranked, k, 0)
+}
+
+/// Diversity cap: the context's, else the GUC.
+fn cap(ctx: &Context) -> usize {
+    if ctx.category.is_some() {
+        return 0;
+    }
+    ctx.max_per_category.unwrap_or(gucs::MAX_PER_CATEGORY.get().max(0) as usize)
+}
+
+struct Picked {
+    item: String,
+    score: f64,
+    reason: String,
+}
+
+fn notice_no_model(what: &str) {
+    pgrx::notice!("pg_reco: no model is deployed; {what} falls back to popularity. Train and deploy one: SELECT reco.deploy(reco.train());");
+}
+
+/// The recommendation list, before logging.
+fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Picked>) {
+    let now = now_ms(ctx);
+    Spi::connect(|c| {
+        let (model_id, placement) = deployed(&c, &ctx.placement);
+        let cust = read_customer(&c, customer_id, ctx.session_id.as_deref(), model_id, now);
+        let local_hour = serve::local_hour(now, cust.timezone.as_deref());
+        let mut skip: Vec<String> = ctx.cart.iter().chain(&ctx.exclude).cloned().collect();
+        skip.extend(cust.bought.iter().filter(|(_, (returned, repeatable))| *returned || !*repeatable).map(|(id, _)| id.clone()));
+        let Some(model_id) = model_id else {
+            notice_no_model("reco.recommend");
+            let rows = fallback(&c, None, &skip, ctx.category.as_deref(), &[], k, now);
+            return (None, rows.into_iter().map(|(item, _, n)| Picked { item, score: n, reason: "popular in the last 30 days (no model deployed yet)".into() }).collect());
+        };
+        let m = cached(model_id);
+        let n = m.cat.len();
+        let mut excluded = vec![false; n];
+        for id in &skip {
+            if let Some(&i) = m.cat.index.get(id) {
+                excluded[i as usize] = true;
+            }
+        }
+        if let Some(cat) = &ctx.category {
+            for i in 0..n {
+                if m.cat.category_name(i as u32) != cat {
+                    excluded[i] = true;
+                }
+            }
+        }
+        let anchors = anchors(&m, &cust, &ctx.cart, now, placement.session_boost);
+        // new customer: nothing older than a day and no learned vector
+        let day_ago = now - 86_400_000;
+        let cold = cust.stored.is_none() && cust.history.iter().all(|p| p.at_ms >= day_ago);
+        let newer = cust.history.iter().any(|p| p.at_ms > m.data_to_ms) || !ctx.cart.is_empty();
+        let folded = match (&m.als, &cust.stored) {
+            (Some(a), Some(v)) if !newer && v.len() == a.factors => Some(v.clone()),
+            (Some(a), _) => a.fold_in(&anchors.iter().map(|x| (x.item, x.weight)).collect::<Vec<_>>()).or_else(|| cust.stored.clone().filter(|v| v.len() == a.factors)),
+            _ => None,
+        };
+        let browsed: Vec<u32> = if cold {
+            let mut b: Vec<u32> = anchors.iter().map(|a| m.cat.category[a.item as usize]).collect();
+            b.sort_unstable();
+            b.dedup();
+            b
+        } else {
+            Vec::new()
+        };
+        let mut multipliers = placement.multipliers;
+        if cold {
+            multipliers[POPULARITY] *= 4.0;
+        }
+        let req = Request {
+            anchors: &anchors,
+            user: folded.as_deref(),
+            now_ms: now,
+            multipliers,
+            candidates: gucs::CANDIDATES.get().max(1) as usize,
+            browsed: &browsed,
+        };
+        let mut scores = Scores::compute(&m, &req, &excluded);
+        let resolved = match customer_id {
+            Some(id) if gucs::PREFERENCE_PENALTY.get() > 0.0 => super::prefs::resolved(id, &Map::new(), None),
+            _ => Map::new(),
+        };
+        let penalty = gucs::PREFERENCE_PENALTY.get() as f32;
+        let want = k * 3;
+        let ranked = collect_buyable(&c, &m, want, |w, taken| {
+            let mut v = scores.next(w, taken);
+            if !resolved.is_empty() {
+                scores.apply_preferences(&m, &resolved, penalty, &v);
+                v.sort_by(|a, b| scores.blended[*b as usize].total_cmp(&scores.blended[*a as usize]).then(a.cmp(b)));
+            }
+            v
+        });
+        let chosen = serve::diversify(&m.cat, &ranked, k, cap(ctx));
+        let mut out: Vec<Picked> = chosen
+            .iter()
+            .map(|&i| Picked { item: m.cat.ids[i as usize].clone(), score: f64::from(scores.blended[i as usize]), reason: serve::reason(&m, &scores, &req, i, local_hour) })
+            .collect();
+        if out.len() < k {
+            // the model's catalogue ran out of buyable items: new items and anything left, best sellers first
+            skip.extend(out.iter().map(|p| p.item.clone()));
+            skip.extend(ranked.iter().map(|&i| m.cat.ids[i as usize].clone()));
+            for (item, category, _) in fallback(&c, Some(model_id), &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
+                let reason = match category {
+                    Some(cat) => format!("in stock now in {cat}"),
+                    None => "in stock now".into(),
+                };
+                out.push(Picked { item, score: 0.0, reason });
+            }
+        }
+        (Some(model_id), out)
+    })
+}
+
+/// Recommendations for a customer: `k` buyable items, best first, each with a reason.
+#[pg_extern(volatile, parallel_unsafe)]
+fn recommend(customer_id: Option<&str>, k: default!(i32, 10), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String), name!(rec_id, Option<i64>))> {
+    let k = check_k(k);
+    if let Some(id) = customer_id {
+        check_id(id, "customer_id").or_raise();
+    }
+    let raw = Payload::object_arg(context, "context", r#"{"cart": ["SKU-1"], "placement": "checkout"}"#);
+    let ctx = Context::parse(&raw).or_raise();
+    let (model_id, list) = recommend_list(customer_id, k, &ctx);
+    let rec_id = if ctx.log {
+        let items: Vec<&str> = list.iter().map(|p| p.item.as_str()).collect();
+        let scores: Vec<f32> = list.iter().map(|p| p.score as f32).collect();
+        let mut logged = raw.clone();
+        logged.remove("log");
+        Spi::connect_mut(|c| {
+            let r = plans::update(
+                c,
+                "INSERT INTO reco.recommendations (customer_id, session_id, placement, model_id, items, scores, context)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) RETURNING rec_id",
+                &[
+                    DatumWithOid::from(customer_id),
+                    DatumWithOid::from(ctx.session_id.as_deref()),
+                    DatumWithOid::from(ctx.placement.as_str()),
+                    DatumWithOid::from(model_id),
+                    DatumWithOid::from(items),
+                    DatumWithOid::from(scores),
+                    DatumWithOid::from(Value::Object(logged).to_string()),
+                ],
+            )
+            .or_raise();
+            r.first().get::<i64>(1).or_raise()
+        })
+    } else {
+        None
+    };
+    TableIterator::new(list.into_iter().map(move |p| (p.item, p.score, p.reason, rec_id)))
+}
+
+fn ids_arg(ids: &[Option<String>], what: &str) -> Vec<String> {
+    ids.iter()
+        .enumerate()
+        .map(|(n, x)| {
+            let Some(s) = x else { invalid(format!("{what}[{}] is NULL", n + 1), what, "pass item ids, without NULLs") };
+            check_id(s, &format!("{what}[{}]", n + 1)).or_raise();
+            s.clone()
+        })
+        .collect()
+}
+
+/// Items from other categories that go with the given items (a cart, or a just-placed order):
+/// bought-together strength summed over the inputs; personalized by the customer's vector when
+/// `customer_id` is given. Filled with best sellers of other categories when the neighbours run out.
+#[pg_extern(stable, parallel_safe)]
+fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id: default!(Option<&str>, "NULL")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+    let k = check_k(k);
+    let inputs = ids_arg(&item_ids, "item_ids");
+    if let Some(id) = customer_id {
+        check_id(id, "customer_id").or_raise();
+    }
+    let now = super::transaction_start().timestamp_millis();
+    let out: Vec<(String, f64, String)> = Spi::connect(|c| {
+        let (model_id, _) = deployed(&c, "checkout");
+        let cust = read_customer(&c, customer_id, None, model_id, now);
+        let mut skip: Vec<String> = inputs.clone();
+        skip.extend(cust.bought.iter().filter(|(_, (ret, rep))| *ret || !*rep).map(|(id, _)| id.clone()));
+        let Some(model_id) = model_id else {
+            notice_no_model("reco.complements");
+            return fallback(&c, None, &skip, None, &[], k, now).into_iter().map(|(i, _, n)| (i, n, "popular in the last 30 days (no model deployed yet)".into())).collect();
+        };
+        let m = cached(model_id);
+        let mut excluded = vec![false; m.cat.len()];
+        for id in &skip {
+            if let Some(&i) = m.cat.index.get(id) {
+                excluded[i as usize] = true;
+            }
+        }
+        let idx: Vec<u32> = inputs.iter().filter_map(|id| m.cat.index.get(id).copied()).collect();
+        let mut list = serve::complements(&m, &idx, &excluded);
+        if let (Some(a), Some(_)) = (&m.als, customer_id) {
+            let anchors = anchors(&m, &cust, &inputs, now, 1.0);
+            let user = cust.stored.clone().filter(|v| v.len() == a.factors).or_else(|| a.fold_in(&anchors.iter().map(|x| (x.item, x.weight)).collect::<Vec<_>>()));
+            if let Some(u) = user {
+                let top = list.iter().map(|x| x.1).fold(0f32, f32::max).max(1e-6);
+                let cf: Vec<f32> = list.iter().map(|x| reco_engine::models::linalg::dot(&u, a.vec(x.0))).collect();
+                let (lo, hi) = cf.iter().fold((f32::MAX, f32::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+                let span = if hi > lo { hi - lo } else { 1.0 };
+                for (x, s) in list.iter_mut().zip(cf) {
+                    x.1 = x.1 / top + 0.3 * (s - lo) / span;
+                }
+                list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            }
+        }
+        let order: Vec<u32> = list.iter().map(|x| x.0).collect();
+        let by_item: HashMap<u32, (f32, u32)> = list.iter().map(|x| (x.0, (x.1, x.2))).collect();
+        let ranked = walk(&c, &m, k, &order);
+        let mut out: Vec<(String, f64, String)> = ranked
+            .iter()
+            .map(|&j| {
+                let (s, via) = by_item.get(&j).copied().unwrap_or((0.0, j));
+                (m.cat.ids[j as usize].clone(), f64::from(s), format!("bought together with {}", m.cat.title[via as usize]))
+            })
+            .collect();
+        if out.len() < k {
+            let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
+            skip.extend(out.iter().map(|x| x.0.clone()));
+            for (item, cat, _) in fallback(&c, Some(model_id), &skip, None, &in_cats, k - out.len(), now) {
+                out.push((item, 0.0, format!("popular in {}", cat.unwrap_or_else(|| "the shop".into()))));
+            }
+        }
+        out
+    });
+    TableIterator::new(out)
+}
+
+/// Items most like `item_id` (ALS factors and content, averaged), its own variants left out.
+/// An item the deployed model has not seen gets its content neighbours.
+#[pg_extern(stable, parallel_safe)]
+fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+    let k = check_k(k);
+    check_id(item_id, "item_id").or_raise();
+    let now = super::transaction_start().timestamp_millis();
+    let out: Vec<(String, f64, String)> = Spi::connect(|c| {
+        let r = plans::select(
+            c,
+            "SELECT title, category, brand, price::float8, attributes->>'color', attributes->>'size', group_id,
+                    CASE WHEN jsonb_typeof(attributes->'tags') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(attributes->'tags')) END
+               FROM reco.items WHERE item_id = $1",
+            &[DatumWithOid::from(item_id)],
+        )
+        .or_raise();
+        if r.is_empty() {
+            raise(Error::new(ErrorKind::UndefinedObject, format!("item {} does not exist", reco_engine::error::show(item_id))).at("item_id").hint("pass an item_id of reco.items"));
+        }
+        let r = r.first();
+        let title: String = r.get::<String>(1).or_raise().unwrap_or_else(|| item_id.to_string());
+        let group: Option<String> = r.get(7).or_raise();
+        let features = reco_engine::models::content::ItemFeatures {
+            category: r.get(2).or_raise(),
+            brand: r.get(3).or_raise(),
+            price: r.get(4).or_raise(),
+            title: Some(title.clone()),
+            color: r.get(5).or_raise(),
+            size: r.get(6).or_raise(),
+            tags: r.get::<Vec<Option<String>>>(8).or_raise().unwrap_or_default().into_iter().flatten().collect(),
+        };
+        let (model_id, _) = deployed(&c, "home");
+        let Some(model_id) = model_id else {
+            notice_no_model("reco.similar_items");
+            return fallback(&c, None, &[item_id.to_string()], features.category.as_deref(), &[], k, now)
+                .into_iter()
+                .map(|(i, _, n)| (i, n, "popular in the same category (no model deployed yet)".into()))
+                .collect();
+        };
+        let m = cached(model_id);
+        let known = m.cat.index.get(item_id).copied();
+        let own: Option<Vec<f32>> = match (known, &m.content) {
+            (None, Some((_, d))) => Some(reco_engine::models::content::vector(&features, *d)),
+            _ => None,
+        };
+        // its own variants are the same product
+        let own_group = known.map(|i| m.cat.group[i as usize]).filter(|g| *g != serve::NONE && group.is_some());
+        let excluded: Vec<bool> = m.cat.group.iter().map(|g| Some(*g) == own_group).collect();
+        let list = serve::similar(&m, known, own.as_deref(), &excluded);
+        let order: Vec<u32> = list.iter().map(|x| x.0).collect();
+        let score: HashMap<u32, f32> = list.iter().copied().collect();
+        let ranked = walk(&c, &m, k, &order);
+        let mut out: Vec<(String, f64, String)> =
+            ranked.iter().map(|&j| (m.cat.ids[j as usize].clone(), f64::from(score.get(&j).copied().unwrap_or(0.0)), format!("similar to {title}"))).collect();
+        if out.len() < k {
+            let mut skip: Vec<String> = out.iter().map(|x| x.0.clone()).collect();
+            skip.push(item_id.to_string());
+            for (item, cat, _) in fallback(&c, Some(model_id), &skip, None, &[], k - out.len(), now) {
+                out.push((item, 0.0, format!("popular in {}", cat.unwrap_or_else(|| "the shop".into()))));
+            }
+        }
+        out
+    });
+    TableIterator::new(out)
+}
+
+/// Best sellers right now: the deployed model's decayed popularity weighted toward this hour
+/// and weekday; only buyable items; optionally one category. `context` takes recommend's keys
+/// (`now` and `exclude` apply).
+#[pg_extern(stable, parallel_safe)]
+fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+    let k = check_k(k);
+    let raw = Payload::object_arg(context, "context", r#"{"now": "2025-01-01T19:00:00Z"}"#);
+    let mut ctx = Context::parse(&raw).or_raise();
+    if category.is_some() {
+        ctx.category = category.map(str::to_string);
+    }
+    let now = now_ms(&ctx);
+    let out: Vec<(String, f64, String)> = Spi::connect(|c| {
+        let (model_id, _) = deployed(&c, &ctx.placement);
+        let skip: Vec<String> = ctx.exclude.iter().chain(&ctx.cart).cloned().collect();
+        let model = model_id.map(cached);
+        let Some(m) = model.filter(|m| m.popularity.is_some()) else {
+            if model_id.is_none() {
+                notice_no_model("reco.popular");
+            }
+            return fallback(&c, model_id, &skip, ctx.category.as_deref(), &[], k, now)
+                .into_iter()
+                .map(|(i, cat, n)| (i, n, format!("popular in {} recently", cat.unwrap_or_else(|| "the shop".into()))))
+                .collect();
+        };
+        let hour = serve::local_hour(now, None);
+        let pop = m.popularity.as_ref().map(|p| p.top(m.cat.len(), now, |i| {
+            !skip.contains(&m.cat.ids[i]) && ctx.category.as_deref().is_none_or(|cat| m.cat.category_name(i as u32) == cat)
+        })).unwrap_or_default();
+        let score: HashMap<u32, f32> = pop.iter().copied().collect();
+        let order: Vec<u32> = pop.iter().map(|x| x.0).collect();
+        let ranked = walk(&c, &m, k, &order);
+        let mut out: Vec<(String, f64, String)> = ranked
+            .iter()
+            .map(|&i| {
+                let cat = m.cat.category_name(i);
+                let reason = if cat.is_empty() { format!("popular this {}", serve::part_of_day(hour)) } else { format!("popular in {cat} this {}", serve::part_of_day(hour)) };
+                (m.cat.ids[i as usize].clone(), f64::from(score.get(&i).copied().unwrap_or(0.0)), reason)
+            })
+            .collect();
+        if out.len() < k {
+            let mut skip = skip.clone();
+            skip.extend(out.iter().map(|x| x.0.clone()));
+            skip.extend(ranked.iter().map(|&i| m.cat.ids[i as usize].clone()));
+            for (item, cat, _) in fallback(&c, model_id, &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
+                out.push((item, 0.0, format!("in stock now in {}", cat.unwrap_or_else(|| "the shop".into()))));
+            }
+        }
+        out
+    });
+    TableIterator::new(out)
+}
+
+fn info_json() -> Value {
+    CACHE.with(|c| {
+        let c = c.borrow();
+        match &c.0 {
+            Some(m) => json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": c.1.bytes, "load_ms": (c.1.load_ms * 10.0).round() / 10.0,
+                              "loads": c.1.loads, "members": reco_engine::models::hybrid::MEMBERS.iter().zip(m.present()).filter(|x| x.1).map(|x| *x.0).collect::<Vec<_>>()}),
+            None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.1.loads}),
+        }
+    })
+}
+
+/// What this backend's model cache holds: model_id, items, bytes, load_ms, loads.
+#[pg_extern(volatile, parallel_safe)]
+fn cache_info() -> JsonbText {
+    JsonbText::of(&info_json())
+}
+
+/// Loads the deployed model into this backend's cache now (e.g. from a pool's connect query),
+/// so the first recommendation does not pay for it. Returns cache_info().
+#[pg_extern(volatile, parallel_unsafe)]
+fn warm_cache() -> JsonbText {
+    let model_id = Spi::connect(|c| deployed(&c, "home").0);
+    match model_id {
+        Some(id) => {
+            cached(id);
+        }
+        None => notice_no_model("reco.warm_cache"),
+    }
+    JsonbText::of(&info_json())
+}

@@ -1,0 +1,175 @@
+-- Serving: reco.recommend, complements, similar_items, popular. The demo data is generated
+-- relative to the load date, so this file asserts rules and relations, not exact lists.
+SET timezone = 'UTC';
+SELECT reset();
+TRUNCATE reco.models CASCADE;
+TRUNCATE reco.deployments, reco.recommendations, reco.category_settings;
+-- helpers: is every row of a list buyable, and what does a list hold
+CREATE FUNCTION pg_temp.all_buyable(ids text[]) RETURNS boolean LANGUAGE sql AS $$
+    SELECT coalesce(bool_and(i.active AND s.available > 0 AND NOT s.backordered), true)
+      FROM unnest(ids) u(id) LEFT JOIN reco.items i ON i.item_id = u.id LEFT JOIN reco.stock s ON s.item_id = u.id $$;
+CREATE FUNCTION pg_temp.recs(cust text, k int, ctx jsonb DEFAULT '{}') RETURNS text[] LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(item_id), '{}') FROM reco.recommend(cust, k, ctx) $$;
+
+-- no model deployed yet: best sellers of the last 30 days, said so in the reason, and a NOTICE
+SELECT (reco.load_demo('small', 42) ->> 'customers') AS customers;
+SELECT count(*) AS rows, count(DISTINCT reason) AS reasons, min(reason) AS reason
+FROM reco.recommend('nobody-yet', 5);
+
+SET reco.training_threads = 2;
+SET client_min_messages = warning;
+SELECT reco.deploy(reco.train('hybrid')) IS NOT NULL AS deployed;
+RESET client_min_messages;
+-- the customer with the most purchases, and one of their bought items
+SELECT customer_id AS cust FROM reco.events WHERE kind = 'purchase' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1 \gset
+
+-- exactly k rows, best first, each buyable, with a reason; nothing bought (non-repeatable) or returned
+SELECT count(*) AS rows, bool_and(reason <> '') AS reasons, count(DISTINCT item_id) AS distinct_items
+FROM reco.recommend(:'cust', 10);
+SELECT pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable;
+SELECT bool_and(score >= next_score) AS best_first
+FROM (SELECT score, lead(score, 1, '-infinity') OVER (ORDER BY ord) AS next_score
+      FROM reco.recommend(:'cust', 10) WITH ORDINALITY AS r(item_id, score, reason, rec_id, ord)) s;
+-- over 50 customers: nothing they returned, nothing they bought outside repeatable categories
+SELECT count(*) FILTER (WHERE e.kind = 'return') AS returned_items_recommended,
+       count(*) FILTER (WHERE e.kind = 'purchase' AND i.category NOT IN ('coffee', 'socks')) AS bought_items_recommended
+FROM (SELECT customer_id FROM reco.events WHERE kind = 'purchase' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 50) c
+CROSS JOIN LATERAL reco.recommend(c.customer_id, 10) r
+JOIN reco.events e ON e.customer_id = c.customer_id AND e.item_id = r.item_id AND e.kind IN ('purchase', 'return')
+JOIN reco.items i ON i.item_id = r.item_id;
+-- consumables are recommended again: some of these customers get a coffee or socks item they bought
+SELECT count(*) > 0 AS repeat_purchases_offered
+FROM (SELECT customer_id FROM reco.events WHERE kind = 'purchase' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 50) c
+CROSS JOIN LATERAL reco.recommend(c.customer_id, 10, '{"max_per_category": 0}') r
+JOIN reco.events e ON e.customer_id = c.customer_id AND e.item_id = r.item_id AND e.kind = 'purchase';
+
+-- a stock change is honoured by the very next call, with no retraining
+SELECT item_id AS top FROM reco.recommend(:'cust', 1) \gset
+UPDATE reco.stock SET available = 0 WHERE item_id = :'top';
+SELECT :'top' = ANY (pg_temp.recs(:'cust', 10)) AS out_of_stock_returned;
+UPDATE reco.stock SET available = 5, backordered = true WHERE item_id = :'top';
+SELECT :'top' = ANY (pg_temp.recs(:'cust', 10)) AS backordered_returned;
+UPDATE reco.stock SET backordered = false WHERE item_id = :'top';
+UPDATE reco.items SET active = false WHERE item_id = :'top';
+SELECT :'top' = ANY (pg_temp.recs(:'cust', 10)) AS inactive_returned;
+UPDATE reco.items SET active = true WHERE item_id = :'top';
+SELECT :'top' = ANY (pg_temp.recs(:'cust', 10)) AS back_in_stock_returned;
+
+-- cart items and excluded items never come back; the exclusion list is honoured exactly
+SELECT array_length(pg_temp.recs(:'cust', 10, jsonb_build_object('cart', pg_temp.recs(:'cust', 5))), 1) AS rows_with_cart,
+       pg_temp.recs(:'cust', 10, jsonb_build_object('cart', pg_temp.recs(:'cust', 5))) && pg_temp.recs(:'cust', 5) AS cart_returned,
+       pg_temp.recs(:'cust', 10, jsonb_build_object('exclude', pg_temp.recs(:'cust', 3))) && pg_temp.recs(:'cust', 3) AS excluded_returned;
+
+-- 95% of the catalogue out of stock: still exactly k buyable items
+CREATE TEMP TABLE saved_stock AS SELECT * FROM reco.stock;
+UPDATE reco.stock SET available = 0 WHERE hashtext(item_id) % 20 <> 0;
+SELECT count(*) FILTER (WHERE available > 0 AND NOT backordered) < 60 AS few_buyable FROM reco.stock;
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_at_95_percent_out,
+       pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable;
+-- only 3 buyable items left (one a new item the model has never seen): exactly those 3
+UPDATE reco.stock SET available = 0;
+INSERT INTO reco.items (item_id, title, category, price, currency) VALUES ('new-item-1', 'Brand new mug', 'mugs', 9.5, 'EUR');
+INSERT INTO reco.stock (item_id, available) VALUES ('new-item-1', 3);
+UPDATE reco.stock SET available = 1 WHERE item_id IN (SELECT item_id FROM reco.items WHERE item_id <> 'new-item-1' ORDER BY item_id LIMIT 2);
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_with_3_buyable,
+       'new-item-1' = ANY (pg_temp.recs(:'cust', 10)) AS new_item_included,
+       pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable;
+SELECT count(*) AS popular_rows, count(*) FILTER (WHERE item_id = 'new-item-1') AS new_item FROM reco.popular(10);
+-- nothing buyable: an empty answer, not an error
+UPDATE reco.stock SET available = 0;
+SELECT count(*) AS rows_when_nothing_is_buyable FROM reco.recommend(:'cust', 10);
+TRUNCATE reco.stock;
+INSERT INTO reco.stock SELECT * FROM saved_stock;
+
+-- reacting to what happened seconds ago: a new customer views shoes and gets shoes and socks,
+-- with reasons that say why; an unknown customer gets a cold-start answer, not an error
+SELECT count(*) AS rows, count(*) FILTER (WHERE reason LIKE 'popular%' OR reason LIKE 'best seller%') AS popular_reasons
+FROM reco.recommend('brand-new-customer', 10);
+SELECT reco.record_event('brand-new-customer', item_id, 'view', session_id => 's-new')
+FROM reco.items WHERE category = 'shoes' ORDER BY item_id LIMIT 3 \g /dev/null
+SELECT count(*) FILTER (WHERE i.category IN ('shoes', 'socks')) >= 5 AS follows_the_session,
+       count(*) FILTER (WHERE r.reason LIKE 'best seller in shoes%' OR r.reason LIKE 'similar to%' OR r.reason LIKE 'often viewed with%'
+                           OR r.reason LIKE 'because you viewed%') > 0 AS says_why
+FROM reco.recommend('brand-new-customer', 10, '{"session_id": "s-new"}') r JOIN reco.items i USING (item_id);
+-- an anonymous session (no customer id) works the same
+SELECT count(*) AS anonymous_rows FROM reco.recommend(NULL, 5, '{"session_id": "s-new"}');
+
+-- the cart: at checkout the phone's case comes with a "bought together" reason
+SELECT item_id AS phone FROM reco.item_neighbors n JOIN reco.items i USING (item_id)
+WHERE n.source = 'basket' AND i.category = 'phones' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1 \gset
+SELECT count(*) FILTER (WHERE i.category = 'phone_cases') > 0 AS cases_offered,
+       count(*) FILTER (WHERE r.reason LIKE 'bought together with %' OR r.reason LIKE 'goes with %') > 0 AS bought_together_reason,
+       count(*) FILTER (WHERE r.item_id = :'phone') AS cart_item_returned
+FROM reco.recommend('brand-new-customer', 10, jsonb_build_object('cart', ARRAY[:'phone'], 'placement', 'checkout')) r
+JOIN reco.items i USING (item_id);
+-- complements: other categories only, bought-together reasons, buyable
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.category = 'phones') AS same_category,
+       count(*) FILTER (WHERE i.category = 'phone_cases') > 0 AS cases,
+       bool_and(r.reason LIKE 'bought together with %' OR r.reason LIKE 'popular in %') AS reasons,
+       pg_temp.all_buyable(array_agg(r.item_id)) AS all_buyable
+FROM reco.complements(ARRAY[:'phone'], 5) r JOIN reco.items i USING (item_id);
+SELECT count(*) AS personalized_rows FROM reco.complements(ARRAY[:'phone'], 5, :'cust');
+-- similar items: never the item itself or its own variants
+SELECT count(*) AS rows, count(*) FILTER (WHERE s.item_id = :'phone') AS itself,
+       count(*) FILTER (WHERE i.group_id = (SELECT group_id FROM reco.items WHERE item_id = :'phone')) AS own_variants
+FROM reco.similar_items(:'phone', 5) s JOIN reco.items i USING (item_id);
+SELECT count(*) AS new_item_neighbours, bool_and(reason = 'similar to Brand new mug') AS reasons FROM reco.similar_items('new-item-1', 3);
+-- popular: by category, time-aware reasons, buyable
+SELECT count(*) AS rows, bool_and(i.category = 'coffee') AS only_coffee, bool_and(p.reason LIKE 'popular in coffee this %') AS reasons
+FROM reco.popular(3, 'coffee', '{"now": "2025-01-01T19:30:00Z"}') p JOIN reco.items i USING (item_id);
+SELECT DISTINCT reason FROM reco.popular(3, 'coffee', '{"now": "2025-01-01T08:30:00Z"}');
+
+-- diversity: at most 3 per category by default, 1 when asked; one variant per product group
+SELECT max(n) <= 3 AS default_cap FROM (SELECT i.category, count(*) AS n FROM reco.recommend(:'cust', 10) r JOIN reco.items i USING (item_id) GROUP BY 1) x;
+SELECT count(DISTINCT i.category) = count(*) AS one_per_category
+FROM reco.recommend(:'cust', 8, '{"max_per_category": 1}') r JOIN reco.items i USING (item_id);
+SELECT count(DISTINCT i.group_id) = count(i.group_id) AS one_variant_per_group
+FROM reco.recommend(:'cust', 20) r JOIN reco.items i USING (item_id);
+-- a category restriction
+SELECT count(*) AS rows, bool_and(i.category = 'shoes') AS only_shoes
+FROM reco.recommend(:'cust', 5, '{"category": "shoes"}') r JOIN reco.items i USING (item_id);
+
+-- log: the list is recorded with a rec_id that every row carries
+SELECT count(DISTINCT rec_id) AS rec_ids, count(*) AS rows FROM reco.recommend(:'cust', 4, '{"log": true, "placement": "email"}');
+SELECT placement, cardinality(items) AS items, cardinality(scores) AS scores, customer_id = :'cust' AS customer, model_id IS NOT NULL AS model
+FROM reco.recommendations;
+SELECT count(*) AS without_log FROM reco.recommend(:'cust', 4) WHERE rec_id IS NOT NULL;
+
+-- the per-backend cache: loaded once, reloaded when another model is deployed
+SELECT (reco.cache_info() ->> 'items')::int > 500 AS cached, (reco.cache_info() ->> 'bytes')::int > 0 AS sized;
+SET client_min_messages = warning;
+SELECT reco.deploy(reco.train('popularity')) AS popularity_model \gset
+RESET client_min_messages;
+SELECT count(*) AS rows FROM reco.recommend(:'cust', 5);
+SELECT (reco.cache_info() ->> 'model_id')::bigint = :popularity_model AS reloaded, reco.cache_info() -> 'members' AS members;
+SELECT reco.deploy('rollback') IS NOT NULL AS rolled_back;
+SET reco.cache_max_memory = '100kB';
+SELECT regexp_replace(regexp_replace(try($$SELECT * FROM reco.recommend('x')$$), 'model [0-9]+', 'model N'), '[0-9]+ kB', 'N kB', 'g') AS over_the_cap;
+RESET reco.cache_max_memory;
+SELECT count(*) AS rows_after_the_cap_is_raised FROM reco.recommend('x', 3);
+
+-- bad input: SQLSTATE, a message naming the value, a hint
+SELECT try($$SELECT * FROM reco.recommend('x', 0)$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 1001)$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '{"carts": []}')$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '{"cart": "SKU-1"}')$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '{"cart": ["ok", 7]}')$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '{"exclude": [""]}')$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '{"placement": "sidebar"}')$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '{"now": "tomorrow"}')$$);
+SELECT try($$SELECT * FROM reco.recommend('x', 5, '[1, 2]')$$);
+SELECT try($$SELECT * FROM reco.recommend('', 5)$$);
+SELECT try($$SELECT * FROM reco.complements(ARRAY['a', NULL], 5)$$);
+SELECT try($$SELECT * FROM reco.similar_items('no-such-item')$$);
+SELECT try($$SELECT * FROM reco.popular(0)$$);
+
+-- leave no models (and their HNSW indexes) behind for the next file
+SET client_min_messages = warning;
+DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT indexname FROM pg_indexes WHERE schemaname = 'reco' AND indexname ~ '^item_vectors_[0-9]+_' LOOP
+        EXECUTE format('DROP INDEX reco.%I', r.indexname);
+    END LOOP;
+END $$;
+TRUNCATE reco.models CASCADE;
+TRUNCATE reco.deployments, reco.recommendations;
+RESET client_min_messages;
