@@ -189,6 +189,10 @@ pub struct Model {
     pub weights: [f32; 4],
     /// the end of the model's training data (epoch ms); later events are folded in
     pub data_to_ms: i64,
+    /// items created after this (epoch ms) are not in `cat`: the glue finds them in SQL
+    pub items_until_ms: i64,
+    /// time-aware popularity for the last hour of the week asked for: (hour + 24 × weekday, scores)
+    pub popularity_cache: std::cell::RefCell<Option<(u32, Vec<f32>)>>,
 }
 
 impl Model {
@@ -254,7 +258,9 @@ pub struct Request<'a> {
     pub browsed: &'a [u32],
 }
 
-/// A request's scores: each member's over the catalogue, and the blend.
+/// A request's scores: each member's over the catalogue, and the blend. Reuse one value
+/// across requests ([`Scores::compute_into`]) so its catalogue-sized buffers are not allocated
+/// (and page-faulted) per call.
 #[derive(Debug, Clone, Default)]
 pub struct Scores {
     pub member: [Vec<f32>; 4],
@@ -266,33 +272,109 @@ pub struct Scores {
     pub via: Vec<u32>,
 }
 
-fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
-    let mut v: Vec<u32> = (0..scores.len() as u32).filter(|&i| scores[i as usize] > f32::NEG_INFINITY).collect();
-    let by = |a: &u32, b: &u32| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b));
-    if v.len() > n {
-        v.select_nth_unstable_by(n, by);
-        v.truncate(n);
+/// f32 → i32 with the order of `f32::total_cmp`.
+#[inline]
+fn order_key(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    b ^ ((((b >> 31) as u32) >> 1) as i32)
+}
+
+/// The `n` best items by score (ties: lower index first), best first, skipping −∞ and `skip`.
+/// A bounded min-heap: one pass, no catalogue-sized allocation.
+pub fn top_n(scores: &[f32], n: usize, skip: impl Fn(usize) -> bool) -> Vec<u32> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    if n == 0 {
+        return Vec::new();
     }
-    v.sort_by(by);
-    v
+    let mut heap: BinaryHeap<Reverse<(i32, Reverse<u32>)>> = BinaryHeap::with_capacity(n + 1);
+    let mut floor = i32::MIN;
+    let neg_inf = order_key(f32::NEG_INFINITY);
+    for (i, &x) in scores.iter().enumerate() {
+        let k = order_key(x);
+        if k <= neg_inf || (heap.len() == n && k <= floor) || skip(i) {
+            continue;
+        }
+        heap.push(Reverse((k, Reverse(i as u32))));
+        if heap.len() > n {
+            heap.pop();
+        }
+        if heap.len() == n {
+            floor = heap.peek().map(|r| r.0 .0).unwrap_or(i32::MIN);
+        }
+    }
+    let mut v: Vec<(i32, u32)> = heap.into_iter().map(|Reverse((k, Reverse(i)))| (k, i)).collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    v.into_iter().map(|x| x.1).collect()
+}
+
+impl Model {
+    /// Time-aware popularity of every item at `now_ms`, computed once per hour of the week and kept.
+    pub fn popularity_now(&self, now_ms: i64, out: &mut [f32]) {
+        use crate::models::popularity::{hour_of, weekday_of};
+        let key = (hour_of(now_ms) + 24 * weekday_of(now_ms)) as u32;
+        let mut cache = self.popularity_cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(k, v)| *k != key || v.len() != out.len()) {
+            let mut v = vec![0f32; out.len()];
+            self.popularity_at(now_ms, &mut v);
+            *cache = Some((key, v));
+        }
+        if let Some((_, v)) = cache.as_ref() {
+            out.copy_from_slice(v);
+        }
+    }
 }
 
 impl Scores {
     /// Scores every item. `excluded[i]` items get −∞ (they never rank and do not set the
-    /// normalization). Members without input (no anchors, no customer vector) drop out of the blend.
+    /// normalization). Members without input (no anchors, no customer vector) drop out of the
+    /// blend, and only members with weight are computed.
     pub fn compute(m: &Model, req: &Request, excluded: &[bool]) -> Scores {
+        let mut s = Scores::default();
+        s.compute_into(m, req, excluded);
+        s
+    }
+
+    /// [`Scores::compute`] into this value's buffers.
+    pub fn compute_into(&mut self, m: &Model, req: &Request, excluded: &[bool]) {
         let n = m.cat.len();
-        let mut s = Scores { blended: vec![0.0; n], via: vec![NONE; n], ..Default::default() };
-        let mut active = m.present();
+        let s = self;
+        s.blended.resize(n, 0.0);
+        s.via.clear();
+        s.via.resize(n, NONE);
+        let present = m.present();
+        let profile: Option<Vec<f32>> = m.content.as_ref().filter(|_| present[CONTENT]).map(|(vecs, dims)| {
+            let items: Vec<u32> = req.anchors.iter().map(|a| a.item).collect();
+            let weights: Vec<f32> = req.anchors.iter().map(|a| a.weight).collect();
+            crate::models::content::profile(vecs, *dims, &items, &weights)
+        });
+        let active = [
+            present[POPULARITY],
+            present[COOCCURRENCE] && !req.anchors.is_empty(),
+            profile.as_ref().is_some_and(|p| p.iter().any(|x| *x != 0.0)),
+            present[ALS] && req.user.is_some(),
+        ];
+        for mi in 0..4 {
+            s.w[mi] = if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 };
+        }
+        if s.w.iter().all(|w| *w <= 0.0) {
+            // nothing the blend trusts has input (e.g. an ALS-only model and a new customer):
+            // whatever has input, popularity first
+            if let Some(mi) = [POPULARITY, COOCCURRENCE, CONTENT, ALS].into_iter().find(|&mi| active[mi]) {
+                s.w[mi] = 1.0;
+            }
+        }
         let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
-        for (mi, on) in active.iter_mut().enumerate() {
-            if !*on {
+        for mi in 0..4 {
+            let out = &mut s.member[mi];
+            if s.w[mi] <= 0.0 {
+                out.clear();
                 continue;
             }
-            let mut out = vec![0f32; n];
+            out.resize(n, 0.0);
             match mi {
                 POPULARITY => {
-                    m.popularity_at(req.now_ms, &mut out);
+                    m.popularity_now(req.now_ms, out);
                     if !req.browsed.is_empty() {
                         // starter pack: the best sellers of browsed categories first
                         let top = out.iter().copied().fold(0f32, f32::max).max(1e-6);
@@ -304,71 +386,57 @@ impl Scores {
                     }
                 }
                 COOCCURRENCE => {
+                    out.iter_mut().for_each(|x| *x = 0.0);
                     let nb = m.neighbors.as_deref().unwrap_or(&[]);
-                    let mut best = vec![0f32; n];
+                    let mut best: HashMap<u32, f32> = HashMap::new();
                     for (ai, a) in req.anchors.iter().enumerate() {
                         for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
                             let j = x.item as usize;
                             if j < n {
                                 let c = a.weight / top_weight * x.score;
                                 out[j] += c;
-                                if c > best[j] {
-                                    best[j] = c;
+                                let b = best.entry(x.item).or_insert(0.0);
+                                if c > *b {
+                                    *b = c;
                                     s.via[j] = ai as u32;
                                 }
                             }
                         }
                     }
-                    *on = !req.anchors.is_empty();
                 }
                 CONTENT => {
-                    let (vecs, dims) = m.content.as_ref().map(|(v, d)| (v.as_slice(), *d)).unwrap_or((&[], 1));
-                    let items: Vec<u32> = req.anchors.iter().map(|a| a.item).collect();
-                    let weights: Vec<f32> = req.anchors.iter().map(|a| a.weight).collect();
-                    let p = crate::models::content::profile(vecs, dims, &items, &weights);
-                    *on = p.iter().any(|x| *x != 0.0);
-                    if *on {
-                        for (o, v) in out.iter_mut().zip(vecs.chunks_exact(dims)) {
-                            *o = dot(&p, v);
+                    if let (Some((vecs, dims)), Some(p)) = (&m.content, &profile) {
+                        for (o, v) in out.iter_mut().zip(vecs.chunks_exact(*dims)) {
+                            *o = dot(p, v);
                         }
                     }
                 }
-                _ => match (req.user, &m.als) {
-                    (Some(u), Some(a)) => {
+                _ => {
+                    if let (Some(u), Some(a)) = (req.user, &m.als) {
                         for (o, y) in out.iter_mut().zip(a.item.chunks_exact(a.factors.max(1))) {
                             *o = dot(u, y);
                         }
                     }
-                    _ => *on = false,
-                },
+                }
             }
             for (o, x) in out.iter_mut().zip(excluded) {
                 if *x {
                     *o = f32::NEG_INFINITY;
                 }
             }
-            s.member[mi] = out;
-        }
-        for mi in 0..4 {
-            s.w[mi] = if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 };
-        }
-        if s.w.iter().all(|w| *w <= 0.0) {
-            // nothing the blend trusts has input (e.g. an ALS-only model and a new customer):
-            // whatever has input, popularity first
-            let order = [POPULARITY, COOCCURRENCE, CONTENT, ALS];
-            if let Some(&mi) = order.iter().find(|&&mi| active[mi]) {
-                s.w[mi] = 1.0;
-            }
         }
         let mut union: Vec<u32> = Vec::new();
         for mi in 0..4 {
             if s.w[mi] > 0.0 {
-                union.extend(top_n(&s.member[mi], req.candidates.max(1)));
+                union.extend(top_n(&s.member[mi], req.candidates.max(1), |_| false));
             }
         }
         union.sort_unstable();
         union.dedup();
+        let mut scale = [0f32; 4];
+        let mut base = 0f32;
         for mi in 0..4 {
+            s.lo[mi] = 0.0;
             s.span[mi] = 1.0;
             if s.w[mi] <= 0.0 {
                 continue;
@@ -376,21 +444,22 @@ impl Scores {
             let (lo, hi) = union.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &i| (lo.min(s.member[mi][i as usize]), hi.max(s.member[mi][i as usize])));
             s.lo[mi] = if lo <= hi { lo } else { 0.0 };
             s.span[mi] = if hi > lo { hi - lo } else { 1.0 };
+            scale[mi] = s.w[mi] / s.span[mi];
+            base -= scale[mi] * s.lo[mi];
         }
-        for i in 0..n {
-            if excluded.get(i).copied().unwrap_or(false) {
-                s.blended[i] = f32::NEG_INFINITY;
-                continue;
-            }
-            let mut b = 0.0;
-            for mi in 0..4 {
-                if s.w[mi] > 0.0 {
-                    b += s.w[mi] * (s.member[mi][i] - s.lo[mi]) / s.span[mi];
+        s.blended.iter_mut().for_each(|b| *b = base);
+        for mi in 0..4 {
+            if s.w[mi] > 0.0 {
+                for (b, x) in s.blended.iter_mut().zip(&s.member[mi]) {
+                    *b += scale[mi] * x;
                 }
             }
-            s.blended[i] = b;
         }
-        s
+        for (b, x) in s.blended.iter_mut().zip(excluded) {
+            if *x {
+                *b = f32::NEG_INFINITY;
+            }
+        }
     }
 
     /// Member `mi`'s weighted, normalized part of item `i`'s blended score.
@@ -408,16 +477,7 @@ impl Scores {
 
     /// The best `n` items not yet in `taken`, best first; fewer when the catalogue runs out.
     pub fn next(&self, n: usize, taken: &[bool]) -> Vec<u32> {
-        let mut v: Vec<u32> = (0..self.blended.len() as u32)
-            .filter(|&i| self.blended[i as usize] > f32::NEG_INFINITY && !taken.get(i as usize).copied().unwrap_or(false))
-            .collect();
-        let by = |a: &u32, b: &u32| self.blended[*b as usize].total_cmp(&self.blended[*a as usize]).then(a.cmp(b));
-        if v.len() > n {
-            v.select_nth_unstable_by(n, by);
-            v.truncate(n);
-        }
-        v.sort_by(by);
-        v
+        top_n(&self.blended, n, |i| taken.get(i).copied().unwrap_or(false))
     }
 
     /// Lowers the blended score of items that do not fit the customer's resolved preferences
@@ -557,10 +617,11 @@ pub fn complements(m: &Model, inputs: &[u32], excluded: &[bool]) -> Vec<(u32, f3
     v
 }
 
-/// Items most like item `i`: cosine of ALS factors and of content vectors, averaged over the
-/// spaces the model has (`content` overrides the item's stored content vector, for an item the
-/// model has not seen). Returns (item, similarity), best first, all items but `i` scored.
-pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[bool]) -> Vec<(u32, f32)> {
+/// How much every item is like item `i`: cosine of ALS factors and of content vectors, averaged
+/// over the spaces the model has (`content` overrides the item's stored content vector, for an
+/// item the model has not seen). Item `i` and `excluded` items get −∞; empty when no space applies.
+/// Rank with [`top_n`].
+pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[bool]) -> Vec<f32> {
     let n = m.cat.len();
     let mut out = vec![0f32; n];
     let mut spaces = 0f32;
@@ -592,12 +653,10 @@ pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[b
     if spaces == 0.0 {
         return Vec::new();
     }
-    let mut v: Vec<(u32, f32)> = (0..n as u32)
-        .filter(|&j| Some(j) != i && !excluded.get(j as usize).copied().unwrap_or(false))
-        .map(|j| (j, out[j as usize] / spaces))
-        .collect();
-    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    v
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = if Some(j as u32) == i || excluded.get(j).copied().unwrap_or(false) { f32::NEG_INFINITY } else { *o / spaces };
+    }
+    out
 }
 
 /// The local hour at `now_ms` in the customer's time zone (UTC when unknown or invalid).

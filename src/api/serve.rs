@@ -32,6 +32,8 @@ struct CacheInfo {
 
 thread_local! {
     static CACHE: RefCell<(Option<Rc<Model>>, CacheInfo)> = RefCell::new((None, CacheInfo::default()));
+    /// catalogue-sized score buffers, reused by the next request
+    static SCRATCH: RefCell<Scores> = RefCell::new(Scores::default());
 }
 
 
@@ -109,6 +111,13 @@ fn load(model_id: i64) -> Model {
         for (i, name) in reco_engine::models::hybrid::MEMBERS.iter().enumerate() {
             m.weights[i] = blend.get(name).and_then(Value::as_f64).unwrap_or(0.0) as f32;
         }
+        m.items_until_ms = c
+            .select("SELECT (extract(epoch FROM max(created_at)) * 1000)::int8 FROM reco.items", None, &[])
+            .or_raise()
+            .first()
+            .get::<i64>(1)
+            .or_raise()
+            .unwrap_or(0);
         let mut groups = HashMap::new();
         let mut cur = c.open_cursor(
             "SELECT item_id, title, category, group_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text FROM reco.items",
@@ -371,30 +380,28 @@ fn buyable(c: &SpiClient<'_>, ids: &[&str]) -> HashSet<String> {
     .collect()
 }
 
-/// Buyable items outside what was ranked (new items, or a model that ran out), best sellers
-/// first: (item_id, category, score). Without a model, best sellers of the last 30 days.
-#[allow(clippy::too_many_arguments)]
-fn fallback(c: &SpiClient<'_>, model_id: Option<i64>, skip: &[String], category: Option<&str>, not_categories: &[String], n: usize, now_ms: i64) -> Vec<(String, Option<String>, f64)> {
+/// Buyable items the model's ranking cannot offer. With a model: items created after the cache
+/// was loaded, newest first. Without one: best sellers of the last 30 days. (item_id, category, score)
+fn fallback(c: &SpiClient<'_>, model: Option<&Model>, skip: &[String], category: Option<&str>, not_categories: &[String], n: usize, now_ms: i64) -> Vec<(String, Option<String>, f64)> {
     let args = [
-        DatumWithOid::from(model_id),
+        DatumWithOid::from(model.map(|m| ms_to_tz(m.items_until_ms))),
         DatumWithOid::from(skip.to_vec()),
         DatumWithOid::from(category),
         DatumWithOid::from(not_categories.to_vec()),
         DatumWithOid::from(n as i64),
         DatumWithOid::from(ms_to_tz(now_ms)),
     ];
-    let sql = if model_id.is_some() {
-        "SELECT i.item_id, i.category, coalesce(p.score, 0)::float8
+    let sql = if model.is_some() {
+        "SELECT i.item_id, i.category, 0::float8
            FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
-           LEFT JOIN reco.item_popularity p ON p.model_id = $1 AND p.item_id = i.item_id
-          WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
+          WHERE i.created_at > $1 AND i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
             AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4) AND $6::timestamptz IS NOT NULL
-          ORDER BY p.score DESC NULLS LAST, i.item_id LIMIT $5"
+          ORDER BY i.created_at DESC, i.item_id LIMIT $5"
     } else {
         "SELECT i.item_id, i.category, coalesce(p.n, 0)::float8
            FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
            LEFT JOIN (SELECT item_id, count(*) AS n FROM reco.events
-                       WHERE kind = 'purchase' AND occurred_at > $6 - interval '30 days' AND occurred_at <= $6 AND $1::int8 IS NULL
+                       WHERE kind = 'purchase' AND occurred_at > $6 - interval '30 days' AND occurred_at <= $6 AND $1::timestamptz IS NULL
                        GROUP BY item_id) p ON p.item_id = i.item_id
           WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
             AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4)
@@ -405,6 +412,37 @@ fn fallback(c: &SpiClient<'_>, model_id: Option<i64>, skip: &[String], category:
         .into_iter()
         .map(|r| (r.get::<String>(1).ok().flatten().unwrap_or_default(), r.get::<String>(2).ok().flatten(), r.get::<f64>(3).ok().flatten().unwrap_or(0.0)))
         .collect()
+}
+
+/// Fills `out` up to `k` with the model's best sellers right now (then new items) that `keep`
+/// accepts and that are not in `skip` or already in `out`.
+#[allow(clippy::too_many_arguments)]
+fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String], not_categories: &[String], out: &mut Vec<(String, f64, String)>, keep: impl Fn(u32) -> bool) {
+    if out.len() >= k {
+        return;
+    }
+    let mut skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
+    let have: Vec<String> = out.iter().map(|x| x.0.clone()).collect();
+    skip.extend(have.iter().map(String::as_str));
+    let hour = serve::part_of_day(serve::local_hour(now, None));
+    if m.popularity.is_some() {
+        let mut pop = vec![0f32; m.cat.len()];
+        m.popularity_now(now, &mut pop);
+        let picked = walk_scores(c, m, k - out.len(), &pop, |i| {
+            pop[i] <= 0.0 || skip.contains(m.cat.ids[i].as_str()) || not_categories.iter().any(|c| c == m.cat.category_name(i as u32)) || !keep(i as u32)
+        });
+        for i in picked {
+            let cat = m.cat.category_name(i);
+            out.push((m.cat.ids[i as usize].clone(), 0.0, if cat.is_empty() { format!("popular this {hour}") } else { format!("popular in {cat} this {hour}") }));
+        }
+    }
+    if out.len() < k {
+        let mut all: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
+        all.extend(out.iter().map(|x| x.0.clone()));
+        for (item, cat, _) in fallback(c, Some(m), &all, None, not_categories, k - out.len(), now) {
+            out.push((item, 0.0, format!("new in {}", cat.unwrap_or_else(|| "the shop".into()))));
+        }
+    }
 }
 
 /// Walks `next(window, taken)` windows of the ranking, keeping buyable items, until `want` are
@@ -431,6 +469,12 @@ fn collect_buyable(c: &SpiClient<'_>, m: &Model, want: usize, mut next: impl FnM
         }
         window = window.saturating_mul(4);
     }
+}
+
+/// The first `k` buyable items by `scores` (best first, −∞ and `skip` never), one variant per product group.
+fn walk_scores(c: &SpiClient<'_>, m: &Model, k: usize, scores: &[f32], skip: impl Fn(usize) -> bool) -> Vec<u32> {
+    let ranked = collect_buyable(c, m, k * 3, |w, taken| serve::top_n(scores, w, |i| taken[i] || skip(i)));
+    serve::diversify(&m.cat, &ranked, k, 0)
 }
 
 /// The first `k` buyable items of a fixed order, one variant per product group.
@@ -521,7 +565,8 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             candidates: gucs::CANDIDATES.get().max(1) as usize,
             browsed: &browsed,
         };
-        let mut scores = Scores::compute(&m, &req, &excluded);
+        let mut scores = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        scores.compute_into(&m, &req, &excluded);
         let resolved = match customer_id {
             Some(id) if gucs::PREFERENCE_PENALTY.get() > 0.0 => super::prefs::resolved(id, &Map::new(), None),
             _ => Map::new(),
@@ -545,14 +590,15 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             // the model's catalogue ran out of buyable items: new items and anything left, best sellers first
             skip.extend(out.iter().map(|p| p.item.clone()));
             skip.extend(ranked.iter().map(|&i| m.cat.ids[i as usize].clone()));
-            for (item, category, _) in fallback(&c, Some(model_id), &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
+            for (item, category, _) in fallback(&c, Some(&m), &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
                 let reason = match category {
-                    Some(cat) => format!("in stock now in {cat}"),
-                    None => "in stock now".into(),
+                    Some(cat) => format!("new in {cat}"),
+                    None => "new in the shop".into(),
                 };
                 out.push(Picked { item, score: 0.0, reason });
             }
         }
+        SCRATCH.with(|s| *s.borrow_mut() = scores);
         (Some(model_id), out)
     })
 }
@@ -660,13 +706,8 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
                 (m.cat.ids[j as usize].clone(), f64::from(s), format!("bought together with {}", m.cat.title[via as usize]))
             })
             .collect();
-        if out.len() < k {
-            let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
-            skip.extend(out.iter().map(|x| x.0.clone()));
-            for (item, cat, _) in fallback(&c, Some(model_id), &skip, None, &in_cats, k - out.len(), now) {
-                out.push((item, 0.0, format!("popular in {}", cat.unwrap_or_else(|| "the shop".into()))));
-            }
-        }
+        let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
+        fill_popular(&c, &m, k, now, &skip, &in_cats, &mut out, |_| true);
         out
     });
     TableIterator::new(out)
@@ -720,19 +761,10 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
         // its own variants are the same product
         let own_group = known.map(|i| m.cat.group[i as usize]).filter(|g| *g != serve::NONE && group.is_some());
         let excluded: Vec<bool> = m.cat.group.iter().map(|g| Some(*g) == own_group).collect();
-        let list = serve::similar(&m, known, own.as_deref(), &excluded);
-        let order: Vec<u32> = list.iter().map(|x| x.0).collect();
-        let score: HashMap<u32, f32> = list.iter().copied().collect();
-        let ranked = walk(&c, &m, k, &order);
-        let mut out: Vec<(String, f64, String)> =
-            ranked.iter().map(|&j| (m.cat.ids[j as usize].clone(), f64::from(score.get(&j).copied().unwrap_or(0.0)), format!("similar to {title}"))).collect();
-        if out.len() < k {
-            let mut skip: Vec<String> = out.iter().map(|x| x.0.clone()).collect();
-            skip.push(item_id.to_string());
-            for (item, cat, _) in fallback(&c, Some(model_id), &skip, None, &[], k - out.len(), now) {
-                out.push((item, 0.0, format!("popular in {}", cat.unwrap_or_else(|| "the shop".into()))));
-            }
-        }
+        let sim = serve::similar(&m, known, own.as_deref(), &excluded);
+        let ranked = walk_scores(&c, &m, k, &sim, |_| false);
+        let mut out: Vec<(String, f64, String)> = ranked.iter().map(|&j| (m.cat.ids[j as usize].clone(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
+        fill_popular(&c, &m, k, now, &[item_id.to_string()], &[], &mut out, |i| Some(m.cat.group[i as usize]) != own_group);
         out
     });
     TableIterator::new(out)
@@ -758,32 +790,32 @@ fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), conte
             if model_id.is_none() {
                 notice_no_model("reco.popular");
             }
-            return fallback(&c, model_id, &skip, ctx.category.as_deref(), &[], k, now)
+            return fallback(&c, None, &skip, ctx.category.as_deref(), &[], k, now)
                 .into_iter()
                 .map(|(i, cat, n)| (i, n, format!("popular in {} recently", cat.unwrap_or_else(|| "the shop".into()))))
                 .collect();
         };
         let hour = serve::local_hour(now, None);
-        let pop = m.popularity.as_ref().map(|p| p.top(m.cat.len(), now, |i| {
-            !skip.contains(&m.cat.ids[i]) && ctx.category.as_deref().is_none_or(|cat| m.cat.category_name(i as u32) == cat)
-        })).unwrap_or_default();
-        let score: HashMap<u32, f32> = pop.iter().copied().collect();
-        let order: Vec<u32> = pop.iter().map(|x| x.0).collect();
-        let ranked = walk(&c, &m, k, &order);
+        let mut pop = vec![0f32; m.cat.len()];
+        m.popularity_now(now, &mut pop);
+        let skip_set: HashSet<&str> = skip.iter().map(String::as_str).collect();
+        let ranked = walk_scores(&c, &m, k, &pop, |i| {
+            pop[i] <= 0.0 || skip_set.contains(m.cat.ids[i].as_str()) || ctx.category.as_deref().is_some_and(|cat| m.cat.category_name(i as u32) != cat)
+        });
+        let score = |i: &u32| pop[*i as usize];
         let mut out: Vec<(String, f64, String)> = ranked
             .iter()
             .map(|&i| {
                 let cat = m.cat.category_name(i);
                 let reason = if cat.is_empty() { format!("popular this {}", serve::part_of_day(hour)) } else { format!("popular in {cat} this {}", serve::part_of_day(hour)) };
-                (m.cat.ids[i as usize].clone(), f64::from(score.get(&i).copied().unwrap_or(0.0)), reason)
+                (m.cat.ids[i as usize].clone(), f64::from(score(&i)), reason)
             })
             .collect();
         if out.len() < k {
             let mut skip = skip.clone();
             skip.extend(out.iter().map(|x| x.0.clone()));
-            skip.extend(ranked.iter().map(|&i| m.cat.ids[i as usize].clone()));
-            for (item, cat, _) in fallback(&c, model_id, &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
-                out.push((item, 0.0, format!("in stock now in {}", cat.unwrap_or_else(|| "the shop".into()))));
+            for (item, cat, _) in fallback(&c, Some(&m), &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
+                out.push((item, 0.0, format!("new in {}", cat.unwrap_or_else(|| "the shop".into()))));
             }
         }
         out

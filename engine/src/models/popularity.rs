@@ -22,11 +22,11 @@ pub struct Popularity {
     pub by_weekday: Vec<[f32; 7]>,
 }
 
-fn hour_of(ms: i64) -> usize {
+pub fn hour_of(ms: i64) -> usize {
     (ms.div_euclid(3_600_000) % 24) as usize
 }
 
-fn weekday_of(ms: i64) -> usize {
+pub fn weekday_of(ms: i64) -> usize {
     // 0 = Monday; 1970-01-01 was a Thursday
     ((ms.div_euclid(86_400_000) + 3) % 7) as usize
 }

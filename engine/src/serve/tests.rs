@@ -132,12 +132,33 @@ fn similar_items_use_both_spaces_and_content_for_new_items() {
     let content = vec![1.0, 0.0, 0.8, 0.6, 0.0, 1.0];
     let m = Model { cat, als: Some(a), content: Some((content, 2)), ..Default::default() };
     let v = similar(&m, Some(0), None, &[false; 3]);
-    assert_eq!(v[0].0, 1);
-    assert!(v.iter().all(|x| x.0 != 0), "not itself");
+    assert_eq!(top_n(&v, 3, |_| false), vec![1, 2], "not itself");
     // an item the model has never seen: its own content vector
     let v = similar(&m, None, Some(&[0.0, 1.0]), &[false; 3]);
-    assert_eq!(v[0].0, 2);
-    assert_relative_eq!(v[0].1, 1.0);
+    assert_eq!(top_n(&v, 1, |_| false), vec![2]);
+    assert_relative_eq!(v[2], 1.0);
+}
+
+#[test]
+fn top_n_matches_a_full_sort() {
+    let mut x: u64 = 7;
+    let scores: Vec<f32> = (0..5000)
+        .map(|i| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            if i % 97 == 0 {
+                f32::NEG_INFINITY
+            } else {
+                ((x >> 40) % 1000) as f32 / 10.0 - 50.0
+            }
+        })
+        .collect();
+    let mut all: Vec<u32> = (0..5000u32).filter(|&i| scores[i as usize] > f32::NEG_INFINITY && i % 5 != 0).collect();
+    all.sort_by(|a, b| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b)));
+    for n in [1, 10, 100, 4000, 10_000] {
+        let want: Vec<u32> = all.iter().copied().take(n).collect();
+        assert_eq!(top_n(&scores, n, |i| i % 5 == 0), want, "n = {n}");
+    }
+    assert!(top_n(&scores, 0, |_| false).is_empty());
 }
 
 #[test]

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# reco.recommend against the query an engineer would write by hand with pgvector, with pgbench.
+#   bench/recommend.sh [SCALE=medium] [SECONDS=15]      (release build, project cluster)
+# Loads the demo data at SCALE (once; the database is kept for reruns), trains and deploys a
+# hybrid, and draws 2 000 requests: a customer with a learned vector and a cart of 3 buyable
+# items. Both sides look the request up the same way; then
+#   pg_reco:      SELECT * FROM reco.recommend(customer, 10, '{"cart": [3 items]}')
+#   hand-written: HNSW ORDER BY v <#> customer_vector LIMIT 10, joined to stock, cart excluded,
+#                 NOT EXISTS for purchased items
+# Prints p50/p95/p99 and throughput at 1 and 8 clients, how often each side returned fewer than
+# 10 buyable items, and complements / popular / similar_items latencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE=${1:-medium}
+SECS=${2:-15}
+DB=reco_bench_serve_$SCALE
+PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+PORT=${RECO_PGPORT:-28815}
+OUT=target/bench-recommend-$SCALE.txt
+W=$(mktemp -d)
+chmod 755 "$W"
+PSQL=(scripts/cluster psql -q -v ON_ERROR_STOP=1)
+echo "bench/recommend.sh $SCALE $SECS   ($(date -u +%FT%TZ), $(nproc) cores)" | tee $OUT
+if ! "${PSQL[@]}" -d $DB -At -c "SELECT 1 FROM reco.models WHERE status = 'deployed'" 2>/dev/null | grep -q 1; then
+  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+  t0=$(date +%s)
+  "${PSQL[@]}" -d $DB -v scale="$SCALE" <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION pg_reco CASCADE;
+SELECT reco.load_demo(:'scale') - 'seconds' AS loaded;
+VACUUM ANALYZE;
+SELECT reco.deploy(reco.train('hybrid')) AS deployed;
+SQL
+  echo "loaded and trained in $(( $(date +%s) - t0 )) s" | tee -a $OUT
+fi
+M=$("${PSQL[@]}" -d $DB -At -c "SELECT model_id FROM reco.models WHERE status = 'deployed'")
+F=$("${PSQL[@]}" -d $DB -At -c "SELECT params->>'factors' FROM reco.models WHERE model_id = $M")
+"${PSQL[@]}" -d $DB -v m="$M" <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_req, bench_buyable;
+CREATE TABLE bench_buyable AS
+  SELECT row_number() OVER (ORDER BY s.item_id) - 1 AS k, s.item_id FROM reco.stock s JOIN reco.items i USING (item_id)
+  WHERE s.available > 0 AND NOT s.backordered AND i.active;
+CREATE UNIQUE INDEX ON bench_buyable (k);
+CREATE TABLE bench_req AS
+  SELECT n, customer_id,
+         ARRAY(SELECT item_id FROM bench_buyable WHERE k IN ((n * 7919) % b.cnt, (n * 104729 + 1) % b.cnt, (n * 1299709 + 2) % b.cnt)) AS cart
+  FROM (SELECT row_number() OVER (ORDER BY hashtext(customer_id), customer_id) AS n, customer_id
+          FROM reco.customer_vectors WHERE model_id = :m AND space = 'als' ORDER BY hashtext(customer_id), customer_id LIMIT 2000) c,
+       (SELECT count(*) AS cnt FROM bench_buyable) b;
+CREATE UNIQUE INDEX ON bench_req (n);
+ANALYZE bench_req;
+SQL
+items=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.items")
+buyable=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM bench_buyable")
+echo "model $M ($F factors), $items items ($buyable buyable), 2000 requests" | tee -a $OUT
+
+HAND="SELECT iv.item_id, iv.v::vector($F) <#> cv.v::vector($F) AS score
+  FROM reco.item_vectors iv JOIN reco.stock s ON s.item_id = iv.item_id,
+       (SELECT v FROM reco.customer_vectors WHERE model_id = $M AND space = 'als' AND customer_id = ':c') cv
+ WHERE iv.model_id = $M AND iv.space = 'als' AND s.available > 0 AND NOT s.backordered
+   AND iv.item_id <> ALL (':cart'::text[])
+   AND NOT EXISTS (SELECT 1 FROM reco.events e WHERE e.customer_id = ':c' AND e.item_id = iv.item_id AND e.kind = 'purchase')
+ ORDER BY iv.v::vector($F) <#> (SELECT v FROM reco.customer_vectors WHERE model_id = $M AND space = 'als' AND customer_id = ':c')::vector($F)
+ LIMIT 10;"
+cat > $W/reco.sql <<SQL
+\set n random(1, 2000)
+SELECT customer_id AS c, cart::text AS cart FROM bench_req WHERE n = :n \gset
+SELECT * FROM reco.recommend(':c', 10, jsonb_build_object('cart', ':cart'::text[]));
+SQL
+cat > $W/hand.sql <<SQL
+\set n random(1, 2000)
+SELECT customer_id AS c, cart::text AS cart FROM bench_req WHERE n = :n \gset
+$HAND
+SQL
+cat > $W/complements.sql <<SQL
+\set n random(1, 2000)
+SELECT customer_id AS c, cart::text AS cart FROM bench_req WHERE n = :n \gset
+SELECT * FROM reco.complements(':cart'::text[], 10);
+SQL
+cat > $W/popular.sql <<SQL
+SELECT * FROM reco.popular(10);
+SQL
+cat > $W/similar.sql <<SQL
+\set n random(0, $buyable - 1)
+SELECT item_id AS i FROM bench_buyable WHERE k = :n \gset
+SELECT * FROM reco.similar_items(':i', 10);
+SQL
+# the plan the hand-written query gets (it should use the model's HNSW index)
+c1=$("${PSQL[@]}" -d $DB -At -c "SELECT customer_id || '|' || cart::text FROM bench_req WHERE n = 1")
+plan=$(echo "EXPLAIN $HAND" | sed "s/':c'/'${c1%%|*}'/g; s/':cart'/'${c1#*|}'/g" | "${PSQL[@]}" -d $DB -At | grep -o 'Index Scan using [a-z0-9_]*' | head -1 || true)
+echo "hand-written plan: ${plan:-no index scan}" | tee -a $OUT
+
+pgb() { PGTZ=UTC "$PGBENCH" -n -h 127.0.0.1 -p "$PORT" -U postgres "$@" $DB; }
+pcts() { sort -n "$1" | awk '{a[NR]=$1} END {printf "p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", a[int(0.5*NR)]/1000, a[int(0.95*NR)]/1000, a[int(0.99*NR)]/1000}'; }
+run() { # name script clients
+  rm -f $W/lat.*
+  local tps
+  tps=$(cd $W && pgb -c "$3" -j $(( $3 < 2 ? 1 : 2 )) -T "$SECS" -f "$2" --log --log-prefix=lat | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+  cat $W/lat.* | awk '{print $3}' > $W/lat.all
+  echo "$1, $3 client(s): $(pcts $W/lat.all), $(printf '%.0f' "$tps") calls/s" | tee -a $OUT
+}
+# warm every connection's cache the way a running system would be
+pgb -c 8 -j 2 -T 5 -f $W/reco.sql >/dev/null
+pgb -c 8 -j 2 -T 3 -f $W/hand.sql >/dev/null
+for c in 1 8; do
+  run "pg_reco recommend " $W/reco.sql $c
+  run "hand-written pgvector" $W/hand.sql $c
+done
+run "complements (3 items)" $W/complements.sql 1
+run "popular" $W/popular.sql 1
+run "similar_items" $W/similar.sql 1
+# completeness over all 2000 requests: lists shorter than 10, and rows that are not buyable
+"${PSQL[@]}" -d $DB -At <<SQL | tee -a $OUT
+CREATE OR REPLACE FUNCTION pg_temp.hand(c text, cart text[]) RETURNS SETOF text LANGUAGE plpgsql AS \$f\$
+BEGIN
+  RETURN QUERY EXECUTE format(\$q\$SELECT item_id FROM ($(echo "$HAND" | sed "s/':c'/%1\$L/g; s/':cart'/%2\$L/g; s/;\$//")) h\$q\$, c, cart::text);
+END \$f\$;
+WITH r AS (
+  SELECT n, (SELECT count(*) FROM reco.recommend(customer_id, 10, jsonb_build_object('cart', cart))) AS reco,
+            (SELECT count(*) FROM pg_temp.hand(customer_id, cart)) AS hand
+  FROM bench_req)
+SELECT format('short lists (< 10 items) over 2000 requests: pg_reco %s, hand-written %s (%s%%)',
+              count(*) FILTER (WHERE reco < 10), count(*) FILTER (WHERE hand < 10),
+              round(100.0 * count(*) FILTER (WHERE hand < 10) / count(*), 1)) FROM r;
+SQL
+echo "cache: $("${PSQL[@]}" -d $DB -At -c "SELECT reco.warm_cache()")" | tee -a $OUT
+rm -rf "$W"
