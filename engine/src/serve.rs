@@ -34,6 +34,8 @@ pub struct Als {
     pub learned: Vec<bool>,
     /// YᵀY over the learned items, f × f row-major
     pub yty: Vec<f32>,
+    /// per item, the length of its factor vector (for cosine similarity)
+    pub norm: Vec<f32>,
     pub regularization: f32,
     pub alpha: f32,
 }
@@ -41,7 +43,8 @@ pub struct Als {
 impl Als {
     pub fn new(factors: usize, item: Vec<f32>, learned: Vec<bool>, regularization: f32, alpha: f32) -> Als {
         let yty = gram(&item, factors.max(1));
-        Als { factors, item, learned, yty, regularization, alpha }
+        let norm = item.chunks_exact(factors.max(1)).map(|y| dot(y, y).sqrt()).collect();
+        Als { factors, item, learned, yty, norm, regularization, alpha }
     }
 
     pub fn vec(&self, i: u32) -> &[f32] {
@@ -128,6 +131,7 @@ pub struct Catalogue {
     pub title: Vec<String>,
     pub category: Vec<u32>,
     pub categories: Vec<String>,
+    pub category_index: HashMap<String, u32>,
     pub group: Vec<u32>,
     pub facts: Vec<ItemFacts>,
 }
@@ -137,10 +141,11 @@ impl Catalogue {
     pub fn push(&mut self, id: String, title: Option<String>, category: Option<&str>, group: Option<&str>, facts: ItemFacts, groups: &mut HashMap<String, u32>) {
         let i = self.ids.len() as u32;
         let cat = category.unwrap_or("");
-        let c = match self.categories.iter().position(|x| x == cat) {
-            Some(c) => c as u32,
+        let c = match self.category_index.get(cat) {
+            Some(&c) => c,
             None => {
                 self.categories.push(cat.to_string());
+                self.category_index.insert(cat.to_string(), self.categories.len() as u32 - 1);
                 self.categories.len() as u32 - 1
             }
         };
@@ -208,7 +213,7 @@ impl Model {
         let nb = |n: &Option<Vec<Vec<Neighbor>>>| n.as_ref().map_or(0, |v| v.iter().map(|l| 24 + l.capacity() * std::mem::size_of::<Neighbor>()).sum());
         strings
             + c.len() * 8
-            + self.als.as_ref().map_or(0, |a| (a.item.len() + a.yty.len()) * 4 + a.learned.len())
+            + self.als.as_ref().map_or(0, |a| (a.item.len() + a.yty.len() + a.norm.len()) * 4 + a.learned.len())
             + self.content.as_ref().map_or(0, |(v, _)| v.len() * 4)
             + nb(&self.neighbors)
             + nb(&self.basket)
@@ -354,9 +359,7 @@ impl Scores {
             profile.as_ref().is_some_and(|p| p.iter().any(|x| *x != 0.0)),
             present[ALS] && req.user.is_some(),
         ];
-        for mi in 0..4 {
-            s.w[mi] = if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 };
-        }
+        s.w = std::array::from_fn(|mi| if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 });
         if s.w.iter().all(|w| *w <= 0.0) {
             // nothing the blend trusts has input (e.g. an ALS-only model and a new customer):
             // whatever has input, popularity first
@@ -433,7 +436,6 @@ impl Scores {
         }
         union.sort_unstable();
         union.dedup();
-        let mut scale = [0f32; 4];
         let mut base = 0f32;
         for mi in 0..4 {
             s.lo[mi] = 0.0;
@@ -444,14 +446,14 @@ impl Scores {
             let (lo, hi) = union.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &i| (lo.min(s.member[mi][i as usize]), hi.max(s.member[mi][i as usize])));
             s.lo[mi] = if lo <= hi { lo } else { 0.0 };
             s.span[mi] = if hi > lo { hi - lo } else { 1.0 };
-            scale[mi] = s.w[mi] / s.span[mi];
-            base -= scale[mi] * s.lo[mi];
+            base -= s.w[mi] / s.span[mi] * s.lo[mi];
         }
-        s.blended.iter_mut().for_each(|b| *b = base);
-        for mi in 0..4 {
+        s.blended.fill(base);
+        for (mi, member) in s.member.iter().enumerate() {
             if s.w[mi] > 0.0 {
-                for (b, x) in s.blended.iter_mut().zip(&s.member[mi]) {
-                    *b += scale[mi] * x;
+                let scale = s.w[mi] / s.span[mi];
+                for (b, x) in s.blended.iter_mut().zip(member) {
+                    *b += scale * x;
                 }
             }
         }
@@ -482,17 +484,12 @@ impl Scores {
 
     /// Lowers the blended score of items that do not fit the customer's resolved preferences
     /// (size, color, brand, price range) by `penalty`; only `items` are looked at.
-    pub fn apply_preferences(&mut self, m: &Model, resolved: &Map<String, Value>, penalty: f32, items: &[u32]) -> Vec<bool> {
-        items
-            .iter()
-            .map(|&i| {
-                let ok = m.cat.facts.get(i as usize).is_none_or(|f| fits(resolved, f));
-                if !ok {
-                    self.blended[i as usize] -= penalty;
-                }
-                ok
-            })
-            .collect()
+    pub fn apply_preferences(&mut self, m: &Model, resolved: &Map<String, Value>, penalty: f32, items: &[u32]) {
+        for &i in items {
+            if m.cat.facts.get(i as usize).is_some_and(|f| !fits(resolved, f)) {
+                self.blended[i as usize] -= penalty;
+            }
+        }
     }
 }
 
@@ -540,18 +537,20 @@ pub fn part_of_day(hour: u32) -> &'static str {
     }
 }
 
+/// "popular in <category> this <part of day>" (without a category: "popular this ...").
+pub fn popular_reason(category: &str, local_hour: u32) -> String {
+    if category.is_empty() {
+        format!("popular this {}", part_of_day(local_hour))
+    } else {
+        format!("popular in {category} this {}", part_of_day(local_hour))
+    }
+}
+
 /// Words for why item `i` is recommended: from the member that contributes most, and the
 /// anchor behind it.
 pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> String {
     let title = |j: u32| m.cat.title.get(j as usize).map(String::as_str).unwrap_or("");
-    let popular = || {
-        let c = m.cat.category_name(i);
-        if c.is_empty() {
-            format!("popular this {}", part_of_day(local_hour))
-        } else {
-            format!("popular in {c} this {}", part_of_day(local_hour))
-        }
-    };
+    let popular = || popular_reason(m.cat.category_name(i), local_hour);
     let because = |a: &Anchor| match a.verb {
         Verb::InCart => format!("goes with {} in your cart", title(a.item)),
         Verb::Viewed => format!("because you viewed {}", title(a.item)),
@@ -629,13 +628,9 @@ pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[b
         if a.learned[i as usize] {
             let mut y = a.vec(i).to_vec();
             normalize(&mut y);
-            for (j, o) in out.iter_mut().enumerate() {
-                if a.learned[j] {
-                    let yj = a.vec(j as u32);
-                    let nj = dot(yj, yj).sqrt();
-                    if nj > 0.0 {
-                        *o += dot(&y, yj) / nj;
-                    }
+            for (j, (o, yj)) in out.iter_mut().zip(a.item.chunks_exact(a.factors.max(1))).enumerate() {
+                if a.learned[j] && a.norm[j] > 0.0 {
+                    *o += dot(&y, yj) / a.norm[j];
                 }
             }
             spaces += 1.0;

@@ -10,6 +10,22 @@ pub mod train;
 
 use pgrx::prelude::*;
 
+/// Runs a read-only statement through a cursor, `batch` rows at a time, calling `f` on each
+/// row, so a large result is never held in memory whole.
+pub fn scan(c: &pgrx::spi::SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid], batch: i64, mut f: impl FnMut(&pgrx::spi::SpiHeapTupleData)) {
+    use crate::error::OrRaise;
+    let mut cur = c.open_cursor(sql, args);
+    loop {
+        let rows = cur.fetch(batch as _).or_raise();
+        if rows.is_empty() {
+            return;
+        }
+        for r in rows {
+            f(&r);
+        }
+    }
+}
+
 /// The one id an insert of one row returned.
 pub fn single_id(ids: Vec<i64>) -> i64 {
     ids.first().copied().unwrap_or_else(|| {

@@ -340,10 +340,7 @@ fn item_facts(ids: &[String]) -> Vec<ItemFacts> {
         for r in rows {
             let currency: Option<String> = r.get(6).or_raise();
             let price: Option<String> = r.get(5).or_raise();
-            let price_minor = match (&price, &currency) {
-                (Some(p), Some(cur)) => money::currency(cur).ok().and_then(|c| money::parse_minor(p, &c).ok()),
-                _ => None,
-            };
+            let price_minor = money::minor_units(price.as_deref(), currency.as_deref());
             out.push(ItemFacts {
                 item_id: r.get(1).or_raise().unwrap_or_default(),
                 size: r.get(2).or_raise(),

@@ -86,10 +86,22 @@ fn deployed(c: &SpiClient<'_>, placement: &str) -> (Option<i64>, Placement) {
     (r.get::<i64>(1).or_raise(), Placement { multipliers: [f(2), f(3), f(4), f(5)], session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64 })
 }
 
-fn price_minor(price: Option<String>, currency: Option<&str>) -> Option<i64> {
-    match (price, currency) {
-        (Some(p), Some(cur)) => money::currency(cur).ok().and_then(|c| money::parse_minor(&p, &c).ok()),
-        _ => None,
+/// One space's item vectors, row-major over the catalogue, and which rows were stored.
+struct ItemRows {
+    v: Vec<f32>,
+    set: Vec<bool>,
+    dims: usize,
+}
+
+impl ItemRows {
+    /// Puts item `i`'s vector; the first vector sets the width, others of another width are skipped.
+    fn put(slot: &mut Option<ItemRows>, n: usize, i: usize, v: &[f32]) {
+        let dims = v.len();
+        let rows = slot.get_or_insert_with(|| ItemRows { v: vec![0.0; n * dims], set: vec![false; n], dims });
+        if dims == rows.dims {
+            rows.v[i * dims..(i + 1) * dims].copy_from_slice(v);
+            rows.set[i] = true;
+        }
     }
 }
 
@@ -119,17 +131,12 @@ fn load(model_id: i64) -> Model {
             .or_raise()
             .unwrap_or(0);
         let mut groups = HashMap::new();
-        let mut cur = c.open_cursor(
+        super::scan(
+            c,
             "SELECT item_id, title, category, group_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text FROM reco.items",
             &[],
-        );
-        loop {
-            let rows = cur.fetch(10_000).or_raise();
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
-                let id: String = r.get(1).or_raise().unwrap_or_default();
+            10_000,
+            |r| {
                 let category: Option<String> = r.get(3).or_raise();
                 let group: Option<String> = r.get(4).or_raise();
                 let currency: Option<String> = r.get(9).or_raise();
@@ -138,64 +145,37 @@ fn load(model_id: i64) -> Model {
                     size: r.get(5).or_raise(),
                     color: r.get(6).or_raise(),
                     brand: r.get(7).or_raise(),
-                    price_minor: price_minor(r.get(8).or_raise(), currency.as_deref()),
+                    price_minor: money::minor_units(r.get::<String>(8).or_raise().as_deref(), currency.as_deref()),
                     currency,
                 };
-                m.cat.push(id, r.get(2).or_raise(), category.as_deref(), group.as_deref(), facts, &mut groups);
-            }
-        }
-        drop(cur);
+                m.cat.push(r.get(1).or_raise().unwrap_or_default(), r.get(2).or_raise(), category.as_deref(), group.as_deref(), facts, &mut groups);
+            },
+        );
         let n = m.cat.len();
-        let (mut als, mut content): (Option<(Vec<f32>, Vec<bool>, usize)>, Option<(Vec<f32>, usize)>) = (None, None);
-        let mut cur = c.open_cursor("SELECT space = 'als', item_id, v FROM reco.item_vectors WHERE model_id = $1", &[DatumWithOid::from(model_id)]);
-        loop {
-            let rows = cur.fetch(10_000).or_raise();
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
-                let is_als: bool = r.get(1).or_raise().unwrap_or(false);
-                let id: String = r.get(2).or_raise().unwrap_or_default();
-                let Some(&i) = m.cat.index.get(&id) else { continue };
-                let Some(vector::Vector(v)) = r.get(3).or_raise() else { continue };
-                let dims = v.len();
-                let i = i as usize;
-                if is_als {
-                    let a = als.get_or_insert_with(|| (vec![0.0; n * dims], vec![false; n], dims));
-                    if dims == a.2 {
-                        a.0[i * dims..(i + 1) * dims].copy_from_slice(&v);
-                        a.1[i] = true;
-                    }
-                } else {
-                    let a = content.get_or_insert_with(|| (vec![0.0; n * dims], dims));
-                    if dims == a.1 {
-                        a.0[i * dims..(i + 1) * dims].copy_from_slice(&v);
-                    }
-                }
-            }
-        }
-        drop(cur);
+        let (mut als, mut content): (Option<ItemRows>, Option<ItemRows>) = (None, None);
+        let index = &m.cat.index;
+        super::scan(c, "SELECT space = 'als', item_id, v FROM reco.item_vectors WHERE model_id = $1", &[DatumWithOid::from(model_id)], 10_000, |r| {
+            let Some(&i) = index.get(&r.get::<String>(2).or_raise().unwrap_or_default()) else { return };
+            let Some(vector::Vector(v)) = r.get(3).or_raise() else { return };
+            let space = if r.get::<bool>(1).or_raise().unwrap_or(false) { &mut als } else { &mut content };
+            ItemRows::put(space, n, i as usize, &v);
+        });
         let num = |k: &str, d: f64| params.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
-        m.als = als.map(|(item, learned, f)| Als::new(f, item, learned, num("regularization", 0.05), num("alpha", 2.0)));
-        m.content = content;
+        m.als = als.map(|a| Als::new(a.dims, a.v, a.set, num("regularization", 0.05), num("alpha", 2.0)));
+        m.content = content.map(|c| (c.v, c.dims));
         let (mut basket, mut session): (Vec<Vec<Neighbor>>, Vec<Vec<Neighbor>>) = (vec![Vec::new(); n], vec![Vec::new(); n]);
         let mut any = false;
-        let mut cur = c.open_cursor(
+        let index = &m.cat.index;
+        super::scan(
+            c,
             "SELECT source = 'basket', item_id, neighbor_id, support, confidence, lift, score, cross_category
                FROM reco.item_neighbors WHERE model_id = $1 ORDER BY item_id, source, rank",
             &[DatumWithOid::from(model_id)],
-        );
-        loop {
-            let rows = cur.fetch(20_000).or_raise();
-            if rows.is_empty() {
-                break;
-            }
-            for r in rows {
+            20_000,
+            |r| {
                 any = true;
-                let is_basket: bool = r.get(1).or_raise().unwrap_or(true);
-                let (Some(&i), Some(&j)) = (m.cat.index.get(&r.get::<String>(2).or_raise().unwrap_or_default()), m.cat.index.get(&r.get::<String>(3).or_raise().unwrap_or_default())) else {
-                    continue;
-                };
+                let item = |col: usize| r.get::<String>(col).or_raise().and_then(|id| index.get(&id).copied());
+                let (Some(i), Some(j)) = (item(2), item(3)) else { return };
                 let nb = Neighbor {
                     item: j,
                     support: r.get::<i32>(4).or_raise().unwrap_or(0).max(0) as u32,
@@ -204,11 +184,10 @@ fn load(model_id: i64) -> Model {
                     score: r.get(7).or_raise().unwrap_or(0.0),
                     cross_category: r.get(8).or_raise().unwrap_or(false),
                 };
-                let lists = if is_basket { &mut basket } else { &mut session };
+                let lists = if r.get::<bool>(1).or_raise().unwrap_or(true) { &mut basket } else { &mut session };
                 lists[i as usize].push(nb);
-            }
-        }
-        drop(cur);
+            },
+        );
         if any {
             m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, n));
             m.basket = Some(basket);
@@ -279,6 +258,24 @@ struct Customer {
     bought: HashMap<String, (bool, bool)>,
 }
 
+impl Customer {
+    /// Items never to offer again: returned, or bought outside a repeatable category.
+    fn never_again(&self) -> impl Iterator<Item = String> + '_ {
+        self.bought.iter().filter(|(_, (returned, repeatable))| *returned || !*repeatable).map(|(id, _)| id.clone())
+    }
+}
+
+/// Per catalogue item: is it one of `ids`.
+fn mask(m: &Model, ids: &[String]) -> Vec<bool> {
+    let mut out = vec![false; m.cat.len()];
+    for id in ids {
+        if let Some(&i) = m.cat.index.get(id) {
+            out[i as usize] = true;
+        }
+    }
+    out
+}
+
 fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, model_id: Option<i64>, now_ms: i64) -> Customer {
     let mut out = Customer::default();
     let now = ms_to_tz(now_ms);
@@ -338,8 +335,7 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
     out
 }
 
-/// Anchors from the history and the cart (one per item, weights summed), and the categories
-/// browsed.
+/// Anchors from the history and the cart, one per item, weights summed, strongest first.
 fn anchors(m: &Model, cust: &Customer, cart: &[String], now_ms: i64, session_boost: f64) -> Vec<Anchor> {
     let half_life = gucs::HISTORY_HALF_LIFE_DAYS.get();
     let mut by_item: HashMap<u32, (f32, f32, Verb)> = HashMap::new();
@@ -375,78 +371,91 @@ fn buyable(c: &SpiClient<'_>, ids: &[&str]) -> HashSet<String> {
         &[DatumWithOid::from(ids.to_vec())],
     )
     .or_raise()
-    .into_iter()
     .filter_map(|r| r.get::<String>(1).ok().flatten())
     .collect()
 }
 
-/// Buyable items the model's ranking cannot offer. With a model: items created after the cache
-/// was loaded, newest first. Without one: best sellers of the last 30 days. (item_id, category, score)
-fn fallback(c: &SpiClient<'_>, model: Option<&Model>, skip: &[String], category: Option<&str>, not_categories: &[String], n: usize, now_ms: i64) -> Vec<(String, Option<String>, f64)> {
-    let args = [
-        DatumWithOid::from(model.map(|m| ms_to_tz(m.items_until_ms))),
-        DatumWithOid::from(skip.to_vec()),
-        DatumWithOid::from(category),
-        DatumWithOid::from(not_categories.to_vec()),
-        DatumWithOid::from(n as i64),
-        DatumWithOid::from(ms_to_tz(now_ms)),
-    ];
-    let sql = if model.is_some() {
-        "SELECT i.item_id, i.category, 0::float8
-           FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
-          WHERE i.created_at > $1 AND i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
-            AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4) AND $6::timestamptz IS NOT NULL
-          ORDER BY i.created_at DESC, i.item_id LIMIT $5"
-    } else {
-        "SELECT i.item_id, i.category, coalesce(p.n, 0)::float8
+/// A list row: item, score, reason.
+type Row = (String, f64, String);
+
+/// Without a deployed model (or one without popularity): buyable best sellers of the last 30 days.
+fn recent_best_sellers(c: &SpiClient<'_>, skip: &[String], category: Option<&str>, n: usize, now_ms: i64) -> Vec<Row> {
+    plans::select(
+        c,
+        "SELECT i.item_id, coalesce(p.n, 0)::float8
            FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
            LEFT JOIN (SELECT item_id, count(*) AS n FROM reco.events
-                       WHERE kind = 'purchase' AND occurred_at > $6 - interval '30 days' AND occurred_at <= $6 AND $1::timestamptz IS NULL
+                       WHERE kind = 'purchase' AND occurred_at > $4 - interval '30 days' AND occurred_at <= $4
                        GROUP BY item_id) p ON p.item_id = i.item_id
-          WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
-            AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4)
-          ORDER BY p.n DESC NULLS LAST, i.item_id LIMIT $5"
-    };
-    plans::select(c, sql, &args)
-        .or_raise()
-        .into_iter()
-        .map(|r| (r.get::<String>(1).ok().flatten().unwrap_or_default(), r.get::<String>(2).ok().flatten(), r.get::<f64>(3).ok().flatten().unwrap_or(0.0)))
-        .collect()
+          WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($1)
+            AND ($2::text IS NULL OR i.category = $2)
+          ORDER BY p.n DESC NULLS LAST, i.item_id LIMIT $3",
+        &[DatumWithOid::from(skip.to_vec()), DatumWithOid::from(category), DatumWithOid::from(n as i64), DatumWithOid::from(ms_to_tz(now_ms))],
+    )
+    .or_raise()
+    .map(|r| (r.get::<String>(1).ok().flatten().unwrap_or_default(), r.get::<f64>(2).ok().flatten().unwrap_or(0.0), "popular in the last 30 days (no model deployed yet)".to_string()))
+    .collect()
 }
 
-/// Fills `out` up to `k` with the model's best sellers right now (then new items) that `keep`
-/// accepts and that are not in `skip` or already in `out`.
+/// Buyable items created after the cached model's catalogue was read (the model cannot rank
+/// them), newest first.
+fn new_items(c: &SpiClient<'_>, m: &Model, skip: &[String], category: Option<&str>, not_categories: &[String], n: usize) -> Vec<Row> {
+    plans::select(
+        c,
+        "SELECT i.item_id, i.category
+           FROM reco.items i JOIN reco.stock s ON s.item_id = i.item_id
+          WHERE i.created_at > $1 AND i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($2)
+            AND ($3::text IS NULL OR i.category = $3) AND coalesce(i.category, '') <> ALL ($4)
+          ORDER BY i.created_at DESC, i.item_id LIMIT $5",
+        &[
+            DatumWithOid::from(ms_to_tz(m.items_until_ms)),
+            DatumWithOid::from(skip.to_vec()),
+            DatumWithOid::from(category),
+            DatumWithOid::from(not_categories.to_vec()),
+            DatumWithOid::from(n as i64),
+        ],
+    )
+    .or_raise()
+    .map(|r| {
+        let cat = r.get::<String>(2).ok().flatten().unwrap_or_else(|| "the shop".into());
+        (r.get::<String>(1).ok().flatten().unwrap_or_default(), 0.0, format!("new in {cat}"))
+    })
+    .collect()
+}
+
+/// Fills `out` up to `k` with the model's buyable best sellers right now (then new items),
+/// leaving out `skip`, what `out` holds, `not_categories`, other categories than `category`,
+/// and items `keep` refuses.
 #[allow(clippy::too_many_arguments)]
-fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String], not_categories: &[String], out: &mut Vec<(String, f64, String)>, keep: impl Fn(u32) -> bool) {
+fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String], category: Option<&str>, not_categories: &[String], out: &mut Vec<Row>, keep: impl Fn(u32) -> bool) {
     if out.len() >= k {
         return;
     }
-    let mut skip: HashSet<&str> = skip.iter().map(String::as_str).collect();
-    let have: Vec<String> = out.iter().map(|x| x.0.clone()).collect();
-    skip.extend(have.iter().map(String::as_str));
-    let hour = serve::part_of_day(serve::local_hour(now, None));
+    let mut skip: Vec<String> = skip.to_vec();
+    skip.extend(out.iter().map(|x| x.0.clone()));
     if m.popularity.is_some() {
+        let hour = serve::local_hour(now, None);
         let mut pop = vec![0f32; m.cat.len()];
         m.popularity_now(now, &mut pop);
+        let skipped = mask(m, &skip);
+        let wanted = category.map(|cat| m.cat.category_index.get(cat).copied());
+        let refused: Vec<u32> = not_categories.iter().filter_map(|cat| m.cat.category_index.get(cat).copied()).collect();
         let picked = walk_scores(c, m, k - out.len(), &pop, |i| {
-            pop[i] <= 0.0 || skip.contains(m.cat.ids[i].as_str()) || not_categories.iter().any(|c| c == m.cat.category_name(i as u32)) || !keep(i as u32)
+            let cat = m.cat.category[i];
+            pop[i] <= 0.0 || skipped[i] || wanted.is_some_and(|w| w != Some(cat)) || refused.contains(&cat) || !keep(i as u32)
         });
         for i in picked {
-            let cat = m.cat.category_name(i);
-            out.push((m.cat.ids[i as usize].clone(), 0.0, if cat.is_empty() { format!("popular this {hour}") } else { format!("popular in {cat} this {hour}") }));
+            out.push((m.cat.ids[i as usize].clone(), f64::from(pop[i as usize]), serve::popular_reason(m.cat.category_name(i), hour)));
+            skip.push(m.cat.ids[i as usize].clone());
         }
     }
     if out.len() < k {
-        let mut all: Vec<String> = skip.iter().map(|s| s.to_string()).collect();
-        all.extend(out.iter().map(|x| x.0.clone()));
-        for (item, cat, _) in fallback(c, Some(m), &all, None, not_categories, k - out.len(), now) {
-            out.push((item, 0.0, format!("new in {}", cat.unwrap_or_else(|| "the shop".into()))));
-        }
+        out.extend(new_items(c, m, &skip, category, not_categories, k - out.len()));
     }
 }
 
 /// Walks `next(window, taken)` windows of the ranking, keeping buyable items, until `want` are
-/// found or the ranking runs out. `reorder` may re-sort a window (preference fit).
+/// found or the ranking runs out.
 fn collect_buyable(c: &SpiClient<'_>, m: &Model, want: usize, mut next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
     let mut taken = vec![false; m.cat.len()];
     let mut out = Vec::new();
@@ -496,43 +505,28 @@ fn cap(ctx: &Context) -> usize {
     ctx.max_per_category.unwrap_or(gucs::MAX_PER_CATEGORY.get().max(0) as usize)
 }
 
-struct Picked {
-    item: String,
-    score: f64,
-    reason: String,
-}
-
 fn notice_no_model(what: &str) {
     pgrx::notice!("pg_reco: no model is deployed; {what} falls back to popularity. Train and deploy one: SELECT reco.deploy(reco.train());");
 }
 
 /// The recommendation list, before logging.
-fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Picked>) {
+fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Row>) {
     let now = now_ms(ctx);
     Spi::connect(|c| {
-        let (model_id, placement) = deployed(&c, &ctx.placement);
-        let cust = read_customer(&c, customer_id, ctx.session_id.as_deref(), model_id, now);
+        let (model_id, placement) = deployed(c, &ctx.placement);
+        let cust = read_customer(c, customer_id, ctx.session_id.as_deref(), model_id, now);
         let local_hour = serve::local_hour(now, cust.timezone.as_deref());
-        let mut skip: Vec<String> = ctx.cart.iter().chain(&ctx.exclude).cloned().collect();
-        skip.extend(cust.bought.iter().filter(|(_, (returned, repeatable))| *returned || !*repeatable).map(|(id, _)| id.clone()));
+        let mut skip: Vec<String> = ctx.cart.iter().chain(&ctx.exclude).cloned().chain(cust.never_again()).collect();
         let Some(model_id) = model_id else {
             notice_no_model("reco.recommend");
-            let rows = fallback(&c, None, &skip, ctx.category.as_deref(), &[], k, now);
-            return (None, rows.into_iter().map(|(item, _, n)| Picked { item, score: n, reason: "popular in the last 30 days (no model deployed yet)".into() }).collect());
+            return (None, recent_best_sellers(c, &skip, ctx.category.as_deref(), k, now));
         };
         let m = cached(model_id);
-        let n = m.cat.len();
-        let mut excluded = vec![false; n];
-        for id in &skip {
-            if let Some(&i) = m.cat.index.get(id) {
-                excluded[i as usize] = true;
-            }
-        }
+        let mut excluded = mask(&m, &skip);
         if let Some(cat) = &ctx.category {
-            for i in 0..n {
-                if m.cat.category_name(i as u32) != cat {
-                    excluded[i] = true;
-                }
+            let wanted = m.cat.category_index.get(cat).copied();
+            for (x, c) in excluded.iter_mut().zip(&m.cat.category) {
+                *x |= Some(*c) != wanted;
             }
         }
         let anchors = anchors(&m, &cust, &ctx.cart, now, placement.session_boost);
@@ -573,7 +567,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
         };
         let penalty = gucs::PREFERENCE_PENALTY.get() as f32;
         let want = k * 3;
-        let ranked = collect_buyable(&c, &m, want, |w, taken| {
+        let ranked = collect_buyable(c, &m, want, |w, taken| {
             let mut v = scores.next(w, taken);
             if !resolved.is_empty() {
                 scores.apply_preferences(&m, &resolved, penalty, &v);
@@ -582,21 +576,14 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             v
         });
         let chosen = serve::diversify(&m.cat, &ranked, k, cap(ctx));
-        let mut out: Vec<Picked> = chosen
+        let mut out: Vec<Row> = chosen
             .iter()
-            .map(|&i| Picked { item: m.cat.ids[i as usize].clone(), score: f64::from(scores.blended[i as usize]), reason: serve::reason(&m, &scores, &req, i, local_hour) })
+            .map(|&i| (m.cat.ids[i as usize].clone(), f64::from(scores.blended[i as usize]), serve::reason(&m, &scores, &req, i, local_hour)))
             .collect();
         if out.len() < k {
-            // the model's catalogue ran out of buyable items: new items and anything left, best sellers first
-            skip.extend(out.iter().map(|p| p.item.clone()));
-            skip.extend(ranked.iter().map(|&i| m.cat.ids[i as usize].clone()));
-            for (item, category, _) in fallback(&c, Some(&m), &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
-                let reason = match category {
-                    Some(cat) => format!("new in {cat}"),
-                    None => "new in the shop".into(),
-                };
-                out.push(Picked { item, score: 0.0, reason });
-            }
+            // every item the model knows has been ranked: what is left is new
+            skip.extend(out.iter().map(|p| p.0.clone()));
+            out.extend(new_items(c, &m, &skip, ctx.category.as_deref(), &[], k - out.len()));
         }
         SCRATCH.with(|s| *s.borrow_mut() = scores);
         (Some(model_id), out)
@@ -614,8 +601,8 @@ fn recommend(customer_id: Option<&str>, k: default!(i32, 10), context: default!(
     let ctx = Context::parse(&raw).or_raise();
     let (model_id, list) = recommend_list(customer_id, k, &ctx);
     let rec_id = if ctx.log {
-        let items: Vec<&str> = list.iter().map(|p| p.item.as_str()).collect();
-        let scores: Vec<f32> = list.iter().map(|p| p.score as f32).collect();
+        let items: Vec<&str> = list.iter().map(|p| p.0.as_str()).collect();
+        let scores: Vec<f32> = list.iter().map(|p| p.1 as f32).collect();
         let mut logged = raw.clone();
         logged.remove("log");
         Spi::connect_mut(|c| {
@@ -639,7 +626,7 @@ fn recommend(customer_id: Option<&str>, k: default!(i32, 10), context: default!(
     } else {
         None
     };
-    TableIterator::new(list.into_iter().map(move |p| (p.item, p.score, p.reason, rec_id)))
+    TableIterator::new(list.into_iter().map(move |(item, score, reason)| (item, score, reason, rec_id)))
 }
 
 fn ids_arg(ids: &[Option<String>], what: &str) -> Vec<String> {
@@ -664,22 +651,16 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
         check_id(id, "customer_id").or_raise();
     }
     let now = super::transaction_start().timestamp_millis();
-    let out: Vec<(String, f64, String)> = Spi::connect(|c| {
-        let (model_id, _) = deployed(&c, "checkout");
-        let cust = read_customer(&c, customer_id, None, model_id, now);
-        let mut skip: Vec<String> = inputs.clone();
-        skip.extend(cust.bought.iter().filter(|(_, (ret, rep))| *ret || !*rep).map(|(id, _)| id.clone()));
+    let out: Vec<Row> = Spi::connect(|c| {
+        let (model_id, _) = deployed(c, "checkout");
+        let cust = read_customer(c, customer_id, None, model_id, now);
+        let skip: Vec<String> = inputs.iter().cloned().chain(cust.never_again()).collect();
         let Some(model_id) = model_id else {
             notice_no_model("reco.complements");
-            return fallback(&c, None, &skip, None, &[], k, now).into_iter().map(|(i, _, n)| (i, n, "popular in the last 30 days (no model deployed yet)".into())).collect();
+            return recent_best_sellers(c, &skip, None, k, now);
         };
         let m = cached(model_id);
-        let mut excluded = vec![false; m.cat.len()];
-        for id in &skip {
-            if let Some(&i) = m.cat.index.get(id) {
-                excluded[i as usize] = true;
-            }
-        }
+        let excluded = mask(&m, &skip);
         let idx: Vec<u32> = inputs.iter().filter_map(|id| m.cat.index.get(id).copied()).collect();
         let mut list = serve::complements(&m, &idx, &excluded);
         if let (Some(a), Some(_)) = (&m.als, customer_id) {
@@ -698,8 +679,8 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
         }
         let order: Vec<u32> = list.iter().map(|x| x.0).collect();
         let by_item: HashMap<u32, (f32, u32)> = list.iter().map(|x| (x.0, (x.1, x.2))).collect();
-        let ranked = walk(&c, &m, k, &order);
-        let mut out: Vec<(String, f64, String)> = ranked
+        let ranked = walk(c, &m, k, &order);
+        let mut out: Vec<Row> = ranked
             .iter()
             .map(|&j| {
                 let (s, via) = by_item.get(&j).copied().unwrap_or((0.0, j));
@@ -707,7 +688,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
             })
             .collect();
         let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
-        fill_popular(&c, &m, k, now, &skip, &in_cats, &mut out, |_| true);
+        fill_popular(c, &m, k, now, &skip, None, &in_cats, &mut out, |_| true);
         out
     });
     TableIterator::new(out)
@@ -720,37 +701,23 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
     let k = check_k(k);
     check_id(item_id, "item_id").or_raise();
     let now = super::transaction_start().timestamp_millis();
-    let out: Vec<(String, f64, String)> = Spi::connect(|c| {
-        let r = plans::select(
+    let out: Vec<Row> = Spi::connect(|c| {
+        let rows = plans::select(
             c,
-            "SELECT title, category, brand, price::float8, attributes->>'color', attributes->>'size', group_id,
-                    CASE WHEN jsonb_typeof(attributes->'tags') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(attributes->'tags')) END
-               FROM reco.items WHERE item_id = $1",
+            concat!("SELECT ", super::train::feature_columns!(), ", i.group_id FROM reco.items i WHERE i.item_id = $1"),
             &[DatumWithOid::from(item_id)],
         )
         .or_raise();
-        if r.is_empty() {
+        let Some(r) = rows.into_iter().next() else {
             raise(Error::new(ErrorKind::UndefinedObject, format!("item {} does not exist", reco_engine::error::show(item_id))).at("item_id").hint("pass an item_id of reco.items"));
-        }
-        let r = r.first();
-        let title: String = r.get::<String>(1).or_raise().unwrap_or_else(|| item_id.to_string());
-        let group: Option<String> = r.get(7).or_raise();
-        let features = reco_engine::models::content::ItemFeatures {
-            category: r.get(2).or_raise(),
-            brand: r.get(3).or_raise(),
-            price: r.get(4).or_raise(),
-            title: Some(title.clone()),
-            color: r.get(5).or_raise(),
-            size: r.get(6).or_raise(),
-            tags: r.get::<Vec<Option<String>>>(8).or_raise().unwrap_or_default().into_iter().flatten().collect(),
         };
-        let (model_id, _) = deployed(&c, "home");
+        let features = super::train::features(&r, 1);
+        let group: Option<String> = r.get(8).or_raise();
+        let title = features.title.clone().unwrap_or_else(|| item_id.to_string());
+        let (model_id, _) = deployed(c, "home");
         let Some(model_id) = model_id else {
             notice_no_model("reco.similar_items");
-            return fallback(&c, None, &[item_id.to_string()], features.category.as_deref(), &[], k, now)
-                .into_iter()
-                .map(|(i, _, n)| (i, n, "popular in the same category (no model deployed yet)".into()))
-                .collect();
+            return recent_best_sellers(c, &[item_id.to_string()], features.category.as_deref(), k, now);
         };
         let m = cached(model_id);
         let known = m.cat.index.get(item_id).copied();
@@ -762,9 +729,9 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
         let own_group = known.map(|i| m.cat.group[i as usize]).filter(|g| *g != serve::NONE && group.is_some());
         let excluded: Vec<bool> = m.cat.group.iter().map(|g| Some(*g) == own_group).collect();
         let sim = serve::similar(&m, known, own.as_deref(), &excluded);
-        let ranked = walk_scores(&c, &m, k, &sim, |_| false);
-        let mut out: Vec<(String, f64, String)> = ranked.iter().map(|&j| (m.cat.ids[j as usize].clone(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
-        fill_popular(&c, &m, k, now, &[item_id.to_string()], &[], &mut out, |i| Some(m.cat.group[i as usize]) != own_group);
+        let ranked = walk_scores(c, &m, k, &sim, |_| false);
+        let mut out: Vec<Row> = ranked.iter().map(|&j| (m.cat.ids[j as usize].clone(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
+        fill_popular(c, &m, k, now, &[item_id.to_string()], None, &[], &mut out, |i| Some(m.cat.group[i as usize]) != own_group);
         out
     });
     TableIterator::new(out)
@@ -782,42 +749,18 @@ fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), conte
         ctx.category = category.map(str::to_string);
     }
     let now = now_ms(&ctx);
-    let out: Vec<(String, f64, String)> = Spi::connect(|c| {
-        let (model_id, _) = deployed(&c, &ctx.placement);
+    let out: Vec<Row> = Spi::connect(|c| {
+        let (model_id, _) = deployed(c, &ctx.placement);
         let skip: Vec<String> = ctx.exclude.iter().chain(&ctx.cart).cloned().collect();
         let model = model_id.map(cached);
         let Some(m) = model.filter(|m| m.popularity.is_some()) else {
             if model_id.is_none() {
                 notice_no_model("reco.popular");
             }
-            return fallback(&c, None, &skip, ctx.category.as_deref(), &[], k, now)
-                .into_iter()
-                .map(|(i, cat, n)| (i, n, format!("popular in {} recently", cat.unwrap_or_else(|| "the shop".into()))))
-                .collect();
+            return recent_best_sellers(c, &skip, ctx.category.as_deref(), k, now);
         };
-        let hour = serve::local_hour(now, None);
-        let mut pop = vec![0f32; m.cat.len()];
-        m.popularity_now(now, &mut pop);
-        let skip_set: HashSet<&str> = skip.iter().map(String::as_str).collect();
-        let ranked = walk_scores(&c, &m, k, &pop, |i| {
-            pop[i] <= 0.0 || skip_set.contains(m.cat.ids[i].as_str()) || ctx.category.as_deref().is_some_and(|cat| m.cat.category_name(i as u32) != cat)
-        });
-        let score = |i: &u32| pop[*i as usize];
-        let mut out: Vec<(String, f64, String)> = ranked
-            .iter()
-            .map(|&i| {
-                let cat = m.cat.category_name(i);
-                let reason = if cat.is_empty() { format!("popular this {}", serve::part_of_day(hour)) } else { format!("popular in {cat} this {}", serve::part_of_day(hour)) };
-                (m.cat.ids[i as usize].clone(), f64::from(score(&i)), reason)
-            })
-            .collect();
-        if out.len() < k {
-            let mut skip = skip.clone();
-            skip.extend(out.iter().map(|x| x.0.clone()));
-            for (item, cat, _) in fallback(&c, Some(&m), &skip, ctx.category.as_deref(), &[], k - out.len(), now) {
-                out.push((item, 0.0, format!("new in {}", cat.unwrap_or_else(|| "the shop".into()))));
-            }
-        }
+        let mut out = Vec::new();
+        fill_popular(c, &m, k, now, &skip, ctx.category.as_deref(), &[], &mut out, |_| true);
         out
     });
     TableIterator::new(out)
@@ -844,7 +787,7 @@ fn cache_info() -> JsonbText {
 /// so the first recommendation does not pay for it. Returns cache_info().
 #[pg_extern(volatile, parallel_unsafe)]
 fn warm_cache() -> JsonbText {
-    let model_id = Spi::connect(|c| deployed(&c, "home").0);
+    let model_id = Spi::connect(|c| deployed(c, "home").0);
     match model_id {
         Some(id) => {
             cached(id);

@@ -28,17 +28,40 @@ struct Loaded {
     data_to: Option<i64>,
 }
 
-const READ_SQL: &str = "
-SELECT 0, i.item_id, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::timestamptz,
-       i.category, i.brand, i.price::float8, i.title, i.attributes->>'color', i.attributes->>'size',
-       CASE WHEN jsonb_typeof(i.attributes->'tags') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(i.attributes->'tags')) END
+/// The columns of `reco.items i` that [`features`] reads, in its order (7 columns).
+macro_rules! feature_columns {
+    () => {
+        "i.category, i.brand, i.price::float8, i.title, i.attributes->>'color', i.attributes->>'size',
+         CASE WHEN jsonb_typeof(i.attributes->'tags') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(i.attributes->'tags')) END"
+    };
+}
+pub(crate) use feature_columns;
+
+/// An item's content features from the [`feature_columns`] of row `r`, starting at column `first`.
+pub(crate) fn features(r: &pgrx::spi::SpiHeapTupleData, first: usize) -> ItemFeatures {
+    ItemFeatures {
+        category: r.get(first).or_raise(),
+        brand: r.get(first + 1).or_raise(),
+        price: r.get(first + 2).or_raise(),
+        title: r.get(first + 3).or_raise(),
+        color: r.get(first + 4).or_raise(),
+        size: r.get(first + 5).or_raise(),
+        tags: r.get::<Vec<Option<String>>>(first + 6).or_raise().unwrap_or_default().into_iter().flatten().collect(),
+    }
+}
+
+const READ_SQL: &str = concat!(
+    "SELECT 0, i.item_id, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::timestamptz, ",
+    feature_columns!(),
+    "
   FROM reco.items i
 UNION ALL
 SELECT 1, e.item_id, e.customer_id, e.session_id, e.order_id, w.weight, e.value, e.occurred_at,
        e.kind, NULL, NULL, NULL, NULL, NULL, NULL
   FROM reco.events e JOIN reco.event_weights w ON w.kind = e.kind
  WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0
-   AND ($1 = 0 OR e.occurred_at >= now() - make_interval(secs => $1 * 86400))";
+   AND ($1 = 0 OR e.occurred_at >= now() - make_interval(secs => $1 * 86400))"
+);
 
 fn item_index(l: &mut Loaded, id: &str) -> u32 {
     let i = l.items.get_or_insert(id);
@@ -61,54 +84,42 @@ fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
     };
     let (mut baskets, mut sessions) = (Interner::default(), Interner::default());
     Spi::connect(|c| {
-        let mut cur = c.open_cursor(READ_SQL, &[DatumWithOid::from(window_days)]);
-        loop {
-            let rows = cur.fetch(20_000).or_raise();
-            if rows.is_empty() {
-                break;
+        super::scan(c, READ_SQL, &[DatumWithOid::from(window_days)], 20_000, |r| {
+            let src: i32 = r.get(1).or_raise().unwrap_or(1);
+            let item_id: String = r.get(2).or_raise().unwrap_or_default();
+            if src == 0 {
+                let i = item_index(&mut l, &item_id) as usize;
+                let f = features(r, 9);
+                l.catalog.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
+                l.catalog.features[i] = f;
+                return;
             }
-            for r in rows {
-                let src: i32 = r.get(1).or_raise().unwrap_or(1);
-                let item_id: String = r.get(2).or_raise().unwrap_or_default();
-                if src == 0 {
-                    let i = item_index(&mut l, &item_id) as usize;
-                    let category: Option<String> = r.get(9).or_raise();
-                    l.catalog.category[i] = l.categories.get_or_insert(category.as_deref().unwrap_or(""));
-                    l.catalog.features[i] = ItemFeatures {
-                        category,
-                        brand: r.get(10).or_raise(),
-                        price: r.get(11).or_raise(),
-                        title: r.get(12).or_raise(),
-                        color: r.get(13).or_raise(),
-                        size: r.get(14).or_raise(),
-                        tags: r.get::<Vec<Option<String>>>(15).or_raise().unwrap_or_default().into_iter().flatten().collect(),
-                    };
-                    continue;
-                }
-                let customer: String = r.get(3).or_raise().unwrap_or_default();
-                let session: Option<String> = r.get(4).or_raise();
-                let order: Option<String> = r.get(5).or_raise();
-                let weight: f64 = r.get(6).or_raise().unwrap_or(0.0);
-                let value: Option<f64> = r.get(7).or_raise();
-                let at: i64 = r.get::<TimestampWithTimeZone>(8).or_raise().map(pg_sys::TimestampTz::from).unwrap_or(0);
-                let kind: String = r.get(9).or_raise().unwrap_or_default();
-                let w = contribution(&kind, value, weight) as f32;
-                let basket = match (&order, kind.as_str()) {
-                    (Some(o), "purchase") => baskets.get_or_insert(o),
-                    _ => NONE,
-                };
-                let session = match (&session, kind.as_str()) {
-                    (Some(s), "view" | "click" | "cart_add") => sessions.get_or_insert(s),
-                    _ => NONE,
-                };
-                let ev = Event { user: l.users.get_or_insert(&customer), item: item_index(&mut l, &item_id), weight: w, at, basket, session };
-                l.data_from = Some(l.data_from.map_or(at, |x| x.min(at)));
-                l.data_to = Some(l.data_to.map_or(at, |x| x.max(at)));
-                l.ds.events.push(ev);
+            let customer: String = r.get(3).or_raise().unwrap_or_default();
+            let session: Option<String> = r.get(4).or_raise();
+            let order: Option<String> = r.get(5).or_raise();
+            let weight: f64 = r.get(6).or_raise().unwrap_or(0.0);
+            let value: Option<f64> = r.get(7).or_raise();
+            let at: i64 = r.get::<TimestampWithTimeZone>(8).or_raise().map(pg_sys::TimestampTz::from).unwrap_or(0);
+            let kind: String = r.get(9).or_raise().unwrap_or_default();
+            let w = contribution(&kind, value, weight) as f32;
+            let basket = match (&order, kind.as_str()) {
+                (Some(o), "purchase") => baskets.get_or_insert(o),
+                _ => NONE,
+            };
+            let session = match (&session, kind.as_str()) {
+                (Some(s), "view" | "click" | "cart_add") => sessions.get_or_insert(s),
+                _ => NONE,
+            };
+            let ev = Event { user: l.users.get_or_insert(&customer), item: item_index(&mut l, &item_id), weight: w, at, basket, session };
+            l.data_from = Some(l.data_from.map_or(at, |x| x.min(at)));
+            l.data_to = Some(l.data_to.map_or(at, |x| x.max(at)));
+            l.ds.events.push(ev);
+            if l.ds.events.len().is_multiple_of(100_000) {
+                progress(&format!("read {} events", l.ds.events.len()));
             }
-            progress(&format!("read {} events", l.ds.events.len()));
-        }
+        });
     });
+    progress(&format!("read {} events", l.ds.events.len()));
     l.ds.n_users = l.users.len();
     l.ds.n_items = l.items.len();
     l

@@ -78,7 +78,7 @@ fn blend_follows_the_weights_and_exclusions() {
     assert_eq!(s.dominant(1), POPULARITY);
     assert_eq!(reason(&m, &s, &request(&anchors, None), 1, 20), "popular in a this evening");
     // no anchors: co-occurrence has no input and drops out, popularity alone orders
-    let s = Scores::compute(&m, &request(&[], None), &vec![false; 4]);
+    let s = Scores::compute(&m, &request(&[], None), &[false; 4]);
     assert_eq!(s.next(10, &[]), vec![1, 2, 3, 0]);
     let mut taken = vec![false; 4];
     taken[1] = true;

@@ -85,6 +85,13 @@ pub fn parse_minor(text: &str, cur: &Currency) -> Result<i64> {
 }
 
 /// Minor units back to decimal text (`1999`, USD → `19.99`), exact.
+/// A stored price (numeric text, e.g. from `price::text`) in minor units of currency `code`;
+/// `None` when either is missing or not valid.
+pub fn minor_units(price: Option<&str>, code: Option<&str>) -> Option<i64> {
+    let cur = currency(code?).ok()?;
+    parse_minor(price?, &cur).ok()
+}
+
 pub fn format_minor(minor: i64, exponent: u32) -> String {
     if exponent == 0 {
         return minor.to_string();
@@ -98,6 +105,15 @@ pub fn format_minor(minor: i64, exponent: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minor_units_of_stored_prices() {
+        assert_eq!(minor_units(Some("19.99"), Some("EUR")), Some(1999));
+        assert_eq!(minor_units(Some("12.750"), Some("KWD")), Some(12750));
+        assert_eq!(minor_units(Some("19.99"), None), None);
+        assert_eq!(minor_units(None, Some("EUR")), None);
+        assert_eq!(minor_units(Some("19.99"), Some("XXY")), None);
+    }
 
     fn m(t: &str, c: &str) -> Result<i64> {
         parse_minor(t, &currency(c).unwrap())
