@@ -18,14 +18,14 @@ PSQL=(scripts/cluster psql -q -v ON_ERROR_STOP=1)
   "${PSQL[@]}" -d $DB -v n="$N" -v batch="$BATCH" -f bench/ingest.sql
 } | tee $OUT
 
-# concurrent clients: wall time for all batches, CLIENTS sessions at once
+# concurrent clients: wall time for all batches, CLIENTS sessions at once, each committing per batch
 concurrent() {
   local fn=$1 times=()
   for run in 1 2 3; do
     "${PSQL[@]}" -d $DB -c "SELECT reset_tables()" -c "CHECKPOINT" >/dev/null
     local t0; t0=$(date +%s.%N)
     for ((k = 0; k < CLIENTS; k++)); do
-      "${PSQL[@]}" -d $DB -c "SELECT $fn($k, $CLIENTS)" >/dev/null &
+      "${PSQL[@]}" -d $DB -c "CALL $fn($k, $CLIENTS)" >/dev/null &
     done
     wait
     times+=("$(echo "$(date +%s.%N) - $t0" | bc)")

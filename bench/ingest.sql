@@ -66,8 +66,17 @@ CREATE TABLE hand.items (LIKE reco.items INCLUDING ALL);
 CREATE TABLE hand.orders (LIKE reco.orders INCLUDING ALL);
 ALTER TABLE hand.orders ADD FOREIGN KEY (customer_id) REFERENCES hand.customers;
 CREATE TABLE hand.order_lines (LIKE reco.order_lines INCLUDING ALL);
-ALTER TABLE hand.order_lines ADD FOREIGN KEY (order_id) REFERENCES hand.orders ON DELETE CASCADE,
-                             ADD FOREIGN KEY (item_id) REFERENCES hand.items;
+ALTER TABLE hand.order_lines ADD FOREIGN KEY (order_id) REFERENCES hand.orders ON DELETE CASCADE;
+-- lines -> items checked per statement, as reco.order_lines is (see sql/schema.sql)
+CREATE FUNCTION hand_lines_item_check() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (SELECT 1 FROM hand.items i WHERE i.item_id = n.item_id)) THEN
+    RAISE EXCEPTION 'order line refers to a missing item' USING ERRCODE = '23503';
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER lines_item_check AFTER INSERT ON hand.order_lines
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION hand_lines_item_check();
 CREATE TABLE hand.events (LIKE reco.events INCLUDING ALL);  -- no foreign keys, as in reco.events
 
 -- The hand-written ingest: set-based INSERT ... SELECT over the same batch array pg_reco gets.
@@ -115,16 +124,24 @@ DECLARE r record;
 BEGIN
   FOR r IN SELECT arr FROM batches ORDER BY b LOOP PERFORM hand_ingest(r.arr); END LOOP;
 END $$;
--- Part k of m of the batches, for concurrent clients.
-CREATE FUNCTION reco_ingest_part(k int, m int) RETURNS void LANGUAGE plpgsql AS $$
+-- Part k of m of the batches, for concurrent clients: each batch commits, as an OMS worker's
+-- call would (one long transaction per client would make the clients wait for each other's
+-- new customers and items until the very end).
+CREATE PROCEDURE reco_ingest_part(k int, m int) LANGUAGE plpgsql AS $$
 DECLARE r record;
 BEGIN
-  FOR r IN SELECT arr FROM batches WHERE b % m = k ORDER BY b LOOP PERFORM reco.ingest_orders('shopify', r.arr); END LOOP;
+  FOR r IN SELECT b FROM batches WHERE b % m = k ORDER BY b LOOP
+    PERFORM reco.ingest_orders('shopify', (SELECT arr FROM batches x WHERE x.b = r.b));
+    COMMIT;
+  END LOOP;
 END $$;
-CREATE FUNCTION hand_ingest_part(k int, m int) RETURNS void LANGUAGE plpgsql AS $$
+CREATE PROCEDURE hand_ingest_part(k int, m int) LANGUAGE plpgsql AS $$
 DECLARE r record;
 BEGIN
-  FOR r IN SELECT arr FROM batches WHERE b % m = k ORDER BY b LOOP PERFORM hand_ingest(r.arr); END LOOP;
+  FOR r IN SELECT b FROM batches WHERE b % m = k ORDER BY b LOOP
+    PERFORM hand_ingest((SELECT arr FROM batches x WHERE x.b = r.b));
+    COMMIT;
+  END LOOP;
 END $$;
 CREATE FUNCTION reset_tables() RETURNS void LANGUAGE sql AS $$
   TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.preferences,

@@ -68,7 +68,7 @@ CREATE INDEX orders_placed_brin ON reco.orders USING brin (placed_at);  -- order
 CREATE TABLE reco.order_lines (
     order_id          text COLLATE "C" NOT NULL REFERENCES reco.orders ON DELETE CASCADE,
     line_no           integer NOT NULL CHECK (line_no > 0),
-    item_id           text COLLATE "C" NOT NULL REFERENCES reco.items,
+    item_id           text COLLATE "C" NOT NULL,  -- must be in reco.items: checked per statement, see below
     qty               integer NOT NULL CHECK (qty > 0),
     unit_price_minor  bigint NOT NULL CHECK (unit_price_minor >= 0),
     discount_minor    bigint NOT NULL DEFAULT 0,
@@ -78,6 +78,72 @@ CREATE TABLE reco.order_lines (
 );
 COMMENT ON TABLE reco.order_lines IS 'Lines of canonical orders: standardized size code and palette color.';
 CREATE INDEX order_lines_item_idx ON reco.order_lines (item_id);
+
+-- order_lines.item_id -> items is enforced by statement-level triggers instead of a foreign key.
+-- A foreign key checks every line on its own (one executor start-up and one KEY SHARE row lock
+-- per line: a third of ingest time), and concurrent ingests that sell the same popular item
+-- share-lock one item row from many transactions, which PostgreSQL records as MultiXacts. The
+-- triggers give the same guarantees with one anti-join per statement:
+--  * a line must name an existing item (23503, like the foreign key);
+--  * an item that order lines name cannot be deleted, renamed or truncated away (23503 / 0A000).
+-- Deleting items is rare (retire them with active = false); it waits for order lines being
+-- written and holds new ones off until it commits, so no line can slip in for a deleted item.
+CREATE FUNCTION reco._order_lines_item_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+DECLARE
+    missing text;
+BEGIN
+    SELECT n.item_id INTO missing
+    FROM new_rows n
+    WHERE NOT EXISTS (SELECT 1 FROM reco.items i WHERE i.item_id = n.item_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'order line refers to item "%", which is not in reco.items', missing
+            USING ERRCODE = '23503', TABLE = 'order_lines', COLUMN = 'item_id',
+                  HINT = 'insert the item into reco.items first (reco.ingest_order creates missing items itself)';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER order_lines_item_check_ins AFTER INSERT ON reco.order_lines
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._order_lines_item_check();
+CREATE TRIGGER order_lines_item_check_upd AFTER UPDATE ON reco.order_lines
+REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._order_lines_item_check();
+
+CREATE FUNCTION reco._items_in_use_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+DECLARE
+    used text;
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        -- AFTER TRUNCATE runs once every table of the statement is emptied
+        IF EXISTS (SELECT 1 FROM reco.order_lines) THEN
+            RAISE EXCEPTION 'cannot truncate reco.items: reco.order_lines refers to its items'
+                USING ERRCODE = '0A000', HINT = 'truncate reco.order_lines (or reco.orders) in the same statement';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM reco.items i WHERE i.item_id = o.item_id)) THEN
+        RETURN NULL;  -- an update that kept every item_id: nothing to check, nothing to lock
+    END IF;
+    LOCK TABLE reco.order_lines IN SHARE MODE;  -- lines being written now commit first; new ones wait
+    SELECT o.item_id INTO used
+    FROM old_rows o
+    WHERE NOT EXISTS (SELECT 1 FROM reco.items i WHERE i.item_id = o.item_id)
+      AND EXISTS (SELECT 1 FROM reco.order_lines l WHERE l.item_id = o.item_id)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'item "%" is still named by order lines', used
+            USING ERRCODE = '23503', TABLE = 'items', COLUMN = 'item_id',
+                  HINT = 'retire the item with UPDATE reco.items SET active = false; order history keeps its lines';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER items_in_use_del AFTER DELETE ON reco.items
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._items_in_use_check();
+CREATE TRIGGER items_in_use_upd AFTER UPDATE ON reco.items
+REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._items_in_use_check();
+CREATE TRIGGER items_in_use_truncate AFTER TRUNCATE ON reco.items
+FOR EACH STATEMENT EXECUTE FUNCTION reco._items_in_use_check();
 
 CREATE TABLE reco.events (
     event_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

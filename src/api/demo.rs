@@ -73,54 +73,47 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
         )
         .or_raise();
     });
+    // A second thread generates and normalizes the next chunk (pure engine code, no PostgreSQL
+    // calls) while this one writes the current chunk, so the two cores both work.
     let (mut n_customers, mut n_orders, mut n_lines, mut n_events) = (0i64, 0i64, 0i64, 0i64);
-    let mut lo = 0;
-    while lo < sc.customers {
-        let hi = (lo + CHUNK).min(sc.customers);
-        let d = demo::customers(sc, seed, end_ms, &items, lo..hi);
-        let orders: Vec<normalize::Order> = d
-            .orders
-            .iter()
-            .map(|o| normalize::normalize_order("web", o, None))
-            .collect::<reco_engine::Result<_>>()
-            .or_raise();
-        n_lines += orders.iter().map(|o| o.lines.len() as i64).sum::<i64>();
-        let (orders, _) = batch::dedupe_last(orders);
-        let events: Vec<event::Event> = d
-            .events
-            .iter()
-            .map(|e| event::Event {
-                kind: event::Kind::parse(e.kind).unwrap_or(event::Kind::View),
-                value: e.value,
-                device: None,
-                channel: "web".into(),
-                context: e.reason.map(|r| serde_json::Map::from_iter([("reason".to_string(), serde_json::json!(r))])).unwrap_or_default(),
-                item_id: Some(e.item_id.clone()),
-                session_id: Some(e.session_id.clone()),
-                customer_id: Some(e.customer_id.clone()),
-                occurred_at: time::from_epoch_millis(e.at_ms).unwrap_or_default(),
-            })
-            .collect();
-        Spi::connect_mut(|c| {
-            crate::plans::update(
-                c,
-                "INSERT INTO reco.customers (customer_id, attributes)
-                 SELECT id, jsonb_build_object('segment', seg) FROM unnest($1::text[], $2::text[]) AS u(id, seg)",
-                &[
-                    DatumWithOid::from(d.customers.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()),
-                    DatumWithOid::from(d.customers.iter().map(|(_, s)| s.to_string()).collect::<Vec<_>>()),
-                ],
-            )
-            .or_raise();
-            n_orders += super::ingest::write_orders(c, &orders).inserted;
-            n_events += super::events::insert_events(c, &events).len() as i64;
+    let chunks: Vec<std::ops::Range<usize>> =
+        (0..sc.customers).step_by(CHUNK).map(|lo| lo..(lo + CHUNK).min(sc.customers)).collect();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<reco_engine::Result<Chunk>>(1);
+        let items = &items;
+        let ranges = chunks.clone();
+        scope.spawn(move || {
+            for range in ranges {
+                // the receiver is gone when the writer stopped (an error): stop too
+                if tx.send(prepare(sc, seed, end_ms, items, range)).is_err() {
+                    return;
+                }
+            }
         });
-        n_customers += (hi - lo) as i64;
-        if sc.customers > CHUNK {
-            pgrx::notice!("load_demo: {hi} of {} customers", sc.customers);
+        for range in chunks {
+            // recv fails only if the generator thread panicked (a bug): report it as one
+            let chunk = rx.recv().unwrap_or_else(|_| panic!("pg_reco: the demo generator thread stopped")).or_raise();
+            n_lines += chunk.lines;
+            Spi::connect_mut(|c| {
+                crate::plans::update(
+                    c,
+                    "INSERT INTO reco.customers (customer_id, attributes)
+                     SELECT id, jsonb_build_object('segment', seg) FROM unnest($1::text[], $2::text[]) AS u(id, seg)",
+                    &[
+                        DatumWithOid::from(chunk.customers.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>()),
+                        DatumWithOid::from(chunk.customers.iter().map(|(_, s)| s.to_string()).collect::<Vec<_>>()),
+                    ],
+                )
+                .or_raise();
+                n_orders += super::ingest::write_orders(c, &chunk.orders).inserted;
+                n_events += super::events::insert_events(c, &chunk.events).len() as i64;
+            });
+            n_customers += range.len() as i64;
+            if sc.customers > CHUNK {
+                pgrx::notice!("load_demo: {} of {} customers", range.end, sc.customers);
+            }
         }
-        lo = hi;
-    }
+    });
     JsonbText(
         serde_json::json!({
             "customers": n_customers, "items": items.len(), "orders": n_orders, "order_lines": n_lines,
@@ -128,4 +121,38 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
         })
         .to_string(),
     )
+}
+
+/// One chunk of customers, ready to write.
+struct Chunk {
+    customers: Vec<(String, &'static str)>,
+    orders: Vec<normalize::Order>,
+    lines: i64,
+    events: Vec<event::Event>,
+}
+
+/// Generates the customers of `range` with their orders (normalized as the `web` channel's
+/// payloads) and clickstream. Pure engine code: safe off the backend's main thread.
+fn prepare(sc: demo::Scale, seed: u64, end_ms: i64, items: &[demo::Item], range: std::ops::Range<usize>) -> reco_engine::Result<Chunk> {
+    let d = demo::customers(sc, seed, end_ms, items, range);
+    let orders: Vec<normalize::Order> =
+        d.orders.iter().map(|o| normalize::normalize_order("web", o, None)).collect::<reco_engine::Result<_>>()?;
+    let lines = orders.iter().map(|o| o.lines.len() as i64).sum::<i64>();
+    let (orders, _) = batch::dedupe_last(orders);
+    let events = d
+        .events
+        .iter()
+        .map(|e| event::Event {
+            kind: event::Kind::parse(e.kind).unwrap_or(event::Kind::View),
+            value: e.value,
+            device: None,
+            channel: "web".into(),
+            context: e.reason.map(|r| serde_json::Map::from_iter([("reason".to_string(), serde_json::json!(r))])).unwrap_or_default(),
+            item_id: Some(e.item_id.clone()),
+            session_id: Some(e.session_id.clone()),
+            customer_id: Some(e.customer_id.clone()),
+            occurred_at: time::from_epoch_millis(e.at_ms).unwrap_or_default(),
+        })
+        .collect();
+    Ok(Chunk { customers: d.customers, orders, lines, events })
 }

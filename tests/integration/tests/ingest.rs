@@ -150,3 +150,34 @@ fn concurrent_batches_creating_the_same_new_items_do_not_deadlock() {
     let items: i64 = c.query_one("SELECT count(*) FROM reco.items WHERE item_id LIKE 'NEW-%'", &[]).unwrap().get(0);
     assert_eq!((n, items), (2000, 1500));
 }
+
+#[test]
+fn deleting_an_item_waits_for_order_lines_being_written_and_then_refuses() {
+    let dsn = fresh_db("it_item_delete_race");
+    let mut writer = connect(&dsn);
+    let sku = "RACE-SKU".to_string();
+    writer.execute("INSERT INTO reco.items (item_id, title) VALUES ($1, 'in the catalogue, never sold yet')", &[&sku]).unwrap();
+    let mut order = shopify_order(1, 3);
+    order["line_items"][0]["sku"] = serde_json::json!(sku);
+    let body = order.to_string();
+    writer.batch_execute("BEGIN").unwrap();
+    writer.query_one("SELECT reco.ingest_order('shopify', $1::text::jsonb)", &[&body]).unwrap();
+    // the writer's lines are not committed yet: the delete must wait for them, not miss them
+    let deleter = {
+        let dsn = dsn.clone();
+        let sku = sku.clone();
+        thread::spawn(move || {
+            let mut c = connect(&dsn);
+            c.execute("DELETE FROM reco.items WHERE item_id = $1", &[&sku])
+        })
+    };
+    thread::sleep(std::time::Duration::from_millis(500));
+    assert!(!deleter.is_finished(), "the delete did not wait for the uncommitted order lines");
+    writer.batch_execute("COMMIT").unwrap();
+    let err = deleter.join().unwrap().expect_err("deleting an item that order lines name must fail");
+    let db = err.as_db_error().expect("a database error");
+    assert_eq!(db.code().code(), "23503", "{db:?}");
+    assert!(db.message().contains(&sku), "{}", db.message());
+    let n: i64 = writer.query_one("SELECT count(*) FROM reco.items WHERE item_id = $1", &[&sku]).unwrap().get(0);
+    assert_eq!(n, 1);
+}

@@ -67,3 +67,14 @@ SELECT reco.normalize_order('woocommerce', payload, reco.channel_mapping('woocom
 SELECT try($$SELECT reco.ingest_order('other', '{}')$$);
 INSERT INTO reco.channel_mappings (channel, field, path) VALUES ('partial', 'external_id', '$.id');
 SELECT try($$SELECT reco.ingest_order('partial', '{"id": 1}')$$);
+
+-- order lines name existing items; a named item cannot be deleted, renamed or truncated away
+-- (statement-level checks, sql/schema.sql)
+SELECT try($$INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor) VALUES ('shopify:450789469', 99, 'NO-SUCH-SKU', 1, 100)$$);
+SELECT try($$DELETE FROM reco.items WHERE item_id = 'DATES-1KG'$$);
+SELECT try($$UPDATE reco.items SET item_id = 'DATES-2KG' WHERE item_id = 'DATES-1KG'$$);
+SELECT try($$TRUNCATE reco.items, reco.stock$$);
+UPDATE reco.items SET title = 'Dates, 1 kg' WHERE item_id = 'DATES-1KG';  -- other columns change freely
+INSERT INTO reco.items (item_id, title) VALUES ('NEVER-SOLD', 'never sold');
+DELETE FROM reco.items WHERE item_id = 'NEVER-SOLD';                     -- and unsold items go
+SELECT count(*) AS lines_of_dates FROM reco.order_lines WHERE item_id = 'DATES-1KG';
