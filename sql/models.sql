@@ -143,3 +143,14 @@ CREATE TABLE reco.item_popularity (
 COMMENT ON TABLE reco.item_popularity IS 'Decayed popularity per model, with its spread over the 24 hours (UTC) and 7 weekdays (1 = Monday).';
 CREATE INDEX item_popularity_rank_idx ON reco.item_popularity (model_id, score DESC);
 CREATE INDEX item_popularity_category_idx ON reco.item_popularity (model_id, category, score DESC);
+
+CREATE TABLE reco.segment_popularity (
+    model_id    bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
+    segment     text COLLATE "C" NOT NULL,
+    rank        integer NOT NULL CHECK (rank > 0),
+    item_id     text COLLATE "C" NOT NULL,
+    score       real NOT NULL,
+    PRIMARY KEY (model_id, segment, rank)
+);
+COMMENT ON TABLE reco.segment_popularity IS 'Per model, the best sellers of each customer segment (reco.customers.attributes->>''segment''), '
+    'decayed like item_popularity: the starter pack of a new customer whose segment is known.';

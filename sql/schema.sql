@@ -34,10 +34,24 @@ CREATE TABLE reco.stock (
     available    integer NOT NULL DEFAULT 0,
     backordered  boolean NOT NULL DEFAULT false,
     restock_at   timestamptz,
-    updated_at   timestamptz NOT NULL DEFAULT now()
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    back_in_stock_at timestamptz
 );
 COMMENT ON TABLE reco.stock IS 'Live stock. An item is buyable when active, available > 0 and not backordered.';
+COMMENT ON COLUMN reco.stock.restock_at IS 'When the item is expected back (set by the OMS while it is out of stock).';
+COMMENT ON COLUMN reco.stock.back_in_stock_at IS 'Set by a trigger when an update makes the item available again (available from <= 0 to > 0, or backordered to not). Recommendations say "back in stock in your size" for reco.back_in_stock_days after it.';
 CREATE INDEX stock_buyable_idx ON reco.stock (item_id) WHERE available > 0 AND NOT backordered;
+
+CREATE FUNCTION reco._stock_back_in_stock() RETURNS trigger
+LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+BEGIN
+    NEW.back_in_stock_at := now();
+    RETURN NEW;
+END $$;
+-- the WHEN clause keeps ordinary stock updates free of the function call
+CREATE TRIGGER stock_back_in_stock BEFORE UPDATE OF available, backordered ON reco.stock FOR EACH ROW
+WHEN ((OLD.available <= 0 OR OLD.backordered) AND NEW.available > 0 AND NOT NEW.backordered)
+EXECUTE FUNCTION reco._stock_back_in_stock();
 
 CREATE TABLE reco.orders (
     order_id        text COLLATE "C" PRIMARY KEY,

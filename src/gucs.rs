@@ -14,6 +14,8 @@ pub static HISTORY_EVENTS: GucSetting<i32> = GucSetting::<i32>::new(200);
 pub static HISTORY_HALF_LIFE_DAYS: GucSetting<f64> = GucSetting::<f64>::new(30.0);
 /// Serving: blended-score penalty for items that do not fit the customer's resolved preferences.
 pub static PREFERENCE_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(0.25);
+/// Serving: days after an item is available again that recommendations call it back in stock.
+pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
@@ -75,6 +77,16 @@ pub fn init() {
         &PREFERENCE_PENALTY,
         0.0,
         10.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"reco.back_in_stock_days",
+        c"Days after an item is available again during which a recommendation of it, in the customer's size, says \"back in stock in your size\".",
+        c"reco.stock.back_in_stock_at is set by a trigger when an update makes the item available again; 0 turns the reason off.",
+        &BACK_IN_STOCK_DAYS,
+        0.0,
+        365.0,
         GucContext::Userset,
         GucFlags::default(),
     );

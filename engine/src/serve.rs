@@ -190,6 +190,8 @@ pub struct Model {
     /// basket neighbours only: "bought together", for complements
     pub basket: Option<Vec<Vec<Neighbor>>>,
     pub popularity: Option<Popularity>,
+    /// per customer segment, its best sellers (item, score), best first
+    pub segments: HashMap<String, Vec<(u32, f32)>>,
     /// blend weights, in member order
     pub weights: [f32; 4],
     /// the end of the model's training data (epoch ms); later events are folded in
@@ -218,6 +220,7 @@ impl Model {
             + nb(&self.neighbors)
             + nb(&self.basket)
             + self.popularity.as_ref().map_or(0, |p| p.score.len() * 4 * 32)
+            + self.segments.iter().map(|(k, v)| k.len() + 48 + v.capacity() * 8).sum::<usize>()
     }
 
     /// The time-aware popularity of every item at `now_ms` into `out`.
@@ -261,6 +264,8 @@ pub struct Request<'a> {
     pub candidates: usize,
     /// starter pack: categories browsed so far get this bonus on popularity (cold start)
     pub browsed: &'a [u32],
+    /// starter pack: the best sellers of the new customer's segment (cold start)
+    pub segment: &'a [(u32, f32)],
 }
 
 /// A request's scores: each member's over the catalogue, and the blend. Reuse one value
@@ -378,12 +383,21 @@ impl Scores {
             match mi {
                 POPULARITY => {
                     m.popularity_now(req.now_ms, out);
-                    if !req.browsed.is_empty() {
-                        // starter pack: the best sellers of browsed categories first
+                    if !req.browsed.is_empty() || !req.segment.is_empty() {
                         let top = out.iter().copied().fold(0f32, f32::max).max(1e-6);
-                        for (i, o) in out.iter_mut().enumerate() {
-                            if req.browsed.contains(&m.cat.category[i]) {
-                                *o += top;
+                        // starter pack: the best sellers of browsed categories first (+3 top),
+                        // then the segment's best sellers (+1 to +2 top, by their segment score)
+                        if !req.browsed.is_empty() {
+                            for (i, o) in out.iter_mut().enumerate() {
+                                if req.browsed.contains(&m.cat.category[i]) {
+                                    *o += 3.0 * top;
+                                }
+                            }
+                        }
+                        let seg_top = req.segment.first().map_or(1.0, |x| x.1).max(1e-6);
+                        for &(i, x) in req.segment {
+                            if let Some(o) = out.get_mut(i as usize) {
+                                *o += top * (1.0 + x / seg_top);
                             }
                         }
                     }
@@ -587,6 +601,7 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
         _ if !req.browsed.is_empty() && req.browsed.contains(&m.cat.category[i as usize]) => {
             format!("best seller in {} (you are browsing it)", m.cat.category_name(i))
         }
+        _ if req.segment.iter().any(|x| x.0 == i) => "best seller with customers like you".to_string(),
         _ => popular(),
     }
 }

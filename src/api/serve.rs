@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use reco_engine::models::cooccurrence::Neighbor;
 use reco_engine::models::popularity::Popularity;
-use reco_engine::prefs::fit::ItemFacts;
+use reco_engine::prefs::fit::{in_your_size, ItemFacts};
 use reco_engine::serve::context::{check_id, Context};
 use reco_engine::serve::{self, Als, Anchor, Model, Request, Scores, Verb, POPULARITY};
 use reco_engine::standardize::money;
@@ -208,6 +208,14 @@ fn load(model_id: i64) -> Model {
             }
             m.popularity = Some(p);
         }
+        let rows = c
+            .select("SELECT segment, item_id, score FROM reco.segment_popularity WHERE model_id = $1 ORDER BY segment, rank", None, &[DatumWithOid::from(model_id)])
+            .or_raise();
+        for r in rows {
+            let Some(&i) = m.cat.index.get(&r.get::<String>(2).or_raise().unwrap_or_default()) else { continue };
+            let seg: String = r.get(1).or_raise().unwrap_or_default();
+            m.segments.entry(seg).or_default().push((i, r.get(3).or_raise().unwrap_or(0.0)));
+        }
     });
     m
 }
@@ -252,6 +260,8 @@ struct Past {
 #[derive(Default)]
 struct Customer {
     timezone: Option<String>,
+    /// reco.customers.attributes->>'segment'
+    segment: Option<String>,
     stored: Option<Vec<f32>>,
     history: Vec<Past>,
     /// item -> (returned, repeatable)
@@ -282,14 +292,16 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
     if let Some(id) = customer_id {
         let r = plans::select(
             c,
-            "SELECT (SELECT timezone FROM reco.customers WHERE customer_id = $1),
-                    (SELECT v FROM reco.customer_vectors WHERE model_id = $2 AND space = 'als' AND customer_id = $1)",
+            "SELECT x.timezone, x.attributes->>'segment',
+                    (SELECT v FROM reco.customer_vectors WHERE model_id = $2 AND space = 'als' AND customer_id = $1)
+               FROM (SELECT 1) one LEFT JOIN reco.customers x ON x.customer_id = $1",
             &[DatumWithOid::from(id), DatumWithOid::from(model_id)],
         )
         .or_raise()
         .first();
         out.timezone = r.get(1).or_raise();
-        out.stored = r.get::<vector::Vector>(2).or_raise().map(|v| v.0);
+        out.segment = r.get(2).or_raise();
+        out.stored = r.get::<vector::Vector>(3).or_raise().map(|v| v.0);
         for r in plans::select(
             c,
             "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
@@ -372,6 +384,30 @@ fn buyable(c: &SpiClient<'_>, ids: &[&str]) -> HashSet<String> {
     )
     .or_raise()
     .filter_map(|r| r.get::<String>(1).ok().flatten())
+    .collect()
+}
+
+/// Which of `items` are in the customer's resolved size and came back in stock within
+/// `reco.back_in_stock_days` (reco.stock.back_in_stock_at, set by a trigger).
+fn back_in_stock_in_size(c: &SpiClient<'_>, m: &Model, resolved: &Map<String, Value>, items: &[u32], now_ms: i64) -> HashSet<u32> {
+    let days = gucs::BACK_IN_STOCK_DAYS.get();
+    let sized: Vec<&str> = items
+        .iter()
+        .filter(|&&i| m.cat.facts.get(i as usize).is_some_and(|f| in_your_size(resolved, f)))
+        .map(|&i| m.cat.ids[i as usize].as_str())
+        .collect();
+    if days <= 0.0 || sized.is_empty() {
+        return HashSet::new();
+    }
+    plans::select(
+        c,
+        "SELECT item_id FROM reco.stock
+          WHERE item_id = ANY($1) AND back_in_stock_at > $2 AND date_trunc('milliseconds', back_in_stock_at) <= $3", // a call's now is in ms
+        &[DatumWithOid::from(sized), DatumWithOid::from(ms_to_tz(now_ms - (days * 86_400_000.0) as i64)), DatumWithOid::from(ms_to_tz(now_ms))],
+    )
+    .or_raise()
+    .filter_map(|r| r.get::<String>(1).ok().flatten())
+    .filter_map(|id| m.cat.index.get(&id).copied())
     .collect()
 }
 
@@ -558,27 +594,35 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             multipliers,
             candidates: gucs::CANDIDATES.get().max(1) as usize,
             browsed: &browsed,
+            segment: match (&cust.segment, cold) {
+                (Some(seg), true) => m.segments.get(seg).map(Vec::as_slice).unwrap_or(&[]),
+                _ => &[],
+            },
         };
         let mut scores = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         scores.compute_into(&m, &req, &excluded);
         let resolved = match customer_id {
-            Some(id) if gucs::PREFERENCE_PENALTY.get() > 0.0 => super::prefs::resolved(id, &Map::new(), None),
+            Some(id) if gucs::PREFERENCE_PENALTY.get() > 0.0 || gucs::BACK_IN_STOCK_DAYS.get() > 0.0 => super::prefs::resolved(id, &Map::new(), None),
             _ => Map::new(),
         };
         let penalty = gucs::PREFERENCE_PENALTY.get() as f32;
         let want = k * 3;
         let ranked = collect_buyable(c, &m, want, |w, taken| {
             let mut v = scores.next(w, taken);
-            if !resolved.is_empty() {
+            if !resolved.is_empty() && penalty > 0.0 {
                 scores.apply_preferences(&m, &resolved, penalty, &v);
                 v.sort_by(|a, b| scores.blended[*b as usize].total_cmp(&scores.blended[*a as usize]).then(a.cmp(b)));
             }
             v
         });
         let chosen = serve::diversify(&m.cat, &ranked, k, cap(ctx));
+        let back = back_in_stock_in_size(c, &m, &resolved, &chosen, now);
         let mut out: Vec<Row> = chosen
             .iter()
-            .map(|&i| (m.cat.ids[i as usize].clone(), f64::from(scores.blended[i as usize]), serve::reason(&m, &scores, &req, i, local_hour)))
+            .map(|&i| {
+                let reason = if back.contains(&i) { "back in stock in your size".to_string() } else { serve::reason(&m, &scores, &req, i, local_hour) };
+                (m.cat.ids[i as usize].clone(), f64::from(scores.blended[i as usize]), reason)
+            })
             .collect();
         if out.len() < k {
             // every item the model knows has been ranked: what is left is new

@@ -299,6 +299,7 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
     }
     if let Some(pop) = &t.popularity {
         progress("storing popularity");
+        store_segments(model_id, l, p);
         let idx: Vec<usize> = (0..l.ds.n_items).filter(|&i| pop.score[i] > 0.0).collect();
         for chunk in idx.chunks(10_000) {
             let ids: Vec<&str> = chunk.iter().map(|&i| l.items.ids[i].as_str()).collect();
@@ -326,6 +327,61 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
         }
     }
 }
+
+/// Best sellers per customer segment (`reco.customers.attributes->>'segment'`), decayed like
+/// the popularity member, top [`SEGMENT_TOP`] each: the starter packs of new customers.
+fn store_segments(model_id: i64, l: &Loaded, p: &Params) {
+    use reco_engine::models::popularity::{top_by_group, Interaction};
+    use reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS;
+    let mut names = Interner::default();
+    let mut group: Vec<Option<u32>> = vec![None; l.ds.n_users];
+    Spi::connect(|c| {
+        let rows = c
+            .select("SELECT customer_id, attributes->>'segment' FROM reco.customers WHERE attributes ? 'segment'", None, &[])
+            .or_raise();
+        for r in rows {
+            let (Some(id), Some(seg)) = (r.get::<String>(1).or_raise(), r.get::<String>(2).or_raise()) else { continue };
+            if let Some(u) = l.users.get(&id) {
+                group[u as usize] = Some(names.get_or_insert(&seg));
+            }
+        }
+    });
+    if names.is_empty() {
+        return;
+    }
+    let xs: Vec<(u32, Interaction)> = l
+        .ds
+        .events
+        .iter()
+        .filter_map(|e| {
+            let g = group.get(e.user as usize).copied().flatten()?;
+            Some((g, Interaction { item: e.item, weight: e.weight, at_ms: (e.at + PG_EPOCH_UNIX_MICROS) / 1000 }))
+        })
+        .collect();
+    let now_ms = (l.data_to.unwrap_or(0) + PG_EPOCH_UNIX_MICROS) / 1000;
+    let tops = top_by_group(&xs, names.len(), l.ds.n_items, now_ms, p.popularity_half_life_days, SEGMENT_TOP);
+    let (mut seg, mut rank, mut item, mut score) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (g, top) in tops.iter().enumerate() {
+        for (r, (i, s)) in top.iter().enumerate() {
+            seg.push(names.ids[g].as_str());
+            rank.push(r as i32 + 1);
+            item.push(l.items.ids[*i as usize].as_str());
+            score.push(*s);
+        }
+    }
+    Spi::connect_mut(|c| {
+        crate::plans::update(
+            c,
+            "INSERT INTO reco.segment_popularity (model_id, segment, rank, item_id, score)
+             SELECT $1, s, r, i, x FROM unnest($2::text[], $3::int[], $4::text[], $5::real[]) AS u(s, r, i, x)",
+            &[DatumWithOid::from(model_id), DatumWithOid::from(seg), DatumWithOid::from(rank), DatumWithOid::from(item), DatumWithOid::from(score)],
+        )
+        .or_raise();
+    });
+}
+
+/// Items kept per segment in reco.segment_popularity.
+const SEGMENT_TOP: usize = 100;
 
 /// Runs `f` in a subtransaction: on error, the subtransaction is rolled back (so the session is
 /// clean again) and the error handed back to be recorded and re-thrown.

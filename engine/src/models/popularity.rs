@@ -48,6 +48,29 @@ pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_lif
     p
 }
 
+/// Decayed popularity within groups of customers (segments): for each group, its `top` items,
+/// best first, as (item, score). `groups` pairs each interaction with its customer's group.
+/// Ties go to the lower item index.
+pub fn top_by_group(interactions: &[(u32, Interaction)], n_groups: usize, n_items: usize, now_ms: i64, half_life_days: f64, top: usize) -> Vec<Vec<(u32, f32)>> {
+    let half_life_ms = half_life_days.max(1e-6) * 86_400_000.0;
+    let mut acc: Vec<std::collections::HashMap<u32, f32>> = vec![Default::default(); n_groups];
+    for (g, x) in interactions {
+        if (*g as usize) >= n_groups || (x.item as usize) >= n_items || !x.weight.is_finite() || x.weight <= 0.0 {
+            continue;
+        }
+        let age = (now_ms - x.at_ms).max(0) as f64;
+        *acc[*g as usize].entry(x.item).or_insert(0.0) += (f64::from(x.weight) * 0.5f64.powf(age / half_life_ms)) as f32;
+    }
+    acc.into_iter()
+        .map(|m| {
+            let mut v: Vec<(u32, f32)> = m.into_iter().collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            v.truncate(top);
+            v
+        })
+        .collect()
+}
+
 impl Popularity {
     /// The time-aware score of item `i` at `at_ms`.
     pub fn score_at(&self, i: usize, at_ms: i64) -> f32 {
@@ -74,6 +97,18 @@ mod tests {
 
     const DAY: i64 = 86_400_000;
     const NOW: i64 = 1_735_689_600_000; // 2025-01-01 00:00 UTC, a Wednesday
+
+    #[test]
+    fn groups_rank_their_own_best_sellers() {
+        let x = |item: u32, weight: f32, days: i64| Interaction { item, weight, at_ms: NOW - days * DAY };
+        let xs = [(0, x(1, 1.0, 0)), (0, x(1, 1.0, 0)), (0, x(2, 3.0, 14)), (1, x(2, 1.0, 0)), (1, x(3, -1.0, 0)), (7, x(4, 9.0, 0))];
+        let g = top_by_group(&xs, 2, 5, NOW, 14.0, 10);
+        // group 0: item 1 = 2.0; item 2 = 3.0 halved = 1.5. Negative weights and unknown groups count nothing.
+        assert_eq!(g[0].iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2]);
+        assert_relative_eq!(g[0][1].1, 1.5, epsilon = 1e-6);
+        assert_eq!(g[1], vec![(2, 1.0)]);
+        assert_eq!(top_by_group(&xs, 2, 5, NOW, 14.0, 1)[0].len(), 1);
+    }
 
     #[test]
     fn decay_halves_at_the_half_life() {

@@ -29,6 +29,13 @@ fn size_category(code: &str) -> Option<&'static str> {
 
 /// Whether an item matches the resolved size, color, brand and price range. A category without
 /// a preference, or an item without that attribute, does not filter.
+/// The item has a size (not one-size) and it is the customer's resolved size for its family.
+pub fn in_your_size(resolved: &Map<String, Value>, item: &ItemFacts) -> bool {
+    item.size.as_deref().is_some_and(|code| {
+        code != "OS" && size_category(code).and_then(|c| pref(resolved, c)).and_then(Value::as_str) == Some(code)
+    })
+}
+
 pub fn fits(resolved: &Map<String, Value>, item: &ItemFacts) -> bool {
     if let Some(code) = &item.size {
         if let Some(want) = size_category(code).and_then(|c| pref(resolved, c)).and_then(Value::as_str) {

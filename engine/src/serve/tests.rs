@@ -17,7 +17,7 @@ fn nb(item: u32, score: f32) -> Neighbor {
 }
 
 fn request<'a>(anchors: &'a [Anchor], user: Option<&'a [f32]>) -> Request<'a> {
-    Request { anchors, user, now_ms: 1_735_689_600_000, multipliers: [1.0; 4], candidates: 100, browsed: &[] }
+    Request { anchors, user, now_ms: 1_735_689_600_000, multipliers: [1.0; 4], candidates: 100, browsed: &[], segment: &[] }
 }
 
 #[test]
@@ -168,4 +168,24 @@ fn parts_of_day() {
     assert_eq!(part_of_day(19), "evening");
     assert_eq!(part_of_day(23), "night");
     assert_eq!(part_of_day(3), "night");
+}
+
+#[test]
+fn a_new_customer_of_a_known_segment_gets_its_best_sellers_first() {
+    // popularity favours items 0 and 1 overall; the segment buys 3, then 2
+    let cat = catalogue(&["a", "a", "b", "b"], &[]);
+    let n = cat.len();
+    let mut p = Popularity { score: vec![9.0, 8.0, 1.0, 2.0], by_hour: vec![[0.0; 24]; n], by_weekday: vec![[0.0; 7]; n] };
+    p.by_hour.iter_mut().zip(&p.score).for_each(|(h, s)| h.iter_mut().for_each(|x| *x = s / 24.0));
+    p.by_weekday.iter_mut().zip(&p.score).for_each(|(d, s)| d.iter_mut().for_each(|x| *x = s / 7.0));
+    let m = Model { cat, popularity: Some(p), weights: [1.0, 0.0, 0.0, 0.0], ..Default::default() };
+    let plain = request(&[], None);
+    let s = Scores::compute(&m, &plain, &[false; 4]);
+    assert_eq!(top_n(&s.blended, 4, |_| false), vec![0, 1, 3, 2]);
+    let seg = [(3u32, 5.0f32), (2, 4.0)];
+    let req = Request { segment: &seg, ..request(&[], None) };
+    let s = Scores::compute(&m, &req, &[false; 4]);
+    assert_eq!(top_n(&s.blended, 4, |_| false), vec![3, 2, 0, 1]);
+    assert_eq!(reason(&m, &s, &req, 3, 12), "best seller with customers like you");
+    assert!(reason(&m, &s, &req, 0, 12).starts_with("popular in a"), "{}", reason(&m, &s, &req, 0, 12));
 }

@@ -91,6 +91,21 @@ SELECT count(*) FILTER (WHERE i.category IN ('shoes', 'socks')) >= 5 AS follows_
        count(*) FILTER (WHERE r.reason LIKE 'best seller in shoes%' OR r.reason LIKE 'similar to%' OR r.reason LIKE 'often viewed with%'
                            OR r.reason LIKE 'because you viewed%') > 0 AS says_why
 FROM reco.recommend('brand-new-customer', 10, '{"session_id": "s-new"}') r JOIN reco.items i USING (item_id);
+-- a new customer whose segment is known (from sign-up) starts with the segment's best sellers
+SELECT count(DISTINCT segment) AS segments, min(n) AS least_items_per_segment
+FROM (SELECT segment, count(*) AS n FROM reco.segment_popularity GROUP BY segment) s;
+INSERT INTO reco.customers (customer_id, attributes) VALUES ('new-runner', '{"segment": "runners"}');
+INSERT INTO reco.customers (customer_id, attributes) VALUES ('new-coffee-lover', '{"segment": "coffee"}');
+SELECT count(*) FILTER (WHERE r.reason = 'best seller with customers like you') >= 5 AS segment_reasons,
+       count(*) FILTER (WHERE i.category IN ('shoes', 'socks')) >= 3 AS runners_things
+FROM reco.recommend('new-runner', 10) r JOIN reco.items i USING (item_id);
+SELECT count(*) FILTER (WHERE i.category IN ('coffee', 'mugs')) >= 3 AS coffee_things,
+       count(*) FILTER (WHERE i.category IN ('shoes', 'socks')) AS runners_things
+FROM reco.recommend('new-coffee-lover', 10) r JOIN reco.items i USING (item_id);
+SELECT array_agg(DISTINCT i.category ORDER BY i.category) AS runner_categories
+FROM reco.recommend('new-runner', 10) r JOIN reco.items i USING (item_id);
+SELECT array_agg(DISTINCT i.category ORDER BY i.category) AS coffee_categories
+FROM reco.recommend('new-coffee-lover', 10) r JOIN reco.items i USING (item_id);
 -- an anonymous session (no customer id) works the same
 SELECT count(*) AS anonymous_rows FROM reco.recommend(NULL, 5, '{"session_id": "s-new"}');
 
@@ -147,6 +162,26 @@ SET reco.cache_max_memory = '100kB';
 SELECT regexp_replace(regexp_replace(try($$SELECT * FROM reco.recommend('x')$$), 'model [0-9]+', 'model N'), '[0-9]+ kB', 'N kB', 'g') AS over_the_cap;
 RESET reco.cache_max_memory;
 SELECT count(*) AS rows_after_the_cap_is_raised FROM reco.recommend('x', 3);
+
+-- back in stock in your size: a recommended item in the customer's size runs out and comes back
+SELECT r.item_id AS back_item, i.attributes->>'size' AS back_size
+FROM reco.recommend(:'cust', 30) r JOIN reco.items i USING (item_id)
+WHERE i.attributes->>'size' IN ('XS', 'S', 'M', 'L', 'XL') ORDER BY r.score DESC, r.item_id LIMIT 1 \gset
+SELECT reco.set_preference(:'cust', 'size_tops', :'back_size') \g /dev/null
+SELECT count(*) AS back_reasons_before FROM reco.recommend(:'cust', 30) WHERE reason = 'back in stock in your size';
+UPDATE reco.stock SET available = 0 WHERE item_id = :'back_item';
+SELECT count(*) AS recommended_while_out FROM reco.recommend(:'cust', 30) WHERE item_id = :'back_item';
+UPDATE reco.stock SET available = 4 WHERE item_id = :'back_item';
+SELECT back_in_stock_at IS NOT NULL AS stamped FROM reco.stock WHERE item_id = :'back_item';
+SELECT reason FROM reco.recommend(:'cust', 30) WHERE item_id = :'back_item';
+SET reco.back_in_stock_days = 0;
+SELECT reason <> 'back in stock in your size' AS off_when_disabled FROM reco.recommend(:'cust', 30) WHERE item_id = :'back_item';
+RESET reco.back_in_stock_days;
+-- an ordinary stock update (already available) does not stamp again
+UPDATE reco.stock SET back_in_stock_at = NULL WHERE item_id = :'back_item';
+UPDATE reco.stock SET available = 9 WHERE item_id = :'back_item';
+SELECT back_in_stock_at IS NULL AS not_stamped_again FROM reco.stock WHERE item_id = :'back_item';
+SELECT reco.revoke_preference(:'cust', 'size_tops') \g /dev/null
 
 -- bad input: SQLSTATE, a message naming the value, a hint
 SELECT try($$SELECT * FROM reco.recommend('x', 0)$$);
