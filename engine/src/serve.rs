@@ -8,7 +8,7 @@
 //! its holdout — times the placement's multipliers. Only what changes per request is computed
 //! here; YᵀY, item norms and merged neighbour lists are precomputed when the model is loaded.
 use crate::models::cooccurrence::Neighbor;
-use crate::models::linalg::{dot, gram, normalize};
+use crate::models::linalg::{dot, dots, gram, normalize, QuantRows};
 use crate::models::popularity::Popularity;
 use crate::prefs::fit::{fits, ItemFacts};
 use serde_json::{Map, Value};
@@ -192,6 +192,10 @@ pub struct Model {
     pub popularity: Option<Popularity>,
     /// per customer segment, its best sellers (item, score), best first
     pub segments: HashMap<String, Vec<(u32, f32)>>,
+    /// i8 copies of the ALS item factors and the content vectors, for catalogues over
+    /// [`RESCORE`] items ([`Model::quantize`])
+    pub als_q: Option<QuantRows>,
+    pub content_q: Option<QuantRows>,
     /// blend weights, in member order
     pub weights: [f32; 4],
     /// the end of the model's training data (epoch ms); later events are folded in
@@ -202,7 +206,36 @@ pub struct Model {
     pub popularity_cache: std::cell::RefCell<Option<(u32, Vec<f32>)>>,
 }
 
+/// Above this many items, a full-catalogue pass reads the i8 copy (a quarter of the memory
+/// traffic, which is what the pass costs) and rescores its top this many items exactly.
+pub const RESCORE: usize = 1024;
+
+/// `out[i] = q · row i`: exact for small catalogues; over [`RESCORE`] items, from the i8 copy
+/// with the top [`RESCORE`] rescored exactly.
+fn score_rows(q: &[f32], rows: &[f32], dims: usize, quant: Option<&QuantRows>, out: &mut [f32]) {
+    match quant {
+        Some(qr) if out.len() > RESCORE => {
+            qr.dots(q, out);
+            let d = dims.max(1);
+            for i in top_n(out, RESCORE, |_| false) {
+                let i = i as usize;
+                out[i] = dot(q, &rows[i * d..(i + 1) * d]);
+            }
+        }
+        _ => dots(q, rows, dims, out),
+    }
+}
+
 impl Model {
+    /// Builds the i8 copies the first pass of a large catalogue reads (no-op for small ones).
+    pub fn quantize(&mut self) {
+        if self.cat.len() <= RESCORE {
+            return;
+        }
+        self.als_q = self.als.as_ref().map(|a| QuantRows::new(&a.item, a.factors));
+        self.content_q = self.content.as_ref().map(|(v, d)| QuantRows::new(v, *d));
+    }
+
     pub fn present(&self) -> [bool; 4] {
         [self.popularity.is_some(), self.neighbors.is_some(), self.content.is_some(), self.als.is_some()]
     }
@@ -221,6 +254,8 @@ impl Model {
             + nb(&self.basket)
             + self.popularity.as_ref().map_or(0, |p| p.score.len() * 4 * 32)
             + self.segments.iter().map(|(k, v)| k.len() + 48 + v.capacity() * 8).sum::<usize>()
+            + self.als_q.as_ref().map_or(0, QuantRows::bytes)
+            + self.content_q.as_ref().map_or(0, QuantRows::bytes)
     }
 
     /// The time-aware popularity of every item at `now_ms` into `out`.
@@ -423,16 +458,12 @@ impl Scores {
                 }
                 CONTENT => {
                     if let (Some((vecs, dims)), Some(p)) = (&m.content, &profile) {
-                        for (o, v) in out.iter_mut().zip(vecs.chunks_exact(*dims)) {
-                            *o = dot(p, v);
-                        }
+                        score_rows(p, vecs, *dims, m.content_q.as_ref(), out);
                     }
                 }
                 _ => {
                     if let (Some(u), Some(a)) = (req.user, &m.als) {
-                        for (o, y) in out.iter_mut().zip(a.item.chunks_exact(a.factors.max(1))) {
-                            *o = dot(u, y);
-                        }
+                        score_rows(u, &a.item, a.factors, m.als_q.as_ref(), out);
                     }
                 }
             }
@@ -643,9 +674,11 @@ pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[b
         if a.learned[i as usize] {
             let mut y = a.vec(i).to_vec();
             normalize(&mut y);
-            for (j, (o, yj)) in out.iter_mut().zip(a.item.chunks_exact(a.factors.max(1))).enumerate() {
+            let mut d = vec![0f32; out.len()];
+            score_rows(&y, &a.item, a.factors, m.als_q.as_ref(), &mut d);
+            for (j, (o, x)) in out.iter_mut().zip(d).enumerate() {
                 if a.learned[j] && a.norm[j] > 0.0 {
-                    *o += dot(&y, yj) / a.norm[j];
+                    *o += x / a.norm[j];
                 }
             }
             spaces += 1.0;
@@ -654,9 +687,9 @@ pub fn similar(m: &Model, i: Option<u32>, content: Option<&[f32]>, excluded: &[b
     if let Some((vecs, d)) = &m.content {
         let q: Option<Vec<f32>> = content.map(<[f32]>::to_vec).or_else(|| i.map(|i| vecs[i as usize * d..(i as usize + 1) * d].to_vec()));
         if let Some(q) = q.filter(|q| q.iter().any(|x| *x != 0.0)) {
-            for (o, v) in out.iter_mut().zip(vecs.chunks_exact(*d)) {
-                *o += dot(&q, v);
-            }
+            let mut x = vec![0f32; out.len()];
+            score_rows(&q, vecs, *d, m.content_q.as_ref(), &mut x);
+            out.iter_mut().zip(x).for_each(|(o, x)| *o += x);
             spaces += 1.0;
         }
     }

@@ -217,6 +217,7 @@ fn load(model_id: i64) -> Model {
             m.segments.entry(seg).or_default().push((i, r.get(3).or_raise().unwrap_or(0.0)));
         }
     });
+    m.quantize();
     m
 }
 

@@ -16,6 +16,139 @@ impl Exec<'_> {
     }
 }
 
+/// `out[r] = q · rows[r]` for each row of `rows` (row-major, `dims` wide): the per-request
+/// full-catalogue passes of serving. Uses AVX2 + FMA when the CPU has them (checked at run
+/// time, so one binary runs everywhere), else [`dot`]. FMA rounds once per step, so results
+/// can differ from [`dot`] in the last bits.
+pub fn dots(q: &[f32], rows: &[f32], dims: usize, out: &mut [f32]) {
+    let dims = dims.max(1);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above)
+            unsafe { dots_avx2(q, rows, dims, out) };
+            return;
+        }
+    }
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(dims)) {
+        *o = dot(q, r);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_avx2(q: &[f32], rows: &[f32], dims: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = q.len().min(dims);
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(dims)) {
+        let (a, b) = (q.as_ptr(), r.as_ptr());
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats at i < n - 7 of q and r, both at least n long
+        while i + 16 <= n {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i + 8)), _mm256_loadu_ps(b.add(i + 8)), acc1);
+            i += 16;
+        }
+        if i + 8 <= n {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc0);
+            i += 8;
+        }
+        let acc = _mm256_add_ps(acc0, acc1);
+        let s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let mut x = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
+        while i < n {
+            x += q[i] * r[i];
+            i += 1;
+        }
+        *o = x;
+    }
+}
+
+/// Rows quantized to i8 with one scale per row (`x ≈ scale · q`): a quarter of the bytes of
+/// f32, for the first pass over a large catalogue, whose cost is memory bandwidth. The top of
+/// that pass is then rescored exactly.
+#[derive(Debug, Clone, Default)]
+pub struct QuantRows {
+    pub dims: usize,
+    pub data: Vec<i8>,
+    pub scale: Vec<f32>,
+}
+
+impl QuantRows {
+    pub fn new(rows: &[f32], dims: usize) -> QuantRows {
+        let dims = dims.max(1);
+        let mut data = Vec::with_capacity(rows.len());
+        let mut scale = Vec::with_capacity(rows.len() / dims);
+        for r in rows.chunks_exact(dims) {
+            let max = r.iter().fold(0f32, |m, x| m.max(x.abs()));
+            let s = if max > 0.0 && max.is_finite() { max / 127.0 } else { 1.0 };
+            scale.push(s);
+            data.extend(r.iter().map(|x| (x / s).round().clamp(-127.0, 127.0) as i8));
+        }
+        QuantRows { dims, data, scale }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.data.len() + self.scale.len() * 4
+    }
+
+    /// `out[r] ≈ q · row r`.
+    pub fn dots(&self, q: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA (checked just above)
+                unsafe { self.dots_avx2(q, out) };
+                return;
+            }
+        }
+        let n = q.len().min(self.dims);
+        for ((o, r), s) in out.iter_mut().zip(self.data.chunks_exact(self.dims)).zip(&self.scale) {
+            let mut acc = [0f32; 8];
+            for (k, (x, y)) in q[..n].iter().zip(&r[..n]).enumerate() {
+                acc[k % 8] += x * f32::from(*y);
+            }
+            *o = s * acc.iter().sum::<f32>();
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dots_avx2(&self, q: &[f32], out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let n = q.len().min(self.dims);
+        for ((o, r), s) in out.iter_mut().zip(self.data.chunks_exact(self.dims)).zip(&self.scale) {
+            let (a, b) = (q.as_ptr(), r.as_ptr());
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut i = 0;
+            // SAFETY: each step reads 8 floats of q and 8 bytes of r below n, both at least n long
+            while i + 16 <= n {
+                let y0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i) as *const __m128i)));
+                let y1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i + 8) as *const __m128i)));
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), y0, acc0);
+                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i + 8)), y1, acc1);
+                i += 16;
+            }
+            if i + 8 <= n {
+                let y0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i) as *const __m128i)));
+                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), y0, acc0);
+                i += 8;
+            }
+            let acc = _mm256_add_ps(acc0, acc1);
+            let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            let mut x = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+            while i < n {
+                x += q[i] * f32::from(r[i]);
+                i += 1;
+            }
+            *o = s * x;
+        }
+    }
+}
+
 /// a · b
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -82,6 +215,46 @@ pub fn matvec(m: &[f32], v: &[f32], out: &mut [f32]) {
     let f = v.len();
     for (o, row) in out.iter_mut().zip(m.chunks_exact(f)) {
         *o = dot(row, v);
+    }
+}
+
+#[cfg(test)]
+mod dots_tests {
+    use super::*;
+
+    #[test]
+    fn quantized_dots_are_close_and_keep_the_order() {
+        for dims in [1usize, 7, 8, 16, 24, 64] {
+            let q: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.37).sin()).collect();
+            let rows: Vec<f32> = (0..dims * 50).map(|i| (i as f32 * 0.11).cos() * (1.0 + (i % 7) as f32)).collect();
+            let qr = QuantRows::new(&rows, dims);
+            assert_eq!(qr.bytes(), rows.len() + 50 * 4);
+            let mut out = vec![0f32; 50];
+            qr.dots(&q, &mut out);
+            for (r, o) in rows.chunks_exact(dims).zip(&out) {
+                let want = dot(&q, r);
+                let norm = dot(r, r).sqrt() * dot(&q, &q).sqrt();
+                assert!((o - want).abs() <= 0.01 * norm + 1e-6, "dims {dims}: {o} vs {want}");
+            }
+        }
+        let zero = QuantRows::new(&[0.0, 0.0], 2);
+        let mut out = [1f32];
+        zero.dots(&[1.0, 1.0], &mut out);
+        assert_eq!(out, [0.0]);
+    }
+
+    #[test]
+    fn dots_match_dot_for_every_width() {
+        for dims in [1usize, 3, 8, 15, 16, 17, 64, 100] {
+            let q: Vec<f32> = (0..dims).map(|i| (i as f32 * 0.37).sin()).collect();
+            let rows: Vec<f32> = (0..dims * 5).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut out = vec![0f32; 5];
+            dots(&q, &rows, dims, &mut out);
+            for (r, o) in rows.chunks_exact(dims).zip(&out) {
+                let want = dot(&q, r);
+                assert!((o - want).abs() <= 1e-5 * (1.0 + want.abs()), "dims {dims}: {o} vs {want}");
+            }
+        }
     }
 }
 

@@ -189,3 +189,28 @@ fn a_new_customer_of_a_known_segment_gets_its_best_sellers_first() {
     assert_eq!(reason(&m, &s, &req, 3, 12), "best seller with customers like you");
     assert!(reason(&m, &s, &req, 0, 12).starts_with("popular in a"), "{}", reason(&m, &s, &req, 0, 12));
 }
+
+#[test]
+fn a_large_catalogue_scores_from_the_i8_copy_with_an_exact_top() {
+    // 3000 items in 4 categories, random-ish 16-dim factors
+    let n = 3000usize;
+    let cats: Vec<&str> = (0..n).map(|i| ["a", "b", "c", "d"][i % 4]).collect();
+    let f = 16;
+    let item: Vec<f32> = (0..n * f).map(|k| ((k * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (k % 3) as f32)).collect();
+    let mut m = Model { cat: catalogue(&cats, &[]), als: Some(Als::new(f, item.clone(), vec![true; n], 0.1, 1.0)), weights: [0.0, 0.0, 0.0, 1.0], ..Default::default() };
+    let user: Vec<f32> = (0..f).map(|k| (k as f32 * 0.7).sin()).collect();
+    let exact = Scores::compute(&m, &request(&[], Some(&user)), &vec![false; n]);
+    let before = m.bytes();
+    m.quantize();
+    assert!(m.als_q.is_some() && m.bytes() > before, "large catalogues get an i8 copy");
+    let fast = Scores::compute(&m, &request(&[], Some(&user)), &vec![false; n]);
+    // the top of the ranking is exactly the same items, with exactly the same member scores
+    assert_eq!(top_n(&fast.blended, 100, |_| false), top_n(&exact.blended, 100, |_| false));
+    for i in top_n(&exact.member[ALS], RESCORE / 2, |_| false) {
+        assert_eq!(fast.member[ALS][i as usize], dot(&user, &item[i as usize * f..(i as usize + 1) * f]));
+    }
+    // small catalogues stay on the exact path
+    let mut small = Model { cat: catalogue(&["a"; 10], &[]), als: Some(Als::new(f, item[..10 * f].to_vec(), vec![true; 10], 0.1, 1.0)), ..Default::default() };
+    small.quantize();
+    assert!(small.als_q.is_none());
+}
