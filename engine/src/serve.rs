@@ -420,19 +420,21 @@ impl Scores {
                     m.popularity_now(req.now_ms, out);
                     if !req.browsed.is_empty() || !req.segment.is_empty() {
                         let top = out.iter().copied().fold(0f32, f32::max).max(1e-6);
-                        // starter pack: the best sellers of browsed categories first (+3 top),
-                        // then the segment's best sellers (+1 to +2 top, by their segment score)
+                        // starter pack: what the customer browses now comes first (+top); without
+                        // browsing, the segment's best sellers come first (+top to +2 top, in
+                        // the segment's order); with browsing, the segment only breaks ties
                         if !req.browsed.is_empty() {
                             for (i, o) in out.iter_mut().enumerate() {
                                 if req.browsed.contains(&m.cat.category[i]) {
-                                    *o += 3.0 * top;
+                                    *o += top;
                                 }
                             }
                         }
                         let seg_top = req.segment.first().map_or(1.0, |x| x.1).max(1e-6);
+                        let (base, scale) = if req.browsed.is_empty() { (top, top) } else { (0.0, 0.1 * top) };
                         for &(i, x) in req.segment {
                             if let Some(o) = out.get_mut(i as usize) {
-                                *o += top * (1.0 + x / seg_top);
+                                *o += base + scale * x / seg_top;
                             }
                         }
                     }
