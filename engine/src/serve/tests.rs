@@ -214,3 +214,14 @@ fn a_large_catalogue_scores_from_the_i8_copy_with_an_exact_top() {
     small.quantize();
     assert!(small.als_q.is_none());
 }
+
+#[test]
+fn the_rescore_threshold_covers_the_top_without_taking_everything() {
+    for n in [1_500usize, 30_000, 152_000] {
+        let scores: Vec<f32> = (0..n).map(|i| ((i * 7919 % n) as f32 / n as f32).powi(3)).collect();
+        let t = rescore_threshold(&scores);
+        let above = scores.iter().filter(|x| **x >= t).count();
+        assert!(above >= RESCORE && above <= 4 * RESCORE.max(n / 100), "n {n}: {above} items at or above the threshold");
+    }
+    assert_eq!(rescore_threshold(&[]), f32::NEG_INFINITY);
+}
