@@ -42,14 +42,18 @@ impl<T> OrRaise<T> for reco_engine::Result<T> {
     }
 }
 
-/// An SPI failure is a bug or a broken invariant, not bad input: raised as an internal error
-/// that still says what failed.
+/// A bug or a broken invariant, not bad input: raised as an internal error (XX000) that says
+/// what failed.
+pub fn internal(message: String) -> ! {
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, message, "pg_reco")
+        .set_hint("this is a bug in pg_reco: please report it with the server log around this error")
+        .report(PgLogLevel::ERROR);
+    unreachable!("ereport(ERROR) does not return")
+}
+
+/// An SPI failure is a bug or a broken invariant, not bad input.
 impl<T> OrRaise<T> for Result<T, pgrx::spi::SpiError> {
     fn or_raise(self) -> T {
-        self.unwrap_or_else(|e| {
-            ErrorReport::new(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, format!("pg_reco: SPI failed: {e}"), "pg_reco")
-                .report(PgLogLevel::ERROR);
-            unreachable!("ereport(ERROR) does not return")
-        })
+        self.unwrap_or_else(|e| internal(format!("pg_reco: SPI failed: {e}")))
     }
 }

@@ -1,6 +1,6 @@
 //! reco.load_demo: a realistic OMS with planted structure (engine/src/demo.rs), loaded through
 //! the same normalization and ingestion as real orders.
-use crate::error::{raise, OrRaise};
+use crate::error::{internal, raise, OrRaise};
 use crate::jsonb::JsonbText;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
@@ -92,7 +92,7 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
         });
         for range in chunks {
             // recv fails only if the generator thread panicked (a bug): report it as one
-            let chunk = rx.recv().unwrap_or_else(|_| panic!("pg_reco: the demo generator thread stopped")).or_raise();
+            let chunk = rx.recv().unwrap_or_else(|_| internal("pg_reco: the demo generator thread stopped".into())).or_raise();
             n_lines += chunk.lines;
             Spi::connect_mut(|c| {
                 crate::plans::update(

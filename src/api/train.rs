@@ -336,15 +336,12 @@ fn store_segments(model_id: i64, l: &Loaded, p: &Params) {
     let mut names = Interner::default();
     let mut group: Vec<Option<u32>> = vec![None; l.ds.n_users];
     Spi::connect(|c| {
-        let rows = c
-            .select("SELECT customer_id, attributes->>'segment' FROM reco.customers WHERE attributes ? 'segment'", None, &[])
-            .or_raise();
-        for r in rows {
-            let (Some(id), Some(seg)) = (r.get::<String>(1).or_raise(), r.get::<String>(2).or_raise()) else { continue };
+        super::scan(c, "SELECT customer_id, attributes->>'segment' FROM reco.customers WHERE attributes ? 'segment'", &[], 20_000, |r| {
+            let (Some(id), Some(seg)) = (r.get::<String>(1).or_raise(), r.get::<String>(2).or_raise()) else { return };
             if let Some(u) = l.users.get(&id) {
                 group[u as usize] = Some(names.get_or_insert(&seg));
             }
-        }
+        });
     });
     if names.is_empty() {
         return;

@@ -16,53 +16,11 @@ impl Exec<'_> {
     }
 }
 
-/// `out[r] = q · rows[r]` for each row of `rows` (row-major, `dims` wide): the per-request
-/// full-catalogue passes of serving. Uses AVX2 + FMA when the CPU has them (checked at run
-/// time, so one binary runs everywhere), else [`dot`]. FMA rounds once per step, so results
-/// can differ from [`dot`] in the last bits.
+/// `out[r] = q · rows[r]` for each row of `rows` (row-major, `dims` wide). A wider SIMD kernel
+/// did not help here: a full-catalogue pass waits on memory, which [`QuantRows`] cuts instead.
 pub fn dots(q: &[f32], rows: &[f32], dims: usize, out: &mut [f32]) {
-    let dims = dims.max(1);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above)
-            unsafe { dots_avx2(q, rows, dims, out) };
-            return;
-        }
-    }
-    for (o, r) in out.iter_mut().zip(rows.chunks_exact(dims)) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(dims.max(1))) {
         *o = dot(q, r);
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dots_avx2(q: &[f32], rows: &[f32], dims: usize, out: &mut [f32]) {
-    use std::arch::x86_64::*;
-    let n = q.len().min(dims);
-    for (o, r) in out.iter_mut().zip(rows.chunks_exact(dims)) {
-        let (a, b) = (q.as_ptr(), r.as_ptr());
-        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut i = 0;
-        // SAFETY: every load reads 8 floats at i < n - 7 of q and r, both at least n long
-        while i + 16 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i + 8)), _mm256_loadu_ps(b.add(i + 8)), acc1);
-            i += 16;
-        }
-        if i + 8 <= n {
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc0);
-            i += 8;
-        }
-        let acc = _mm256_add_ps(acc0, acc1);
-        let s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-        let mut x = _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
-        while i < n {
-            x += q[i] * r[i];
-            i += 1;
-        }
-        *o = x;
     }
 }
 

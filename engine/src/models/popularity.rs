@@ -22,6 +22,14 @@ pub struct Popularity {
     pub by_weekday: Vec<[f32; 7]>,
 }
 
+impl Interaction {
+    /// The weight halved every `half_life_days` of age at `now_ms`.
+    fn decayed(&self, now_ms: i64, half_life_days: f64) -> f32 {
+        let age = (now_ms - self.at_ms).max(0) as f64;
+        (f64::from(self.weight) * 0.5f64.powf(age / (half_life_days.max(1e-6) * 86_400_000.0))) as f32
+    }
+}
+
 pub fn hour_of(ms: i64) -> usize {
     (ms.div_euclid(3_600_000) % 24) as usize
 }
@@ -33,14 +41,12 @@ pub fn weekday_of(ms: i64) -> usize {
 
 pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_life_days: f64) -> Popularity {
     let mut p = Popularity { score: vec![0.0; n_items], by_hour: vec![[0.0; 24]; n_items], by_weekday: vec![[0.0; 7]; n_items] };
-    let half_life_ms = half_life_days.max(1e-6) * 86_400_000.0;
     for x in interactions {
         let i = x.item as usize;
         if i >= n_items || !x.weight.is_finite() {
             continue;
         }
-        let age = (now_ms - x.at_ms).max(0) as f64;
-        let w = (f64::from(x.weight) * 0.5f64.powf(age / half_life_ms)) as f32;
+        let w = x.decayed(now_ms, half_life_days);
         p.score[i] += w;
         p.by_hour[i][hour_of(x.at_ms)] += w;
         p.by_weekday[i][weekday_of(x.at_ms)] += w;
@@ -52,14 +58,12 @@ pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_lif
 /// best first, as (item, score). `groups` pairs each interaction with its customer's group.
 /// Ties go to the lower item index.
 pub fn top_by_group(interactions: &[(u32, Interaction)], n_groups: usize, n_items: usize, now_ms: i64, half_life_days: f64, top: usize) -> Vec<Vec<(u32, f32)>> {
-    let half_life_ms = half_life_days.max(1e-6) * 86_400_000.0;
     let mut acc: Vec<std::collections::HashMap<u32, f32>> = vec![Default::default(); n_groups];
     for (g, x) in interactions {
         if (*g as usize) >= n_groups || (x.item as usize) >= n_items || !x.weight.is_finite() || x.weight <= 0.0 {
             continue;
         }
-        let age = (now_ms - x.at_ms).max(0) as f64;
-        *acc[*g as usize].entry(x.item).or_insert(0.0) += (f64::from(x.weight) * 0.5f64.powf(age / half_life_ms)) as f32;
+        *acc[*g as usize].entry(x.item).or_insert(0.0) += x.decayed(now_ms, half_life_days);
     }
     acc.into_iter()
         .map(|m| {
