@@ -16,10 +16,25 @@ pub static HISTORY_HALF_LIFE_DAYS: GucSetting<f64> = GucSetting::<f64>::new(30.0
 pub static PREFERENCE_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(0.25);
 /// Serving: days after an item is available again that recommendations call it back in stock.
 pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
+/// Serving: catalogues with at least this many items take ALS and content candidates from the
+/// model's pgvector HNSW indexes instead of a pass over the cached vectors (0 = never).
+pub static HNSW_MIN_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(HNSW_DEFAULT);
+/// The measured crossover (docs/benchmarks.md, "Exact pass or HNSW").
+pub const HNSW_DEFAULT: i32 = 10_000;
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
 pub fn init() {
+    GucRegistry::define_int_guc(
+        c"reco.hnsw_min_items",
+        c"Catalogues with at least this many items take ALS and content candidates from pgvector HNSW indexes (0 = never).",
+        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, the model's HNSW indexes (item_vectors_<model>_<space>_hnsw) give hnsw.ef_search items per space (pgvector's setting, 40 by default). Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
+        &HNSW_MIN_ITEMS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_int_guc(
         c"reco.training_threads",
         c"Threads reco.train and reco.evaluate use (0 = one per CPU core).",

@@ -14,6 +14,7 @@ use crate::prefs::fit::{fits, ItemFacts};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
+pub mod candidates;
 pub mod context;
 
 /// No group / no anchor.
@@ -202,8 +203,20 @@ pub struct Model {
     pub data_to_ms: i64,
     /// items created after this (epoch ms) are not in `cat`: the glue finds them in SQL
     pub items_until_ms: i64,
-    /// time-aware popularity for the last hour of the week asked for: (hour + 24 × weekday, scores)
-    pub popularity_cache: std::cell::RefCell<Option<(u32, Vec<f32>)>>,
+    /// time-aware popularity for the last hour of the week asked for
+    pub popularity_cache: std::cell::RefCell<Option<PopularNow>>,
+}
+
+/// Time-aware popularity for one hour of the week, kept until the hour changes.
+#[derive(Debug, Clone, Default)]
+pub struct PopularNow {
+    /// hour + 24 × weekday
+    pub key: u32,
+    pub score: Vec<f32>,
+    /// items with a positive score, best first (ties: lower index first)
+    pub order: Vec<u32>,
+    /// `order` split by category (index into `Catalogue::categories`)
+    pub by_category: Vec<Vec<u32>>,
 }
 
 /// Above this many items, a full-catalogue pass reads the i8 copy (a quarter of the memory
@@ -329,6 +342,13 @@ pub struct Scores {
     pub blended: Vec<f32>,
     /// per item, the anchor (index into `Request::anchors`) that gave it the most co-occurrence
     pub via: Vec<u32>,
+    /// candidate mode ([`Scores::compute_candidates`]): only these items are scored, and
+    /// `member`, `blended` and `via` are indexed by their position here (`slot`)
+    pub items: Vec<u32>,
+    pub sparse: bool,
+    slot: HashMap<u32, u32>,
+    /// a catalogue-sized buffer for full passes in candidate mode
+    scratch: Vec<f32>,
 }
 
 /// f32 → i32 with the order of `f32::total_cmp`.
@@ -370,16 +390,30 @@ pub fn top_n(scores: &[f32], n: usize, skip: impl Fn(usize) -> bool) -> Vec<u32>
 impl Model {
     /// Time-aware popularity of every item at `now_ms`, computed once per hour of the week and kept.
     pub fn popularity_now(&self, now_ms: i64, out: &mut [f32]) {
+        self.with_popularity(now_ms, |p| out.copy_from_slice(&p.score[..out.len()]));
+    }
+
+    /// Runs `f` on the popularity of the hour of the week of `now_ms` (computed once per hour and kept).
+    pub fn with_popularity<R>(&self, now_ms: i64, f: impl FnOnce(&PopularNow) -> R) -> R {
         use crate::models::popularity::{hour_of, weekday_of};
         let key = (hour_of(now_ms) + 24 * weekday_of(now_ms)) as u32;
+        let n = self.cat.len();
         let mut cache = self.popularity_cache.borrow_mut();
-        if cache.as_ref().is_none_or(|(k, v)| *k != key || v.len() != out.len()) {
-            let mut v = vec![0f32; out.len()];
-            self.popularity_at(now_ms, &mut v);
-            *cache = Some((key, v));
+        if let Some(p) = cache.as_ref().filter(|p| p.key == key && p.score.len() == n) {
+            return f(p);
         }
-        if let Some((_, v)) = cache.as_ref() {
-            out.copy_from_slice(v);
+        {
+            let mut score = vec![0f32; n];
+            self.popularity_at(now_ms, &mut score);
+            let mut order: Vec<u32> = (0..n as u32).filter(|&i| score[i as usize] > 0.0).collect();
+            order.sort_by(|&a, &b| score[b as usize].total_cmp(&score[a as usize]).then(a.cmp(&b)));
+            let mut by_category = vec![Vec::new(); self.cat.categories.len()];
+            for &i in &order {
+                if let Some(v) = by_category.get_mut(self.cat.category[i as usize] as usize) {
+                    v.push(i);
+                }
+            }
+            f(cache.insert(PopularNow { key, score, order, by_category }))
         }
     }
 }
@@ -394,13 +428,10 @@ impl Scores {
         s
     }
 
-    /// [`Scores::compute`] into this value's buffers.
-    pub fn compute_into(&mut self, m: &Model, req: &Request, excluded: &[bool]) {
-        let n = m.cat.len();
-        let s = self;
-        s.blended.resize(n, 0.0);
-        s.via.clear();
-        s.via.resize(n, NONE);
+    /// The content profile of the request's anchors and the members' blend weights: members
+    /// without input (no anchors, no customer vector) drop out, and when nothing the blend trusts
+    /// has input, whatever has input scores alone (popularity first).
+    pub fn plan(m: &Model, req: &Request) -> (Option<Vec<f32>>, [f32; 4]) {
         let present = m.present();
         let profile: Option<Vec<f32>> = m.content.as_ref().filter(|_| present[CONTENT]).map(|(vecs, dims)| {
             let items: Vec<u32> = req.anchors.iter().map(|a| a.item).collect();
@@ -413,14 +444,27 @@ impl Scores {
             profile.as_ref().is_some_and(|p| p.iter().any(|x| *x != 0.0)),
             present[ALS] && req.user.is_some(),
         ];
-        s.w = std::array::from_fn(|mi| if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 });
-        if s.w.iter().all(|w| *w <= 0.0) {
-            // nothing the blend trusts has input (e.g. an ALS-only model and a new customer):
-            // whatever has input, popularity first
+        let mut w: [f32; 4] = std::array::from_fn(|mi| if active[mi] { m.weights[mi] * req.multipliers[mi] } else { 0.0 });
+        if w.iter().all(|w| *w <= 0.0) {
             if let Some(mi) = [POPULARITY, COOCCURRENCE, CONTENT, ALS].into_iter().find(|&mi| active[mi]) {
-                s.w[mi] = 1.0;
+                w[mi] = 1.0;
             }
         }
+        (profile, w)
+    }
+
+    /// [`Scores::compute`] into this value's buffers.
+    pub fn compute_into(&mut self, m: &Model, req: &Request, excluded: &[bool]) {
+        let n = m.cat.len();
+        let s = self;
+        s.sparse = false;
+        s.items.clear();
+        s.slot.clear();
+        s.blended.resize(n, 0.0);
+        s.via.clear();
+        s.via.resize(n, NONE);
+        let (profile, w) = Scores::plan(m, req);
+        s.w = w;
         let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
         for mi in 0..4 {
             let out = &mut s.member[mi];
@@ -433,22 +477,17 @@ impl Scores {
                 POPULARITY => {
                     m.popularity_now(req.now_ms, out);
                     if !req.browsed.is_empty() || !req.segment.is_empty() {
-                        let top = out.iter().copied().fold(0f32, f32::max).max(1e-6);
-                        // starter pack: what the customer browses now comes first (+top); without
-                        // browsing, the segment's best sellers come first (+top to +2 top, in
-                        // the segment's order); with browsing, the segment only breaks ties
+                        let st = candidates::Starter::new(req, out.iter().copied().fold(0f32, f32::max));
                         if !req.browsed.is_empty() {
                             for (i, o) in out.iter_mut().enumerate() {
                                 if req.browsed.contains(&m.cat.category[i]) {
-                                    *o += top;
+                                    *o += st.browsed();
                                 }
                             }
                         }
-                        let seg_top = req.segment.first().map_or(1.0, |x| x.1).max(1e-6);
-                        let (base, scale) = if req.browsed.is_empty() { (top, top) } else { (0.0, 0.1 * top) };
                         for &(i, x) in req.segment {
                             if let Some(o) = out.get_mut(i as usize) {
-                                *o += base + scale * x / seg_top;
+                                *o += st.segment(x);
                             }
                         }
                     }
@@ -525,12 +564,32 @@ impl Scores {
         }
     }
 
+    /// Where item `i`'s scores are: its index in dense mode, its slot in candidate mode
+    /// (None when it is not a candidate).
+    fn at(&self, i: u32) -> Option<usize> {
+        if self.sparse {
+            self.slot.get(&i).map(|s| *s as usize)
+        } else {
+            Some(i as usize).filter(|&i| i < self.blended.len())
+        }
+    }
+
+    /// Item `i`'s blended score (−∞ when it was not scored).
+    pub fn score(&self, i: u32) -> f32 {
+        self.at(i).map_or(f32::NEG_INFINITY, |x| self.blended[x])
+    }
+
+    /// The anchor that gave item `i` the most co-occurrence ([`NONE`] if none).
+    pub fn via_of(&self, i: u32) -> u32 {
+        self.at(i).and_then(|x| self.via.get(x).copied()).unwrap_or(NONE)
+    }
+
     /// Member `mi`'s weighted, normalized part of item `i`'s blended score.
     pub fn part(&self, mi: usize, i: u32) -> f32 {
-        if self.w[mi] <= 0.0 {
-            return 0.0;
+        match self.at(i) {
+            Some(x) if self.w[mi] > 0.0 => self.w[mi] * (self.member[mi][x] - self.lo[mi]) / self.span[mi],
+            _ => 0.0,
         }
-        self.w[mi] * (self.member[mi][i as usize] - self.lo[mi]) / self.span[mi]
     }
 
     /// The member that contributes most to item `i`.
@@ -538,17 +597,23 @@ impl Scores {
         (0..4).max_by(|&a, &b| self.part(a, i).total_cmp(&self.part(b, i)).then(b.cmp(&a))).unwrap_or(POPULARITY)
     }
 
-    /// The best `n` items not yet in `taken`, best first; fewer when the catalogue runs out.
+    /// The best `n` items not yet in `taken`, best first; fewer when the scored items run out
+    /// (in candidate mode: the candidates).
     pub fn next(&self, n: usize, taken: &[bool]) -> Vec<u32> {
-        top_n(&self.blended, n, |i| taken.get(i).copied().unwrap_or(false))
+        let taken = |i: u32| taken.get(i as usize).copied().unwrap_or(false);
+        if self.sparse {
+            top_n(&self.blended, n, |x| taken(self.items[x])).into_iter().map(|x| self.items[x as usize]).collect()
+        } else {
+            top_n(&self.blended, n, |i| taken(i as u32))
+        }
     }
 
     /// Lowers the blended score of items that do not fit the customer's resolved preferences
     /// (size, color, brand, price range) by `penalty`; only `items` are looked at.
     pub fn apply_preferences(&mut self, m: &Model, resolved: &Map<String, Value>, penalty: f32, items: &[u32]) {
         for &i in items {
-            if m.cat.facts.get(i as usize).is_some_and(|f| !fits(resolved, f)) {
-                self.blended[i as usize] -= penalty;
+            if let Some(x) = self.at(i).filter(|_| m.cat.facts.get(i as usize).is_some_and(|f| !fits(resolved, f))) {
+                self.blended[x] -= penalty;
             }
         }
     }
@@ -620,7 +685,7 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
         Verb::Rated => format!("because you rated {} highly", title(a.item)),
     };
     match s.dominant(i) {
-        COOCCURRENCE => match req.anchors.get(s.via[i as usize] as usize) {
+        COOCCURRENCE => match req.anchors.get(s.via_of(i) as usize) {
             Some(a) if a.verb == Verb::InCart || a.verb == Verb::Bought => format!("bought together with {}", title(a.item)),
             Some(a) => format!("often viewed with {}", title(a.item)),
             None => popular(),

@@ -1,6 +1,7 @@
 //! SQL functions by area.
 pub mod demo;
 pub mod events;
+mod hnsw;
 pub mod ingest;
 pub mod prefs;
 pub mod registry;

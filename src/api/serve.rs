@@ -14,7 +14,7 @@ use reco_engine::models::cooccurrence::Neighbor;
 use reco_engine::models::popularity::Popularity;
 use reco_engine::prefs::fit::{in_your_size, ItemFacts};
 use reco_engine::serve::context::{check_id, Context};
-use reco_engine::serve::{self, Als, Anchor, Model, Request, Scores, Verb, POPULARITY};
+use reco_engine::serve::{self, candidates, Als, Anchor, Model, Request, Scores, Verb, POPULARITY};
 use reco_engine::standardize::money;
 use reco_engine::{Error, ErrorKind};
 use serde_json::{json, Map, Value};
@@ -30,10 +30,24 @@ struct CacheInfo {
     loads: u64,
 }
 
+/// How this backend's recommendations were scored (reported by reco.cache_info()).
+#[derive(Debug, Clone, Copy, Default)]
+struct Scoring {
+    /// every item scored by every member
+    dense: u64,
+    /// only the members' candidates scored
+    candidates: u64,
+    /// HNSW index searches made for candidates
+    hnsw_searches: u64,
+    /// candidate lists that ran out of buyable items, so the whole catalogue was ranked
+    widened: u64,
+}
+
 thread_local! {
     static CACHE: RefCell<(Option<Rc<Model>>, CacheInfo)> = RefCell::new((None, CacheInfo::default()));
     /// catalogue-sized score buffers, reused by the next request
     static SCRATCH: RefCell<Scores> = RefCell::new(Scores::default());
+    static SCORING: RefCell<Scoring> = RefCell::new(Scoring::default());
 }
 
 
@@ -546,6 +560,10 @@ fn notice_no_model(what: &str) {
     pgrx::notice!("pg_reco: no model is deployed; {what} falls back to popularity. Train and deploy one: SELECT reco.deploy(reco.train());");
 }
 
+fn count(f: impl FnOnce(&mut Scoring)) {
+    SCORING.with(|s| f(&mut s.borrow_mut()));
+}
+
 /// The recommendation list, before logging.
 fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Row>) {
     let now = now_ms(ctx);
@@ -601,7 +619,37 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             },
         };
         let mut scores = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        scores.compute_into(&m, &req, &excluded);
+        let hnsw_min = gucs::HNSW_MIN_ITEMS.get();
+        let hnsw = hnsw_min > 0 && m.cat.len() >= hnsw_min as usize;
+        if (m.cat.len() > serve::RESCORE || hnsw) && ctx.category.is_none() {
+            // large catalogue: only the members' candidates are scored (a category filter
+            // leaves most of them out, so it keeps the dense blend)
+            let given = if hnsw {
+                let (profile, w) = Scores::plan(&m, &req);
+                let c_n = super::hnsw::ef_search();
+                candidates::Given {
+                    als: match (&m.als, req.user) {
+                        (Some(a), Some(u)) if w[serve::ALS] > 0.0 => super::hnsw::candidates(c, &m, "als", a.factors, u, c_n),
+                        _ => None,
+                    },
+                    content: match (&m.content, &profile) {
+                        (Some((_, d)), Some(p)) if w[serve::CONTENT] > 0.0 => super::hnsw::candidates(c, &m, "content", *d, p, c_n),
+                        _ => None,
+                    },
+                }
+            } else {
+                candidates::Given::default()
+            };
+            let searches = u64::from(given.als.is_some()) + u64::from(given.content.is_some());
+            scores.compute_candidates(&m, &req, &excluded, &given);
+            count(|s| {
+                s.candidates += 1;
+                s.hnsw_searches += searches;
+            });
+        } else {
+            scores.compute_into(&m, &req, &excluded);
+            count(|s| s.dense += 1);
+        }
         let resolved = match customer_id {
             Some(id) if gucs::PREFERENCE_PENALTY.get() > 0.0 || gucs::BACK_IN_STOCK_DAYS.get() > 0.0 => super::prefs::resolved(id, &Map::new(), None),
             _ => Map::new(),
@@ -610,9 +658,15 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
         let want = k * 3;
         let ranked = collect_buyable(c, &m, want, |w, taken| {
             let mut v = scores.next(w, taken);
+            if v.is_empty() && scores.sparse {
+                // the candidates ran out of buyable items: rank the whole catalogue
+                scores.compute_into(&m, &req, &excluded);
+                count(|s| s.widened += 1);
+                v = scores.next(w, taken);
+            }
             if !resolved.is_empty() && penalty > 0.0 {
                 scores.apply_preferences(&m, &resolved, penalty, &v);
-                v.sort_by(|a, b| scores.blended[*b as usize].total_cmp(&scores.blended[*a as usize]).then(a.cmp(b)));
+                v.sort_by(|a, b| scores.score(*b).total_cmp(&scores.score(*a)).then(a.cmp(b)));
             }
             v
         });
@@ -622,7 +676,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             .iter()
             .map(|&i| {
                 let reason = if back.contains(&i) { "back in stock in your size".to_string() } else { serve::reason(&m, &scores, &req, i, local_hour) };
-                (m.cat.ids[i as usize].clone(), f64::from(scores.blended[i as usize]), reason)
+                (m.cat.ids[i as usize].clone(), f64::from(scores.score(i)), reason)
             })
             .collect();
         if out.len() < k {
@@ -766,8 +820,11 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
         };
         let m = cached(model_id);
         let known = m.cat.index.get(item_id).copied();
+        // an item the model has no content vector for (created after the training, and in the
+        // catalogue since the cache was loaded) gets one from its attributes now
+        let stored = |i: u32| m.content.as_ref().is_some_and(|(v, d)| v[i as usize * d..(i as usize + 1) * d].iter().any(|x| *x != 0.0));
         let own: Option<Vec<f32>> = match (known, &m.content) {
-            (None, Some((_, d))) => Some(reco_engine::models::content::vector(&features, *d)),
+            (k, Some((_, d))) if !k.is_some_and(stored) => Some(reco_engine::models::content::vector(&features, *d)),
             _ => None,
         };
         // its own variants are the same product
@@ -812,17 +869,22 @@ fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), conte
 }
 
 fn info_json() -> Value {
-    CACHE.with(|c| {
+    let sc = SCORING.with(|s| *s.borrow());
+    let scoring = json!({"dense": sc.dense, "candidates": sc.candidates, "hnsw_searches": sc.hnsw_searches, "widened": sc.widened});
+    let mut v = CACHE.with(|c| {
         let c = c.borrow();
         match &c.0 {
             Some(m) => json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": c.1.bytes, "load_ms": (c.1.load_ms * 10.0).round() / 10.0,
                               "loads": c.1.loads, "members": reco_engine::models::hybrid::MEMBERS.iter().zip(m.present()).filter(|x| x.1).map(|x| *x.0).collect::<Vec<_>>()}),
             None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.1.loads}),
         }
-    })
+    });
+    v["scoring"] = scoring;
+    v
 }
 
-/// What this backend's model cache holds: model_id, items, bytes, load_ms, loads.
+/// What this backend's model cache holds (model_id, items, bytes, load_ms, loads) and how its
+/// recommendations were scored (dense, candidates, hnsw_searches, widened).
 #[pg_extern(volatile, parallel_safe)]
 fn cache_info() -> JsonbText {
     JsonbText::of(&info_json())

@@ -225,3 +225,109 @@ fn the_rescore_threshold_covers_the_top_without_taking_everything() {
     }
     assert_eq!(rescore_threshold(&[]), f32::NEG_INFINITY);
 }
+
+/// A model of `n` items in 20 categories with every member: 16-dim ALS and content vectors,
+/// popularity, and 10 neighbours per item, all from a seeded generator.
+fn full_model(n: usize, seed: u64) -> Model {
+    use rand::{Rng, SeedableRng};
+    let mut r = rand::rngs::StdRng::seed_from_u64(seed);
+    let names: Vec<String> = (0..20).map(|c| format!("c{c}")).collect();
+    let cats: Vec<&str> = (0..n).map(|i| names[i % 20].as_str()).collect();
+    let f = 16;
+    let item: Vec<f32> = (0..n * f).map(|_| r.random_range(-1.0f32..1.0)).collect();
+    let mut content: Vec<f32> = (0..n * f).map(|_| r.random_range(-1.0f32..1.0)).collect();
+    content.chunks_exact_mut(f).for_each(normalize);
+    let score: Vec<f32> = (0..n).map(|_| r.random_range(0.0f32..1.0).powi(4) * 100.0).collect();
+    let by_hour = score.iter().map(|s| std::array::from_fn(|h| s / 24.0 * (1.0 + (h % 3) as f32) / 2.0)).collect();
+    let by_weekday = score.iter().map(|s| [s / 7.0; 7]).collect();
+    let neighbors = (0..n).map(|_| (0..10).map(|_| nb(r.random_range(0..n as u32), r.random_range(0.0f32..1.0))).collect()).collect();
+    let mut m = Model {
+        cat: catalogue(&cats, &[]),
+        als: Some(Als::new(f, item, vec![true; n], 0.1, 1.0)),
+        content: Some((content, f)),
+        neighbors: Some(neighbors),
+        popularity: Some(Popularity { score, by_hour, by_weekday }),
+        weights: [0.3, 0.3, 0.1, 0.3],
+        ..Default::default()
+    };
+    m.quantize();
+    m
+}
+
+#[test]
+fn candidate_mode_ranks_the_top_as_the_dense_blend_does() {
+    use rand::{Rng, SeedableRng};
+    let n = 20_000;
+    let m = full_model(n, 7);
+    let mut r = rand::rngs::StdRng::seed_from_u64(11);
+    let (mut same, mut total) = (0usize, 0usize);
+    let mut sparse = Scores::default();
+    for _ in 0..40 {
+        let anchors: Vec<Anchor> = (0..3).map(|k| Anchor { item: r.random_range(0..n as u32), weight: 4.0 - k as f32, verb: Verb::Viewed }).collect();
+        let user: Vec<f32> = (0..16).map(|_| r.random_range(-1.0f32..1.0)).collect();
+        let mut excluded = vec![false; n];
+        (0..n).step_by(3).for_each(|i| excluded[i] = true); // a third out of stock
+        let req = request(&anchors, Some(&user));
+        let dense = Scores::compute(&m, &req, &excluded);
+        sparse.compute_candidates(&m, &req, &excluded, &candidates::Given::default());
+        let (a, b) = (dense.next(10, &[]), sparse.next(10, &[]));
+        assert!(b.iter().all(|&i| !excluded[i as usize]), "excluded items are never candidates");
+        assert!(sparse.items.len() <= 4 * candidates::WIDTH * req.candidates, "the union is at most one top per member");
+        same += b.iter().filter(|i| a.contains(i)).count();
+        assert!(a.iter().all(|i| sparse.items.contains(i)), "the dense top-10 is among the candidates");
+        total += 10;
+        // members score the candidates exactly (the dense blend keeps the i8 estimate of items
+        // outside its rescored top, hence the tolerance on content); the blend differs only by
+        // the normalization range (the dense union also holds arbitrary zero-score items)
+        for &i in &b {
+            let x = sparse.at(i).unwrap();
+            let close = |a: f32, b: f32, tol: f32| assert!((a - b).abs() <= tol * b.abs().max(1.0), "item {i}: {a} vs {b}");
+            close(sparse.member[POPULARITY][x], dense.member[POPULARITY][i as usize], 1e-6);
+            close(sparse.member[COOCCURRENCE][x], dense.member[COOCCURRENCE][i as usize], 1e-6);
+            close(sparse.member[CONTENT][x], dense.member[CONTENT][i as usize], 1e-2);
+            close(sparse.member[ALS][x], dot(&user, m.als.as_ref().unwrap().vec(i)), 1e-6);
+        }
+        assert_eq!(sparse.score(u32::MAX), f32::NEG_INFINITY, "an item that is not a candidate has no score");
+    }
+    // the rest of the difference is the normalization range
+    assert!(same * 100 >= total * 95, "top-10 agreement {same}/{total}");
+    // a caller's HNSW lists stand in for the passes: the exact ALS top gives the same list
+    let user: Vec<f32> = (0..16).map(|k| (k as f32 * 0.3).cos()).collect();
+    let req = request(&[], Some(&user));
+    let excluded = vec![false; n];
+    sparse.compute_candidates(&m, &req, &excluded, &candidates::Given::default());
+    let from_pass = sparse.next(10, &[]);
+    let dense = Scores::compute(&m, &req, &excluded);
+    let given = candidates::Given { als: Some(top_n(&dense.member[ALS], candidates::WIDTH * req.candidates, |_| false)), content: None };
+    sparse.compute_candidates(&m, &req, &excluded, &given);
+    assert_eq!(sparse.next(10, &[]), from_pass);
+    // walking past the candidates runs out instead of inventing scores
+    let mut taken = vec![false; n];
+    let all = sparse.next(n, &taken);
+    assert_eq!(all.len(), sparse.items.len());
+    all.iter().for_each(|&i| taken[i as usize] = true);
+    assert!(sparse.next(10, &taken).is_empty());
+}
+
+#[test]
+fn candidate_mode_keeps_the_starter_pack_of_a_new_customer() {
+    let m = full_model(5_000, 3);
+    let anchors = [Anchor { item: 7, weight: 1.0, verb: Verb::Viewed }];
+    let browsed = [m.cat.category[7]];
+    let seg = [(100u32, 5.0f32), (200, 4.0)];
+    let mut req = Request { browsed: &browsed, segment: &seg, ..request(&anchors, None) };
+    req.multipliers[POPULARITY] = 4.0;
+    let excluded = vec![false; 5_000];
+    let dense = Scores::compute(&m, &req, &excluded);
+    let mut sparse = Scores::default();
+    sparse.compute_candidates(&m, &req, &excluded, &candidates::Given::default());
+    let (a, b) = (dense.next(10, &[]), sparse.next(10, &[]));
+    assert!(b.iter().filter(|i| a.contains(i)).count() >= 9, "{a:?} vs {b:?}");
+    assert!(b.iter().all(|&i| m.cat.category[i as usize] == browsed[0]), "the browsed category comes first");
+    let req = Request { browsed: &[], segment: &seg, ..request(&[], None) };
+    let dense = Scores::compute(&m, &req, &excluded);
+    sparse.compute_candidates(&m, &req, &excluded, &candidates::Given::default());
+    assert_eq!(&sparse.next(2, &[]), &[100, 200], "without browsing, the segment's best sellers lead");
+    let (a, b) = (dense.next(10, &[]), sparse.next(10, &[]));
+    assert!(b.iter().filter(|i| a.contains(i)).count() >= 9, "{a:?} vs {b:?}");
+}

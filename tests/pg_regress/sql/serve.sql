@@ -81,6 +81,44 @@ SELECT count(*) AS rows_when_nothing_is_buyable FROM reco.recommend(:'cust', 10)
 TRUNCATE reco.stock;
 INSERT INTO reco.stock SELECT * FROM saved_stock;
 
+-- candidates from the model's pgvector HNSW indexes (reco.hnsw_min_items; the small demo is
+-- below the default, so it is lowered here): the same rules, and nearly the same lists
+SHOW reco.hnsw_min_items;
+CREATE TEMP TABLE exact_lists AS
+SELECT c.customer_id, pg_temp.recs(c.customer_id, 10, jsonb_build_object('now', now())) AS items
+FROM (SELECT customer_id FROM reco.events WHERE kind = 'purchase' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 30) c;
+SET reco.hnsw_min_items = 1;
+SELECT count(*) AS customers,
+       bool_and(array_length(pg_temp.recs(customer_id, 10, jsonb_build_object('now', now())), 1) = 10) AS all_full,
+       bool_and(pg_temp.all_buyable(pg_temp.recs(customer_id, 10, jsonb_build_object('now', now())))) AS all_buyable,
+       sum((SELECT count(*) FROM unnest(pg_temp.recs(customer_id, 10, jsonb_build_object('now', now()))) h(i) WHERE h.i = ANY (items)))
+         >= 0.8 * 10 * count(*) AS mostly_the_exact_lists
+FROM exact_lists;
+SELECT model_id AS hnsw_model FROM reco.models WHERE status = 'deployed' \gset
+-- this backend searched the indexes (and before, with the default, scored densely)
+SELECT (reco.cache_info() -> 'scoring' ->> 'hnsw_searches')::int >= 30 AS searched,
+       (reco.cache_info() -> 'scoring' ->> 'dense')::int >= 30 AS dense_before;
+-- hnsw.ef_search sets how many candidates a search brings; the list stays full either way
+SET hnsw.ef_search = 10;
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_with_ef_10;
+RESET hnsw.ef_search;
+-- 95% out of stock: the candidates run out, the whole catalogue is ranked, still exactly k
+UPDATE reco.stock SET available = 0 WHERE hashtext(item_id) % 20 <> 0;
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS hnsw_rows_at_95_percent_out,
+       pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable,
+       (reco.cache_info() -> 'scoring' ->> 'widened')::int > 0 AS widened;
+TRUNCATE reco.stock;
+INSERT INTO reco.stock SELECT * FROM saved_stock;
+-- a model trained without indexes is served from the cached vectors
+SET client_min_messages = warning;
+SELECT reco.train('hybrid', '{"hnsw": false}') AS plain_model \gset
+SELECT reco.deploy(:plain_model) IS NOT NULL AS deployed_without_indexes;
+RESET client_min_messages;
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_without_indexes;
+SELECT reco.deploy(:hnsw_model) IS NOT NULL AS redeployed;
+DELETE FROM reco.models WHERE model_id = :plain_model;
+RESET reco.hnsw_min_items;
+
 -- reacting to what happened seconds ago: a new customer views shoes and gets shoes and socks,
 -- with reasons that say why; an unknown customer gets a cold-start answer, not an error
 SELECT count(*) AS rows, count(*) FILTER (WHERE reason LIKE 'popular%' OR reason LIKE 'best seller%') AS popular_reasons
@@ -125,6 +163,8 @@ SELECT count(*) AS personalized_rows FROM reco.complements(ARRAY[:'phone'], 5, :
 SELECT count(*) AS rows, count(*) FILTER (WHERE s.item_id = :'phone') AS itself,
        count(*) FILTER (WHERE i.group_id = (SELECT group_id FROM reco.items WHERE item_id = :'phone')) AS own_variants
 FROM reco.similar_items(:'phone', 5) s JOIN reco.items i USING (item_id);
+-- an item newer than the deployed model (in this backend's catalogue since the cache was reloaded
+-- by the redeploy above) gets content neighbours from its attributes
 SELECT count(*) AS new_item_neighbours, bool_and(reason = 'similar to Brand new mug') AS reasons FROM reco.similar_items('new-item-1', 3);
 -- popular: by category, time-aware reasons, buyable
 SELECT count(*) AS rows, bool_and(i.category = 'coffee') AS only_coffee, bool_and(p.reason LIKE 'popular in coffee this %') AS reasons
