@@ -245,7 +245,7 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
         let mut rng = StdRng::seed_from_u64(seed ^ (u as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let seg = pick_weighted(&mut rng, &[1.0, 1.0, 1.0, 1.0, 1.5]);
         let (seg_name, weights) = SEGMENTS[seg];
-        let cid = format!("demo-c{u}");
+        let cid = format!("demo-c{u:07}"); // zero-padded: ids ascend with u, so index inserts append
         customers.push((cid.clone(), seg_name));
         let my_letter = LETTERS[pick_weighted(&mut rng, &[1.0, 2.0, 2.0, 1.0, 0.5])];
         let my_bottom = BOTTOMS[rng.random_range(0..BOTTOMS.len())];
@@ -255,7 +255,7 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
         let n_orders = 1 + (rng.random::<f64>() * 2.0 * (scale.orders_per_customer - 1.0)).round() as usize;
         for o in 0..n_orders {
             let at = when(&mut rng, start_ms, &cum_days);
-            let session = format!("demo-s{u}-{o}");
+            let session = format!("demo-s{u:07}-{o:02}");
             let mut lines: Vec<usize> = Vec::new();
             let c = pick_weighted(&mut rng, &weights);
             let choose = |rng: &mut StdRng, c: usize| -> Option<usize> {
@@ -326,7 +326,7 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
                 continue;
             }
             let speed = if rng.random::<f64>() < 0.3 { "express" } else { "standard" };
-            orders.push(json!({"id": format!("demo-o{u}-{o}"), "customer_id": cid, "created_ms": at, "currency": "EUR",
+            orders.push(json!({"id": format!("demo-o{u:07}-{o:02}"), "customer_id": cid, "created_ms": at, "currency": "EUR",
                 "status": "delivered", "shipping": {"method": speed}, "cart": {"items": payload_lines}}));
         }
     }

@@ -12,6 +12,17 @@ use reco_engine::standardize::time;
 
 use super::transaction_start as now;
 
+/// The statement both inserters share (one row per element of nine column arrays).
+macro_rules! insert_events_sql {
+    () => {
+        "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
+         SELECT c, s, i, k, v, ch, d, t, x::jsonb
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+              AS u(c, s, i, k, v, ch, d, t, x)"
+    };
+}
+
+/// Inserts events (creating customers seen for the first time) and returns their event_ids.
 pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
     if events.is_empty() {
         return Vec::new();
@@ -20,29 +31,36 @@ pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec
     customers.sort();
     customers.dedup();
     if !customers.is_empty() {
-        crate::plans::update(client, "INSERT INTO reco.customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT (customer_id) DO NOTHING", &[DatumWithOid::from(customers)],
-            )
+        crate::plans::update(client, "INSERT INTO reco.customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT (customer_id) DO NOTHING", &[DatumWithOid::from(customers)])
             .or_raise();
     }
-    let col = |f: fn(&Event) -> Option<String>| -> Vec<Option<String>> { events.iter().map(f).collect() };
-    let rows = crate::plans::update(client, "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
-             SELECT c, s, i, k, v, ch, d, t, x::jsonb
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
-                  AS u(c, s, i, k, v, ch, d, t, x)
-             RETURNING event_id", &[
-                DatumWithOid::from(col(|e| e.customer_id.clone())),
-                DatumWithOid::from(col(|e| e.session_id.clone())),
-                DatumWithOid::from(col(|e| e.item_id.clone())),
-                DatumWithOid::from(events.iter().map(|e| e.kind.as_str().to_string()).collect::<Vec<_>>()),
-                DatumWithOid::from(events.iter().map(|e| e.value).collect::<Vec<_>>()),
-                DatumWithOid::from(events.iter().map(|e| e.channel.clone()).collect::<Vec<_>>()),
-                DatumWithOid::from(col(|e| e.device.clone())),
-                DatumWithOid::from(events.iter().map(|e| timestamptz(time::to_pg_micros(&e.occurred_at))).collect::<Vec<_>>()),
-                DatumWithOid::from(events.iter().map(|e| serde_json::Value::Object(e.context.clone()).to_string()).collect::<Vec<_>>()),
-            ],
-        )
-        .or_raise();
+    let rows = crate::plans::update(client, concat!(insert_events_sql!(), " RETURNING event_id"), &event_columns(events)).or_raise();
     rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect()
+}
+
+/// Inserts events whose customers exist already (the demo loader writes them first), without
+/// returning ids; returns how many.
+pub(crate) fn append_events(client: &mut SpiClient<'_>, events: &[Event]) -> usize {
+    if !events.is_empty() {
+        crate::plans::update(client, insert_events_sql!(), &event_columns(events)).or_raise();
+    }
+    events.len()
+}
+
+/// The nine column arrays of `insert_events_sql!`.
+fn event_columns(events: &[Event]) -> [DatumWithOid<'static>; 9] {
+    let col = |f: fn(&Event) -> Option<String>| -> Vec<Option<String>> { events.iter().map(f).collect() };
+    [
+        DatumWithOid::from(col(|e| e.customer_id.clone())),
+        DatumWithOid::from(col(|e| e.session_id.clone())),
+        DatumWithOid::from(col(|e| e.item_id.clone())),
+        DatumWithOid::from(events.iter().map(|e| e.kind.as_str().to_string()).collect::<Vec<_>>()),
+        DatumWithOid::from(events.iter().map(|e| e.value).collect::<Vec<_>>()),
+        DatumWithOid::from(events.iter().map(|e| e.channel.clone()).collect::<Vec<_>>()),
+        DatumWithOid::from(col(|e| e.device.clone())),
+        DatumWithOid::from(events.iter().map(|e| timestamptz(time::to_pg_micros(&e.occurred_at))).collect::<Vec<_>>()),
+        DatumWithOid::from(events.iter().map(|e| serde_json::Value::Object(e.context.clone()).to_string()).collect::<Vec<_>>()),
+    ]
 }
 
 /// Records one event from typed arguments; returns its event_id. A customer seen for the first
