@@ -57,17 +57,23 @@ impl Als {
     /// against the fixed item factors: x = (YᵀY + Σ (c−1) y yᵀ + λI)⁻¹ Σ c y, c = 1 + α·w.
     /// Items with a non-positive weight or no learned vector are skipped; `None` when none is left.
     pub fn fold_in(&self, history: &[(u32, f32)]) -> Option<Vec<f32>> {
+        let (x, _) = self.fold_in_explained(history)?;
+        Some(x)
+    }
+
+    /// [`Als::fold_in`], and what explains its scores ([`Explainer`]).
+    pub fn fold_in_explained(&self, history: &[(u32, f32)]) -> Option<(Vec<f32>, Explainer)> {
         let f = self.factors;
         let mut a: Vec<f64> = self.yty.iter().map(|x| f64::from(*x)).collect();
         let mut b = vec![0f64; f];
-        let mut any = false;
-        for &(i, w) in history {
+        let mut used: Vec<(usize, f64)> = Vec::new();
+        for (k, &(i, w)) in history.iter().enumerate() {
             if w <= 0.0 || !self.learned.get(i as usize).copied().unwrap_or(false) {
                 continue;
             }
-            any = true;
             let y = self.vec(i);
             let c = 1.0 + f64::from(self.alpha) * f64::from(w);
+            used.push((k, c));
             for r in 0..f {
                 let yr = f64::from(y[r]);
                 b[r] += c * yr;
@@ -76,19 +82,52 @@ impl Als {
                 }
             }
         }
-        if !any {
+        if used.is_empty() {
             return None;
         }
         for r in 0..f {
             a[r * f + r] += f64::from(self.regularization).max(1e-6);
         }
-        cholesky_solve(&mut a, &mut b, f).then(|| b.iter().map(|x| *x as f32).collect())
+        if !cholesky(&mut a, f) {
+            return None;
+        }
+        cholesky_apply(&a, &mut b, f);
+        let items = used.iter().map(|&(k, _)| history[k].0).collect();
+        let confidence = used.iter().map(|&(_, c)| c).collect();
+        Some((b.iter().map(|x| *x as f32).collect(), Explainer { factor: a, items, confidence }))
     }
 }
 
-/// Solves A x = b in place for a symmetric positive definite A (row-major n × n); false when A
-/// is not positive definite.
-fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+/// Why a folded-in ALS score is what it is (Hu, Koren & Volinsky, section 5): the score of item
+/// i is Σ_j c_j · y_jᵀ W y_i over the history, W = (YᵀCY + λI)⁻¹, so each history item's share
+/// is known exactly.
+#[derive(Debug, Clone, Default)]
+pub struct Explainer {
+    /// the Cholesky factor of YᵀCY + λI
+    factor: Vec<f64>,
+    /// the history items that counted, and their confidences
+    items: Vec<u32>,
+    confidence: Vec<f64>,
+}
+
+impl Explainer {
+    /// Each history item's share of item `i`'s score (they sum to the score).
+    pub fn shares(&self, als: &Als, i: u32) -> Vec<(u32, f64)> {
+        let mut z: Vec<f64> = als.vec(i).iter().map(|x| f64::from(*x)).collect();
+        cholesky_apply(&self.factor, &mut z, als.factors);
+        let share = |j: u32, c: f64| c * als.vec(j).iter().zip(&z).map(|(y, z)| f64::from(*y) * z).sum::<f64>();
+        self.items.iter().zip(&self.confidence).map(|(&j, &c)| (j, share(j, c))).collect()
+    }
+
+    /// The history item that contributes most to item `i`'s score (None if none adds to it).
+    pub fn top(&self, als: &Als, i: u32) -> Option<u32> {
+        self.shares(als, i).into_iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).filter(|x| x.1 > 0.0).map(|x| x.0)
+    }
+}
+
+/// Factors a symmetric positive definite A (row-major n × n) in place into L (lower triangle);
+/// false when A is not positive definite.
+fn cholesky(a: &mut [f64], n: usize) -> bool {
     for j in 0..n {
         let mut d = a[j * n + j];
         for k in 0..j {
@@ -107,21 +146,35 @@ fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
             a[i * n + j] = s / d;
         }
     }
+    true
+}
+
+/// Solves L Lᵀ x = b in place with the factor from [`cholesky`].
+fn cholesky_apply(l: &[f64], b: &mut [f64], n: usize) {
     for i in 0..n {
         let mut s = b[i];
         for k in 0..i {
-            s -= a[i * n + k] * b[k];
+            s -= l[i * n + k] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / l[i * n + i];
     }
     for i in (0..n).rev() {
         let mut s = b[i];
         for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
+            s -= l[k * n + i] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / l[i * n + i];
     }
-    true
+}
+
+/// Solves A x = b in place for a symmetric positive definite A (row-major n × n); false when A
+/// is not positive definite.
+#[cfg(test)]
+fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    cholesky(a, n) && {
+        cholesky_apply(a, b, n);
+        true
+    }
 }
 
 /// The catalogue as the model knows it (items that exist when the model is loaded).
@@ -328,6 +381,9 @@ pub struct Request<'a> {
     pub browsed: &'a [u32],
     /// starter pack: the best sellers of the new customer's segment (cold start)
     pub segment: &'a [(u32, f32)],
+    /// what explains the folded-in ALS scores (reasons name the history item that contributes
+    /// most); without it, the anchor most like the item by cosine
+    pub explain: Option<&'a Explainer>,
 }
 
 /// A request's scores: each member's over the catalogue, and the blend. Reuse one value
@@ -701,10 +757,17 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
             }
         }
         ALS => {
-            let best = m.als.as_ref().and_then(|al| {
+            let explained = match (&m.als, req.explain) {
+                (Some(al), Some(e)) => e.top(al, i).and_then(|j| req.anchors.iter().find(|a| a.item == j)),
+                _ => None,
+            };
+            let best = explained.or_else(|| m.als.as_ref().and_then(|al| {
                 let y = al.vec(i);
-                req.anchors.iter().filter(|a| al.learned[a.item as usize]).max_by(|a, b| dot(al.vec(a.item), y).total_cmp(&dot(al.vec(b.item), y)))
-            });
+                // the anchor most like the item by cosine: a raw dot product favours anchors with
+                // long vectors (popular items), whatever they are
+                let cos = |a: &Anchor| dot(al.vec(a.item), y) / al.norm[a.item as usize].max(1e-12);
+                req.anchors.iter().filter(|a| al.learned[a.item as usize]).max_by(|a, b| cos(a).total_cmp(&cos(b)))
+            }));
             match best {
                 Some(a) => because(a),
                 None => "picked for you from your order history".to_string(),

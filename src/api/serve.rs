@@ -71,6 +71,13 @@ fn ms_to_tz(ms: i64) -> TimestampWithTimeZone {
     super::timestamptz(ms * 1000 - reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS)
 }
 
+/// The last microsecond of millisecond `ms`: the bound for "events up to now". A call's now is
+/// in milliseconds, while an event recorded earlier in the same transaction carries the
+/// transaction's start to the microsecond; bounding by the truncated now would hide it.
+fn upto(ms: i64) -> TimestampWithTimeZone {
+    super::timestamptz(ms * 1000 + 999 - reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS)
+}
+
 /// The placement's multipliers and session boost.
 #[derive(Debug, Clone, Copy)]
 struct Placement {
@@ -303,7 +310,7 @@ fn mask(m: &Model, ids: &[String]) -> Vec<bool> {
 
 fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, model_id: Option<i64>, now_ms: i64) -> Customer {
     let mut out = Customer::default();
-    let now = ms_to_tz(now_ms);
+    let now = upto(now_ms);
     if let Some(id) = customer_id {
         let r = plans::select(
             c,
@@ -441,7 +448,7 @@ fn recent_best_sellers(c: &SpiClient<'_>, skip: &[String], category: Option<&str
           WHERE i.active AND s.available > 0 AND NOT s.backordered AND i.item_id <> ALL ($1)
             AND ($2::text IS NULL OR i.category = $2)
           ORDER BY p.n DESC NULLS LAST, i.item_id LIMIT $3",
-        &[DatumWithOid::from(skip.to_vec()), DatumWithOid::from(category), DatumWithOid::from(n as i64), DatumWithOid::from(ms_to_tz(now_ms))],
+        &[DatumWithOid::from(skip.to_vec()), DatumWithOid::from(category), DatumWithOid::from(n as i64), DatumWithOid::from(upto(now_ms))],
     )
     .or_raise()
     .map(|r| (r.get::<String>(1).ok().flatten().unwrap_or_default(), r.get::<f64>(2).ok().flatten().unwrap_or(0.0), "popular in the last 30 days (no model deployed yet)".to_string()))
@@ -589,9 +596,17 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
         let day_ago = now - 86_400_000;
         let cold = cust.stored.is_none() && cust.history.iter().all(|p| p.at_ms >= day_ago);
         let newer = cust.history.iter().any(|p| p.at_ms > m.data_to_ms) || !ctx.cart.is_empty();
+        let history: Vec<(u32, f32)> = anchors.iter().map(|x| (x.item, x.weight)).collect();
+        let mut explainer = None;
         let folded = match (&m.als, &cust.stored) {
             (Some(a), Some(v)) if !newer && v.len() == a.factors => Some(v.clone()),
-            (Some(a), _) => a.fold_in(&anchors.iter().map(|x| (x.item, x.weight)).collect::<Vec<_>>()).or_else(|| cust.stored.clone().filter(|v| v.len() == a.factors)),
+            (Some(a), _) => match a.fold_in_explained(&history) {
+                Some((x, e)) => {
+                    explainer = Some(e);
+                    Some(x)
+                }
+                None => cust.stored.clone().filter(|v| v.len() == a.factors),
+            },
             _ => None,
         };
         let browsed: Vec<u32> = if cold {
@@ -617,6 +632,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
                 (Some(seg), true) => m.segments.get(seg).map(Vec::as_slice).unwrap_or(&[]),
                 _ => &[],
             },
+            explain: explainer.as_ref(),
         };
         let mut scores = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         let hnsw_min = gucs::HNSW_MIN_ITEMS.get();
@@ -672,6 +688,13 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
         });
         let chosen = serve::diversify(&m.cat, &ranked, k, cap(ctx));
         let back = back_in_stock_in_size(c, &m, &resolved, &chosen, now);
+        // reasons for ALS picks name the history item with the largest share of the score; a
+        // stored (not folded-in) vector gets its explanation only when an ALS pick needs one
+        let late = match &m.als {
+            Some(a) if req.explain.is_none() && chosen.iter().any(|&i| scores.dominant(i) == serve::ALS) => a.fold_in_explained(&history).map(|x| x.1),
+            _ => None,
+        };
+        let req = Request { explain: req.explain.or(late.as_ref()), ..req.clone() };
         let mut out: Vec<Row> = chosen
             .iter()
             .map(|&i| {

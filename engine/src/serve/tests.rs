@@ -17,7 +17,7 @@ fn nb(item: u32, score: f32) -> Neighbor {
 }
 
 fn request<'a>(anchors: &'a [Anchor], user: Option<&'a [f32]>) -> Request<'a> {
-    Request { anchors, user, now_ms: 1_735_689_600_000, multipliers: [1.0; 4], candidates: 100, browsed: &[], segment: &[] }
+    Request { anchors, user, now_ms: 1_735_689_600_000, multipliers: [1.0; 4], candidates: 100, browsed: &[], segment: &[], explain: None }
 }
 
 #[test]
@@ -56,6 +56,16 @@ fn fold_in_reproduces_the_trained_customer_vector() {
     let best = (0..12).max_by(|&i, &j| scores[i].total_cmp(&scores[j])).unwrap();
     assert!(best >= 6, "customer 7 is on the 6..12 side, best item {best}");
     assert_eq!(a.fold_in(&[(3, -1.0)]), None, "nothing positive: no vector");
+    // the explanation: each history item's share of a score, summing to the score exactly
+    let (x2, why) = a.fold_in_explained(&hist).unwrap();
+    assert_eq!(x2, x);
+    for i in 0..12u32 {
+        let shares = why.shares(&a, i);
+        assert_eq!(shares.len(), hist.iter().filter(|h| h.1 > 0.0).count());
+        assert_relative_eq!(shares.iter().map(|s| s.1).sum::<f64>(), f64::from(dot(&x, a.vec(i))), epsilon = 1e-3, max_relative = 1e-3);
+        let top = shares.iter().max_by(|p, q| p.1.total_cmp(&q.1)).unwrap();
+        assert_eq!(why.top(&a, i), Some(top.0).filter(|_| top.1 > 0.0));
+    }
     let unlearned = Als::new(4, model.item, vec![false; 12], 0.05, 2.0);
     assert_eq!(unlearned.fold_in(&hist), None, "items without a learned vector are skipped");
 }
@@ -330,4 +340,18 @@ fn candidate_mode_keeps_the_starter_pack_of_a_new_customer() {
     assert_eq!(&sparse.next(2, &[]), &[100, 200], "without browsing, the segment's best sellers lead");
     let (a, b) = (dense.next(10, &[]), sparse.next(10, &[]));
     assert!(b.iter().filter(|i| a.contains(i)).count() >= 9, "{a:?} vs {b:?}");
+}
+
+#[test]
+fn the_als_reason_names_the_anchor_most_like_the_item_not_the_longest_vector() {
+    // item 2 points like item 1 (a short vector); item 0 is long but at 60 degrees
+    let cat = catalogue(&["phones", "cases", "cases"], &[]);
+    let item = vec![10.0, 10.0 * 3f32.sqrt(), 0.5, 0.0, 1.0, 0.0];
+    let m = Model { cat, als: Some(Als::new(2, item, vec![true; 3], 0.1, 1.0)), weights: [0.0, 0.0, 0.0, 1.0], ..Default::default() };
+    let anchors = [Anchor { item: 0, weight: 1.0, verb: Verb::Bought }, Anchor { item: 1, weight: 1.0, verb: Verb::Viewed }];
+    let user = [1.0f32, 0.0];
+    let req = request(&anchors, Some(&user));
+    let s = Scores::compute(&m, &req, &[false; 3]);
+    assert_eq!(s.dominant(2), ALS);
+    assert_eq!(reason(&m, &s, &req, 2, 10), "because you viewed Item 1");
 }

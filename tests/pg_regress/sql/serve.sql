@@ -129,6 +129,14 @@ SELECT count(*) FILTER (WHERE i.category IN ('shoes', 'socks')) >= 5 AS follows_
        count(*) FILTER (WHERE r.reason LIKE 'best seller in shoes%' OR r.reason LIKE 'similar to%' OR r.reason LIKE 'often viewed with%'
                            OR r.reason LIKE 'because you viewed%') > 0 AS says_why
 FROM reco.recommend('brand-new-customer', 10, '{"session_id": "s-new"}') r JOIN reco.items i USING (item_id);
+-- ... even within the same transaction: the views carry its start to the microsecond, the
+-- call's now is in milliseconds (it used to hide them)
+BEGIN;
+SELECT reco.record_event('same-transaction-visitor', item_id, 'view', session_id => 's-same')
+FROM reco.items WHERE category = 'shoes' ORDER BY item_id LIMIT 2 \g /dev/null
+SELECT count(*) FILTER (WHERE reason LIKE 'best seller in shoes%') >= 3 AS browsing_counts
+FROM reco.recommend('same-transaction-visitor', 5, '{"session_id": "s-same"}');
+ROLLBACK;
 -- a new customer whose segment is known (from sign-up) starts with the segment's best sellers
 SELECT count(DISTINCT segment) AS segments, min(n) AS least_items_per_segment
 FROM (SELECT segment, count(*) AS n FROM reco.segment_popularity GROUP BY segment) s;
