@@ -167,16 +167,6 @@ fn cholesky_apply(l: &[f64], b: &mut [f64], n: usize) {
     }
 }
 
-/// Solves A x = b in place for a symmetric positive definite A (row-major n × n); false when A
-/// is not positive definite.
-#[cfg(test)]
-fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
-    cholesky(a, n) && {
-        cholesky_apply(a, b, n);
-        true
-    }
-}
-
 /// The catalogue as the model knows it (items that exist when the model is loaded).
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
@@ -516,12 +506,10 @@ impl Scores {
         s.sparse = false;
         s.items.clear();
         s.slot.clear();
-        s.blended.resize(n, 0.0);
         s.via.clear();
         s.via.resize(n, NONE);
         let (profile, w) = Scores::plan(m, req);
         s.w = w;
-        let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
         for mi in 0..4 {
             let out = &mut s.member[mi];
             if s.w[mi] <= 0.0 {
@@ -550,21 +538,9 @@ impl Scores {
                 }
                 COOCCURRENCE => {
                     out.iter_mut().for_each(|x| *x = 0.0);
-                    let nb = m.neighbors.as_deref().unwrap_or(&[]);
-                    let mut best: HashMap<u32, f32> = HashMap::new();
-                    for (ai, a) in req.anchors.iter().enumerate() {
-                        for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
-                            let j = x.item as usize;
-                            if j < n {
-                                let c = a.weight / top_weight * x.score;
-                                out[j] += c;
-                                let b = best.entry(x.item).or_insert(0.0);
-                                if c > *b {
-                                    *b = c;
-                                    s.via[j] = ai as u32;
-                                }
-                            }
-                        }
+                    for (j, (x, via)) in candidates::cooccurrence(m, req, |j| (j as usize) < n) {
+                        out[j as usize] = x;
+                        s.via[j as usize] = via;
                     }
                 }
                 CONTENT => {
@@ -592,27 +568,7 @@ impl Scores {
         }
         union.sort_unstable();
         union.dedup();
-        let mut base = 0f32;
-        for mi in 0..4 {
-            s.lo[mi] = 0.0;
-            s.span[mi] = 1.0;
-            if s.w[mi] <= 0.0 {
-                continue;
-            }
-            let (lo, hi) = union.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &i| (lo.min(s.member[mi][i as usize]), hi.max(s.member[mi][i as usize])));
-            s.lo[mi] = if lo <= hi { lo } else { 0.0 };
-            s.span[mi] = if hi > lo { hi - lo } else { 1.0 };
-            base -= s.w[mi] / s.span[mi] * s.lo[mi];
-        }
-        s.blended.fill(base);
-        for (mi, member) in s.member.iter().enumerate() {
-            if s.w[mi] > 0.0 {
-                let scale = s.w[mi] / s.span[mi];
-                for (b, x) in s.blended.iter_mut().zip(member) {
-                    *b += scale * x;
-                }
-            }
-        }
+        s.normalize_and_blend(n, |member| candidates::min_max(union.iter().map(|&i| member[i as usize])));
         for (b, x) in s.blended.iter_mut().zip(excluded) {
             if *x {
                 *b = f32::NEG_INFINITY;

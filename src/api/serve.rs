@@ -493,17 +493,33 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
     skip.extend(out.iter().map(|x| x.0.clone()));
     if m.popularity.is_some() {
         let hour = serve::local_hour(now, None);
-        let mut pop = vec![0f32; m.cat.len()];
-        m.popularity_now(now, &mut pop);
-        let skipped = mask(m, &skip);
-        let wanted = category.map(|cat| m.cat.category_index.get(cat).copied());
+        let skipped: HashSet<u32> = skip.iter().filter_map(|id| m.cat.index.get(id).copied()).collect();
         let refused: Vec<u32> = not_categories.iter().filter_map(|cat| m.cat.category_index.get(cat).copied()).collect();
-        let picked = walk_scores(c, m, k - out.len(), &pop, |i| {
-            let cat = m.cat.category[i];
-            pop[i] <= 0.0 || skipped[i] || wanted.is_some_and(|w| w != Some(cat)) || refused.contains(&cat) || !keep(i as u32)
+        let ok = |i: u32| !skipped.contains(&i) && !refused.contains(&m.cat.category[i as usize]) && keep(i);
+        // walk the hour's ranking kept with the model (the category's, when one is asked for),
+        // a window at a time: only what the stock check consumes is looked at
+        let wanted = category.map(|cat| m.cat.category_index.get(cat).copied());
+        let mut pos = 0;
+        let ranked = collect_buyable(c, m, (k - out.len()) * 3, |w, _| {
+            m.with_popularity(now, |p| {
+                let source: &[u32] = match wanted {
+                    Some(Some(cat)) => p.by_category.get(cat as usize).map(Vec::as_slice).unwrap_or(&[]),
+                    Some(None) => &[],
+                    None => &p.order,
+                };
+                let mut v = Vec::with_capacity(w);
+                while v.len() < w && pos < source.len() {
+                    if ok(source[pos]) {
+                        v.push(source[pos]);
+                    }
+                    pos += 1;
+                }
+                v
+            })
         });
-        for i in picked {
-            out.push((m.cat.ids[i as usize].clone(), f64::from(pop[i as usize]), serve::popular_reason(m.cat.category_name(i), hour)));
+        for i in serve::diversify(&m.cat, &ranked, k - out.len(), 0) {
+            let score = m.with_popularity(now, |p| p.score[i as usize]);
+            out.push((m.cat.ids[i as usize].clone(), f64::from(score), serve::popular_reason(m.cat.category_name(i), hour)));
             skip.push(m.cat.ids[i as usize].clone());
         }
     }
@@ -571,6 +587,41 @@ fn count(f: impl FnOnce(&mut Scoring)) {
     SCORING.with(|s| f(&mut s.borrow_mut()));
 }
 
+/// Scores a request: densely for small catalogues (and a category filter, which leaves most
+/// candidates out), else only the members' candidates — ALS and content ones from the model's
+/// HNSW indexes from `reco.hnsw_min_items` on.
+fn score(c: &SpiClient<'_>, m: &Model, req: &Request, excluded: &[bool], dense: bool, scores: &mut Scores) {
+    let hnsw_min = gucs::HNSW_MIN_ITEMS.get();
+    let hnsw = hnsw_min > 0 && m.cat.len() >= hnsw_min as usize;
+    if dense || (m.cat.len() <= serve::RESCORE && !hnsw) {
+        scores.compute_into(m, req, excluded);
+        count(|s| s.dense += 1);
+        return;
+    }
+    let given = if hnsw {
+        let (profile, w) = Scores::plan(m, req);
+        let limit = super::hnsw::ef_search();
+        candidates::Given {
+            als: match (&m.als, req.user) {
+                (Some(a), Some(u)) if w[serve::ALS] > 0.0 => super::hnsw::candidates(c, m, "als", a.factors, u, limit),
+                _ => None,
+            },
+            content: match (&m.content, &profile) {
+                (Some((_, d)), Some(p)) if w[serve::CONTENT] > 0.0 => super::hnsw::candidates(c, m, "content", *d, p, limit),
+                _ => None,
+            },
+        }
+    } else {
+        candidates::Given::default()
+    };
+    let searches = u64::from(given.als.is_some()) + u64::from(given.content.is_some());
+    scores.compute_candidates(m, req, excluded, &given);
+    count(|s| {
+        s.candidates += 1;
+        s.hnsw_searches += searches;
+    });
+}
+
 /// The recommendation list, before logging.
 fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Row>) {
     let now = now_ms(ctx);
@@ -635,37 +686,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             explain: explainer.as_ref(),
         };
         let mut scores = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        let hnsw_min = gucs::HNSW_MIN_ITEMS.get();
-        let hnsw = hnsw_min > 0 && m.cat.len() >= hnsw_min as usize;
-        if (m.cat.len() > serve::RESCORE || hnsw) && ctx.category.is_none() {
-            // large catalogue: only the members' candidates are scored (a category filter
-            // leaves most of them out, so it keeps the dense blend)
-            let given = if hnsw {
-                let (profile, w) = Scores::plan(&m, &req);
-                let c_n = super::hnsw::ef_search();
-                candidates::Given {
-                    als: match (&m.als, req.user) {
-                        (Some(a), Some(u)) if w[serve::ALS] > 0.0 => super::hnsw::candidates(c, &m, "als", a.factors, u, c_n),
-                        _ => None,
-                    },
-                    content: match (&m.content, &profile) {
-                        (Some((_, d)), Some(p)) if w[serve::CONTENT] > 0.0 => super::hnsw::candidates(c, &m, "content", *d, p, c_n),
-                        _ => None,
-                    },
-                }
-            } else {
-                candidates::Given::default()
-            };
-            let searches = u64::from(given.als.is_some()) + u64::from(given.content.is_some());
-            scores.compute_candidates(&m, &req, &excluded, &given);
-            count(|s| {
-                s.candidates += 1;
-                s.hnsw_searches += searches;
-            });
-        } else {
-            scores.compute_into(&m, &req, &excluded);
-            count(|s| s.dense += 1);
-        }
+        score(c, &m, &req, &excluded, ctx.category.is_some(), &mut scores);
         let resolved = match customer_id {
             Some(id) if gucs::PREFERENCE_PENALTY.get() > 0.0 || gucs::BACK_IN_STOCK_DAYS.get() > 0.0 => super::prefs::resolved(id, &Map::new(), None),
             _ => Map::new(),

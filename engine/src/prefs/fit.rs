@@ -27,21 +27,22 @@ fn size_category(code: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether an item matches the resolved size, color, brand and price range. A category without
-/// a preference, or an item without that attribute, does not filter.
-/// The item has a size (not one-size) and it is the customer's resolved size for its family.
-pub fn in_your_size(resolved: &Map<String, Value>, item: &ItemFacts) -> bool {
-    item.size.as_deref().is_some_and(|code| {
-        code != "OS" && size_category(code).and_then(|c| pref(resolved, c)).and_then(Value::as_str) == Some(code)
-    })
+/// The customer's resolved size in the family of size `code` (tops, bottoms, shoes).
+fn wanted_size<'a>(resolved: &'a Map<String, Value>, code: &str) -> Option<&'a str> {
+    size_category(code).and_then(|c| pref(resolved, c)).and_then(Value::as_str)
 }
 
+/// The item has a size (not one-size) and it is the customer's resolved size for its family.
+pub fn in_your_size(resolved: &Map<String, Value>, item: &ItemFacts) -> bool {
+    item.size.as_deref().is_some_and(|code| code != "OS" && wanted_size(resolved, code) == Some(code))
+}
+
+/// Whether an item matches the resolved size, color, brand and price range. A category without
+/// a preference, or an item without that attribute, does not filter.
 pub fn fits(resolved: &Map<String, Value>, item: &ItemFacts) -> bool {
     if let Some(code) = &item.size {
-        if let Some(want) = size_category(code).and_then(|c| pref(resolved, c)).and_then(Value::as_str) {
-            if want != code && code != "OS" {
-                return false;
-            }
+        if wanted_size(resolved, code).is_some_and(|want| want != code && code != "OS") {
+            return false;
         }
     }
     if let (Some(c), Some(want)) = (&item.color, pref(resolved, "color").and_then(Value::as_str)) {

@@ -60,11 +60,9 @@ fn top_rows(q: &[f32], rows: &[f32], dims: usize, quant: Option<&QuantRows>, exc
     match quant {
         Some(qr) => {
             qr.dots(q, scratch);
-            let mut v = top_n(scratch, 2 * want, skip);
-            let exact: HashMap<u32, f32> = v.iter().map(|&i| (i, dot(q, &rows[i as usize * d..(i as usize + 1) * d]))).collect();
-            v.sort_by(|a, b| exact[b].total_cmp(&exact[a]).then(a.cmp(b)));
-            v.truncate(want);
-            v
+            let mut v: Vec<(u32, f32)> = top_n(scratch, 2 * want, skip).into_iter().map(|i| (i, dot(q, &rows[i as usize * d..(i as usize + 1) * d]))).collect();
+            v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            v.into_iter().take(want).map(|x| x.0).collect()
         }
         None => {
             dots(q, rows, dims, scratch);
@@ -99,27 +97,10 @@ impl Scores {
             0.0
         };
         // co-occurrence: the anchors' neighbours, summed, strongest `c`
-        let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
-        let mut cooc: HashMap<u32, (f32, f32, u32)> = HashMap::new();
-        if s.w[COOCCURRENCE] > 0.0 {
-            let nb = m.neighbors.as_deref().unwrap_or(&[]);
-            for (ai, a) in req.anchors.iter().enumerate() {
-                for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
-                    if ok(x.item) {
-                        let v = a.weight / top_weight * x.score;
-                        let e = cooc.entry(x.item).or_insert((0.0, 0.0, NONE));
-                        e.0 += v;
-                        if v > e.1 {
-                            e.1 = v;
-                            e.2 = ai as u32;
-                        }
-                    }
-                }
-            }
-            let mut v: Vec<(u32, f32)> = cooc.iter().filter(|x| x.1 .0 > 0.0).map(|(i, x)| (*i, x.0)).collect();
-            v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            union.extend(v.into_iter().take(c).map(|x| x.0));
-        }
+        let cooc = if s.w[COOCCURRENCE] > 0.0 { cooccurrence(m, req, ok) } else { HashMap::new() };
+        let mut v: Vec<(u32, f32)> = cooc.iter().filter(|x| x.1 .0 > 0.0).map(|(i, x)| (*i, x.0)).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        union.extend(v.into_iter().take(c).map(|x| x.0));
         // content and ALS: the caller's lists, or a pass
         if let (true, Some((vecs, dims)), Some(p)) = (s.w[CONTENT] > 0.0, &m.content, &profile) {
             match &given.content {
@@ -173,15 +154,16 @@ impl Scores {
             out.resize(u, 0.0);
         }
         s.via.clear();
-        s.via.extend(union.iter().map(|i| cooc.get(i).map_or(NONE, |x| x.2)));
+        s.via.extend(union.iter().map(|i| cooc.get(i).map_or(NONE, |x| x.1)));
         s.slot.clear();
         s.slot.extend(union.iter().enumerate().map(|(x, &i)| (i, x as u32)));
         s.items = union;
-        s.normalize_and_blend();
+        s.normalize_and_blend(u, |member| min_max(member.iter().copied()));
     }
 
-    /// Min–max normalizes each member over the scored candidates and blends (candidate mode).
-    fn normalize_and_blend(&mut self) {
+    /// Sets each member's normalization from `range(member scores)` = (lo, hi) over the
+    /// candidates, and writes the first `len` blended scores (dense and candidate mode alike).
+    pub(super) fn normalize_and_blend(&mut self, len: usize, range: impl Fn(&[f32]) -> (f32, f32)) {
         let mut base = 0f32;
         for mi in 0..4 {
             self.lo[mi] = 0.0;
@@ -189,13 +171,13 @@ impl Scores {
             if self.w[mi] <= 0.0 {
                 continue;
             }
-            let (lo, hi) = self.member[mi].iter().fold((f32::MAX, f32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+            let (lo, hi) = range(&self.member[mi]);
             self.lo[mi] = if lo <= hi { lo } else { 0.0 };
             self.span[mi] = if hi > lo { hi - lo } else { 1.0 };
             base -= self.w[mi] / self.span[mi] * self.lo[mi];
         }
         self.blended.clear();
-        self.blended.resize(self.items.len(), base);
+        self.blended.resize(len, base);
         for mi in 0..4 {
             if self.w[mi] > 0.0 {
                 let scale = self.w[mi] / self.span[mi];
@@ -205,4 +187,32 @@ impl Scores {
             }
         }
     }
+}
+
+/// (min, max) of some scores; (f32::MAX, f32::MIN) when there are none.
+pub(super) fn min_max(xs: impl IntoIterator<Item = f32>) -> (f32, f32) {
+    xs.into_iter().fold((f32::MAX, f32::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
+}
+
+/// Co-occurrence with the request's anchors, for the neighbour items `keep` accepts: the strength
+/// summed over the anchors (each weighted relative to the strongest anchor), and the anchor (index
+/// into `Request::anchors`) that gave the most.
+pub(super) fn cooccurrence(m: &Model, req: &Request, keep: impl Fn(u32) -> bool) -> HashMap<u32, (f32, u32)> {
+    let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
+    let nb = m.neighbors.as_deref().unwrap_or(&[]);
+    let mut acc: HashMap<u32, (f32, f32, u32)> = HashMap::new();
+    for (ai, a) in req.anchors.iter().enumerate() {
+        for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
+            if keep(x.item) {
+                let v = a.weight / top_weight * x.score;
+                let e = acc.entry(x.item).or_insert((0.0, 0.0, NONE));
+                e.0 += v;
+                if v > e.1 {
+                    e.1 = v;
+                    e.2 = ai as u32;
+                }
+            }
+        }
+    }
+    acc.into_iter().map(|(i, (sum, _, via))| (i, (sum, via))).collect()
 }
