@@ -4,7 +4,9 @@
 # Needs the databases bench/recommend.sh leaves (reco_bench_serve_<scale>, with bench_req).
 # One backend per measurement, cache warmed first; the two modes alternate ROUNDS times so
 # that machine noise hits both. Prints ms per call (median over rounds) and the top-10 overlap
-# of the HNSW lists with the exact ones.
+# of the other lists with the exact ones. Three modes: exact (reco.hnsw_min_items = 0: the i8
+# pass over the cached vectors, rescored), hnsw (pgvector HNSW search per space and call,
+# reco.item_knn off) and knn (the anchors' nearest-item lists training stored, reco.item_knn on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALES=${1:-medium large}
@@ -13,9 +15,10 @@ ROUNDS=${3:-3}
 PSQL=(scripts/cluster psql -q -At -v ON_ERROR_STOP=1)
 OUT=target/bench-crossover.txt
 echo "bench/crossover.sh \"$SCALES\" $CALLS $ROUNDS   ($(date -u +%FT%TZ), $(nproc) cores)" | tee $OUT
-run() { # db, hnsw_min_items -> ms per call
+run() { # db, hnsw_min_items, item_knn -> ms per call
   "${PSQL[@]}" -d "$1" <<SQL | tail -1
 SET reco.hnsw_min_items = $2;
+SET reco.item_knn = $3;
 SELECT reco.warm_cache() IS NOT NULL \\g /dev/null
 SELECT count(*) FROM (SELECT r.* FROM (SELECT customer_id, cart FROM bench_req ORDER BY n LIMIT 50) b,
        LATERAL reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart)) r) x \\g /dev/null
@@ -26,26 +29,35 @@ SELECT round((extract(epoch FROM clock_timestamp() - :'t0') * 1000 / $CALLS)::nu
 SQL
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-printf '%-8s %8s %12s %12s %8s %10s\n' scale items "exact ms" "hnsw ms" ratio overlap | tee -a $OUT
+printf '%-8s %8s %10s %10s %10s %8s %13s %12s\n' scale items "exact ms" "hnsw ms" "knn ms" ratio "overlap hnsw" "overlap knn" | tee -a $OUT
 for s in $SCALES; do
   db=reco_bench_serve_$s
   items=$("${PSQL[@]}" -d $db -c "SELECT count(*) FROM reco.items")
-  ex=(); hn=()
+  ex=(); hn=(); nb=()
   for r in $(seq "$ROUNDS"); do
-    ex+=("$(run $db 0)")
-    hn+=("$(run $db 1)")
+    ex+=("$(run $db 0 off)")
+    hn+=("$(run $db 1 off)")
+    nb+=("$(run $db 1 on)")
   done
-  e=$(printf '%s\n' "${ex[@]}" | median); h=$(printf '%s\n' "${hn[@]}" | median)
-  overlap=$("${PSQL[@]}" -d $db <<SQL | tail -1
+  e=$(printf '%s\n' "${ex[@]}" | median); h=$(printf '%s\n' "${hn[@]}" | median); nbm=$(printf '%s\n' "${nb[@]}" | median)
+  overlaps=$("${PSQL[@]}" -d $db <<SQL | tail -1
+CREATE TEMP TABLE l AS SELECT 0 AS mode, n, NULL::text AS item_id FROM bench_req WHERE false;
 SET reco.hnsw_min_items = 0;
-CREATE TEMP TABLE l AS SELECT 0 AS hnsw, b.n, r.item_id FROM (SELECT n, customer_id, cart FROM bench_req ORDER BY n LIMIT 300) b,
+INSERT INTO l SELECT 0, b.n, r.item_id FROM (SELECT n, customer_id, cart FROM bench_req ORDER BY n LIMIT 300) b,
   LATERAL reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart, 'now', '2026-11-20T18:00:00Z')) r;
 SET reco.hnsw_min_items = 1;
+SET reco.item_knn = off;
 INSERT INTO l SELECT 1, b.n, r.item_id FROM (SELECT n, customer_id, cart FROM bench_req ORDER BY n LIMIT 300) b,
   LATERAL reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart, 'now', '2026-11-20T18:00:00Z')) r;
-SELECT round(count(*)::numeric / (SELECT count(*) FROM l WHERE hnsw = 0), 3) FROM l a JOIN l b USING (n, item_id) WHERE a.hnsw = 0 AND b.hnsw = 1;
+SET reco.item_knn = on;
+INSERT INTO l SELECT 2, b.n, r.item_id FROM (SELECT n, customer_id, cart FROM bench_req ORDER BY n LIMIT 300) b,
+  LATERAL reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart, 'now', '2026-11-20T18:00:00Z')) r;
+SELECT string_agg(round(x, 3)::text, ' ' ORDER BY m) FROM (
+  SELECT b.mode AS m, count(*)::numeric / (SELECT count(*) FROM l WHERE mode = 0) AS x
+    FROM l a JOIN l b USING (n, item_id) WHERE a.mode = 0 AND b.mode > 0 GROUP BY b.mode) o;
 SQL
 )
-  printf '%-8s %8s %12s %12s %8s %10s\n' "$s" "$items" "$e" "$h" "$(echo "scale=2; $e / $h" | bc)" "$overlap" | tee -a $OUT
+  read -r overlap overlap_nb <<<"$overlaps"
+  printf '%-8s %8s %10s %10s %10s %8s %13s %12s\n' "$s" "$items" "$e" "$h" "$nbm" "$(echo "scale=2; $e / $nbm" | bc)" "$overlap" "$overlap_nb" | tee -a $OUT
 done
-echo "exact: reco.hnsw_min_items = 0 (candidate blend, i8 pass rescored exactly); hnsw: = 1 (hnsw.ef_search = $("${PSQL[@]}" -d postgres -c 'SHOW hnsw.ef_search' 2>/dev/null || echo 40))" | tee -a $OUT
+echo "ratio = exact / knn; overlap: share of the exact top-10 the mode returns too (hnsw.ef_search = $("${PSQL[@]}" -d postgres -c 'SHOW hnsw.ef_search' 2>/dev/null || echo 40))" | tee -a $OUT

@@ -221,6 +221,7 @@ SELECT pg_catalog.pg_extension_config_dump('reco.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.item_vectors', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.customer_vectors', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.item_neighbors', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.item_knn', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.item_popularity', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.segment_popularity', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.category_settings', '');

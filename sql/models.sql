@@ -131,6 +131,20 @@ COMMENT ON TABLE reco.item_neighbors IS 'Co-occurrence neighbours per model: fro
     'support = baskets with both, confidence = support / baskets with item_id, lift = confidence / share of baskets with neighbor_id; '
     'cross_category marks complements.';
 
+CREATE TABLE reco.item_knn (
+    model_id   bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
+    space      text COLLATE "C" NOT NULL CHECK (space IN ('als', 'content')),
+    item_id    text COLLATE "C" NOT NULL,
+    item_no    integer NOT NULL CHECK (item_no >= 0),
+    neighbors  integer[] NOT NULL,
+    PRIMARY KEY (model_id, space, item_id)
+);
+COMMENT ON TABLE reco.item_knn IS 'Per model, space and item, its nearest items in that space, nearest first, as item_no of the same '
+    'model (ALS: largest inner product; content: cosine), found at training with the model''s HNSW indexes when the catalogue '
+    'has at least reco.hnsw_min_items items. A large catalogue''s ALS and content candidates come from the lists of the '
+    'request''s anchors (kept in each backend''s model cache) instead of an index search per call. '
+    'item_no numbers the model''s items; it is not stable across models.';
+
 CREATE TABLE reco.item_popularity (
     model_id    bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
     item_id     text COLLATE "C" NOT NULL,

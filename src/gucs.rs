@@ -21,6 +21,9 @@ pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
 pub static HNSW_MIN_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(HNSW_DEFAULT);
 /// The measured crossover (docs/benchmarks.md, "Exact pass or HNSW").
 pub const HNSW_DEFAULT: i32 = 10_000;
+/// Serving: above reco.hnsw_min_items, ALS and content candidates from the nearest-item lists
+/// training stored (reco.item_knn) instead of an index search per call.
+pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
@@ -28,10 +31,18 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.hnsw_min_items",
         c"Catalogues with at least this many items take ALS and content candidates from pgvector HNSW indexes (0 = never).",
-        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, the model's HNSW indexes (item_vectors_<model>_<space>_hnsw) give hnsw.ef_search items per space (pgvector's setting, 40 by default). Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
+        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, candidates come from each item's nearest items that training found with the model's HNSW indexes (reco.item_knn, see reco.item_knn the setting), or from an index search (item_vectors_<model>_<space>_hnsw), hnsw.ef_search items per space (pgvector's setting, 40 by default). Training stores the nearest-item lists when the catalogue has at least this many items. Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
         &HNSW_MIN_ITEMS,
         0,
         i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"reco.item_knn",
+        c"Above reco.hnsw_min_items, take ALS and content candidates from the nearest-item lists training stored instead of searching the HNSW indexes on every call.",
+        c"When the catalogue has at least reco.hnsw_min_items items, training stores each item's 30 nearest items per space (reco.item_knn, found with the model's HNSW indexes) and every backend keeps them with the model. A request then scores the lists of its 8 strongest anchors, and of the 4 best items found there, against the customer's vector or content profile. Off, or for a model without lists or a request without anchors, the request searches the index (hnsw.ef_search items per space).",
+        &ITEM_KNN,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -240,6 +240,10 @@ pub struct Model {
     /// [`RESCORE`] items ([`Model::quantize`])
     pub als_q: Option<QuantRows>,
     pub content_q: Option<QuantRows>,
+    /// each item's nearest items by ALS and by content (training's reco.item_knn; large
+    /// catalogues only): candidates without an index search
+    pub als_knn: Option<Knn>,
+    pub content_knn: Option<Knn>,
     /// blend weights, in member order
     pub weights: [f32; 4],
     /// the end of the model's training data (epoch ms); later events are folded in
@@ -248,6 +252,47 @@ pub struct Model {
     pub items_until_ms: i64,
     /// time-aware popularity for the last hour of the week asked for
     pub popularity_cache: std::cell::RefCell<Option<PopularNow>>,
+}
+
+/// Each item's nearest items in one space, nearest first (compressed rows).
+#[derive(Debug, Clone, Default)]
+pub struct Knn {
+    /// item i's list is `items[start[i]..start[i + 1]]`
+    start: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Knn {
+    /// From per-item lists: `lists` gives (item, its nearest items); items out of `0..n` are
+    /// dropped, items without a list get an empty one.
+    pub fn from_lists(n: usize, lists: impl IntoIterator<Item = (u32, Vec<u32>)>) -> Knn {
+        let mut per: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (i, l) in lists {
+            if let Some(slot) = per.get_mut(i as usize) {
+                *slot = l.into_iter().filter(|&j| (j as usize) < n && j != i).collect();
+            }
+        }
+        let mut start = Vec::with_capacity(n + 1);
+        let mut items = Vec::with_capacity(per.iter().map(Vec::len).sum());
+        start.push(0);
+        for l in per {
+            items.extend(l);
+            start.push(items.len() as u32);
+        }
+        Knn { start, items }
+    }
+
+    /// Item `i`'s nearest items, nearest first (empty for an item without a list).
+    pub fn of(&self, i: u32) -> &[u32] {
+        match (self.start.get(i as usize), self.start.get(i as usize + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        (self.start.len() + self.items.len()) * 4
+    }
 }
 
 /// Time-aware popularity for one hour of the week, kept until the hour changes.
@@ -326,6 +371,8 @@ impl Model {
             + self.segments.iter().map(|(k, v)| k.len() + 48 + v.capacity() * 8).sum::<usize>()
             + self.als_q.as_ref().map_or(0, QuantRows::bytes)
             + self.content_q.as_ref().map_or(0, QuantRows::bytes)
+            + self.als_knn.as_ref().map_or(0, Knn::bytes)
+            + self.content_knn.as_ref().map_or(0, Knn::bytes)
     }
 
     /// The time-aware popularity of every item at `now_ms` into `out`.

@@ -109,3 +109,4 @@ pub fn candidates(c: &SpiClient<'_>, m: &Model, space: &'static str, dims: usize
     });
     Some(out)
 }
+

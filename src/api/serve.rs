@@ -14,7 +14,8 @@ use reco_engine::models::cooccurrence::Neighbor;
 use reco_engine::models::popularity::Popularity;
 use reco_engine::prefs::fit::{in_your_size, ItemFacts};
 use reco_engine::serve::context::{check_id, Context};
-use reco_engine::serve::{self, candidates, Als, Anchor, Model, Request, Scores, Verb, POPULARITY};
+use reco_engine::models::linalg::dot;
+use reco_engine::serve::{self, candidates, Als, Anchor, Knn, Model, Request, Scores, Verb, POPULARITY};
 use reco_engine::standardize::money;
 use reco_engine::{Error, ErrorKind};
 use serde_json::{json, Map, Value};
@@ -41,6 +42,9 @@ struct Scoring {
     hnsw_searches: u64,
     /// candidate lists that ran out of buyable items, so the whole catalogue was ranked
     widened: u64,
+    /// ALS or content candidates taken from the anchors' nearest-item lists (reco.item_knn)
+    /// instead of an index search
+    knn_lists: u64,
 }
 
 thread_local! {
@@ -237,6 +241,27 @@ fn load(model_id: i64) -> Model {
             let seg: String = r.get(1).or_raise().unwrap_or_default();
             m.segments.entry(seg).or_default().push((i, r.get(3).or_raise().unwrap_or(0.0)));
         }
+        // nearest-item lists (large catalogues): the model's item numbers to catalogue indexes
+        let mut lists: Vec<(bool, u32, Vec<i32>)> = Vec::new();
+        let mut by_no: Vec<u32> = Vec::new();
+        super::scan(c, "SELECT space = 'als', item_id, item_no, neighbors FROM reco.item_knn WHERE model_id = $1", &[DatumWithOid::from(model_id)], 10_000, |r| {
+            let Some(&i) = r.get::<String>(2).or_raise().and_then(|id| m.cat.index.get(&id)) else { return };
+            let no = r.get::<i32>(3).or_raise().unwrap_or(-1);
+            if no < 0 {
+                return;
+            }
+            if by_no.len() <= no as usize {
+                by_no.resize(no as usize + 1, u32::MAX);
+            }
+            by_no[no as usize] = i;
+            lists.push((r.get::<bool>(1).or_raise().unwrap_or(false), i, r.get::<Vec<i32>>(4).or_raise().unwrap_or_default()));
+        });
+        let knn = |als: bool| {
+            let map = |l: &[i32]| l.iter().filter_map(|&x| by_no.get(x as usize).copied()).filter(|&x| x != u32::MAX).collect::<Vec<u32>>();
+            lists.iter().any(|l| l.0 == als).then(|| Knn::from_lists(n, lists.iter().filter(|l| l.0 == als).map(|l| (l.1, map(&l.2)))))
+        };
+        m.als_knn = knn(true);
+        m.content_knn = knn(false);
     });
     m.quantize();
     m
@@ -533,7 +558,9 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
 fn collect_buyable(c: &SpiClient<'_>, m: &Model, want: usize, mut next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
     let mut taken = vec![false; m.cat.len()];
     let mut out = Vec::new();
-    let mut window = (want * 2).max(50);
+    // most of a catalogue is usually buyable: the first window asks for a quarter more than
+    // wanted (each id checked costs two index probes), later ones grow fourfold
+    let mut window = want + want / 4 + 8;
     loop {
         let batch = next(window, &taken);
         if batch.is_empty() {
@@ -598,27 +625,44 @@ fn score(c: &SpiClient<'_>, m: &Model, req: &Request, excluded: &[bool], dense: 
         count(|s| s.dense += 1);
         return;
     }
+    let (mut searches, mut from_knn) = (0u64, 0u64);
     let given = if hnsw {
         let (profile, w) = Scores::plan(m, req);
         let limit = super::hnsw::ef_search();
+        let use_knn = gucs::ITEM_KNN.get() && !req.anchors.is_empty();
+        let anchors: Vec<u32> = req.anchors.iter().map(|a| a.item).collect();
+        let keep = |i: u32| !excluded[i as usize];
+        let mut find = |space: &'static str, knn: Option<&Knn>, q: &[f32], score: &dyn Fn(u32) -> f32, dims: usize| match knn.filter(|_| use_knn) {
+            Some(k) => {
+                from_knn += 1;
+                Some(candidates::knn_nearest(k, &anchors, score, limit, keep))
+            }
+            None => {
+                let v = super::hnsw::candidates(c, m, space, dims, q, limit);
+                searches += u64::from(v.is_some());
+                v
+            }
+        };
         candidates::Given {
             als: match (&m.als, req.user) {
-                (Some(a), Some(u)) if w[serve::ALS] > 0.0 => super::hnsw::candidates(c, m, "als", a.factors, u, limit),
+                (Some(a), Some(u)) if w[serve::ALS] > 0.0 => find("als", m.als_knn.as_ref(), u, &|i| dot(u, a.vec(i)), a.factors),
                 _ => None,
             },
             content: match (&m.content, &profile) {
-                (Some((_, d)), Some(p)) if w[serve::CONTENT] > 0.0 => super::hnsw::candidates(c, m, "content", *d, p, limit),
+                (Some((vecs, d)), Some(p)) if w[serve::CONTENT] > 0.0 => {
+                    find("content", m.content_knn.as_ref(), p, &|i| dot(p, &vecs[i as usize * d..(i as usize + 1) * d]), *d)
+                }
                 _ => None,
             },
         }
     } else {
         candidates::Given::default()
     };
-    let searches = u64::from(given.als.is_some()) + u64::from(given.content.is_some());
     scores.compute_candidates(m, req, excluded, &given);
     count(|s| {
         s.candidates += 1;
         s.hnsw_searches += searches;
+        s.knn_lists += from_knn;
     });
 }
 
@@ -914,7 +958,7 @@ fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), conte
 
 fn info_json() -> Value {
     let sc = SCORING.with(|s| *s.borrow());
-    let scoring = json!({"dense": sc.dense, "candidates": sc.candidates, "hnsw_searches": sc.hnsw_searches, "widened": sc.widened});
+    let scoring = json!({"dense": sc.dense, "candidates": sc.candidates, "hnsw_searches": sc.hnsw_searches, "widened": sc.widened, "knn_lists": sc.knn_lists});
     let mut v = CACHE.with(|c| {
         let c = c.borrow();
         match &c.0 {

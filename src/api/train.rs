@@ -234,6 +234,73 @@ fn hnsw(model_id: i64, space: &str, dims: usize, ops: &str) {
     .or_raise();
 }
 
+/// How many nearest items training keeps per item and space (reco.item_knn).
+pub const KNN: usize = 30;
+
+/// Whether training finds each item's nearest items (reco.item_knn) for a catalogue of `n`:
+/// from `reco.hnsw_min_items` on, where serving would otherwise search an index per call.
+fn wants_knn(n: usize) -> bool {
+    let min = crate::gucs::HNSW_MIN_ITEMS.get();
+    min > 0 && n >= min as usize
+}
+
+/// Each item's `KNN` nearest items in `space`, found with the model's HNSW index for the space
+/// (one search per item, `hnsw.ef_search` deep; ALS by inner product, content by cosine, items
+/// without content features skipped), stored as the model's item numbers so that a backend
+/// loads them without a lookup per neighbour.
+fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
+    let (op, skip_zero) = if space == "als" { ("<#>", String::new()) } else { ("<=>", format!("AND vector_norm(a.v::vector({dims})) > 0")) };
+    let sql = format!(
+        "SELECT a.item_id, ARRAY(SELECT b.item_id FROM reco.item_vectors b WHERE b.model_id = {model_id} AND b.space = '{space}'
+                                  ORDER BY b.v::vector({dims}) {op} a.v::vector({dims}) LIMIT {})
+           FROM reco.item_vectors a WHERE a.model_id = {model_id} AND a.space = '{space}' {skip_zero}",
+        KNN + 1
+    );
+    let (mut ids, mut nos, mut ends, mut flat): (Vec<String>, Vec<i32>, Vec<i32>, Vec<i32>) = Default::default();
+    // the vectors were written by this transaction, after the statistics: without this the
+    // planner sorts every item's whole space instead of searching the index (quadratic)
+    let restore = Spi::get_one::<String>("SELECT current_setting('enable_sort')").or_raise().unwrap_or_else(|| "on".into());
+    Spi::run("SELECT set_config('enable_sort', 'off', true)").or_raise();
+    Spi::connect(|c| {
+        super::scan(c, &sql, &[], 10_000, |r| {
+            let Some(id) = r.get::<String>(1).or_raise() else { return };
+            let Some(no) = items.get(&id) else { return };
+            let list: Vec<Option<String>> = r.get(2).or_raise().unwrap_or_default();
+            flat.extend(list.iter().flatten().filter_map(|n| items.get(n)).filter(|&n| n != no).take(KNN).map(|n| n as i32));
+            ends.push(flat.len() as i32);
+            nos.push(no as i32);
+            ids.push(id);
+        });
+    });
+    Spi::run_with_args("SELECT set_config('enable_sort', $1, true)", &[DatumWithOid::from(restore.as_str())]).or_raise();
+    const BATCH: usize = 20_000;
+    let mut start = 0usize;
+    while start < ids.len() {
+        let end = (start + BATCH).min(ids.len());
+        let base = if start == 0 { 0 } else { ends[start - 1] as usize };
+        let offsets: Vec<i32> = ends[start..end].iter().map(|e| *e - base as i32).collect();
+        let slice: Vec<i32> = flat[base..ends[end - 1] as usize].to_vec();
+        Spi::connect_mut(|c| {
+            crate::plans::update(
+                c,
+                "INSERT INTO reco.item_knn (model_id, space, item_id, item_no, neighbors)
+                 SELECT $1, $2, $3[i], $4[i], $6[coalesce($5[i - 1], 0) + 1 : $5[i]]
+                   FROM generate_subscripts($3::text[], 1) i",
+                &[
+                    DatumWithOid::from(model_id),
+                    DatumWithOid::from(space),
+                    DatumWithOid::from(ids[start..end].to_vec()),
+                    DatumWithOid::from(nos[start..end].to_vec()),
+                    DatumWithOid::from(offsets),
+                    DatumWithOid::from(slice),
+                ],
+            )
+            .or_raise();
+        });
+        start = end;
+    }
+}
+
 /// Writes what the model needs for scoring.
 fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn FnMut(&str)) {
     let vt = vector::vector_type();
@@ -248,6 +315,10 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
         if p.hnsw {
             progress("indexing ALS item vectors (HNSW)");
             hnsw(model_id, "als", a.factors, "vector_ip_ops");
+            if wants_knn(l.ds.n_items) {
+                progress("finding each item's nearest items by ALS (HNSW)");
+                knn(model_id, "als", a.factors, &l.items);
+            }
         }
     }
     if let Some(c) = &t.content {
@@ -258,6 +329,10 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
         if p.hnsw {
             progress("indexing content vectors (HNSW)");
             hnsw(model_id, "content", dims, "vector_cosine_ops");
+            if wants_knn(l.ds.n_items) {
+                progress("finding each item's nearest items by content (HNSW)");
+                knn(model_id, "content", dims, &l.items);
+            }
         }
     }
     for (source, lists) in [("basket", &t.basket), ("session", &t.session)] {

@@ -71,6 +71,33 @@ fn top_rows(q: &[f32], rows: &[f32], dims: usize, quant: Option<&QuantRows>, exc
     }
 }
 
+/// How many of a request's strongest anchors bring their nearest-item lists.
+pub const KNN_ANCHORS: usize = 8;
+/// How many of the best items found so far bring their own lists too (one hop further).
+pub const KNN_HOP: usize = 4;
+
+/// The `want` items with the highest `score` among the nearest items (`knn`) of the strongest
+/// anchors (`anchors`, strongest first) and, one hop further, of the best items found that
+/// way; best first, `keep`'s rejects left out (they still lead to their neighbours). This is
+/// how a request finds ALS and content candidates in a large catalogue without searching an
+/// index: what scores high against a customer's vector or content profile lies near the items
+/// that vector was folded in from.
+pub fn knn_nearest(knn: &Knn, anchors: &[u32], score: impl Fn(u32) -> f32, want: usize, keep: impl Fn(u32) -> bool) -> Vec<u32> {
+    let mut found: Vec<u32> = anchors.iter().take(KNN_ANCHORS).flat_map(|&a| knn.of(a).iter().copied()).collect();
+    found.sort_unstable();
+    found.dedup();
+    let mut scored: Vec<(u32, f32)> = found.iter().map(|&i| (i, score(i))).collect();
+    let best = |v: &mut Vec<(u32, f32)>| v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    best(&mut scored);
+    let hop: Vec<u32> = scored.iter().take(KNN_HOP).flat_map(|x| knn.of(x.0).iter().copied()).filter(|i| found.binary_search(i).is_err()).collect();
+    let mut hop = hop;
+    hop.sort_unstable();
+    hop.dedup();
+    scored.extend(hop.into_iter().map(|i| (i, score(i))));
+    best(&mut scored);
+    scored.into_iter().filter(|x| keep(x.0)).take(want).map(|x| x.0).collect()
+}
+
 impl Scores {
     /// Scores the union of the members' top `req.candidates` (see the module's doc); `excluded`
     /// items are never candidates. [`Scores::next`] then walks only these items.

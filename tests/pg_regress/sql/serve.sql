@@ -117,6 +117,39 @@ RESET client_min_messages;
 SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_without_indexes;
 SELECT reco.deploy(:hnsw_model) IS NOT NULL AS redeployed;
 DELETE FROM reco.models WHERE model_id = :plain_model;
+-- a catalogue that reaches reco.hnsw_min_items at training also gets each item's nearest items
+-- per space (reco.item_knn, found with the HNSW indexes); serving then takes ALS and content
+-- candidates from the anchors' lists instead of searching the indexes on every call
+SET client_min_messages = warning;
+SELECT reco.train('hybrid') AS knn_model \gset
+SELECT reco.deploy(:knn_model) IS NOT NULL AS deployed_with_lists;
+RESET client_min_messages;
+SELECT space, count(*) > 100 AS items_with_lists, max(cardinality(neighbors)) <= 30 AS at_most_30,
+       bool_and(NOT item_no = ANY (neighbors)) AS never_itself,
+       bool_and((SELECT count(DISTINCT n) FROM unnest(neighbors) n) = cardinality(neighbors)) AS no_repeats
+FROM reco.item_knn WHERE model_id = :knn_model GROUP BY space ORDER BY space;
+SELECT (reco.cache_info() -> 'scoring' ->> 'hnsw_searches')::int AS searches_before \gset
+SELECT count(*) AS customers,
+       bool_and(array_length(pg_temp.recs(customer_id, 10, jsonb_build_object('now', now())), 1) = 10) AS all_full,
+       bool_and(pg_temp.all_buyable(pg_temp.recs(customer_id, 10, jsonb_build_object('now', now())))) AS all_buyable,
+       sum((SELECT count(*) FROM unnest(pg_temp.recs(customer_id, 10, jsonb_build_object('now', now()))) h(i) WHERE h.i = ANY (items)))
+         >= 0.8 * 10 * count(*) AS mostly_the_exact_lists
+FROM exact_lists;
+SELECT (reco.cache_info() -> 'scoring' ->> 'knn_lists')::int >= 30 AS from_lists,
+       (reco.cache_info() -> 'scoring' ->> 'hnsw_searches')::int = :searches_before AS no_searches;
+UPDATE reco.stock SET available = 0 WHERE hashtext(item_id) % 20 <> 0;
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS knn_rows_at_95_percent_out,
+       pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable;
+TRUNCATE reco.stock;
+INSERT INTO reco.stock SELECT * FROM saved_stock;
+-- reco.item_knn off: the indexes are searched again
+SET reco.item_knn = off;
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_searching,
+       (reco.cache_info() -> 'scoring' ->> 'hnsw_searches')::int > :searches_before AS searched_again;
+RESET reco.item_knn;
+SELECT reco.deploy(:hnsw_model) IS NOT NULL AS redeployed;
+DELETE FROM reco.models WHERE model_id = :knn_model;
+SELECT count(*) AS lists_left FROM reco.item_knn WHERE model_id = :knn_model;
 RESET reco.hnsw_min_items;
 
 -- reacting to what happened seconds ago: a new customer views shoes and gets shoes and socks,
