@@ -74,11 +74,13 @@ impl Als {
             let y = self.vec(i);
             let c = 1.0 + f64::from(self.alpha) * f64::from(w);
             used.push((k, c));
+            // the lower triangle only: all that the Cholesky factorization reads
             for r in 0..f {
                 let yr = f64::from(y[r]);
                 b[r] += c * yr;
-                for s in 0..f {
-                    a[r * f + s] += (c - 1.0) * yr * f64::from(y[s]);
+                let k = (c - 1.0) * yr;
+                for (x, ys) in a[r * f..r * f + r + 1].iter_mut().zip(y) {
+                    *x += k * f64::from(*ys);
                 }
             }
         }
@@ -129,33 +131,39 @@ impl Explainer {
 /// false when A is not positive definite.
 fn cholesky(a: &mut [f64], n: usize) -> bool {
     for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
+        let d = a[j * n + j] - dot_f64(&a[j * n..j * n + j], &a[j * n..j * n + j]);
         if d <= 0.0 || !d.is_finite() {
             return false;
         }
         let d = d.sqrt();
         a[j * n + j] = d;
         for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
+            let s = a[i * n + j] - dot_f64(&a[i * n..i * n + j], &a[j * n..j * n + j]);
             a[i * n + j] = s / d;
         }
     }
     true
 }
 
+/// Σ a·b with four independent sums (a plain f64 sum is one dependency chain: the compiler may
+/// not reorder it, so it neither pipelines nor vectorizes).
+fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// Solves L Lᵀ x = b in place with the factor from [`cholesky`].
 fn cholesky_apply(l: &[f64], b: &mut [f64], n: usize) {
     for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * n + k] * b[k];
-        }
+        let s = b[i] - dot_f64(&l[i * n..i * n + i], &b[..i]);
         b[i] = s / l[i * n + i];
     }
     for i in (0..n).rev() {
@@ -436,10 +444,10 @@ pub struct Scores {
     /// per item, the anchor (index into `Request::anchors`) that gave it the most co-occurrence
     pub via: Vec<u32>,
     /// candidate mode ([`Scores::compute_candidates`]): only these items are scored, and
-    /// `member`, `blended` and `via` are indexed by their position here (`slot`)
+    /// `member`, `blended` and `via` are indexed by their position here (ascending item order,
+    /// so a position is a binary search away)
     pub items: Vec<u32>,
     pub sparse: bool,
-    slot: HashMap<u32, u32>,
     /// a catalogue-sized buffer for full passes in candidate mode
     scratch: Vec<f32>,
 }
@@ -552,7 +560,6 @@ impl Scores {
         let s = self;
         s.sparse = false;
         s.items.clear();
-        s.slot.clear();
         s.via.clear();
         s.via.resize(n, NONE);
         let (profile, w) = Scores::plan(m, req);
@@ -627,7 +634,7 @@ impl Scores {
     /// (None when it is not a candidate).
     fn at(&self, i: u32) -> Option<usize> {
         if self.sparse {
-            self.slot.get(&i).map(|s| *s as usize)
+            self.items.binary_search(&i).ok()
         } else {
             Some(i as usize).filter(|&i| i < self.blended.len())
         }

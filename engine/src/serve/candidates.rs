@@ -9,6 +9,7 @@
 //! normalization. What the union does not hold is not ranked: a caller that runs out of buyable
 //! candidates falls back to the dense blend.
 use super::*;
+use crate::hash::IntMap;
 
 /// In candidate mode each member brings this many times `Request::candidates` items: the dense
 /// blend's top can be an item that is good in several members without leading any of them
@@ -124,7 +125,7 @@ impl Scores {
             0.0
         };
         // co-occurrence: the anchors' neighbours, summed, strongest `c`
-        let cooc = if s.w[COOCCURRENCE] > 0.0 { cooccurrence(m, req, ok) } else { HashMap::new() };
+        let cooc = if s.w[COOCCURRENCE] > 0.0 { cooccurrence(m, req, ok) } else { IntMap::default() };
         let mut v: Vec<(u32, f32)> = cooc.iter().filter(|x| x.1 .0 > 0.0).map(|(i, x)| (*i, x.0)).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         union.extend(v.into_iter().take(c).map(|x| x.0));
@@ -145,7 +146,7 @@ impl Scores {
         union.dedup();
         // every member scores every candidate exactly
         let starter = Starter::new(req, pop_top);
-        let segment: HashMap<u32, f32> = req.segment.iter().copied().collect();
+        let segment: IntMap<u32, f32> = req.segment.iter().copied().collect();
         let u = union.len();
         for mi in 0..4 {
             let out = &mut s.member[mi];
@@ -182,8 +183,6 @@ impl Scores {
         }
         s.via.clear();
         s.via.extend(union.iter().map(|i| cooc.get(i).map_or(NONE, |x| x.1)));
-        s.slot.clear();
-        s.slot.extend(union.iter().enumerate().map(|(x, &i)| (i, x as u32)));
         s.items = union;
         s.normalize_and_blend(u, |member| min_max(member.iter().copied()));
     }
@@ -224,10 +223,10 @@ pub(super) fn min_max(xs: impl IntoIterator<Item = f32>) -> (f32, f32) {
 /// Co-occurrence with the request's anchors, for the neighbour items `keep` accepts: the strength
 /// summed over the anchors (each weighted relative to the strongest anchor), and the anchor (index
 /// into `Request::anchors`) that gave the most.
-pub(super) fn cooccurrence(m: &Model, req: &Request, keep: impl Fn(u32) -> bool) -> HashMap<u32, (f32, u32)> {
+pub(super) fn cooccurrence(m: &Model, req: &Request, keep: impl Fn(u32) -> bool) -> IntMap<u32, (f32, u32)> {
     let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
     let nb = m.neighbors.as_deref().unwrap_or(&[]);
-    let mut acc: HashMap<u32, (f32, f32, u32)> = HashMap::new();
+    let mut acc: IntMap<u32, (f32, f32, u32)> = IntMap::default();
     for (ai, a) in req.anchors.iter().enumerate() {
         for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
             if keep(x.item) {
