@@ -28,8 +28,8 @@ CREATE TABLE reco.items (
 COMMENT ON TABLE reco.items IS 'Sellable items (SKUs). group_id ties the size/color variants of one product; attributes holds size, color, tags.';
 CREATE INDEX items_group_idx ON reco.items (group_id) WHERE group_id IS NOT NULL;
 CREATE INDEX items_category_idx ON reco.items (category) WHERE active;
--- the serving stock check joins stock_buyable_idx to this one, both index-only
-CREATE INDEX items_active_idx ON reco.items (item_id) WHERE active;
+-- the serving stock check: stock_buyable_idx, then "not one of the (few) inactive items"
+CREATE INDEX items_inactive_idx ON reco.items (item_id) WHERE NOT active;
 
 CREATE TABLE reco.stock (
     item_id      text COLLATE "C" PRIMARY KEY REFERENCES reco.items ON DELETE CASCADE,
