@@ -257,10 +257,15 @@ fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
         KNN + 1
     );
     let (mut ids, mut nos, mut ends, mut flat): (Vec<String>, Vec<i32>, Vec<i32>, Vec<i32>) = Default::default();
-    // the vectors were written by this transaction, after the statistics: without this the
-    // planner sorts every item's whole space instead of searching the index (quadratic)
-    let restore = Spi::get_one::<String>("SELECT current_setting('enable_sort')").or_raise().unwrap_or_else(|| "on".into());
+    // the vectors were written by this transaction, after the statistics: without enable_sort
+    // off the planner sorts every item's whole space instead of searching the index
+    // (quadratic); and a search returns at most hnsw.ef_search items
+    let setting = |name: &str| Spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[DatumWithOid::from(name)]).or_raise();
+    let restore = [("enable_sort", setting("enable_sort")), ("hnsw.ef_search", setting("hnsw.ef_search"))];
     Spi::run("SELECT set_config('enable_sort', 'off', true)").or_raise();
+    if restore[1].1.as_deref().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(40) <= KNN {
+        Spi::run(&format!("SELECT set_config('hnsw.ef_search', '{}', true)", KNN + 1)).or_raise();
+    }
     Spi::connect(|c| {
         super::scan(c, &sql, &[], 10_000, |r| {
             let Some(id) = r.get::<String>(1).or_raise() else { return };
@@ -272,7 +277,11 @@ fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
             ids.push(id);
         });
     });
-    Spi::run_with_args("SELECT set_config('enable_sort', $1, true)", &[DatumWithOid::from(restore.as_str())]).or_raise();
+    for (name, value) in &restore {
+        if let Some(v) = value {
+            Spi::run_with_args("SELECT set_config($1, $2, true)", &[DatumWithOid::from(*name), DatumWithOid::from(v.as_str())]).or_raise();
+        }
+    }
     const BATCH: usize = 20_000;
     let mut start = 0usize;
     while start < ids.len() {
