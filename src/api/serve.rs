@@ -635,16 +635,19 @@ fn score(c: &SpiClient<'_>, m: &Model, req: &Request, excluded: &[bool], dense: 
         let use_knn = gucs::ITEM_KNN.get() && !req.anchors.is_empty();
         let anchors: Vec<u32> = req.anchors.iter().map(|a| a.item).collect();
         let keep = |i: u32| !excluded[i as usize];
-        let mut find = |space: &'static str, knn: Option<&Knn>, q: &[f32], score: &dyn Fn(u32) -> f32, dims: usize| match knn.filter(|_| use_knn) {
-            Some(k) => {
-                from_knn += 1;
-                Some(candidates::knn_nearest(k, &anchors, score, limit, keep))
+        // the anchors' lists, else (no lists, or anchors the model has none for: items newer
+        // than the model) an index search
+        let mut find = |space: &'static str, knn: Option<&Knn>, q: &[f32], score: &dyn Fn(u32) -> f32, dims: usize| {
+            if let Some(k) = knn.filter(|_| use_knn) {
+                let v = candidates::knn_nearest(k, &anchors, score, limit, keep);
+                if !v.is_empty() {
+                    from_knn += 1;
+                    return Some(v);
+                }
             }
-            None => {
-                let v = super::hnsw::candidates(c, m, space, dims, q, limit);
-                searches += u64::from(v.is_some());
-                v
-            }
+            let v = super::hnsw::candidates(c, m, space, dims, q, limit);
+            searches += u64::from(v.is_some());
+            v
         };
         candidates::Given {
             als: match (&m.als, req.user) {
