@@ -146,6 +146,23 @@ SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS knn_rows_at_95_percent_out,
        pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable;
 TRUNCATE reco.stock;
 INSERT INTO reco.stock SELECT * FROM saved_stock;
+-- a customer whose anchors are all newer than the lists (here: the one latest event, an item
+-- created after the training) still gets ALS candidates, from a search
+BEGIN;
+INSERT INTO reco.items (item_id, title, category, price, currency) VALUES ('knn-new-item', 'Newer than the lists', 'mugs', 12, 'EUR');
+INSERT INTO reco.stock (item_id, available) VALUES ('knn-new-item', 5);
+-- (the cache reloads when a call sees another model: away and back, so that it holds the item)
+SELECT reco.deploy(:hnsw_model) IS NOT NULL AS away, array_length(pg_temp.recs(:'cust', 1), 1) AS served;
+SELECT reco.deploy(:knn_model) IS NOT NULL AS back;
+SELECT reco.record_event(:'cust', 'knn-new-item', 'view') IS NOT NULL AS viewed;
+SET LOCAL reco.history_events = 1;
+SELECT (reco.cache_info() -> 'scoring' ->> 'hnsw_searches')::int AS searches_before \gset
+SELECT (reco.cache_info() -> 'scoring' ->> 'knn_lists')::int AS lists_before \gset
+SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_for_new_anchors,
+       (reco.cache_info() -> 'scoring' ->> 'hnsw_searches')::int > :searches_before AS searched_for_them,
+       (reco.cache_info() -> 'scoring' ->> 'knn_lists')::int = :lists_before AS no_lists_used,
+       (reco.cache_info() ->> 'items')::int > (SELECT count(*) - 1 FROM reco.items) AS cache_holds_the_item;
+ROLLBACK;
 -- reco.item_knn off: the indexes are searched again
 SET reco.item_knn = off;
 SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_searching,
