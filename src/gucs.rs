@@ -21,6 +21,12 @@ pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
 pub static HNSW_MIN_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(HNSW_DEFAULT);
 /// The measured crossover (docs/benchmarks.md, "Exact pass or HNSW").
 pub const HNSW_DEFAULT: i32 = 10_000;
+/// Whether a catalogue of `n` items is served from the model's HNSW indexes (and so has its
+/// nearest-item lists found at training): at least `reco.hnsw_min_items` items, 0 = never.
+pub fn index_backed(n: usize) -> bool {
+    let min = HNSW_MIN_ITEMS.get();
+    min > 0 && n >= min as usize
+}
 /// Serving: above reco.hnsw_min_items, ALS and content candidates from the nearest-item lists
 /// training stored (reco.item_knn) instead of an index search per call.
 pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(true);

@@ -30,7 +30,7 @@ thread_local! {
 
 /// The operator that ranks a space as its index does: ALS scores are inner products, content
 /// vectors are compared by cosine.
-fn operator(space: &str) -> &'static str {
+pub fn operator(space: &str) -> &'static str {
     if space == "als" {
         "<#>"
     } else {

@@ -621,8 +621,7 @@ fn count(f: impl FnOnce(&mut Scoring)) {
 /// candidates out), else only the members' candidates — ALS and content ones from the model's
 /// HNSW indexes from `reco.hnsw_min_items` on.
 fn score(c: &SpiClient<'_>, m: &Model, req: &Request, excluded: &[bool], dense: bool, scores: &mut Scores) {
-    let hnsw_min = gucs::HNSW_MIN_ITEMS.get();
-    let hnsw = hnsw_min > 0 && m.cat.len() >= hnsw_min as usize;
+    let hnsw = gucs::index_backed(m.cat.len());
     if dense || (m.cat.len() <= serve::RESCORE && !hnsw) {
         scores.compute_into(m, req, excluded);
         count(|s| s.dense += 1);
@@ -978,7 +977,7 @@ fn info_json() -> Value {
 }
 
 /// What this backend's model cache holds (model_id, items, bytes, load_ms, loads) and how its
-/// recommendations were scored (dense, candidates, hnsw_searches, widened).
+/// recommendations were scored (dense, candidates, hnsw_searches, knn_lists, widened).
 #[pg_extern(volatile, parallel_safe)]
 fn cache_info() -> JsonbText {
     JsonbText::of(&info_json())

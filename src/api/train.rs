@@ -234,22 +234,28 @@ fn hnsw(model_id: i64, space: &str, dims: usize, ops: &str) {
     .or_raise();
 }
 
+/// A space's HNSW index (ALS by inner product, content by cosine) and, for a catalogue served
+/// from the indexes (`reco.hnsw_min_items`), each item's nearest items found with it.
+fn index_space(model_id: i64, space: &str, dims: usize, l: &Loaded, progress: &mut dyn FnMut(&str)) {
+    let (name, ops) = if space == "als" { ("ALS", "vector_ip_ops") } else { ("content", "vector_cosine_ops") };
+    progress(&format!("indexing {name} item vectors (HNSW)"));
+    hnsw(model_id, space, dims, ops);
+    if crate::gucs::index_backed(l.ds.n_items) {
+        progress(&format!("finding each item's nearest items by {name} (HNSW)"));
+        knn(model_id, space, dims, &l.items);
+    }
+}
+
 /// How many nearest items training keeps per item and space (reco.item_knn).
 pub const KNN: usize = 30;
-
-/// Whether training finds each item's nearest items (reco.item_knn) for a catalogue of `n`:
-/// from `reco.hnsw_min_items` on, where serving would otherwise search an index per call.
-fn wants_knn(n: usize) -> bool {
-    let min = crate::gucs::HNSW_MIN_ITEMS.get();
-    min > 0 && n >= min as usize
-}
 
 /// Each item's `KNN` nearest items in `space`, found with the model's HNSW index for the space
 /// (one search per item, `hnsw.ef_search` deep; ALS by inner product, content by cosine, items
 /// without content features skipped), stored as the model's item numbers so that a backend
 /// loads them without a lookup per neighbour.
 fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
-    let (op, skip_zero) = if space == "als" { ("<#>", String::new()) } else { ("<=>", format!("AND vector_norm(a.v::vector({dims})) > 0")) };
+    let op = super::hnsw::operator(space);
+    let skip_zero = if space == "als" { String::new() } else { format!("AND vector_norm(a.v::vector({dims})) > 0") };
     let sql = format!(
         "SELECT a.item_id, ARRAY(SELECT b.item_id FROM reco.item_vectors b WHERE b.model_id = {model_id} AND b.space = '{space}'
                                   ORDER BY b.v::vector({dims}) {op} a.v::vector({dims}) LIMIT {})
@@ -263,7 +269,7 @@ fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
     let setting = |name: &str| Spi::get_one_with_args::<String>("SELECT current_setting($1, true)", &[DatumWithOid::from(name)]).or_raise();
     let restore = [("enable_sort", setting("enable_sort")), ("hnsw.ef_search", setting("hnsw.ef_search"))];
     Spi::run("SELECT set_config('enable_sort', 'off', true)").or_raise();
-    if restore[1].1.as_deref().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(40) <= KNN {
+    if super::hnsw::ef_search() <= KNN {
         Spi::run(&format!("SELECT set_config('hnsw.ef_search', '{}', true)", KNN + 1)).or_raise();
     }
     Spi::connect(|c| {
@@ -322,12 +328,7 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
             (0..l.ds.n_users).filter(|&u| t.has_user[u]).map(|u| (l.users.ids[u].as_str(), a.user_vec(u))).unzip();
         vector::insert_batched(vt, CUSTOMER_VECTORS_SQL, model_id, "als", &keys, &vecs);
         if p.hnsw {
-            progress("indexing ALS item vectors (HNSW)");
-            hnsw(model_id, "als", a.factors, "vector_ip_ops");
-            if wants_knn(l.ds.n_items) {
-                progress("finding each item's nearest items by ALS (HNSW)");
-                knn(model_id, "als", a.factors, &l.items);
-            }
+            index_space(model_id, "als", a.factors, l, progress);
         }
     }
     if let Some(c) = &t.content {
@@ -336,12 +337,7 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
         let (keys, vecs): (Vec<&str>, Vec<&[f32]>) = (0..l.ds.n_items).map(|i| (l.items.ids[i].as_str(), &c[i * dims..(i + 1) * dims])).unzip();
         vector::insert_batched(vt, ITEM_VECTORS_SQL, model_id, "content", &keys, &vecs);
         if p.hnsw {
-            progress("indexing content vectors (HNSW)");
-            hnsw(model_id, "content", dims, "vector_cosine_ops");
-            if wants_knn(l.ds.n_items) {
-                progress("finding each item's nearest items by content (HNSW)");
-                knn(model_id, "content", dims, &l.items);
-            }
+            index_space(model_id, "content", dims, l, progress);
         }
     }
     for (source, lists) in [("basket", &t.basket), ("session", &t.session)] {

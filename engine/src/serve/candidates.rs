@@ -90,8 +90,7 @@ pub fn knn_nearest(knn: &Knn, anchors: &[u32], score: impl Fn(u32) -> f32, want:
     let mut scored: Vec<(u32, f32)> = found.iter().map(|&i| (i, score(i))).collect();
     let best = |v: &mut Vec<(u32, f32)>| v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     best(&mut scored);
-    let hop: Vec<u32> = scored.iter().take(KNN_HOP).flat_map(|x| knn.of(x.0).iter().copied()).filter(|i| found.binary_search(i).is_err()).collect();
-    let mut hop = hop;
+    let mut hop: Vec<u32> = scored.iter().take(KNN_HOP).flat_map(|x| knn.of(x.0).iter().copied()).filter(|i| found.binary_search(i).is_err()).collect();
     hop.sort_unstable();
     hop.dedup();
     scored.extend(hop.into_iter().map(|i| (i, score(i))));
