@@ -690,10 +690,15 @@ impl Scores {
 /// short, they are relaxed — first the category cap, then the group rule — so the list is full
 /// whenever enough eligible items exist.
 pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize) -> Vec<u32> {
+    pick(cat, ranked, k, max_per_category, true)
+}
+
+/// [`diversify`]; without `relax`, the first pass only (the caps hold, the list may be short).
+fn pick(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize, relax: bool) -> Vec<u32> {
     let mut out: Vec<u32> = Vec::with_capacity(k);
     let mut per_cat: HashMap<u32, usize> = HashMap::new();
     let mut groups: HashMap<u32, ()> = HashMap::new();
-    for pass in 0..3 {
+    for pass in 0..if relax { 3 } else { 1 } {
         for &i in ranked {
             if out.len() >= k {
                 return out;
@@ -717,6 +722,66 @@ pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: us
         }
     }
     out
+}
+
+/// [`diversify`] over the buyable items of a ranking, asking `check` about as few items as it
+/// can. The pick is made as if every item not yet checked were buyable, and only the items it
+/// picks are checked, with a margin of `k / 4 + 2` for the ones that turn out not to be; those
+/// make way for the next in line (often another variant of the same product), checked in the
+/// next round. While fewer than `k` buyable items have been found, a round also checks the
+/// ranking's next unchecked items in order, as many as the share found buyable so far says it
+/// takes (so a catalogue that is 95% out of stock takes a few rounds, not dozens). The ranking
+/// comes from `fetch(window, taken)` — the best `window` items not yet `taken`, best first;
+/// empty once it runs out — a window at a time, each four times the last; the caps are relaxed
+/// only once it has run out. The result is what [`diversify`] picks from all the ranking's
+/// buyable items, without checking the variants and over-the-cap items the pick never reaches
+/// (a ranking often holds several variants of one product).
+pub fn pick_buyable(cat: &Catalogue, k: usize, max_per_category: usize, mut fetch: impl FnMut(usize, &[bool]) -> Vec<u32>, mut check: impl FnMut(&[u32]) -> Vec<bool>) -> Vec<u32> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut taken = vec![false; cat.len()];
+    let mut ranked: Vec<u32> = Vec::new();
+    // true: buyable; false: not; absent: not checked
+    let mut checked: crate::hash::IntMap<u32, bool> = crate::hash::IntMap::default();
+    let mut exhausted = false;
+    let mut window = 4 * k + 8;
+    let target = k + k / 4 + 2;
+    // how many unchecked items of the ranking, in order, the next round checks besides the pick
+    let mut depth = 0;
+    loop {
+        let live: Vec<u32> = ranked.iter().copied().filter(|i| checked.get(i) != Some(&false)).collect();
+        let sim = pick(cat, &live, target, max_per_category, exhausted);
+        let head = &sim[..sim.len().min(k)];
+        if (head.len() == k || exhausted) && head.iter().all(|i| checked.get(i) == Some(&true)) {
+            return head.to_vec();
+        }
+        let unchecked = || live.iter().copied().filter(|i| !checked.contains_key(i));
+        if !exhausted && (sim.len() < target || unchecked().count() < depth) {
+            let batch = fetch(window, &taken);
+            window = window.saturating_mul(4);
+            exhausted = batch.is_empty();
+            for &i in &batch {
+                if let Some(t) = taken.get_mut(i as usize) {
+                    *t = true;
+                }
+            }
+            ranked.extend(batch);
+            continue;
+        }
+        let mut ask: Vec<u32> = sim.iter().copied().filter(|i| !checked.contains_key(i)).collect();
+        ask.extend(unchecked().take(depth).filter(|i| !sim.contains(i)));
+        let ok = check(&ask);
+        for (n, &i) in ask.iter().enumerate() {
+            checked.insert(i, ok.get(n).copied().unwrap_or(false));
+        }
+        let yes = checked.values().filter(|b| **b).count();
+        let need = k.saturating_sub(yes);
+        if need > 0 {
+            let rate = (yes as f64 + 1.0) / (checked.len() as f64 + 2.0);
+            depth = depth.max((1.3 * need as f64 / rate).ceil() as usize);
+        }
+    }
 }
 
 /// "morning", "afternoon", "evening" or "night" for a local hour.

@@ -349,6 +349,61 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
         out.timezone = r.get(1).or_raise();
         out.segment = r.get(2).or_raise();
         out.stored = r.get::<vector::Vector>(3).or_raise().map(|v| v.0);
+    }
+    // The customer's latest events (and this session's). When they are all of the customer's
+    // events up to now, their purchases and returns are all of them too, and the purchases need
+    // no statement of their own (a purchase row says whether its item's category is repeatable).
+    let limit = i64::from(gucs::HISTORY_EVENTS.get());
+    let mut complete = false;
+    if limit > 0 && (customer_id.is_some() || session_id.is_some()) {
+        // without a session, one index scan; with one, the union of the two
+        let sql = if session_id.is_none() {
+            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, false, w.weight, true,
+                    CASE WHEN e.kind = 'purchase' THEN EXISTS (SELECT FROM reco.items i JOIN reco.category_settings cs ON cs.category = i.category
+                                                               WHERE i.item_id = e.item_id AND cs.repeatable) END
+               FROM (SELECT item_id, kind, value, occurred_at FROM reco.events
+                      WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
+                      ORDER BY occurred_at DESC LIMIT $2) e
+               JOIN reco.event_weights w ON w.kind = e.kind"
+        } else {
+            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, e.session_id = $3, w.weight,
+                    e.customer_id IS NOT DISTINCT FROM $1,
+                    CASE WHEN e.kind = 'purchase' THEN EXISTS (SELECT FROM reco.items i JOIN reco.category_settings cs ON cs.category = i.category
+                                                               WHERE i.item_id = e.item_id AND cs.repeatable) END
+               FROM (SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
+                                     WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
+                                     ORDER BY occurred_at DESC LIMIT $2) a
+                     UNION
+                     SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
+                                     WHERE session_id = $3 AND item_id IS NOT NULL AND occurred_at <= $4
+                                     ORDER BY occurred_at DESC LIMIT $2) b) e
+               JOIN reco.event_weights w ON w.kind = e.kind"
+        };
+        let mut mine = 0i64;
+        for r in plans::select(c, sql, &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)]).or_raise() {
+            let p = Past {
+                item: r.get(1).or_raise().unwrap_or_default(),
+                kind: r.get(2).or_raise().unwrap_or_default(),
+                value: r.get(3).or_raise(),
+                at_ms: r.get(4).or_raise().unwrap_or(0),
+                in_session: r.get(5).or_raise().unwrap_or(false),
+                weight: r.get(6).or_raise().unwrap_or(0.0),
+            };
+            if customer_id.is_some() && r.get::<bool>(7).or_raise().unwrap_or(false) {
+                mine += 1;
+                match p.kind.as_str() {
+                    "purchase" => out.bought.entry(p.item.clone()).or_insert((false, false)).1 |= r.get::<bool>(8).or_raise().unwrap_or(false),
+                    "return" => out.bought.entry(p.item.clone()).or_insert((false, false)).0 = true,
+                    _ => {}
+                }
+            }
+            out.history.push(p);
+        }
+        complete = mine < limit;
+    }
+    if let (Some(id), false) = (customer_id, complete) {
+        // more events than the history reads: all purchases and returns, on their own
+        out.bought.clear();
         for r in plans::select(
             c,
             "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
@@ -362,33 +417,6 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
         {
             let item: String = r.get(1).or_raise().unwrap_or_default();
             out.bought.insert(item, (r.get(2).or_raise().unwrap_or(false), r.get(3).or_raise().unwrap_or(false)));
-        }
-    }
-    let limit = i64::from(gucs::HISTORY_EVENTS.get());
-    if limit > 0 && (customer_id.is_some() || session_id.is_some()) {
-        for r in plans::select(
-            c,
-            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, $3::text IS NOT NULL AND e.session_id = $3, w.weight
-               FROM (SELECT * FROM (SELECT event_id, item_id, kind, value, occurred_at, session_id FROM reco.events
-                                     WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
-                                     ORDER BY occurred_at DESC LIMIT $2) a
-                     UNION
-                     SELECT * FROM (SELECT event_id, item_id, kind, value, occurred_at, session_id FROM reco.events
-                                     WHERE session_id = $3 AND item_id IS NOT NULL AND occurred_at <= $4
-                                     ORDER BY occurred_at DESC LIMIT $2) b) e
-               JOIN reco.event_weights w ON w.kind = e.kind",
-            &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)],
-        )
-        .or_raise()
-        {
-            out.history.push(Past {
-                item: r.get(1).or_raise().unwrap_or_default(),
-                kind: r.get(2).or_raise().unwrap_or_default(),
-                value: r.get(3).or_raise(),
-                at_ms: r.get(4).or_raise().unwrap_or(0),
-                in_session: r.get(5).or_raise().unwrap_or(false),
-                weight: r.get(6).or_raise().unwrap_or(0.0),
-            });
         }
     }
     out
@@ -528,7 +556,7 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
         // a window at a time: only what the stock check consumes is looked at
         let wanted = category.map(|cat| m.cat.category_index.get(cat).copied());
         let mut pos = 0;
-        let ranked = collect_buyable(c, m, (k - out.len()) * 3, |w, _| {
+        let picked = collect_diverse(c, m, k - out.len(), 0, |w, _| {
             m.with_popularity(now, |p| {
                 let source: &[u32] = match wanted {
                     Some(Some(cat)) => p.by_category.get(cat as usize).map(Vec::as_slice).unwrap_or(&[]),
@@ -545,7 +573,7 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
                 v
             })
         });
-        for i in serve::diversify(&m.cat, &ranked, k - out.len(), 0) {
+        for i in picked {
             let score = m.with_popularity(now, |p| p.score[i as usize]);
             out.push((m.cat.ids[i as usize].clone(), f64::from(score), serve::popular_reason(m.cat.category_name(i), hour)));
             skip.push(m.cat.ids[i as usize].clone());
@@ -556,49 +584,30 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
     }
 }
 
-/// Walks `next(window, taken)` windows of the ranking, keeping buyable items, until `want` are
-/// found or the ranking runs out.
-fn collect_buyable(c: &SpiClient<'_>, m: &Model, want: usize, mut next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
-    let mut taken = vec![false; m.cat.len()];
-    let mut out = Vec::new();
-    // most of a catalogue is usually buyable: the first window asks for a quarter more than
-    // wanted (each id checked costs two index probes), later ones grow fourfold
-    let mut window = want + want / 4 + 8;
-    loop {
-        let batch = next(window, &taken);
-        if batch.is_empty() {
-            return out;
-        }
-        let ids: Vec<&str> = batch.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
+/// The first `k` buyable items of the ranking `next(window, taken)` gives a window at a time,
+/// diversified (`cap` per category, one variant per product group; see
+/// `serve::pick_buyable`): only the items the pick reaches are checked against stock.
+fn collect_diverse(c: &SpiClient<'_>, m: &Model, k: usize, cap: usize, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
+    serve::pick_buyable(&m.cat, k, cap, next, |items| {
+        let ids: Vec<&str> = items.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
         let ok = buyable(c, &ids);
-        for &i in &batch {
-            taken[i as usize] = true;
-            if ok.contains(&m.cat.ids[i as usize]) {
-                out.push(i);
-            }
-        }
-        if out.len() >= want {
-            return out;
-        }
-        window = window.saturating_mul(4);
-    }
+        items.iter().map(|&i| ok.contains(&m.cat.ids[i as usize])).collect()
+    })
 }
 
 /// The first `k` buyable items by `scores` (best first, −∞ and `skip` never), one variant per product group.
 fn walk_scores(c: &SpiClient<'_>, m: &Model, k: usize, scores: &[f32], skip: impl Fn(usize) -> bool) -> Vec<u32> {
-    let ranked = collect_buyable(c, m, k * 3, |w, taken| serve::top_n(scores, w, |i| taken[i] || skip(i)));
-    serve::diversify(&m.cat, &ranked, k, 0)
+    collect_diverse(c, m, k, 0, |w, taken| serve::top_n(scores, w, |i| taken[i] || skip(i)))
 }
 
 /// The first `k` buyable items of a fixed order, one variant per product group.
 fn walk(c: &SpiClient<'_>, m: &Model, k: usize, order: &[u32]) -> Vec<u32> {
     let mut pos = 0;
-    let ranked = collect_buyable(c, m, k * 3, |w, _| {
+    collect_diverse(c, m, k, 0, |w, _| {
         let v: Vec<u32> = order.iter().skip(pos).take(w).copied().collect();
         pos += v.len();
         v
-    });
-    serve::diversify(&m.cat, &ranked, k, 0)
+    })
 }
 
 /// Diversity cap: the context's, else the GUC.
@@ -741,8 +750,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             _ => Map::new(),
         };
         let penalty = gucs::PREFERENCE_PENALTY.get() as f32;
-        let want = k * 3;
-        let ranked = collect_buyable(c, &m, want, |w, taken| {
+        let chosen = collect_diverse(c, &m, k, cap(ctx), |w, taken| {
             let mut v = scores.next(w, taken);
             if v.is_empty() && scores.sparse {
                 // the candidates ran out of buyable items: rank the whole catalogue
@@ -756,7 +764,6 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             }
             v
         });
-        let chosen = serve::diversify(&m.cat, &ranked, k, cap(ctx));
         let back = back_in_stock_in_size(c, &m, &resolved, &chosen, now);
         // reasons for ALS picks name the history item with the largest share of the score; a
         // stored (not folded-in) vector gets its explanation only when an ALS pick needs one

@@ -122,6 +122,97 @@ fn diversify_caps_categories_and_variants_then_relaxes_to_fill() {
     assert_eq!(diversify(&cat, &ranked, 4, 0), vec![0, 2, 4, 3], "no category cap, still one variant first");
 }
 
+/// Runs `pick_buyable` over a fixed ranking; returns the pick, the items checked, the rounds.
+fn pick_over(cat: &Catalogue, ranking: &[u32], buyable: &[bool], k: usize, cap: usize) -> (Vec<u32>, Vec<u32>, usize) {
+    let mut pos = 0;
+    let mut asked = Vec::new();
+    let mut rounds = 0;
+    let out = pick_buyable(
+        cat,
+        k,
+        cap,
+        |w, taken| {
+            let v: Vec<u32> = ranking[pos..].iter().take(w).copied().collect();
+            pos += v.len();
+            assert!(v.iter().all(|&i| !taken[i as usize]), "a window never repeats an item");
+            v
+        },
+        |items| {
+            rounds += 1;
+            assert!(items.iter().all(|i| !asked.contains(i)), "an item is checked once");
+            asked.extend_from_slice(items);
+            items.iter().map(|&i| buyable[i as usize]).collect()
+        },
+    );
+    (out, asked, rounds)
+}
+
+#[test]
+fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few() {
+    // variants: groups of 1..4 items; 12 categories; random buyability at several rates
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for case in 0..300 {
+        let n = 20 + rnd(400) as usize;
+        let cats: Vec<String> = (0..n).map(|_| format!("c{}", rnd(12))).collect();
+        let mut groups: Vec<Option<String>> = Vec::new();
+        while groups.len() < n {
+            let g = groups.len();
+            for _ in 0..1 + rnd(4) {
+                groups.push(if rnd(5) == 0 { None } else { Some(format!("g{g}")) });
+            }
+        }
+        groups.truncate(n);
+        let cat_refs: Vec<&str> = cats.iter().map(String::as_str).collect();
+        let group_refs: Vec<Option<&str>> = groups.iter().map(Option::as_deref).collect();
+        let cat = catalogue(&cat_refs, &group_refs);
+        let rate = [100, 85, 50, 5, 0][case % 5];
+        let buyable: Vec<bool> = (0..n).map(|_| rnd(100) < rate).collect();
+        let mut ranking: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            ranking.swap(i, rnd(i as u64 + 1) as usize);
+        }
+        let k = 1 + rnd(20) as usize;
+        let cap = [0, 3, 1][case % 3];
+        let ok: Vec<u32> = ranking.iter().copied().filter(|&i| buyable[i as usize]).collect();
+        let (got, asked, _) = pick_over(&cat, &ranking, &buyable, k, cap);
+        assert_eq!(got, diversify(&cat, &ok, k, cap), "case {case}: n {n}, k {k}, cap {cap}, {rate}% buyable");
+    }
+    // the usual case: most items buyable, the ranking full of variants of a few products
+    let cats: Vec<&str> = (0..200).map(|i| ["a", "b", "c", "d", "e", "f"][i % 6]).collect();
+    let names: Vec<String> = (0..200).map(|i| format!("p{}", i / 4)).collect();
+    let groups: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+    let cat = catalogue(&cats, &groups);
+    let ranking: Vec<u32> = (0..200).collect();
+    let buyable: Vec<bool> = (0..200).map(|i| i % 7 != 3).collect();
+    let (got, asked, rounds) = pick_over(&cat, &ranking, &buyable, 10, 3);
+    let ok: Vec<u32> = ranking.iter().copied().filter(|&i| buyable[i as usize]).collect();
+    assert_eq!(got, diversify(&cat, &ok, 10, 3));
+    // 10 wanted + a margin of 4, then the replacements of the 2 that were not buyable (the next
+    // variants) and the item that moves up into the margin: 17 checked, not the 45 ranked items
+    // a window holds
+    assert_eq!((asked.len(), rounds), (17, 2), "{asked:?}");
+    // 95% not buyable: still full, in a few rounds, without checking the whole ranking
+    let cats: Vec<&str> = (0..2000).map(|i| ["a", "b", "c", "d", "e", "f"][i % 6]).collect();
+    let names: Vec<String> = (0..2000).map(|i| format!("p{}", i / 4)).collect();
+    let big = catalogue(&cats, &names.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>());
+    let ranking: Vec<u32> = (0..2000).collect();
+    let buyable: Vec<bool> = (0..2000).map(|i| i % 20 == 9).collect();
+    let (got, asked, rounds) = pick_over(&big, &ranking, &buyable, 10, 0);
+    assert_eq!(got, (0..10).map(|n| 20 * n + 9).collect::<Vec<u32>>());
+    // (the answer lies 190 items deep: 2 rounds, 222 checked)
+    assert!(rounds <= 3 && asked.len() < 300, "{rounds} rounds, {} checked", asked.len());
+    // nothing buyable: empty, every item checked once
+    let (got, asked, _) = pick_over(&cat, &(0..200).collect::<Vec<u32>>(), &[false; 200], 10, 3);
+    assert!(got.is_empty());
+    assert_eq!(asked.len(), 200);
+}
+
 #[test]
 fn complements_come_from_other_categories_and_sum_over_the_inputs() {
     let cat = catalogue(&["phones", "phones", "cases", "cases", "chargers"], &[]);
