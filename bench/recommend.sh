@@ -3,7 +3,8 @@
 #   bench/recommend.sh [SCALE=medium] [SECONDS=15]      (release build, project cluster)
 # Loads the demo data at SCALE (once; the database is kept for reruns), trains and deploys a
 # hybrid, and draws 2 000 requests: a customer with a learned vector and a cart of 3 buyable
-# items. Both sides look the request up the same way; then
+# items. Each call is one statement that reads its request from that table (a primary-key
+# probe) and answers it, the same way on both sides:
 #   pg_reco:      SELECT * FROM reco.recommend(customer, 10, '{"cart": [3 items]}')
 #   hand-written: HNSW ORDER BY v <#> customer_vector LIMIT 10, joined to stock, cart excluded,
 #                 NOT EXISTS for purchased items
@@ -55,40 +56,38 @@ items=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.items")
 buyable=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM bench_buyable")
 echo "model $M ($F factors), $items items ($buyable buyable), 2000 requests" | tee -a $OUT
 
+# the hand-written query for the request row b (customer b.customer_id, cart b.cart)
 HAND="SELECT iv.item_id, iv.v::vector($F) <#> cv.v::vector($F) AS score
   FROM reco.item_vectors iv JOIN reco.stock s ON s.item_id = iv.item_id,
-       (SELECT v FROM reco.customer_vectors WHERE model_id = $M AND space = 'als' AND customer_id = ':c') cv
+       (SELECT v FROM reco.customer_vectors WHERE model_id = $M AND space = 'als' AND customer_id = b.customer_id) cv
  WHERE iv.model_id = $M AND iv.space = 'als' AND s.available > 0 AND NOT s.backordered
-   AND iv.item_id <> ALL (':cart'::text[])
-   AND NOT EXISTS (SELECT 1 FROM reco.events e WHERE e.customer_id = ':c' AND e.item_id = iv.item_id AND e.kind = 'purchase')
- ORDER BY iv.v::vector($F) <#> (SELECT v FROM reco.customer_vectors WHERE model_id = $M AND space = 'als' AND customer_id = ':c')::vector($F)
- LIMIT 10;"
+   AND iv.item_id <> ALL (b.cart)
+   AND NOT EXISTS (SELECT 1 FROM reco.events e WHERE e.customer_id = b.customer_id AND e.item_id = iv.item_id AND e.kind = 'purchase')
+ ORDER BY iv.v::vector($F) <#> (SELECT v FROM reco.customer_vectors WHERE model_id = $M AND space = 'als' AND customer_id = b.customer_id)::vector($F)
+ LIMIT 10"
+# One statement per call: the request is drawn from bench_req in the statement that answers
+# it (a primary-key probe), so a transaction is one round trip, as an OMS call is.
 cat > $W/reco.sql <<SQL
 \set n random(1, 2000)
-SELECT customer_id AS c, cart::text AS cart FROM bench_req WHERE n = :n \gset
-SELECT * FROM reco.recommend(':c', 10, jsonb_build_object('cart', ':cart'::text[]));
+SELECT r.* FROM bench_req b, reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart)) r WHERE b.n = :n;
 SQL
 cat > $W/hand.sql <<SQL
 \set n random(1, 2000)
-SELECT customer_id AS c, cart::text AS cart FROM bench_req WHERE n = :n \gset
-$HAND
+SELECT h.* FROM bench_req b CROSS JOIN LATERAL ($HAND) h WHERE b.n = :n;
 SQL
 cat > $W/complements.sql <<SQL
 \set n random(1, 2000)
-SELECT customer_id AS c, cart::text AS cart FROM bench_req WHERE n = :n \gset
-SELECT * FROM reco.complements(':cart'::text[], 10);
+SELECT r.* FROM bench_req b, reco.complements(b.cart, 10) r WHERE b.n = :n;
 SQL
 cat > $W/popular.sql <<SQL
 SELECT * FROM reco.popular(10);
 SQL
 cat > $W/similar.sql <<SQL
 \set n random(0, $buyable - 1)
-SELECT item_id AS i FROM bench_buyable WHERE k = :n \gset
-SELECT * FROM reco.similar_items(':i', 10);
+SELECT r.* FROM bench_buyable b, reco.similar_items(b.item_id, 10) r WHERE b.k = :n;
 SQL
 # the plan the hand-written query gets (it should use the model's HNSW index)
-c1=$("${PSQL[@]}" -d $DB -At -c "SELECT customer_id || '|' || cart::text FROM bench_req WHERE n = 1")
-plan=$(echo "EXPLAIN $HAND" | sed "s/':c'/'${c1%%|*}'/g; s/':cart'/'${c1#*|}'/g" | "${PSQL[@]}" -d $DB -At | grep -o 'Index Scan using item_vectors_[a-z0-9_]*' | head -1 || true)
+plan=$("${PSQL[@]}" -d $DB -At -c "EXPLAIN SELECT h.* FROM bench_req b CROSS JOIN LATERAL ($HAND) h WHERE b.n = 1" | grep -o 'Index Scan using item_vectors_[a-z0-9_]*' | head -1 || true)
 echo "hand-written plan: ${plan:-no index scan}" | tee -a $OUT
 
 pgb() { PGTZ=UTC "$PGBENCH" -n -h 127.0.0.1 -p "$PORT" -U postgres "$@" $DB; }
@@ -117,14 +116,10 @@ run "popular" $W/popular.sql 1
 run "similar_items" $W/similar.sql 1
 # completeness over all 2000 requests: lists shorter than 10, and rows that are not buyable
 "${PSQL[@]}" -d $DB -At <<SQL | tee -a $OUT
-CREATE OR REPLACE FUNCTION pg_temp.hand(c text, cart text[]) RETURNS SETOF text LANGUAGE plpgsql AS \$f\$
-BEGIN
-  RETURN QUERY EXECUTE format(\$q\$SELECT item_id FROM ($(echo "$HAND" | sed "s/':c'/%1\$L/g; s/':cart'/%2\$L/g; s/;\$//")) h\$q\$, c, cart::text);
-END \$f\$;
 WITH r AS (
-  SELECT n, (SELECT count(*) FROM reco.recommend(customer_id, 10, jsonb_build_object('cart', cart))) AS reco,
-            (SELECT count(*) FROM pg_temp.hand(customer_id, cart)) AS hand
-  FROM bench_req)
+  SELECT n, (SELECT count(*) FROM reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart))) AS reco,
+            (SELECT count(*) FROM ($HAND) h) AS hand
+  FROM bench_req b)
 SELECT format('short lists (< 10 items) over 2000 requests: pg_reco %s, hand-written %s (%s%%)',
               count(*) FILTER (WHERE reco < 10), count(*) FILTER (WHERE hand < 10),
               round(100.0 * count(*) FILTER (WHERE hand < 10) / count(*), 1)) FROM r;
