@@ -89,13 +89,35 @@ struct Placement {
     session_boost: f64,
 }
 
+/// What a request about a customer reads besides the model: each event kind's weight
+/// (`reco.event_weights`) and the repeatable categories (`reco.category_settings`).
+#[derive(Debug, Default)]
+struct Settings {
+    weights: HashMap<String, f64>,
+    repeatable: HashSet<String>,
+}
+
 /// The deployed model (None when nothing is deployed) and the placement's row, in one statement.
 fn deployed(c: &SpiClient<'_>, placement: &str) -> (Option<i64>, Placement) {
+    let (m, p, _) = deployed_with(c, placement, false);
+    (m, p)
+}
+
+/// [`deployed`], and with `settings` the [`Settings`] too, in the same statement.
+fn deployed_with(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Placement, Settings) {
     let rows = plans::select(
         c,
-        "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                p.session_boost, p.placement IS NOT NULL
-           FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
+        if settings {
+            "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
+                    p.session_boost, p.placement IS NOT NULL, w.kinds, w.weights,
+                    (SELECT array_agg(category) FROM reco.category_settings WHERE repeatable)
+               FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement,
+                    (SELECT array_agg(kind) AS kinds, array_agg(weight) AS weights FROM reco.event_weights) w"
+        } else {
+            "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
+                    p.session_boost, p.placement IS NOT NULL
+               FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement"
+        },
         &[DatumWithOid::from(placement)],
     )
     .or_raise();
@@ -108,7 +130,14 @@ fn deployed(c: &SpiClient<'_>, placement: &str) -> (Option<i64>, Placement) {
         );
     }
     let f = |i: usize| r.get::<f32>(i).or_raise().unwrap_or(1.0);
-    (r.get::<i64>(1).or_raise(), Placement { multipliers: [f(2), f(3), f(4), f(5)], session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64 })
+    let mut out = Settings::default();
+    if settings {
+        let kinds: Vec<Option<String>> = r.get(8).or_raise().unwrap_or_default();
+        let weights: Vec<Option<f64>> = r.get(9).or_raise().unwrap_or_default();
+        out.weights = kinds.into_iter().zip(weights).filter_map(|(k, w)| Some((k?, w.unwrap_or(0.0)))).collect();
+        out.repeatable = r.get::<Vec<Option<String>>>(10).or_raise().unwrap_or_default().into_iter().flatten().collect();
+    }
+    (r.get::<i64>(1).or_raise(), Placement { multipliers: [f(2), f(3), f(4), f(5)], session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64 }, out)
 }
 
 /// One space's item vectors, row-major over the catalogue, and which rows were stored.
@@ -311,15 +340,70 @@ struct Customer {
     segment: Option<String>,
     stored: Option<Vec<f32>>,
     history: Vec<Past>,
-    /// item -> (returned, repeatable)
-    bought: HashMap<String, (bool, bool)>,
+    /// item -> (returned, repeatable: None until [`settle_repeatable`] has looked)
+    bought: HashMap<String, (bool, Option<bool>)>,
 }
 
 impl Customer {
-    /// Items never to offer again: returned, or bought outside a repeatable category.
+    /// Items never to offer again: returned, or bought outside a repeatable category (call
+    /// [`settle_repeatable`] first; an item it has not settled counts as not repeatable).
     fn never_again(&self) -> impl Iterator<Item = String> + '_ {
-        self.bought.iter().filter(|(_, (returned, repeatable))| *returned || !*repeatable).map(|(id, _)| id.clone())
+        self.bought.iter().filter(|(_, (returned, repeatable))| *returned || *repeatable != Some(true)).map(|(id, _)| id.clone())
     }
+}
+
+/// Settles whether each bought item's category is repeatable, where the history left it open,
+/// and returns the items to look at again if they are picked (catalogue indexes). With a cached
+/// model, an item whose cached category is not repeatable is settled at once (an item moved into
+/// a repeatable category since the cache was loaded stays excluded until the next load — the
+/// safe side), and one whose cached category is repeatable may be offered, but only after its
+/// current category says so too ([`still_repeatable`], asked only when the pick reaches it).
+/// Without a model, the items' current categories are read in one statement.
+fn settle_repeatable(c: &SpiClient<'_>, m: Option<&Model>, cust: &mut Customer, settings: &Settings) -> HashSet<u32> {
+    let mut recheck = HashSet::new();
+    let mut ask: Vec<String> = Vec::new();
+    for (id, (returned, repeatable)) in cust.bought.iter_mut() {
+        if *returned || repeatable.is_some() {
+            continue;
+        }
+        if settings.repeatable.is_empty() {
+            *repeatable = Some(false);
+            continue;
+        }
+        match m {
+            Some(m) => {
+                let i = m.cat.index.get(id).copied();
+                let yes = i.is_some_and(|i| settings.repeatable.contains(m.cat.category_name(i)));
+                *repeatable = Some(yes);
+                if let (true, Some(i)) = (yes, i) {
+                    recheck.insert(i);
+                }
+            }
+            None => ask.push(id.clone()),
+        }
+    }
+    if !ask.is_empty() {
+        let yes = still_repeatable(c, &ask, settings);
+        for id in ask {
+            if let Some(b) = cust.bought.get_mut(&id) {
+                b.1 = Some(yes.contains(&id));
+            }
+        }
+    }
+    recheck
+}
+
+/// Which of `ids` are in a repeatable category now (the settings were read in this snapshot).
+fn still_repeatable(c: &SpiClient<'_>, ids: &[String], settings: &Settings) -> HashSet<String> {
+    let repeatable: Vec<&str> = settings.repeatable.iter().map(String::as_str).collect();
+    plans::select(
+        c,
+        "SELECT item_id FROM reco.items WHERE item_id = ANY($1) AND category = ANY($2)",
+        &[DatumWithOid::from(ids.to_vec()), DatumWithOid::from(repeatable)],
+    )
+    .or_raise()
+    .filter_map(|r| r.get::<String>(1).ok().flatten())
+    .collect()
 }
 
 /// Per catalogue item: is it one of `ids`.
@@ -333,7 +417,7 @@ fn mask(m: &Model, ids: &[String]) -> Vec<bool> {
     out
 }
 
-fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, model_id: Option<i64>, now_ms: i64) -> Customer {
+fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, model_id: Option<i64>, now_ms: i64, settings: &Settings) -> Customer {
     let mut out = Customer::default();
     let now = upto(now_ms);
     if let Some(id) = customer_id {
@@ -351,49 +435,46 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
         out.stored = r.get::<vector::Vector>(3).or_raise().map(|v| v.0);
     }
     // The customer's latest events (and this session's). When they are all of the customer's
-    // events up to now, their purchases and returns are all of them too, and the purchases need
-    // no statement of their own (a purchase row says whether its item's category is repeatable).
+    // events up to now, their purchases and returns are all of them too, and need no statement
+    // of their own.
     let limit = i64::from(gucs::HISTORY_EVENTS.get());
     let mut complete = false;
     if limit > 0 && (customer_id.is_some() || session_id.is_some()) {
         // without a session, one index scan; with one, the union of the two
         let sql = if session_id.is_none() {
-            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, false, w.weight, true,
-                    CASE WHEN e.kind = 'purchase' THEN EXISTS (SELECT FROM reco.items i JOIN reco.category_settings cs ON cs.category = i.category
-                                                               WHERE i.item_id = e.item_id AND cs.repeatable) END
-               FROM (SELECT item_id, kind, value, occurred_at FROM reco.events
-                      WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
-                      ORDER BY occurred_at DESC LIMIT $2) e
-               JOIN reco.event_weights w ON w.kind = e.kind"
+            "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
+               FROM reco.events
+              WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
+              ORDER BY occurred_at DESC LIMIT $2"
         } else {
-            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, e.session_id = $3, w.weight,
-                    e.customer_id IS NOT DISTINCT FROM $1,
-                    CASE WHEN e.kind = 'purchase' THEN EXISTS (SELECT FROM reco.items i JOIN reco.category_settings cs ON cs.category = i.category
-                                                               WHERE i.item_id = e.item_id AND cs.repeatable) END
+            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, e.session_id = $3,
+                    e.customer_id IS NOT DISTINCT FROM $1
                FROM (SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
                                      WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
                                      ORDER BY occurred_at DESC LIMIT $2) a
                      UNION
                      SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
                                      WHERE session_id = $3 AND item_id IS NOT NULL AND occurred_at <= $4
-                                     ORDER BY occurred_at DESC LIMIT $2) b) e
-               JOIN reco.event_weights w ON w.kind = e.kind"
+                                     ORDER BY occurred_at DESC LIMIT $2) b) e"
         };
         let mut mine = 0i64;
         for r in plans::select(c, sql, &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)]).or_raise() {
+            let kind: String = r.get(2).or_raise().unwrap_or_default();
             let p = Past {
                 item: r.get(1).or_raise().unwrap_or_default(),
-                kind: r.get(2).or_raise().unwrap_or_default(),
+                weight: settings.weights.get(&kind).copied().unwrap_or(0.0),
+                kind,
                 value: r.get(3).or_raise(),
                 at_ms: r.get(4).or_raise().unwrap_or(0),
                 in_session: r.get(5).or_raise().unwrap_or(false),
-                weight: r.get(6).or_raise().unwrap_or(0.0),
             };
-            if customer_id.is_some() && r.get::<bool>(7).or_raise().unwrap_or(false) {
+            if customer_id.is_some() && r.get::<bool>(6).or_raise().unwrap_or(false) {
                 mine += 1;
                 match p.kind.as_str() {
-                    "purchase" => out.bought.entry(p.item.clone()).or_insert((false, false)).1 |= r.get::<bool>(8).or_raise().unwrap_or(false),
-                    "return" => out.bought.entry(p.item.clone()).or_insert((false, false)).0 = true,
+                    "purchase" => {
+                        out.bought.entry(p.item.clone()).or_insert((false, None));
+                    }
+                    "return" => out.bought.entry(p.item.clone()).or_insert((false, None)).0 = true,
                     _ => {}
                 }
             }
@@ -416,7 +497,7 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
         .or_raise()
         {
             let item: String = r.get(1).or_raise().unwrap_or_default();
-            out.bought.insert(item, (r.get(2).or_raise().unwrap_or(false), r.get(3).or_raise().unwrap_or(false)));
+            out.bought.insert(item, (r.get(2).or_raise().unwrap_or(false), Some(r.get(3).or_raise().unwrap_or(false))));
         }
     }
     out
@@ -541,7 +622,7 @@ fn new_items(c: &SpiClient<'_>, m: &Model, skip: &[String], category: Option<&st
 /// leaving out `skip`, what `out` holds, `not_categories`, other categories than `category`,
 /// and items `keep` refuses.
 #[allow(clippy::too_many_arguments)]
-fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String], category: Option<&str>, not_categories: &[String], out: &mut Vec<Row>, keep: impl Fn(u32) -> bool) {
+fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String], category: Option<&str>, not_categories: &[String], out: &mut Vec<Row>, recheck: Recheck<'_>, keep: impl Fn(u32) -> bool) {
     if out.len() >= k {
         return;
     }
@@ -556,7 +637,7 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
         // a window at a time: only what the stock check consumes is looked at
         let wanted = category.map(|cat| m.cat.category_index.get(cat).copied());
         let mut pos = 0;
-        let picked = collect_diverse(c, m, k - out.len(), 0, |w, _| {
+        let picked = collect_diverse(c, m, k - out.len(), 0, recheck, |w, _| {
             m.with_popularity(now, |p| {
                 let source: &[u32] = match wanted {
                     Some(Some(cat)) => p.by_category.get(cat as usize).map(Vec::as_slice).unwrap_or(&[]),
@@ -584,26 +665,41 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
     }
 }
 
+/// Bought items the customer may be offered again only if their category is still repeatable
+/// (see [`settle_repeatable`]), and the settings read for the request.
+type Recheck<'a> = Option<(&'a HashSet<u32>, &'a Settings)>;
+
 /// The first `k` buyable items of the ranking `next(window, taken)` gives a window at a time,
 /// diversified (`cap` per category, one variant per product group; see
-/// `serve::pick_buyable`): only the items the pick reaches are checked against stock.
-fn collect_diverse(c: &SpiClient<'_>, m: &Model, k: usize, cap: usize, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
+/// `serve::pick_buyable`): only the items the pick reaches are checked against stock (and, for
+/// the `recheck` items among them, against their current category).
+fn collect_diverse(c: &SpiClient<'_>, m: &Model, k: usize, cap: usize, recheck: Recheck<'_>, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
     serve::pick_buyable(&m.cat, k, cap, next, |items| {
         let ids: Vec<&str> = items.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
         let ok = buyable(c, &ids);
-        items.iter().map(|&i| ok.contains(&m.cat.ids[i as usize])).collect()
+        let mut out: Vec<bool> = ids.iter().map(|id| ok.contains(*id)).collect();
+        if let Some((set, settings)) = recheck {
+            let ask: Vec<String> = items.iter().zip(&ids).zip(&out).filter(|((i, _), b)| **b && set.contains(i)).map(|((_, id), _)| id.to_string()).collect();
+            if !ask.is_empty() {
+                let yes = still_repeatable(c, &ask, settings);
+                for ((i, id), b) in items.iter().zip(&ids).zip(out.iter_mut()) {
+                    *b &= !set.contains(i) || yes.contains(*id);
+                }
+            }
+        }
+        out
     })
 }
 
 /// The first `k` buyable items by `scores` (best first, −∞ and `skip` never), one variant per product group.
 fn walk_scores(c: &SpiClient<'_>, m: &Model, k: usize, scores: &[f32], skip: impl Fn(usize) -> bool) -> Vec<u32> {
-    collect_diverse(c, m, k, 0, |w, taken| serve::top_n(scores, w, |i| taken[i] || skip(i)))
+    collect_diverse(c, m, k, 0, None, |w, taken| serve::top_n(scores, w, |i| taken[i] || skip(i)))
 }
 
 /// The first `k` buyable items of a fixed order, one variant per product group.
-fn walk(c: &SpiClient<'_>, m: &Model, k: usize, order: &[u32]) -> Vec<u32> {
+fn walk(c: &SpiClient<'_>, m: &Model, k: usize, order: &[u32], recheck: Recheck<'_>) -> Vec<u32> {
     let mut pos = 0;
-    collect_diverse(c, m, k, 0, |w, _| {
+    collect_diverse(c, m, k, 0, recheck, |w, _| {
         let v: Vec<u32> = order.iter().skip(pos).take(w).copied().collect();
         pos += v.len();
         v
@@ -684,15 +780,16 @@ fn score(c: &SpiClient<'_>, m: &Model, req: &Request, excluded: &[bool], dense: 
 fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Row>) {
     let now = now_ms(ctx);
     Spi::connect(|c| {
-        let (model_id, placement) = deployed(c, &ctx.placement);
-        let cust = read_customer(c, customer_id, ctx.session_id.as_deref(), model_id, now);
+        let (model_id, placement, settings) = deployed_with(c, &ctx.placement, true);
+        let mut cust = read_customer(c, customer_id, ctx.session_id.as_deref(), model_id, now, &settings);
+        let m = model_id.map(cached);
+        let recheck = settle_repeatable(c, m.as_deref(), &mut cust, &settings);
         let local_hour = serve::local_hour(now, cust.timezone.as_deref());
         let mut skip: Vec<String> = ctx.cart.iter().chain(&ctx.exclude).cloned().chain(cust.never_again()).collect();
-        let Some(model_id) = model_id else {
+        let (Some(model_id), Some(m)) = (model_id, m) else {
             notice_no_model("reco.recommend");
             return (None, recent_best_sellers(c, &skip, ctx.category.as_deref(), k, now));
         };
-        let m = cached(model_id);
         let mut excluded = mask(&m, &skip);
         if let Some(cat) = &ctx.category {
             let wanted = m.cat.category_index.get(cat).copied();
@@ -750,7 +847,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             _ => Map::new(),
         };
         let penalty = gucs::PREFERENCE_PENALTY.get() as f32;
-        let chosen = collect_diverse(c, &m, k, cap(ctx), |w, taken| {
+        let chosen = collect_diverse(c, &m, k, cap(ctx), Some((&recheck, &settings)), |w, taken| {
             let mut v = scores.next(w, taken);
             if v.is_empty() && scores.sparse {
                 // the candidates ran out of buyable items: rank the whole catalogue
@@ -851,14 +948,15 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
     }
     let now = super::transaction_start().timestamp_millis();
     let out: Vec<Row> = Spi::connect(|c| {
-        let (model_id, _) = deployed(c, "checkout");
-        let cust = read_customer(c, customer_id, None, model_id, now);
+        let (model_id, _, settings) = deployed_with(c, "checkout", true);
+        let mut cust = read_customer(c, customer_id, None, model_id, now, &settings);
+        let m = model_id.map(cached);
+        let recheck = settle_repeatable(c, m.as_deref(), &mut cust, &settings);
         let skip: Vec<String> = inputs.iter().cloned().chain(cust.never_again()).collect();
-        let Some(model_id) = model_id else {
+        let Some(m) = m else {
             notice_no_model("reco.complements");
             return recent_best_sellers(c, &skip, None, k, now);
         };
-        let m = cached(model_id);
         let excluded = mask(&m, &skip);
         let idx: Vec<u32> = inputs.iter().filter_map(|id| m.cat.index.get(id).copied()).collect();
         let mut list = serve::complements(&m, &idx, &excluded);
@@ -878,7 +976,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
         }
         let order: Vec<u32> = list.iter().map(|x| x.0).collect();
         let by_item: HashMap<u32, (f32, u32)> = list.iter().map(|x| (x.0, (x.1, x.2))).collect();
-        let ranked = walk(c, &m, k, &order);
+        let ranked = walk(c, &m, k, &order, Some((&recheck, &settings)));
         let mut out: Vec<Row> = ranked
             .iter()
             .map(|&j| {
@@ -887,7 +985,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
             })
             .collect();
         let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
-        fill_popular(c, &m, k, now, &skip, None, &in_cats, &mut out, |_| true);
+        fill_popular(c, &m, k, now, &skip, None, &in_cats, &mut out, Some((&recheck, &settings)), |_| true);
         out
     });
     TableIterator::new(out)
@@ -933,7 +1031,7 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
         let sim = serve::similar(&m, known, own.as_deref(), &excluded);
         let ranked = walk_scores(c, &m, k, &sim, |_| false);
         let mut out: Vec<Row> = ranked.iter().map(|&j| (m.cat.ids[j as usize].clone(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
-        fill_popular(c, &m, k, now, &[item_id.to_string()], None, &[], &mut out, |i| Some(m.cat.group[i as usize]) != own_group);
+        fill_popular(c, &m, k, now, &[item_id.to_string()], None, &[], &mut out, None, |i| Some(m.cat.group[i as usize]) != own_group);
         out
     });
     TableIterator::new(out)
@@ -962,7 +1060,7 @@ fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), conte
             return recent_best_sellers(c, &skip, ctx.category.as_deref(), k, now);
         };
         let mut out = Vec::new();
-        fill_popular(c, &m, k, now, &skip, ctx.category.as_deref(), &[], &mut out, |_| true);
+        fill_popular(c, &m, k, now, &skip, ctx.category.as_deref(), &[], &mut out, None, |_| true);
         out
     });
     TableIterator::new(out)

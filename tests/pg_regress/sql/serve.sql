@@ -51,6 +51,25 @@ SELECT * FROM repeats;
 SET reco.history_events = 3;
 SELECT * FROM never_again, repeats;
 RESET reco.history_events;
+-- a bought item is offered again only while its category is repeatable now: not once it has
+-- moved to another category (the backend's cached catalogue still has the old one), nor once
+-- its category is no longer repeatable
+SELECT r.item_id AS again, c.customer_id AS buyer
+FROM (SELECT customer_id FROM reco.events WHERE kind = 'purchase' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 50) c
+CROSS JOIN LATERAL reco.recommend(c.customer_id, 10, '{"max_per_category": 0}') r
+JOIN reco.events e ON e.customer_id = c.customer_id AND e.item_id = r.item_id AND e.kind = 'purchase'
+ORDER BY 2, 1 LIMIT 1 \gset
+SELECT :'again' = ANY (pg_temp.recs(:'buyer', 10, '{"max_per_category": 0}')) AS offered_again;
+SELECT reco.cache_info() ->> 'loads' AS loads_before \gset
+BEGIN;
+UPDATE reco.items SET category = 'belts' WHERE item_id = :'again';
+SELECT :'again' = ANY (pg_temp.recs(:'buyer', 10, '{"max_per_category": 0}')) AS offered_after_moving_to_belts,
+       reco.cache_info() ->> 'loads' = :'loads_before' AS same_cached_catalogue;
+ROLLBACK;
+BEGIN;
+UPDATE reco.category_settings SET repeatable = false WHERE category = (SELECT category FROM reco.items WHERE item_id = :'again');
+SELECT :'again' = ANY (pg_temp.recs(:'buyer', 10, '{"max_per_category": 0}')) AS offered_when_not_repeatable;
+ROLLBACK;
 
 -- a stock change is honoured by the very next call, with no retraining
 SELECT item_id AS top FROM reco.recommend(:'cust', 1) \gset
