@@ -780,7 +780,8 @@ fn score(c: &SpiClient<'_>, m: &Model, req: &Request, excluded: &[bool], dense: 
 fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Row>) {
     let now = now_ms(ctx);
     Spi::connect(|c| {
-        let (model_id, placement, settings) = deployed_with(c, &ctx.placement, true);
+        // the settings weigh and filter a history: without a customer or session there is none
+        let (model_id, placement, settings) = deployed_with(c, &ctx.placement, customer_id.is_some() || ctx.session_id.is_some());
         let mut cust = read_customer(c, customer_id, ctx.session_id.as_deref(), model_id, now, &settings);
         let m = model_id.map(cached);
         let recheck = settle_repeatable(c, m.as_deref(), &mut cust, &settings);
@@ -948,7 +949,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
     }
     let now = super::transaction_start().timestamp_millis();
     let out: Vec<Row> = Spi::connect(|c| {
-        let (model_id, _, settings) = deployed_with(c, "checkout", true);
+        let (model_id, _, settings) = deployed_with(c, "checkout", customer_id.is_some());
         let mut cust = read_customer(c, customer_id, None, model_id, now, &settings);
         let m = model_id.map(cached);
         let recheck = settle_repeatable(c, m.as_deref(), &mut cust, &settings);
