@@ -343,7 +343,7 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
     for (source, lists) in [("basket", &t.basket), ("session", &t.session)] {
         let Some(lists) = lists else { continue };
         progress(&format!("storing {source} neighbours"));
-        let mut cols: (Vec<&str>, Vec<i32>, Vec<&str>, Vec<i32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>) = Default::default();
+        let mut cols: NeighbourColumns = Default::default();
         for (i, list) in lists.iter().enumerate() {
             for (rank, n) in list.iter().enumerate() {
                 cols.0.push(&l.items.ids[i]);
@@ -457,18 +457,22 @@ fn store_segments(model_id: i64, l: &Loaded, p: &Params) {
     });
 }
 
+/// Neighbour rows by column (item, rank, neighbour, support, confidence, lift, score,
+/// cross-category), bound as arrays in one INSERT.
+type NeighbourColumns<'a> = (Vec<&'a str>, Vec<i32>, Vec<&'a str>, Vec<i32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<bool>);
+
 /// Items kept per segment in reco.segment_popularity.
 const SEGMENT_TOP: usize = 100;
 
 /// Runs `f` in a subtransaction: on error, the subtransaction is rolled back (so the session is
 /// clean again) and the error handed back to be recorded and re-thrown.
-fn in_subtransaction<R>(f: impl FnOnce() -> R) -> Result<R, CaughtError> {
+fn in_subtransaction<R>(f: impl FnOnce() -> R) -> Result<R, Box<CaughtError>> {
     unsafe {
         let ctx = pg_sys::CurrentMemoryContext;
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(ctx);
-        let r = PgTryBuilder::new(std::panic::AssertUnwindSafe(move || Ok(f()))).catch_others(Err).catch_rust_panic(Err).execute();
+        let r = PgTryBuilder::new(std::panic::AssertUnwindSafe(move || Ok(f()))).catch_others(|e| Err(Box::new(e))).catch_rust_panic(|e| Err(Box::new(e))).execute();
         match r {
             Ok(_) => pg_sys::ReleaseCurrentSubTransaction(),
             Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
@@ -547,7 +551,7 @@ fn train(kind: default!(&str, "'hybrid'"), params: default!(Option<Payload>, "'{
             if own_row {
                 super::registry::fail(model_id, &error_text(&e));
             }
-            e.rethrow()
+            (*e).rethrow()
         }
     }
 }

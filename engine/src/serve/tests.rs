@@ -182,6 +182,7 @@ fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few(
         let ok: Vec<u32> = ranking.iter().copied().filter(|&i| buyable[i as usize]).collect();
         let (got, asked, _) = pick_over(&cat, &ranking, &buyable, k, cap);
         assert_eq!(got, diversify(&cat, &ok, k, cap), "case {case}: n {n}, k {k}, cap {cap}, {rate}% buyable");
+        assert!(got.iter().all(|i| asked.contains(i)), "case {case}: nothing is returned unchecked");
     }
     // the usual case: most items buyable, the ranking full of variants of a few products
     let cats: Vec<&str> = (0..200).map(|i| ["a", "b", "c", "d", "e", "f"][i % 6]).collect();
