@@ -37,7 +37,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.hnsw_min_items",
         c"Catalogues with at least this many items take ALS and content candidates from pgvector HNSW indexes (0 = never).",
-        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, candidates come from each item's nearest items that training found with the model's HNSW indexes (reco.item_knn, see reco.item_knn the setting), or from an index search (item_vectors_<model>_<space>_hnsw), hnsw.ef_search items per space (pgvector's setting, 40 by default). Training stores the nearest-item lists when the catalogue has at least this many items. Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
+        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, candidates come from each item's nearest items that training found with the model's HNSW indexes (the reco.item_knn table; the reco.item_knn setting turns them off), or from an index search (item_vectors_<model>_<space>_hnsw), hnsw.ef_search items per space (pgvector's setting, 40 by default). Training stores the nearest-item lists when the catalogue has at least this many items. Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
         &HNSW_MIN_ITEMS,
         0,
         i32::MAX,

@@ -39,6 +39,8 @@ impl std::hash::Hasher for IntHasher {
 
 /// A HashMap keyed by catalogue indexes, with [`IntHasher`].
 pub type IntMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
+/// A HashSet of catalogue indexes, with [`IntHasher`].
+pub type IntSet<K> = std::collections::HashSet<K, std::hash::BuildHasherDefault<IntHasher>>;
 
 #[cfg(test)]
 mod tests {

@@ -696,8 +696,8 @@ pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: us
 /// [`diversify`]; without `relax`, the first pass only (the caps hold, the list may be short).
 fn pick(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize, relax: bool) -> Vec<u32> {
     let mut out: Vec<u32> = Vec::with_capacity(k);
-    let mut per_cat: HashMap<u32, usize> = HashMap::new();
-    let mut groups: HashMap<u32, ()> = HashMap::new();
+    let mut per_cat: crate::hash::IntMap<u32, usize> = Default::default();
+    let mut groups: crate::hash::IntSet<u32> = Default::default();
     for pass in 0..if relax { 3 } else { 1 } {
         for &i in ranked {
             if out.len() >= k {
@@ -711,12 +711,12 @@ fn pick(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize, rela
             if pass == 0 && max_per_category > 0 && per_cat.get(&c).copied().unwrap_or(0) >= max_per_category {
                 continue;
             }
-            if pass <= 1 && g != NONE && groups.contains_key(&g) {
+            if pass <= 1 && g != NONE && groups.contains(&g) {
                 continue;
             }
             *per_cat.entry(c).or_insert(0) += 1;
             if g != NONE {
-                groups.insert(g, ());
+                groups.insert(g);
             }
             out.push(i);
         }
@@ -749,6 +749,7 @@ pub fn pick_buyable(cat: &Catalogue, k: usize, max_per_category: usize, mut fetc
     let target = k + k / 4 + 2;
     // how many unchecked items of the ranking, in order, the next round checks besides the pick
     let mut depth = 0;
+    let mut yes = 0;
     loop {
         let live: Vec<u32> = ranked.iter().copied().filter(|i| checked.get(i) != Some(&false)).collect();
         let sim = pick(cat, &live, target, max_per_category, exhausted);
@@ -773,9 +774,10 @@ pub fn pick_buyable(cat: &Catalogue, k: usize, max_per_category: usize, mut fetc
         ask.extend(unchecked().take(depth).filter(|i| !sim.contains(i)));
         let ok = check(&ask);
         for (n, &i) in ask.iter().enumerate() {
-            checked.insert(i, ok.get(n).copied().unwrap_or(false));
+            let b = ok.get(n).copied().unwrap_or(false);
+            yes += usize::from(b);
+            checked.insert(i, b);
         }
-        let yes = checked.values().filter(|b| **b).count();
         let need = k.saturating_sub(yes);
         if need > 0 {
             let rate = (yes as f64 + 1.0) / (checked.len() as f64 + 2.0);

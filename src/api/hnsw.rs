@@ -109,4 +109,3 @@ pub fn candidates(c: &SpiClient<'_>, m: &Model, space: &'static str, dims: usize
     });
     Some(out)
 }
-

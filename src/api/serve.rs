@@ -105,18 +105,27 @@ fn deployed(c: &SpiClient<'_>, placement: &str) -> (Option<i64>, Placement) {
 
 /// [`deployed`], and with `settings` the [`Settings`] too, in the same statement.
 fn deployed_with(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Placement, Settings) {
+    // the placement's row; with `settings`, the weights and repeatable categories too
+    macro_rules! deployed_sql {
+        ($columns:literal, $from:literal) => {
+            concat!(
+                "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
+                        p.session_boost, p.placement IS NOT NULL",
+                $columns,
+                " FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
+                $from
+            )
+        };
+    }
     let rows = plans::select(
         c,
         if settings {
-            "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                    p.session_boost, p.placement IS NOT NULL, w.kinds, w.weights,
-                    (SELECT array_agg(category) FROM reco.category_settings WHERE repeatable)
-               FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement,
-                    (SELECT array_agg(kind) AS kinds, array_agg(weight) AS weights FROM reco.event_weights) w"
+            deployed_sql!(
+                ", w.kinds, w.weights, (SELECT array_agg(category) FROM reco.category_settings WHERE repeatable)",
+                ", (SELECT array_agg(kind) AS kinds, array_agg(weight) AS weights FROM reco.event_weights) w"
+            )
         } else {
-            "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                    p.session_boost, p.placement IS NOT NULL
-               FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement"
+            deployed_sql!("", "")
         },
         &[DatumWithOid::from(placement)],
     )
@@ -165,7 +174,7 @@ fn load(model_id: i64) -> Model {
     Spi::connect(|c| {
         let r = c
             .select(
-                "SELECT blend, params, (extract(epoch FROM data_to) * 1000)::int8 FROM reco.models WHERE model_id = $1",
+                "SELECT blend, params, (extract(epoch FROM data_to) * 1000)::int8, n_items FROM reco.models WHERE model_id = $1",
                 None,
                 &[DatumWithOid::from(model_id)],
             )
@@ -174,6 +183,8 @@ fn load(model_id: i64) -> Model {
         let blend: Value = r.get::<pgrx::JsonB>(1).or_raise().map(|j| j.0).unwrap_or(Value::Null);
         let params: Value = r.get::<pgrx::JsonB>(2).or_raise().map(|j| j.0).unwrap_or(Value::Null);
         m.data_to_ms = r.get::<i64>(3).or_raise().unwrap_or(0);
+        // training numbers the model's items 0..n_items (reco.item_knn.item_no)
+        let model_items = r.get::<i64>(4).or_raise().unwrap_or(0);
         for (i, name) in reco_engine::models::hybrid::MEMBERS.iter().enumerate() {
             m.weights[i] = blend.get(name).and_then(Value::as_f64).unwrap_or(0.0) as f32;
         }
@@ -272,17 +283,13 @@ fn load(model_id: i64) -> Model {
         }
         // nearest-item lists (large catalogues): the model's item numbers to catalogue indexes
         let mut lists: Vec<(bool, u32, Vec<i32>)> = Vec::new();
-        let mut by_no: Vec<u32> = Vec::new();
+        // (an item_no outside the model's numbering, e.g. a row edited by hand, is skipped: the
+        // table sizes nothing here; the model's items are in the catalogue, so n bounds them)
+        let mut by_no: Vec<u32> = vec![u32::MAX; model_items.clamp(0, n as i64) as usize];
         super::scan(c, "SELECT space = 'als', item_id, item_no, neighbors FROM reco.item_knn WHERE model_id = $1", &[DatumWithOid::from(model_id)], 10_000, |r| {
             let Some(&i) = r.get::<String>(2).or_raise().and_then(|id| m.cat.index.get(&id)) else { return };
-            let no = r.get::<i32>(3).or_raise().unwrap_or(-1);
-            if no < 0 {
-                return;
-            }
-            if by_no.len() <= no as usize {
-                by_no.resize(no as usize + 1, u32::MAX);
-            }
-            by_no[no as usize] = i;
+            let Some(slot) = r.get::<i32>(3).or_raise().and_then(|no| usize::try_from(no).ok()).and_then(|no| by_no.get_mut(no)) else { return };
+            *slot = i;
             lists.push((r.get::<bool>(1).or_raise().unwrap_or(false), i, r.get::<Vec<i32>>(4).or_raise().unwrap_or_default()));
         });
         let knn = |als: bool| {
@@ -340,57 +347,47 @@ struct Customer {
     segment: Option<String>,
     stored: Option<Vec<f32>>,
     history: Vec<Past>,
-    /// item -> (returned, repeatable: None until [`settle_repeatable`] has looked)
-    bought: HashMap<String, (bool, Option<bool>)>,
+    /// item -> (returned, repeatable)
+    bought: HashMap<String, (bool, bool)>,
+    /// bought items offered again only if their current category is still repeatable (catalogue
+    /// indexes; see [`settle_repeatable`])
+    recheck: HashSet<u32>,
 }
 
 impl Customer {
-    /// Items never to offer again: returned, or bought outside a repeatable category (call
-    /// [`settle_repeatable`] first; an item it has not settled counts as not repeatable).
+    /// Items never to offer again: returned, or bought outside a repeatable category.
     fn never_again(&self) -> impl Iterator<Item = String> + '_ {
-        self.bought.iter().filter(|(_, (returned, repeatable))| *returned || *repeatable != Some(true)).map(|(id, _)| id.clone())
+        self.bought.iter().filter(|(_, (returned, repeatable))| *returned || !*repeatable).map(|(id, _)| id.clone())
     }
 }
 
-/// Settles whether each bought item's category is repeatable, where the history left it open,
-/// and returns the items to look at again if they are picked (catalogue indexes). With a cached
-/// model, an item whose cached category is not repeatable is settled at once (an item moved into
-/// a repeatable category since the cache was loaded stays excluded until the next load — the
-/// safe side), and one whose cached category is repeatable may be offered, but only after its
-/// current category says so too ([`still_repeatable`], asked only when the pick reaches it).
-/// Without a model, the items' current categories are read in one statement.
-fn settle_repeatable(c: &SpiClient<'_>, m: Option<&Model>, cust: &mut Customer, settings: &Settings) -> HashSet<u32> {
-    let mut recheck = HashSet::new();
-    let mut ask: Vec<String> = Vec::new();
-    for (id, (returned, repeatable)) in cust.bought.iter_mut() {
-        if *returned || repeatable.is_some() {
-            continue;
+/// Whether each of the `bought` items (id → returned) is in a repeatable category, into
+/// `cust.bought`. With a cached model, an item whose cached category is not repeatable is
+/// settled at once (an item moved into a repeatable category since the cache was loaded stays
+/// excluded until the next load — the safe side), and one whose cached category is repeatable
+/// goes to `cust.recheck`: offered only after its current category says so too
+/// ([`still_repeatable`], asked only when the pick reaches it). Without a model, the items'
+/// current categories are read in one statement.
+fn settle_repeatable(c: &SpiClient<'_>, m: Option<&Model>, bought: HashMap<String, bool>, settings: &Settings, cust: &mut Customer) {
+    let now_repeatable = match m {
+        None if !settings.repeatable.is_empty() => {
+            let open: Vec<String> = bought.iter().filter(|(_, returned)| !**returned).map(|(id, _)| id.clone()).collect();
+            if open.is_empty() { HashSet::new() } else { still_repeatable(c, &open, settings) }
         }
-        if settings.repeatable.is_empty() {
-            *repeatable = Some(false);
-            continue;
-        }
-        match m {
-            Some(m) => {
-                let i = m.cat.index.get(id).copied();
-                let yes = i.is_some_and(|i| settings.repeatable.contains(m.cat.category_name(i)));
-                *repeatable = Some(yes);
-                if let (true, Some(i)) = (yes, i) {
-                    recheck.insert(i);
+        _ => HashSet::new(),
+    };
+    for (id, returned) in bought {
+        let repeatable = !returned
+            && match m {
+                Some(m) => {
+                    let i = m.cat.index.get(&id).copied().filter(|&i| settings.repeatable.contains(m.cat.category_name(i)));
+                    cust.recheck.extend(i);
+                    i.is_some()
                 }
-            }
-            None => ask.push(id.clone()),
-        }
+                None => now_repeatable.contains(&id),
+            };
+        cust.bought.insert(id, (returned, repeatable));
     }
-    if !ask.is_empty() {
-        let yes = still_repeatable(c, &ask, settings);
-        for id in ask {
-            if let Some(b) = cust.bought.get_mut(&id) {
-                b.1 = Some(yes.contains(&id));
-            }
-        }
-    }
-    recheck
 }
 
 /// Which of `ids` are in a repeatable category now (the settings were read in this snapshot).
@@ -417,8 +414,9 @@ fn mask(m: &Model, ids: &[String]) -> Vec<bool> {
     out
 }
 
-fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, model_id: Option<i64>, now_ms: i64, settings: &Settings) -> Customer {
+fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option<&str>, m: Option<&Model>, now_ms: i64, settings: &Settings) -> Customer {
     let mut out = Customer::default();
+    let model_id = m.map(|m| m.model_id);
     let now = upto(now_ms);
     if let Some(id) = customer_id {
         let r = plans::select(
@@ -458,6 +456,7 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
                                      ORDER BY occurred_at DESC LIMIT $2) b) e"
         };
         let mut mine = 0i64;
+        let mut bought: HashMap<String, bool> = HashMap::new();
         for r in plans::select(c, sql, &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)]).or_raise() {
             let kind: String = r.get(2).or_raise().unwrap_or_default();
             let p = Past {
@@ -472,19 +471,22 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
                 mine += 1;
                 match p.kind.as_str() {
                     "purchase" => {
-                        out.bought.entry(p.item.clone()).or_insert((false, None));
+                        bought.entry(p.item.clone()).or_insert(false);
                     }
-                    "return" => out.bought.entry(p.item.clone()).or_insert((false, None)).0 = true,
+                    "return" => *bought.entry(p.item.clone()).or_insert(false) = true,
                     _ => {}
                 }
             }
             out.history.push(p);
         }
         complete = mine < limit;
+        if complete {
+            settle_repeatable(c, m, bought, settings, &mut out);
+        }
     }
     if let (Some(id), false) = (customer_id, complete) {
-        // more events than the history reads: all purchases and returns, on their own
-        out.bought.clear();
+        // more events than the history reads: all purchases and returns, on their own (the
+        // categories read now, so nothing to re-check)
         for r in plans::select(
             c,
             "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
@@ -497,7 +499,7 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
         .or_raise()
         {
             let item: String = r.get(1).or_raise().unwrap_or_default();
-            out.bought.insert(item, (r.get(2).or_raise().unwrap_or(false), Some(r.get(3).or_raise().unwrap_or(false))));
+            out.bought.insert(item, (r.get(2).or_raise().unwrap_or(false), r.get(3).or_raise().unwrap_or(false)));
         }
     }
     out
@@ -666,7 +668,7 @@ fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String
 }
 
 /// Bought items the customer may be offered again only if their category is still repeatable
-/// (see [`settle_repeatable`]), and the settings read for the request.
+/// (`Customer::recheck`), and the settings read for the request.
 type Recheck<'a> = Option<(&'a HashSet<u32>, &'a Settings)>;
 
 /// The first `k` buyable items of the ranking `next(window, taken)` gives a window at a time,
@@ -782,9 +784,8 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
     Spi::connect(|c| {
         // the settings weigh and filter a history: without a customer or session there is none
         let (model_id, placement, settings) = deployed_with(c, &ctx.placement, customer_id.is_some() || ctx.session_id.is_some());
-        let mut cust = read_customer(c, customer_id, ctx.session_id.as_deref(), model_id, now, &settings);
         let m = model_id.map(cached);
-        let recheck = settle_repeatable(c, m.as_deref(), &mut cust, &settings);
+        let cust = read_customer(c, customer_id, ctx.session_id.as_deref(), m.as_deref(), now, &settings);
         let local_hour = serve::local_hour(now, cust.timezone.as_deref());
         let mut skip: Vec<String> = ctx.cart.iter().chain(&ctx.exclude).cloned().chain(cust.never_again()).collect();
         let (Some(model_id), Some(m)) = (model_id, m) else {
@@ -848,7 +849,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
             _ => Map::new(),
         };
         let penalty = gucs::PREFERENCE_PENALTY.get() as f32;
-        let chosen = collect_diverse(c, &m, k, cap(ctx), Some((&recheck, &settings)), |w, taken| {
+        let chosen = collect_diverse(c, &m, k, cap(ctx), Some((&cust.recheck, &settings)), |w, taken| {
             let mut v = scores.next(w, taken);
             if v.is_empty() && scores.sparse {
                 // the candidates ran out of buyable items: rank the whole catalogue
@@ -950,9 +951,8 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
     let now = super::transaction_start().timestamp_millis();
     let out: Vec<Row> = Spi::connect(|c| {
         let (model_id, _, settings) = deployed_with(c, "checkout", customer_id.is_some());
-        let mut cust = read_customer(c, customer_id, None, model_id, now, &settings);
         let m = model_id.map(cached);
-        let recheck = settle_repeatable(c, m.as_deref(), &mut cust, &settings);
+        let cust = read_customer(c, customer_id, None, m.as_deref(), now, &settings);
         let skip: Vec<String> = inputs.iter().cloned().chain(cust.never_again()).collect();
         let Some(m) = m else {
             notice_no_model("reco.complements");
@@ -977,7 +977,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
         }
         let order: Vec<u32> = list.iter().map(|x| x.0).collect();
         let by_item: HashMap<u32, (f32, u32)> = list.iter().map(|x| (x.0, (x.1, x.2))).collect();
-        let ranked = walk(c, &m, k, &order, Some((&recheck, &settings)));
+        let ranked = walk(c, &m, k, &order, Some((&cust.recheck, &settings)));
         let mut out: Vec<Row> = ranked
             .iter()
             .map(|&j| {
@@ -986,7 +986,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
             })
             .collect();
         let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
-        fill_popular(c, &m, k, now, &skip, None, &in_cats, &mut out, Some((&recheck, &settings)), |_| true);
+        fill_popular(c, &m, k, now, &skip, None, &in_cats, &mut out, Some((&cust.recheck, &settings)), |_| true);
         out
     });
     TableIterator::new(out)
