@@ -1,11 +1,15 @@
 -- Deploying, rolling back, pruning and scheduling models. Training itself is reco.train (Rust).
 
 CREATE FUNCTION reco._deploy(target bigint, how text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     m reco.models;
     current bigint;
 BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'model_id is NULL' USING ERRCODE = '22004',
+            HINT = 'pass a model id (SELECT model_id, kind, status FROM reco.models) or a strategy: best_score, most_recent, rollback';
+    END IF;
     -- one deployment at a time: a second waits here, then sees the first one's result
     PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
     SELECT * INTO m FROM reco.models WHERE model_id = target FOR UPDATE;
@@ -29,15 +33,18 @@ BEGIN
 END $$;
 
 CREATE FUNCTION reco.deploy(model_id bigint) RETURNS bigint
-LANGUAGE sql SET search_path = reco, pg_catalog AS $$ SELECT reco._deploy(model_id, 'model_id') $$;
+LANGUAGE sql SET search_path = pg_catalog, reco, pg_temp AS $$ SELECT reco._deploy(model_id, 'model_id') $$;
 COMMENT ON FUNCTION reco.deploy(bigint) IS 'Deploys one model (ready or retired) in one transaction; the previously deployed model is retired. Returns the model id.';
 
 CREATE FUNCTION reco.deploy(strategy text) RETURNS bigint
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     target bigint;
     current bigint;
 BEGIN
+    IF strategy IS NULL THEN
+        RAISE EXCEPTION 'strategy is NULL' USING ERRCODE = '22004', HINT = 'strategies: best_score, most_recent, rollback; or pass a model id';
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
     CASE strategy
     WHEN 'best_score' THEN
@@ -80,17 +87,57 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.deploy(text) IS 'Deploys by strategy: best_score (highest holdout NDCG among ready models), most_recent, or rollback (the model live before the current one).';
 
+-- The model's HNSW index on one space of reco.item_vectors. SECURITY DEFINER owned by
+-- reco_owner, the table's owner (CREATE INDEX needs ownership), so reco_admin trains without
+-- owning the table; it can build only this one shape of index.
+CREATE FUNCTION reco._index_item_vectors(model_id bigint, space text, dims integer) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    vs text;
+BEGIN
+    IF model_id IS NULL OR space IS NULL OR space NOT IN ('als', 'content') OR dims IS NULL OR dims NOT BETWEEN 1 AND 16000 THEN
+        RAISE EXCEPTION 'cannot index space % of model % with % dimensions', coalesce(space, 'NULL'), coalesce(model_id::text, 'NULL'),
+            coalesce(dims::text, 'NULL') USING ERRCODE = '22023', HINT = 'spaces: als, content; 1 to 16000 dimensions';
+    END IF;
+    SELECT pg_catalog.quote_ident(n.nspname) INTO vs FROM pg_catalog.pg_extension e
+      JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector';
+    EXECUTE pg_catalog.format('CREATE INDEX %I ON reco.item_vectors USING hnsw ((v::%s.vector(%s)) %s.%s) WHERE model_id = %s AND space = %L',
+        'item_vectors_' || model_id || '_' || space || '_hnsw', vs, dims, vs,
+        CASE space WHEN 'als' THEN 'vector_ip_ops' ELSE 'vector_cosine_ops' END, model_id, space);
+END $$;
+
+-- Drops the HNSW indexes of the given models (prune_models), as their owner.
+CREATE FUNCTION reco._drop_item_vector_indexes(models bigint[]) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    idx record;
+    n integer := 0;
+BEGIN
+    FOR idx IN SELECT c.relname FROM pg_catalog.pg_class c
+                WHERE c.relnamespace = 'reco'::pg_catalog.regnamespace AND c.relkind = 'i'
+                  AND c.relname ~ '^item_vectors_[0-9]+_[a-z]+_hnsw$'
+                  AND pg_catalog.substring(c.relname, '^item_vectors_([0-9]+)_')::bigint = ANY (models) LOOP
+        EXECUTE pg_catalog.format('DROP INDEX reco.%I', idx.relname);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
 CREATE FUNCTION reco.prune_models(keep integer DEFAULT 5) RETURNS integer
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     victims bigint[];
-    idx record;
 BEGIN
     IF keep IS NULL OR keep < 0 THEN
         RAISE EXCEPTION 'keep must be 0 or more, not %', coalesce(keep::text, 'NULL') USING ERRCODE = '22023',
             HINT = 'keep is how many ready or retired models to keep besides the deployed one';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
+    -- trainings that ended without finishing (backend gone, transaction rolled back) hold no
+    -- training lock any more (see reco.train): record them as failed, then prune them
+    UPDATE reco.models m SET status = 'failed', finished_at = now(),
+           error = coalesce(error, 'the training ended without finishing: its backend (pid ' || backend_pid || ') exited or its transaction rolled back')
+     WHERE status = 'training' AND pg_try_advisory_xact_lock(1919247215, (m.model_id % 2147483647)::int4);
     SELECT coalesce(array_agg(model_id), '{}') INTO victims FROM (
         SELECT model_id FROM reco.models WHERE status = 'failed'
         UNION ALL
@@ -103,11 +150,7 @@ BEGIN
     victims := array_remove(victims, (SELECT d.previous_model_id FROM reco.deployments d
         JOIN reco.models m ON m.model_id = d.model_id AND m.status = 'deployed'
         WHERE d.strategy <> 'rollback' ORDER BY d.deployment_id DESC LIMIT 1));
-    FOR idx IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = 'reco' AND c.relkind = 'i' AND c.relname ~ '^item_vectors_[0-9]+_[a-z]+_hnsw$'
-                  AND substring(c.relname from '^item_vectors_([0-9]+)_')::bigint = ANY (victims) LOOP
-        EXECUTE format('DROP INDEX reco.%I', idx.relname);
-    END LOOP;
+    PERFORM reco._drop_item_vector_indexes(victims);
     DELETE FROM reco.models WHERE model_id = ANY (victims);
     RETURN cardinality(victims);
 END $$;
@@ -115,7 +158,7 @@ COMMENT ON FUNCTION reco.prune_models(integer) IS 'Deletes failed models and all
     'never the deployed model or its rollback target. Returns how many were deleted.';
 
 CREATE FUNCTION reco.schedule_training(cron text, kind text DEFAULT 'hybrid', deploy text DEFAULT 'best_score') RETURNS bigint
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     command text;
     job bigint;

@@ -1,7 +1,7 @@
 -- Loaded last: objects that use the functions defined in Rust.
 
 CREATE FUNCTION reco._channel_mappings_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
     PERFORM reco._check_mapping_row(NEW.channel, NEW.field, NEW.path, NEW.value, NEW.transform, NEW.zone);
     NEW.updated_at := now();
@@ -13,7 +13,7 @@ FOR EACH ROW EXECUTE FUNCTION reco._channel_mappings_check();
 
 -- The mapping of one channel as the JSON object normalize_order(channel, payload, mapping) takes.
 CREATE FUNCTION reco.channel_mapping(channel text) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE SET search_path = reco, pg_catalog AS $$
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, reco, pg_temp AS $$
     SELECT jsonb_object_agg(m.field, jsonb_strip_nulls(jsonb_build_object(
                'path', m.path, 'value', m.value, 'transform', m.transform, 'zone', m.zone)))
     FROM reco.channel_mappings m
@@ -23,7 +23,7 @@ COMMENT ON FUNCTION reco.channel_mapping(text) IS 'The rows of reco.channel_mapp
 
 -- Preferences: the ledger is append-only except for marking a revocation.
 CREATE FUNCTION reco._preferences_append_only() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
     IF OLD.revoked_at IS NOT NULL
        OR (NEW.customer_id, NEW.category, NEW.value, NEW.source, NEW.explicit, NEW.confidence, NEW.evidence,
@@ -40,14 +40,15 @@ FOR EACH ROW EXECUTE FUNCTION reco._preferences_append_only();
 
 -- Every change tells caches (web, mobile, kiosk) which customer to drop: once per customer
 -- and statement (statement-level triggers over transition tables), and PostgreSQL folds
--- repeats within a transaction.
+-- repeats within a transaction. The payload is reco.customer_key(customer_id), a keyed hash,
+-- never the id itself (ids are often e-mail addresses, and any role can LISTEN).
 CREATE FUNCTION reco._preferences_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        PERFORM pg_notify('reco_preferences', d.customer_id) FROM (SELECT DISTINCT customer_id FROM old_rows) d;
+        PERFORM pg_catalog.pg_notify('reco_preferences', reco.customer_key(d.customer_id)) FROM (SELECT DISTINCT customer_id FROM old_rows) d;
     ELSE
-        PERFORM pg_notify('reco_preferences', d.customer_id) FROM (SELECT DISTINCT customer_id FROM new_rows) d;
+        PERFORM pg_catalog.pg_notify('reco_preferences', reco.customer_key(d.customer_id)) FROM (SELECT DISTINCT customer_id FROM new_rows) d;
     END IF;
     RETURN NULL;
 END $$;
@@ -63,21 +64,6 @@ CREATE TRIGGER preference_revocations_notify_upd AFTER UPDATE ON reco.preference
 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
 CREATE TRIGGER preference_revocations_notify_del AFTER DELETE ON reco.preference_revocations
 REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._preferences_notify();
-
--- Creates a customer the first time a preference names them. A session scoped to one customer
--- (SET reco.customer_id) may only name that customer.
-CREATE FUNCTION reco._ensure_customer(customer_id text) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = reco, pg_catalog AS $$
-DECLARE scope text := nullif(current_setting('reco.customer_id', true), '');
-BEGIN
-    IF scope IS NOT NULL AND scope IS DISTINCT FROM _ensure_customer.customer_id THEN
-        RAISE EXCEPTION 'customer % is outside this session''s scope', _ensure_customer.customer_id
-            USING ERRCODE = '42501', HINT = 'this session has reco.customer_id = ' || scope;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM reco.customers c WHERE c.customer_id = _ensure_customer.customer_id) THEN
-        INSERT INTO reco.customers (customer_id) VALUES (_ensure_customer.customer_id) ON CONFLICT DO NOTHING;
-    END IF;
-END $$;
 
 -- Reporting: each customer's resolved preferences, one row per category.
 CREATE VIEW reco.preferences_current AS
@@ -134,72 +120,123 @@ SELECT 30 AS window_days,
 FROM judged;
 COMMENT ON VIEW reco.preference_utilization_rate IS 'Share of the last 30 days'' orders whose sized/colored lines match the preferences resolved at order time.';
 
--- Roles. Created once per cluster; the grants are the extension's.
+-- Roles and privileges: an allow-list per role (docs/security.md). Roles are created once per
+-- cluster; the grants are the extension's.
+--   reco_owner     NOLOGIN, not a superuser: owns the SECURITY DEFINER functions and
+--                  reco.item_vectors (so training can index it), holds just what they need,
+--                  and alone reads reco.secrets. Nobody is granted membership in it.
+--   reco_reader    serving and reading; reco_writer (ingest, capture) includes it; reco_admin
+--                  (train, deploy, forget, demo) includes reco_writer.
+--   reco_customer  a customer-facing session: its own preferences, after enter_customer_scope.
+-- Nobody but the owner has TRIGGER, TRUNCATE or REFERENCES on any table.
 DO $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_reader') THEN CREATE ROLE reco_reader NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_writer') THEN CREATE ROLE reco_writer NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_admin') THEN CREATE ROLE reco_admin NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reco_customer') THEN CREATE ROLE reco_customer NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_owner') THEN
+        CREATE ROLE reco_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_reader') THEN CREATE ROLE reco_reader NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_writer') THEN CREATE ROLE reco_writer NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_admin') THEN CREATE ROLE reco_admin NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_customer') THEN CREATE ROLE reco_customer NOLOGIN; END IF;
 END $$;
 GRANT reco_reader TO reco_writer;
 GRANT reco_writer TO reco_admin;
 
-GRANT USAGE ON SCHEMA reco TO reco_reader;
+-- The secret behind customer tokens and keyed customer hashes: 256 random bits
+-- (gen_random_uuid draws from pg_strong_random), readable by the owner role only.
+INSERT INTO reco.secrets (name, key)
+SELECT 'hmac', pg_catalog.decode(pg_catalog.replace(pg_catalog.gen_random_uuid()::pg_catalog.text || pg_catalog.gen_random_uuid()::pg_catalog.text
+                                                  || pg_catalog.gen_random_uuid()::pg_catalog.text, '-', ''), 'hex')
+ON CONFLICT (name) DO NOTHING;
+
+-- Functions: nobody by default, then each role its list.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reco FROM PUBLIC;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA reco TO reco_reader;
-REVOKE EXECUTE ON FUNCTION reco._check_mapping_row(text, text, text, jsonb, text, text), reco._ensure_customer(text),
-    reco.forget_customer(text) FROM reco_reader;
-REVOKE EXECUTE ON FUNCTION reco.infer_preferences(text), reco.infer_all_preferences(timestamptz) FROM reco_reader;
-GRANT EXECUTE ON FUNCTION reco.infer_preferences(text), reco.infer_all_preferences(timestamptz) TO reco_writer;
-GRANT EXECUTE ON FUNCTION reco.filter_by_preferences(text, text[]), reco.alternatives(text, text, integer) TO reco_customer;
-REVOKE EXECUTE ON FUNCTION reco.capture_preference(text, text, text, text, timestamptz, text, double precision),
-    reco.capture_preferences(text, jsonb, text, timestamptz, text), reco.set_preference(text, text, text),
-    reco.revoke_preference(text, text) FROM reco_reader;
-GRANT EXECUTE ON FUNCTION reco.capture_preference(text, text, text, text, timestamptz, text, double precision),
-    reco.capture_preferences(text, jsonb, text, timestamptz, text), reco.set_preference(text, text, text),
-    reco.revoke_preference(text, text), reco._ensure_customer(text) TO reco_writer, reco_customer;
-GRANT EXECUTE ON FUNCTION reco.resolve_preferences(text, jsonb) TO reco_customer;
-GRANT EXECUTE ON FUNCTION reco.forget_customer(text) TO reco_admin;
-REVOKE EXECUTE ON FUNCTION reco.load_demo(text, integer) FROM reco_reader;
-GRANT EXECUTE ON FUNCTION reco.load_demo(text, integer) TO reco_admin;
--- training and deployment are for admins; evaluate only reads
-REVOKE EXECUTE ON FUNCTION reco.train(text, jsonb), reco.deploy(bigint), reco.deploy(text), reco._deploy(bigint, text),
-    reco.prune_models(integer), reco.schedule_training(text, text, text), reco._event_weights_update() FROM reco_reader;
-GRANT EXECUTE ON FUNCTION reco.train(text, jsonb), reco.deploy(bigint), reco.deploy(text), reco._deploy(bigint, text),
-    reco.prune_models(integer), reco.schedule_training(text, text, text), reco._event_weights_update() TO reco_admin;
-REVOKE EXECUTE ON FUNCTION reco.ingest_order(text, jsonb), reco.ingest_orders(text, jsonb),
-    reco.record_event(text, text, text, double precision, timestamptz, jsonb, text, text, text),
-    reco.ingest_event(text, jsonb), reco.ingest_events(text, jsonb) FROM reco_reader;
-GRANT EXECUTE ON FUNCTION reco.ingest_order(text, jsonb), reco.ingest_orders(text, jsonb),
-    reco.record_event(text, text, text, double precision, timestamptz, jsonb, text, text, text),
-    reco.ingest_event(text, jsonb), reco.ingest_events(text, jsonb) TO reco_writer;
-GRANT SELECT ON ALL TABLES IN SCHEMA reco TO reco_reader;
--- Writers ingest through the functions; they do not rewrite history directly.
-GRANT INSERT ON reco.ingest_errors TO reco_writer;
-GRANT INSERT, UPDATE ON reco.items, reco.stock, reco.customers TO reco_writer;
--- serving: recommend(context "log": true) records what it showed
+DO $$
+DECLARE
+    grants constant jsonb := '{
+      "reco_reader": ["alternatives", "cache_info", "channel_mapping", "complements", "currency_exponent", "customer_key",
+                      "filter_by_preferences", "money_amount", "normalize_event", "normalize_order",
+                      "normalize_order_mapped", "popular", "recommend", "resolve_preferences", "resolve_preferences_at",
+                      "similar_items", "standardize_color", "standardize_country", "standardize_currency", "standardize_money",
+                      "standardize_size", "standardize_timestamp", "warm_cache", "customer_scope"],
+      "reco_writer": ["capture_preference", "capture_preferences", "customer_token", "infer_all_preferences", "infer_preferences",
+                      "ingest_event", "ingest_events", "ingest_order", "ingest_orders", "record_event", "revoke_preference",
+                      "set_preference"],
+      "reco_admin":  ["_forgotten_ids", "_deploy", "_check_mapping_row", "_index_item_vectors", "_drop_item_vector_indexes", "deploy", "evaluate", "forget_customer", "load_demo", "prune_models", "schedule_training", "train"],
+      "reco_customer": ["alternatives", "capture_preference", "capture_preferences", "customer_scope", "enter_customer_scope",
+                      "filter_by_preferences", "resolve_preferences", "revoke_preference", "set_preference"],
+      "reco_owner":  ["channel_mapping", "customer_key"]
+    }';
+    r record;
+BEGIN
+    FOR r IN SELECT g.key AS role, p.oid::pg_catalog.regprocedure AS fn
+               FROM jsonb_each(grants) g, jsonb_array_elements_text(g.value) f(name)
+               JOIN pg_catalog.pg_proc p ON p.proname = f.name AND p.pronamespace = 'reco'::pg_catalog.regnamespace LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %I', r.fn, r.role);
+    END LOOP;
+END $$;
+
+-- The owner role owns every SECURITY DEFINER function (so none runs as a superuser) and
+-- reco.item_vectors with its per-model HNSW indexes.
+ALTER TABLE reco.item_vectors OWNER TO reco_owner;
+DO $$
+DECLARE f pg_catalog.regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'reco'::pg_catalog.regnamespace AND p.prosecdef LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s OWNER TO reco_owner', f);
+    END LOOP;
+END $$;
+-- CREATE: DefineIndex wants it for the HNSW indexes; no caller can act as reco_owner
+GRANT USAGE, CREATE ON SCHEMA reco TO reco_owner;
+GRANT USAGE ON SCHEMA reco TO reco_reader, reco_customer;
+GRANT SELECT ON reco.secrets TO reco_owner;
+GRANT SELECT, INSERT ON reco.forgotten_customers TO reco_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON reco.customers, reco.preference_revocations TO reco_owner;
+GRANT SELECT, INSERT, DELETE ON reco.events, reco.order_lines TO reco_owner;
+GRANT SELECT, INSERT, UPDATE ON reco.orders TO reco_owner;
+GRANT SELECT, INSERT ON reco.items TO reco_owner;
+GRANT INSERT ON reco.ingest_errors TO reco_owner;
+GRANT SELECT ON reco.channel_mappings, reco.preference_categories, reco.preference_policy, reco.models TO reco_owner;
+GRANT SELECT, INSERT, DELETE, UPDATE (revoked_at) ON reco.preferences TO reco_owner;
+GRANT SELECT, DELETE ON reco.customer_vectors, reco.recommendations TO reco_owner;
+
+-- Tables: readers read (never the secret, nor the tombstones), log what they showed.
+GRANT SELECT ON reco.customers, reco.items, reco.stock, reco.orders, reco.order_lines, reco.events, reco.ingest_errors,
+    reco.channel_mappings, reco.preference_categories, reco.preference_policy, reco.preferences, reco.preference_revocations,
+    reco.event_weight_overrides, reco.event_weights, reco.models, reco.deployments, reco.item_vectors, reco.customer_vectors,
+    reco.item_neighbors, reco.item_knn, reco.item_popularity, reco.segment_popularity, reco.category_settings,
+    reco.placement_weights, reco.recommendations, reco.preferences_current, reco.preference_capture_rate,
+    reco.preference_utilization_rate TO reco_reader;
 GRANT INSERT ON reco.recommendations TO reco_reader;
--- The preference ledger: capture and revoke, never rewrite (the append-only trigger also
--- guards admins). Row-level security: staff roles see all rows; a customer-facing session
--- (role reco_customer with SET reco.customer_id) sees and edits only that customer's rows.
-GRANT INSERT, UPDATE (revoked_at) ON reco.preferences TO reco_writer;
-GRANT INSERT, UPDATE, DELETE ON reco.preference_revocations TO reco_writer;
-GRANT USAGE ON SCHEMA reco TO reco_customer;
-GRANT SELECT ON reco.preference_categories, reco.preference_policy TO reco_customer;
-GRANT SELECT, INSERT, UPDATE (revoked_at) ON reco.preferences TO reco_customer;
-GRANT SELECT, INSERT, UPDATE, DELETE ON reco.preference_revocations TO reco_customer;
+-- Writers keep the catalogue and stock current; orders, events and the preference ledger are
+-- written through the functions only.
+GRANT INSERT, UPDATE ON reco.items, reco.stock TO reco_writer;
+GRANT UPDATE (timezone, email_opt_in, attributes) ON reco.customers TO reco_writer;
+-- Admins manage the catalogue, settings and models; they do not rewrite the ledger.
+GRANT INSERT, UPDATE, DELETE ON reco.customers, reco.items, reco.stock, reco.orders, reco.order_lines, reco.events,
+    reco.ingest_errors, reco.channel_mappings, reco.preference_categories, reco.preference_policy, reco.event_weight_overrides,
+    reco.models, reco.deployments, reco.customer_vectors, reco.item_neighbors, reco.item_knn, reco.item_popularity,
+    reco.segment_popularity, reco.category_settings, reco.placement_weights, reco.recommendations TO reco_admin;
+GRANT INSERT, DELETE ON reco.item_vectors TO reco_admin;
+GRANT UPDATE ON reco.event_weights TO reco_admin;
+GRANT DELETE ON reco.preferences, reco.preference_revocations TO reco_admin;
+GRANT SELECT, DELETE ON reco.forgotten_customers TO reco_admin;
+GRANT USAGE, SELECT ON SEQUENCE reco.models_model_id_seq TO reco_admin;
+-- A customer-facing session: the catalogue (filter, alternatives) and its own ledger rows.
+GRANT SELECT ON reco.preference_categories, reco.preference_policy, reco.preferences, reco.preference_revocations,
+    reco.items, reco.stock TO reco_customer;
+
+-- Row-level security on the ledger: staff see every row; the owner role's functions write for
+-- the customer they authorized; a customer-facing session sees only the customer of its scope
+-- (reco.customer_scope(), which only a verified token sets).
 ALTER TABLE reco.preferences ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reco.preference_revocations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY staff ON reco.preferences TO reco_reader USING (true) WITH CHECK (true);
-CREATE POLICY customer_self ON reco.preferences TO reco_customer
-    USING (customer_id = current_setting('reco.customer_id', true))
-    WITH CHECK (customer_id = current_setting('reco.customer_id', true));
+CREATE POLICY owner_functions ON reco.preferences TO reco_owner USING (true) WITH CHECK (true);
+CREATE POLICY customer_self ON reco.preferences TO reco_customer USING (customer_id = reco.customer_scope());
 CREATE POLICY staff ON reco.preference_revocations TO reco_reader USING (true) WITH CHECK (true);
-CREATE POLICY customer_self ON reco.preference_revocations TO reco_customer
-    USING (customer_id = current_setting('reco.customer_id', true))
-    WITH CHECK (customer_id = current_setting('reco.customer_id', true));
-GRANT ALL ON ALL TABLES IN SCHEMA reco TO reco_admin;
+CREATE POLICY owner_functions ON reco.preference_revocations TO reco_owner USING (true) WITH CHECK (true);
+CREATE POLICY customer_self ON reco.preference_revocations TO reco_customer USING (customer_id = reco.customer_scope());
 
 -- pg_dump skips the data of an extension's tables unless they are registered here, so
 -- without this a backup would hold the schema and none of the orders, events or preferences.
@@ -233,3 +270,5 @@ SELECT pg_catalog.pg_extension_config_dump('reco.deployments_deployment_id_seq',
 SELECT pg_catalog.pg_extension_config_dump('reco.events_event_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.ingest_errors_error_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.preferences_preference_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.secrets', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.forgotten_customers', '');

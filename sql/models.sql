@@ -32,7 +32,7 @@ COMMENT ON VIEW reco.event_weights IS 'How much each kind of event says about li
     'UPDATE it to change a weight.';
 
 CREATE FUNCTION reco._event_weights_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
     IF NEW.kind IS DISTINCT FROM OLD.kind THEN
         RAISE EXCEPTION 'the kind of an event weight cannot change' USING ERRCODE = '22023', HINT = 'update the weight only';

@@ -45,7 +45,7 @@ COMMENT ON COLUMN reco.stock.back_in_stock_at IS 'Set by a trigger when an updat
 CREATE INDEX stock_buyable_idx ON reco.stock (item_id) WHERE available > 0 AND NOT backordered;
 
 CREATE FUNCTION reco._stock_back_in_stock() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
     NEW.back_in_stock_at := now();
     RETURN NEW;
@@ -105,7 +105,7 @@ CREATE INDEX order_lines_item_idx ON reco.order_lines (item_id);
 -- Deleting items is rare (retire them with active = false); it waits for order lines being
 -- written and holds new ones off until it commits, so no line can slip in for a deleted item.
 CREATE FUNCTION reco._order_lines_item_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     missing text;
 BEGIN
@@ -126,7 +126,7 @@ CREATE TRIGGER order_lines_item_check_upd AFTER UPDATE ON reco.order_lines
 REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION reco._order_lines_item_check();
 
 CREATE FUNCTION reco._items_in_use_check() RETURNS trigger
-LANGUAGE plpgsql SET search_path = reco, pg_catalog AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     used text;
 BEGIN
@@ -171,7 +171,7 @@ CREATE TABLE reco.events (
     value        double precision,
     channel      text,
     device       text,
-    occurred_at  timestamptz NOT NULL,
+    occurred_at  timestamptz NOT NULL CHECK (occurred_at >= '1970-01-01 00:00:00+00' AND occurred_at < 'infinity'),
     order_id     text COLLATE "C",
     context      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context) = 'object'),
     recorded_at  timestamptz NOT NULL DEFAULT now(),
@@ -211,3 +211,32 @@ CREATE TABLE reco.channel_mappings (
     CHECK ((path IS NULL) <> (value IS NULL))
 );
 COMMENT ON TABLE reco.channel_mappings IS 'Data-driven channels: canonical field -> JSON path (or constant value) + transform. Rows for a built-in channel override its fields.';
+
+-- The extension's secrets: the key of customer tokens and keyed customer hashes. Readable by
+-- the owner role only (see finalize.sql); rotate by updating the row (new connections use it).
+CREATE TABLE reco.secrets (
+    name  text COLLATE "C" PRIMARY KEY,
+    key   bytea NOT NULL CHECK (length(key) >= 32)
+);
+COMMENT ON TABLE reco.secrets IS 'pg_reco''s secret keys (hmac: customer tokens, keyed customer hashes). Only reco_owner reads it.';
+
+-- Customers forgotten by reco.forget_customer, by keyed hash only (no id): ingestion does not
+-- create them again.
+CREATE TABLE reco.forgotten_customers (
+    customer_key  text COLLATE "C" PRIMARY KEY,
+    forgotten_at  timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE reco.forgotten_customers IS 'Tombstones of forgotten customers: reco.customer_key(id), never the id. Events of a forgotten id are not stored again; orders are stored without it. Delete a row to let the id be created again.';
+
+-- A restore (pg_dump brings the key of the old database) replaces the key CREATE EXTENSION made,
+-- so tokens and forget tombstones keep working across a dump and restore.
+CREATE FUNCTION reco._secrets_upsert() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    UPDATE reco.secrets SET key = NEW.key WHERE name = NEW.name;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER secrets_upsert BEFORE INSERT ON reco.secrets FOR EACH ROW EXECUTE FUNCTION reco._secrets_upsert();

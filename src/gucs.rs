@@ -3,6 +3,8 @@ use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 /// Threads a training uses (0 = one per CPU core).
 pub static TRAINING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
+/// The most threads reco.training_threads may ask for.
+pub const MAX_TRAINING_THREADS: i32 = 64;
 
 /// Serving: at most this many items of one category in a list (0 = no cap).
 pub static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(3);
@@ -33,7 +35,19 @@ pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
+/// The customer a customer-facing session acts for: set only by reco.enter_customer_scope
+/// (superuser-level context, so a plain SET by any other role fails).
+pub static CUSTOMER_SCOPE: GucSetting<Option<std::ffi::CString>> = GucSetting::<Option<std::ffi::CString>>::new(None);
+
 pub fn init() {
+    GucRegistry::define_string_guc(
+        c"reco.customer_scope",
+        c"The customer this session acts for, set by reco.enter_customer_scope(token); read-only for SQL.",
+        c"Row-level security on the preference ledger and the preference functions confine a reco_customer session to this customer. Only reco.enter_customer_scope can set it (it checks a token signed with the extension's key); SET fails for every role but a superuser, and RESET ALL or DISCARD ALL clears it.",
+        &CUSTOMER_SCOPE,
+        GucContext::Suset,
+        GucFlags::DISALLOW_IN_FILE | GucFlags::DISALLOW_IN_AUTO_FILE,
+    );
     GucRegistry::define_int_guc(
         c"reco.hnsw_min_items",
         c"Catalogues with at least this many items take ALS and content candidates from pgvector HNSW indexes (0 = never).",
@@ -55,11 +69,11 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.training_threads",
         c"Threads reco.train and reco.evaluate use (0 = one per CPU core).",
-        c"Training runs its numeric work (ALS, evaluation) on this many threads inside the backend that called it.",
+        c"Training runs its numeric work (ALS, evaluation) on this many threads inside the backend that called it. Superuser-only (ALTER SYSTEM, ALTER ROLE ... SET by a superuser): each thread takes memory and a core. At most 64, and never more than twice the CPU cores.",
         &TRAINING_THREADS,
         0,
-        256,
-        GucContext::Userset,
+        MAX_TRAINING_THREADS,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
@@ -125,11 +139,11 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.cache_max_memory",
         c"The most memory the per-backend cache of the deployed model may take.",
-        c"The cache is loaded by a backend's first recommendation call and reloaded when another model is deployed; a model larger than this is refused with an error naming its size.",
+        c"The cache is loaded by a backend's first recommendation call and reloaded when another model is deployed; a model whose estimated size (from its registry row) is larger than this is refused before anything is loaded, with an error naming its size. Superuser-only: it protects the server's memory.",
         &CACHE_MAX_KB,
         64,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::UNIT_KB,
     );
 }

@@ -27,6 +27,24 @@ pub fn vector_type() -> VectorType {
     }
 }
 
+/// The schema pgvector was installed in, quoted for SQL text (`public` usually): statements
+/// name its type, operators and functions with it, so that no caller's search_path (nor a
+/// temporary object shadowing them) changes what they mean.
+pub fn schema() -> String {
+    let s: Option<String> = Spi::get_one(
+        "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'",
+    )
+    .ok()
+    .flatten();
+    s.unwrap_or_else(|| {
+        crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::NotInPrerequisiteState, "the vector extension (pgvector) is not installed")
+                .hint("CREATE EXTENSION vector; (pg_reco requires it: CREATE EXTENSION pg_reco CASCADE)"),
+        )
+    })
+}
+
 /// A palloc'd `vector` datum in the current memory context.
 pub fn to_datum(v: &[f32]) -> pg_sys::Datum {
     let dim = v.len().min(16_000);

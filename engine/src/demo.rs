@@ -309,8 +309,12 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
             for &i in &lines {
                 if items[i].size.is_some() && rng.random::<f64>() < 0.06 {
                     let reason = if rng.random::<bool>() { "too small" } else { "too large" };
+                    // five days later, but never after the data's end (the last midnight, at
+                    // or before `end_ms`): nothing is dated in the future, and the data is the
+                    // same at every hour and on every date
+                    let returned_at = (at + 5 * 86_400_000).min(start_ms + scale.days * 86_400_000 - 1);
                     events.push(Event { customer_id: cid.clone(), session_id: session.clone(), item_id: items[i].item_id.clone(),
-                        kind: "return", value: Some(1.0), at_ms: at + 5 * 86_400_000, reason: Some(reason) });
+                        kind: "return", value: Some(1.0), at_ms: returned_at, reason: Some(reason) });
                 }
             }
             let payload_lines: Vec<Value> = lines
@@ -349,6 +353,18 @@ mod tests {
     const END: i64 = 1_735_689_600_000; // 2025-01-01
 
     #[test]
+    fn nothing_in_the_future() {
+        // at any hour of the end day
+        for h in [0, 7, 11, 23] {
+            let end = END + h * 3_600_000 + 1_234;
+            let d = generate(scale("small").unwrap(), 42, end);
+            let latest = d.events.iter().map(|e| e.at_ms).max().unwrap();
+            assert!(latest <= end, "an event at {latest} is after the end {end}");
+            assert!(d.events.iter().any(|e| e.kind == "return"));
+        }
+    }
+
+    #[test]
     fn deterministic_by_seed() {
         let a = generate(scale("small").unwrap(), 42, END);
         let b = generate(scale("small").unwrap(), 42, END);
@@ -358,7 +374,9 @@ mod tests {
         assert_ne!(a.orders, c.orders);
         // another end date moves the times but not the amounts
         let later = generate(scale("small").unwrap(), 42, END + 3 * 86_400_000);
-        assert_eq!((later.orders.len(), later.events.len()), (a.orders.len(), a.events.len()));
+        // (returns are dated five days after the order, so those of the last days wait for later)
+        let kept = |d: &DemoData| d.events.iter().filter(|e| e.kind != "return").count();
+        assert_eq!((later.orders.len(), kept(&later)), (a.orders.len(), kept(&a)));
         assert!(scale("huge").is_err());
         // generated in two ranges, the same customers
         let sc = scale("small").unwrap();

@@ -22,6 +22,12 @@ pub enum ErrorKind {
     InsufficientPrivilege,
     /// 55000 object_not_in_prerequisite_state: e.g. demo data already loaded.
     NotInPrerequisiteState,
+    /// 28000 invalid_authorization_specification: a customer token that is forged or expired.
+    InvalidAuthorization,
+    /// 22004 null_value_not_allowed: a NULL where a value is required.
+    NullValue,
+    /// 57014 query_canceled: a long run stopped by a cancel request or statement_timeout.
+    QueryCanceled,
 }
 
 impl ErrorKind {
@@ -36,6 +42,9 @@ impl ErrorKind {
             ErrorKind::LimitExceeded => "54000",
             ErrorKind::InsufficientPrivilege => "42501",
             ErrorKind::NotInPrerequisiteState => "55000",
+            ErrorKind::InvalidAuthorization => "28000",
+            ErrorKind::NullValue => "22004",
+            ErrorKind::QueryCanceled => "57014",
         }
     }
 }

@@ -4,6 +4,16 @@ use serde_json::Value;
 
 /// Longest text accepted for an identifier (order, customer, item, session ids).
 pub const MAX_ID_LEN: usize = 256;
+
+/// Characters that change how an identifier is shown without being seen: bidirectional
+/// embeddings, overrides, isolates and marks, zero-width spaces and joiners, the word joiner,
+/// invisible operators, the soft hyphen and the byte-order mark. An id holding one could pass
+/// for another customer's or item's id in a log or an admin screen.
+pub fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
 /// The hint of every "missing field" error.
 pub const MISSING_HINT: &str =
     "the canonical model needs this field; if the channel sends it under another name, map it with a row in reco.channel_mappings";
@@ -140,6 +150,11 @@ impl<'a> Node<'a> {
         if t.chars().any(|c| c.is_control()) {
             return Err(self.err(ErrorKind::InvalidParameter, format!("identifier {} contains control characters", show(t))));
         }
+        if let Some(c) = t.chars().find(|&c| invisible(c)) {
+            return Err(self
+                .err(ErrorKind::InvalidParameter, format!("identifier {} contains the invisible character U+{:04X}", show(t), c as u32))
+                .hint("identifiers may not hold bidirectional controls or zero-width characters: two ids that look alike must be equal"));
+        }
         Ok(Some(t.to_string()))
     }
 
@@ -205,4 +220,27 @@ pub fn parse(text: &str) -> Result<Value> {
             Error::new(ErrorKind::InvalidText, format!("payload is not valid JSON: {msg}"))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(v: serde_json::Value) -> Result<Option<String>> {
+        Node::root(&v).id()
+    }
+
+    #[test]
+    fn ids_are_bounded_and_visible() {
+        assert_eq!(id(serde_json::json!(" c42 ")).unwrap().as_deref(), Some("c42"));
+        assert_eq!(id(serde_json::json!(42)).unwrap().as_deref(), Some("42"));
+        assert!(id(serde_json::json!("x".repeat(MAX_ID_LEN))).is_ok());
+        assert_eq!(id(serde_json::json!("x".repeat(MAX_ID_LEN + 1))).unwrap_err().kind, ErrorKind::InvalidParameter);
+        for bad in ["c\u{202E}24", "c\u{200B}42", "\u{FEFF}c42", "c4\u{2066}2", "c\u{0007}"] {
+            let e = id(serde_json::json!(bad)).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidParameter, "{bad:?}");
+        }
+        // accents and other scripts are ordinary characters
+        assert!(id(serde_json::json!("kunde-Müller-東京")).is_ok());
+    }
 }

@@ -6,6 +6,7 @@ pub mod hash;
 pub mod json;
 pub mod models;
 pub mod standardize;
+pub mod token;
 
 pub use error::{Error, ErrorKind, Result};
 pub mod normalize;

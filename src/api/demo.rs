@@ -91,6 +91,9 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
             }
         });
         for range in chunks {
+            // a cancel or statement_timeout stops the load between chunks (dropping the
+            // receiver then stops the generator thread too)
+            pg_sys::check_for_interrupts!();
             // recv fails only if the generator thread panicked (a bug): report it as one
             let chunk = rx.recv().unwrap_or_else(|_| internal("pg_reco: the demo generator thread stopped".into())).or_raise();
             n_lines += chunk.lines;

@@ -16,26 +16,32 @@ use super::transaction_start as now;
 macro_rules! insert_events_sql {
     () => {
         "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
-         SELECT c, s, i, k, v, ch, d, t, x::jsonb
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[], $7::text[], $8::timestamptz[], $9::text[])
+         SELECT c, s, i, k, v, ch, d, t, x::pg_catalog.jsonb
+         FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.float8[],
+                     $6::pg_catalog.text[], $7::pg_catalog.text[], $8::pg_catalog.timestamptz[], $9::pg_catalog.text[])
               AS u(c, s, i, k, v, ch, d, t, x)"
     };
 }
 
 /// Inserts events (creating customers seen for the first time) and returns their event_ids.
-pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> Vec<i64> {
+/// Events of a forgotten customer (reco.forget_customer) are not stored: `forgotten` counts
+/// them. Each customer row is locked until the transaction ends, so a concurrent forget either
+/// waits for these events and deletes them, or wins and they are dropped here.
+pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> (Vec<i64>, usize) {
     if events.is_empty() {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
     let mut customers: Vec<String> = events.iter().filter_map(|e| e.customer_id.clone()).collect();
     customers.sort();
     customers.dedup();
-    if !customers.is_empty() {
-        crate::plans::update(client, "INSERT INTO reco.customers (customer_id) SELECT unnest($1::text[]) ON CONFLICT (customer_id) DO NOTHING", &[DatumWithOid::from(customers)])
-            .or_raise();
+    let forgotten = super::scope::ensure_customers(client, &customers, None);
+    let kept: Vec<Event> = events.iter().filter(|e| e.customer_id.as_ref().is_none_or(|c| !forgotten.contains(c))).cloned().collect();
+    let n_forgotten = events.len() - kept.len();
+    if kept.is_empty() {
+        return (Vec::new(), n_forgotten);
     }
-    let rows = crate::plans::update(client, concat!(insert_events_sql!(), " RETURNING event_id"), &event_columns(events)).or_raise();
-    rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect()
+    let rows = crate::plans::update(client, concat!(insert_events_sql!(), " RETURNING event_id"), &event_columns(&kept)).or_raise();
+    (rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect(), n_forgotten)
 }
 
 /// Inserts events whose customers exist already (the demo loader writes them first), without
@@ -63,24 +69,26 @@ fn event_columns(events: &[Event]) -> [DatumWithOid<'static>; 9] {
     ]
 }
 
-/// Records one event from typed arguments; returns its event_id. A customer seen for the first
-/// time is created. `value`: dwell seconds for views, quantity for cart and purchase events,
-/// 0-5 for ratings.
+/// Records one event from typed arguments; returns its event_id, or NULL when the customer was
+/// forgotten (reco.forget_customer: nothing of theirs is stored again). A customer seen for the
+/// first time is created. `value`: dwell seconds for views, quantity for cart and purchase
+/// events, 0-5 for ratings.
 #[allow(clippy::too_many_arguments)]
 #[pg_extern(volatile, security_definer)]
-#[search_path(reco, pg_catalog)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn record_event(
     customer_id: Option<&str>,
     item_id: Option<&str>,
-    kind: &str,
+    kind: Option<&str>,
     value: default!(Option<f64>, "NULL"),
     occurred_at: default!(Option<TimestampWithTimeZone>, "now()"),
     context: default!(Option<Payload>, "'{}'"),
     session_id: default!(Option<&str>, "NULL"),
     channel: default!(Option<&str>, "NULL"),
     device: default!(Option<&str>, "NULL"),
-) -> i64 {
-    let kind = Kind::parse(kind).map_err(|e| e.at("kind")).or_raise();
+) -> Option<i64> {
+    let kind = Kind::parse(super::required(kind, "kind", "view, click, cart_add, purchase, rating ...")).map_err(|e| e.at("kind")).or_raise();
+    let channel = reco_engine::normalize::channel_name(channel.unwrap_or("sql")).map_err(|e| e.at("channel")).or_raise();
     let context = Payload::object_arg(context, "context", r#"{"rec_id": "r1"}"#);
     let occurred = occurred_at.map_or_else(now, |t| time::from_pg_micros(t.into_inner()));
     let id = |s: Option<&str>, what: &str| -> Option<String> {
@@ -93,13 +101,17 @@ fn record_event(
         item_id: id(item_id, "item_id"),
         kind,
         value,
-        channel: channel.unwrap_or("sql").to_string(),
+        channel,
         device: device.map(event::device),
         occurred_at: occurred,
         context,
-    })
+    }, now())
     .or_raise();
-    super::single_id(Spi::connect_mut(|client| insert_events(client, &[ev])))
+    let (ids, forgotten) = Spi::connect_mut(|client| insert_events(client, &[ev]));
+    if forgotten > 0 {
+        return None;
+    }
+    Some(super::single_id(ids))
 }
 
 /// Normalizes one event payload of a channel (no table access; `now` fills a missing time).
@@ -109,30 +121,36 @@ fn normalize_event(channel: &str, payload: Payload) -> JsonbText {
     JsonbText::of(&event::normalize_event(channel, &v, now()).or_raise())
 }
 
-/// Normalizes and stores one event payload; returns its event_id.
+/// Normalizes and stores one event payload; returns its event_id, or NULL when its customer
+/// was forgotten.
 #[pg_extern(volatile, strict, security_definer)]
-#[search_path(reco, pg_catalog)]
-fn ingest_event(channel: &str, payload: Payload) -> i64 {
+#[search_path(pg_catalog, reco, pg_temp)]
+fn ingest_event(channel: &str, payload: Payload) -> Option<i64> {
     let v = payload.value().map_err(|e| e.context(format!("{channel} event"))).or_raise();
     let ev = event::normalize_event(channel, &v, now()).or_raise();
-    super::single_id(Spi::connect_mut(|client| insert_events(client, &[ev])))
+    let (ids, forgotten) = Spi::connect_mut(|client| insert_events(client, &[ev]));
+    if forgotten > 0 {
+        return None;
+    }
+    Some(super::single_id(ids))
 }
 
-/// Ingests a JSON array of event payloads; bad ones go to reco.ingest_errors.
+/// Ingests a JSON array of event payloads; bad ones go to reco.ingest_errors. Events of
+/// forgotten customers are counted in `forgotten` and not stored.
 #[pg_extern(volatile, strict, security_definer)]
-#[search_path(reco, pg_catalog)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn ingest_events(
     channel: &str,
     payloads: Payload,
-) -> TableIterator<'static, (name!(received, i64), name!(inserted, i64), name!(failed, i64))> {
+) -> TableIterator<'static, (name!(received, i64), name!(inserted, i64), name!(failed, i64), name!(forgotten, i64))> {
     let elements = batch_elements(payloads, &format!("{channel} event"));
     let received = elements.len() as i64;
     let t = now();
     let (ok, failed) = split_batch(elements, |v| event::normalize_event(channel, v, t));
     let n_failed = failed.len() as i64;
-    let ids = Spi::connect_mut(|client| {
+    let (ids, forgotten) = Spi::connect_mut(|client| {
         write_errors(client, channel, "event", failed);
         insert_events(client, &ok)
     });
-    TableIterator::once((received, ids.len() as i64, n_failed))
+    TableIterator::once((received, ids.len() as i64, n_failed, forgotten as i64))
 }

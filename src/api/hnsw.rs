@@ -79,9 +79,10 @@ pub fn candidates(c: &SpiClient<'_>, m: &Model, space: &'static str, dims: usize
                     .or_raise()
                     .unwrap_or(false);
                 exists.then(|| {
+                    let vs = vector::schema();
                     let sql = format!(
                         "SELECT item_id FROM reco.item_vectors WHERE model_id = {model_id} AND space = '{space}'
-                          ORDER BY v::vector({dims}) {} $1 LIMIT {limit}",
+                          ORDER BY v::{vs}.vector({dims}) OPERATOR({vs}.{}) $1 LIMIT {limit}",
                         operator(space)
                     );
                     c.prepare(sql.as_str(), &[PgOid::from(oid)]).or_raise().keep()

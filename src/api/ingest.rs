@@ -14,7 +14,7 @@ use std::collections::HashSet;
 /// The mapping rows of `channel`, if it has any.
 pub(crate) fn channel_mapping(channel: &str) -> Option<Mapping> {
     let text: Option<String> =
-        Spi::get_one_with_args("SELECT reco.channel_mapping($1)::text", &[channel.into()]).or_raise();
+        Spi::get_one_with_args("SELECT reco.channel_mapping($1)::pg_catalog.text", &[channel.into()]).or_raise();
     text.map(|t| reco_engine::json::parse(&t).and_then(|v| Mapping::from_json(&v)).or_raise())
 }
 
@@ -35,16 +35,14 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
         return Written::default();
     }
     let (cust, first_seen) = batch::customer_columns(orders);
-    crate::plans::update(client, "INSERT INTO reco.customers (customer_id, created_at)
-             SELECT c, t FROM unnest($1::text[], $2::timestamptz[]) AS u(c, t)
-             WHERE NOT EXISTS (SELECT 1 FROM reco.customers x WHERE x.customer_id = u.c)
-             ON CONFLICT (customer_id) DO NOTHING", &[DatumWithOid::from(cust), DatumWithOid::from(ts(&first_seen))],
-        )
-        .or_raise();
+    // forgotten customers (reco.forget_customer) are not created again: their orders are kept
+    // for sales figures without customer or e-mail, and without purchase events
+    let forgotten: Vec<String> = super::scope::ensure_customers(client, &cust, Some(&ts(&first_seen))).into_iter().collect();
     let it = batch::item_columns(orders);
     crate::plans::update(client, "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
-             SELECT i, g, t, p::numeric, c, a::jsonb
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(i, g, t, p, c, a)
+             SELECT i, g, t, p::pg_catalog.numeric, c, a::pg_catalog.jsonb
+             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],
+                         $6::pg_catalog.text[]) AS u(i, g, t, p, c, a)
              WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)  -- skip the casts for known items
              ON CONFLICT (item_id) DO NOTHING", &[
                 DatumWithOid::from(it.item_id),
@@ -60,9 +58,12 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
     let rows = crate::plans::update(client, "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
                  subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor, status, country, email, canonical_hash,
                  delivery_speed)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
-                 $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::bigint[],
-                 $16::text[])
+             SELECT u.o, u.ch, u.x, CASE WHEN u.c = ANY($17::pg_catalog.text[]) THEN NULL ELSE u.c END, u.t, u.cur,
+                    u.sub, u.dis, u.shp, u.tax, u.tot, u.st, u.co, CASE WHEN u.c = ANY($17::pg_catalog.text[]) THEN NULL ELSE u.em END, u.h, u.ds
+             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[],
+                 $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.int8[], $8::pg_catalog.int8[], $9::pg_catalog.int8[],
+                 $10::pg_catalog.int8[], $11::pg_catalog.int8[], $12::pg_catalog.text[], $13::pg_catalog.text[], $14::pg_catalog.text[],
+                 $15::pg_catalog.int8[], $16::pg_catalog.text[]) AS u(o, ch, x, c, t, cur, sub, dis, shp, tax, tot, st, co, em, h, ds)
              ON CONFLICT (channel, external_id) DO UPDATE SET
                  customer_id = excluded.customer_id, placed_at = excluded.placed_at, currency = excluded.currency,
                  subtotal_minor = excluded.subtotal_minor, discount_minor = excluded.discount_minor,
@@ -88,6 +89,7 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
                 DatumWithOid::from(c.email),
                 DatumWithOid::from(c.hash),
                 DatumWithOid::from(c.delivery_speed),
+                DatumWithOid::from(forgotten.clone()),
             ],
         )
         .or_raise();
@@ -109,9 +111,9 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
     w.unchanged = orders.len() as i64 - w.inserted - w.updated;
     if !updated.is_empty() {
         // an order that changed gets its lines and purchase events anew
-        crate::plans::update(client, "DELETE FROM reco.order_lines WHERE order_id = ANY($1)", &[DatumWithOid::from(updated.clone())])
+        crate::plans::update(client, "DELETE FROM reco.order_lines WHERE order_id = ANY($1::pg_catalog.text[])", &[DatumWithOid::from(updated.clone())])
             .or_raise();
-        crate::plans::update(client, "DELETE FROM reco.events WHERE order_id = ANY($1) AND kind IN ('purchase', 'return')", &[DatumWithOid::from(updated)],
+        crate::plans::update(client, "DELETE FROM reco.events WHERE order_id = ANY($1::pg_catalog.text[]) AND kind IN ('purchase', 'return')", &[DatumWithOid::from(updated)],
             )
             .or_raise();
     }
@@ -120,7 +122,8 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
     }
     let l = batch::line_columns(orders, &changed);
     crate::plans::update(client, "INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color)
-             SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::text[], $8::text[])", &[
+             SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.int4[], $3::pg_catalog.text[], $4::pg_catalog.int4[],
+                                  $5::pg_catalog.int8[], $6::pg_catalog.int8[], $7::pg_catalog.text[], $8::pg_catalog.text[])", &[
                 DatumWithOid::from(l.order_id),
                 DatumWithOid::from(l.line_no),
                 DatumWithOid::from(l.item_id),
@@ -136,8 +139,9 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
     if !p.order_id.is_empty() {
         crate::plans::update(client, "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
                  SELECT c, i, k, q, ch, t, o
-                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
-                      AS u(c, i, q, ch, t, o, k)", &[
+                 FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.float8[], $4::pg_catalog.text[],
+                             $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.text[]) AS u(c, i, q, ch, t, o, k)
+                 WHERE NOT (c = ANY($8::pg_catalog.text[]))", &[
                     DatumWithOid::from(p.customer_id),
                     DatumWithOid::from(p.item_id),
                     DatumWithOid::from(p.qty),
@@ -145,6 +149,7 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
                     DatumWithOid::from(ts(&p.occurred_at)),
                     DatumWithOid::from(p.order_id),
                     DatumWithOid::from(p.kind),
+                    DatumWithOid::from(forgotten),
                 ],
             )
             .or_raise();
@@ -167,7 +172,8 @@ pub(crate) fn write_errors(client: &mut SpiClient<'_>, channel: &str, entity: &s
         hint.push(e.hint);
     }
     crate::plans::update(client, "INSERT INTO reco.ingest_errors (channel, entity, payload, sqlstate, message, json_path, hint)
-             SELECT $1, $2, p::jsonb, s, m, jp, h FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(p, s, m, jp, h)", &[
+             SELECT $1, $2, p::pg_catalog.jsonb, s, m, jp, h
+               FROM unnest($3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[], $6::pg_catalog.text[], $7::pg_catalog.text[]) AS u(p, s, m, jp, h)", &[
                 DatumWithOid::from(channel),
                 DatumWithOid::from(entity),
                 DatumWithOid::from(payload),
@@ -178,6 +184,13 @@ pub(crate) fn write_errors(client: &mut SpiClient<'_>, channel: &str, entity: &s
             ],
         )
         .or_raise();
+}
+
+/// An order placed at a time pg_reco can weigh: from 1970 on, not in the future.
+fn dated(order: reco_engine::Result<Order>, now: chrono::DateTime<chrono::Utc>) -> reco_engine::Result<Order> {
+    let o = order?;
+    reco_engine::standardize::time::check_activity(&o.placed_at, &now, "placed_at").map_err(|e| e.context(format!("order {}", o.order_id)))?;
+    Ok(o)
 }
 
 /// Normalizes each payload of a batch; the ones that fail come back as dead letters (their
@@ -207,11 +220,11 @@ pub(crate) fn batch_elements(payloads: Payload, what: &str) -> Vec<Value> {
 /// a changed payload for the same (channel, external_id) replaces the order and its lines.
 /// Bad input raises an error (nothing is written).
 #[pg_extern(volatile, strict, security_definer)]
-#[search_path(reco, pg_catalog)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn ingest_order(channel: &str, payload: Payload) -> String {
     let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
     let mapping = channel_mapping(channel);
-    let order = normalize::normalize_order(channel, &value, mapping.as_ref()).or_raise();
+    let order = dated(normalize::normalize_order(channel, &value, mapping.as_ref()), super::transaction_start()).or_raise();
     let id = order.order_id.clone();
     Spi::connect_mut(|client| write_orders(client, std::slice::from_ref(&order)));
     id
@@ -221,7 +234,7 @@ fn ingest_order(channel: &str, payload: Payload) -> String {
 /// reco.ingest_errors with its reason. `unchanged` counts replays and payloads superseded by a
 /// later one for the same order in the batch.
 #[pg_extern(volatile, strict, security_definer)]
-#[search_path(reco, pg_catalog)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn ingest_orders(
     channel: &str,
     payloads: Payload,
@@ -238,7 +251,8 @@ fn ingest_orders(
     let elements = batch_elements(payloads, &format!("{channel} order"));
     let received = elements.len() as i64;
     let mapping = channel_mapping(channel);
-    let (ok, failed) = split_batch(elements, |v| normalize::normalize_order(channel, v, mapping.as_ref()));
+    let now = super::transaction_start();
+    let (ok, failed) = split_batch(elements, |v| dated(normalize::normalize_order(channel, v, mapping.as_ref()), now));
     let (orders, superseded) = batch::dedupe_last(ok);
     let n_failed = failed.len() as i64;
     let w = Spi::connect_mut(|client| {

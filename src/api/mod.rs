@@ -5,6 +5,7 @@ mod hnsw;
 pub mod ingest;
 pub mod prefs;
 pub mod registry;
+pub mod scope;
 pub mod serve;
 pub mod standardize;
 pub mod train;
@@ -48,6 +49,18 @@ pub fn timestamptz(pg_micros: i64) -> TimestampWithTimeZone {
         crate::error::raise(
             reco_engine::Error::new(reco_engine::ErrorKind::DatetimeOverflow, "timestamp out of range")
                 .hint("timestamps must fall between 4713 BC and 294276 AD"),
+        )
+    })
+}
+
+/// A required argument: its value, or 22004 naming it (for functions that are not STRICT
+/// because some of their arguments may be NULL).
+pub fn required<'a>(v: Option<&'a str>, name: &str, accepted: &str) -> &'a str {
+    v.unwrap_or_else(|| {
+        crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL"))
+                .at(name)
+                .hint(format!("pass a value: {accepted}")),
         )
     })
 }

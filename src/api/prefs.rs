@@ -25,7 +25,7 @@ fn categories_named(only: Option<&[String]>) -> Vec<Category> {
         let rows = crate::plans::select(
             c,
             "SELECT name, value_type, family, allowed_values, allowed_sources FROM reco.preference_categories
-             WHERE $1::text[] IS NULL OR name = ANY($1)",
+             WHERE $1::pg_catalog.text[] IS NULL OR name = ANY($1::pg_catalog.text[])",
             &[DatumWithOid::from(only.map(<[String]>::to_vec))],
         )
         .or_raise();
@@ -58,35 +58,55 @@ fn find_category<'a>(all: &'a [Category], name: &str) -> &'a Category {
     })
 }
 
-/// Checks a customer id, and that a customer-scoped session (SET reco.customer_id) names
-/// only its own customer. reco._ensure_customer checks the scope again at the privilege boundary.
-fn customer(id: &str) -> String {
+/// A customer id argument, checked (NULL: 22004; empty, too long or with invisible characters:
+/// 22023).
+pub(crate) fn checked_id(id: Option<&str>, name: &str) -> String {
+    let id = super::required(id, name, "the OMS customer id");
     let v = Value::from(id);
-    let id = reco_engine::json::Node::root(&v)
+    reco_engine::json::Node::root(&v)
         .id()
+        .map_err(|e| e.at(name))
         .or_raise()
-        .unwrap_or_else(|| raise(Error::invalid("customer_id is empty").at("customer_id").hint("pass the OMS customer id")));
-    if let Some(scope) = customer_scope() {
+        .unwrap_or_else(|| raise(Error::invalid(format!("{name} is empty")).at(name).hint("pass the OMS customer id")))
+}
+
+/// Checks a customer id, and that this session may act for that customer: a customer-scoped
+/// session (reco.enter_customer_scope) only for its own, other sessions only with reco_writer's
+/// privileges (see scope::authorize).
+fn customer(id: &str) -> String {
+    let id = checked_id(Some(id), "customer_id");
+    super::scope::authorize(&id);
+    id
+}
+
+/// Checks a customer id for a reader: a customer-scoped session names only its own customer
+/// (row-level security would show it nothing else anyway; this says why).
+fn readable_customer(id: &str) -> String {
+    let id = checked_id(Some(id), "customer_id");
+    if let Some(scope) = super::scope::scope() {
         if scope != id {
             raise(
-                Error::new(ErrorKind::InsufficientPrivilege, format!("customer {id} is outside this session's scope"))
-                    .hint(format!("this session has reco.customer_id = {scope}")),
+                Error::new(ErrorKind::InsufficientPrivilege, format!("customer {} is outside this session's scope", reco_engine::error::show(&id)))
+                    .hint(format!("this session acts for customer {} only (reco.enter_customer_scope)", reco_engine::error::show(&scope))),
             );
         }
     }
     id
 }
 
-/// The customer a session is scoped to (`SET reco.customer_id`), read without a query.
-fn customer_scope() -> Option<String> {
-    let name = c"reco.customer_id";
-    // missing_ok: an unset custom setting is NULL
-    let v = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    if v.is_null() {
-        return None;
+/// Creates the customer if new; a forgotten customer is not created again (55000).
+fn ensure_customer(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) {
+    if !super::scope::ensure_customers(c, &[customer_id.to_string()], None).is_empty() {
+        raise(
+            Error::new(ErrorKind::NotInPrerequisiteState, format!("customer {} was forgotten", reco_engine::error::show(customer_id)))
+                .hint("reco.forget_customer is final: nothing is stored for this id again"),
+        );
     }
-    let s = unsafe { std::ffi::CStr::from_ptr(v) }.to_string_lossy().into_owned();
-    Some(s).filter(|s| !s.is_empty())
+}
+
+/// An observed_at argument: NULL is refused (22004), the bounds are checked when inserting.
+fn observed(at: Option<TimestampWithTimeZone>) -> TimestampWithTimeZone {
+    at.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "observed_at is NULL").at("observed_at").hint("leave it out for now(), or pass when the customer said it")))
 }
 
 /// A standardized ledger row ready to insert.
@@ -131,18 +151,23 @@ fn raw_value(cat: &Category, text: &str) -> Value {
 }
 
 fn insert(customer_id: &str, caps: Vec<Capture>, source: &str, observed_at: TimestampWithTimeZone, channel: Option<&str>) -> Vec<i64> {
+    let observed = time::from_pg_micros(observed_at.into_inner());
+    time::check_activity(&observed, &super::transaction_start(), "observed_at").or_raise();
+    if let Some(ch) = channel {
+        reco_engine::normalize::channel_name(ch).map_err(|e| e.at("channel")).or_raise();
+    }
     Spi::connect_mut(|c| {
-        crate::plans::update(c, "SELECT reco._ensure_customer($1)", &[DatumWithOid::from(customer_id)]).or_raise();
+        ensure_customer(c, customer_id);
         let explicit: Vec<String> = caps.iter().filter(|x| x.explicit).map(|x| x.category.clone()).collect();
         if !explicit.is_empty() {
             // an explicit choice lifts the customer's revocation of that category
-            crate::plans::update(c, "DELETE FROM reco.preference_revocations WHERE customer_id = $1 AND category = ANY($2)", &[DatumWithOid::from(customer_id), DatumWithOid::from(explicit)],
+            crate::plans::update(c, "DELETE FROM reco.preference_revocations WHERE customer_id = $1 AND category = ANY($2::pg_catalog.text[])", &[DatumWithOid::from(customer_id), DatumWithOid::from(explicit)],
             )
             .or_raise();
         }
         let rows = crate::plans::update(c, "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, channel, observed_at)
-                 SELECT $1, cat, v::jsonb, $2, e, conf, $3, $4
-                 FROM unnest($5::text[], $6::text[], $7::bool[], $8::float8[]) AS u(cat, v, e, conf)
+                 SELECT $1, cat, v::pg_catalog.jsonb, $2, e, conf, $3, $4
+                 FROM unnest($5::pg_catalog.text[], $6::pg_catalog.text[], $7::pg_catalog.bool[], $8::pg_catalog.float8[]) AS u(cat, v, e, conf)
                  RETURNING preference_id", &[
                     DatumWithOid::from(customer_id),
                     DatumWithOid::from(source),
@@ -161,17 +186,22 @@ fn insert(customer_id: &str, caps: Vec<Capture>, source: &str, observed_at: Time
 
 /// Captures one preference; the value is standardized by its category (sizes to size codes,
 /// colors to the palette, price ranges to minor units). Returns the ledger row's id.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn capture_preference(
-    customer_id: &str,
-    category: &str,
-    value: &str,
-    source: &str,
-    observed_at: default!(TimestampWithTimeZone, "now()"),
+    customer_id: Option<&str>,
+    category: Option<&str>,
+    value: Option<&str>,
+    source: Option<&str>,
+    observed_at: default!(Option<TimestampWithTimeZone>, "now()"),
     channel: default!(Option<&str>, "NULL"),
     confidence: default!(Option<f64>, "NULL"),
 ) -> i64 {
-    let customer_id = customer(customer_id);
+    let customer_id = customer(super::required(customer_id, "customer_id", "the OMS customer id"));
+    let category = super::required(category, "category", "a category of reco.preference_categories, e.g. size_tops");
+    let value = super::required(value, "value", "the value to capture, e.g. 'M'");
+    let source = super::required(source, "source", "checkout, survey, profile, kiosk ...");
+    let observed_at = observed(observed_at);
     let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     let cap = prepare(cat, &raw_value(cat, value), source, confidence);
@@ -180,16 +210,22 @@ fn capture_preference(
 
 /// Captures a whole form or survey: `{"size_tops": "M", "color": "navy", ...}`. All values are
 /// checked before any is written. Returns how many were captured.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn capture_preferences(
-    customer_id: &str,
-    payload: Payload,
-    source: &str,
-    observed_at: default!(TimestampWithTimeZone, "now()"),
+    customer_id: Option<&str>,
+    payload: Option<Payload>,
+    source: Option<&str>,
+    observed_at: default!(Option<TimestampWithTimeZone>, "now()"),
     channel: default!(Option<&str>, "NULL"),
 ) -> i32 {
-    let customer_id = customer(customer_id);
-    let v = payload.value().or_raise();
+    let customer_id = customer(super::required(customer_id, "customer_id", "the OMS customer id"));
+    let source = super::required(source, "source", "checkout, survey, profile, kiosk ...");
+    let observed_at = observed(observed_at);
+    let v = match payload {
+        Some(p) => p.value().or_raise(),
+        None => raise(Error::new(ErrorKind::NullValue, "payload is NULL").at("payload").hint("for example '{\"size_tops\": \"M\", \"color\": \"navy\"}'")),
+    };
     let Value::Object(m) = v else {
         raise(
             Error::invalid("preferences must be a JSON object of category: value")
@@ -212,7 +248,8 @@ fn capture_preferences(
 }
 
 /// The customer edits a preference (a new explicit row, source `profile`).
-#[pg_extern(volatile)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn set_preference(customer_id: &str, category: &str, value: &str) -> i64 {
     let customer_id = customer(customer_id);
     let all = categories_named(Some(&[category.to_string()]));
@@ -224,19 +261,20 @@ fn set_preference(customer_id: &str, category: &str, value: &str) -> i64 {
 
 /// Revokes one category: its rows stop counting, inference will not set it again, other
 /// categories are untouched. Returns how many ledger rows were marked.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn revoke_preference(customer_id: &str, category: &str) -> i64 {
     let customer_id = customer(customer_id);
     let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
     Spi::connect_mut(|c| {
-        crate::plans::update(c, "SELECT reco._ensure_customer($1)", &[DatumWithOid::from(customer_id.as_str())]).or_raise();
-        let marked = crate::plans::update(c, "UPDATE reco.preferences SET revoked_at = now() WHERE customer_id = $1 AND category = $2 AND revoked_at IS NULL", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
+        ensure_customer(c, &customer_id);
+        let marked = crate::plans::update(c, "UPDATE reco.preferences SET revoked_at = pg_catalog.now() WHERE customer_id = $1 AND category = $2 AND revoked_at IS NULL", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
             )
             .or_raise()
             .len() as i64;
         crate::plans::update(c, "INSERT INTO reco.preference_revocations (customer_id, category) VALUES ($1, $2)
-             ON CONFLICT (customer_id, category) DO UPDATE SET revoked_at = now()", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
+             ON CONFLICT (customer_id, category) DO UPDATE SET revoked_at = pg_catalog.now()", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
         )
         .or_raise();
         marked
@@ -324,8 +362,9 @@ fn context_arg(context: Option<Payload>) -> Map<String, Value> {
 /// that name a category are this request's choices and win; other keys are ignored, so a
 /// recommendation context can be passed as is.
 #[pg_extern(stable, parallel_safe)]
-fn resolve_preferences(customer_id: &str, context: default!(Option<Payload>, "'{}'")) -> JsonbText {
-    JsonbText::of(&resolved(customer_id, &context_arg(context), None))
+fn resolve_preferences(customer_id: Option<&str>, context: default!(Option<Payload>, "'{}'")) -> JsonbText {
+    let customer_id = readable_customer(super::required(customer_id, "customer_id", "the OMS customer id"));
+    JsonbText::of(&resolved(&customer_id, &context_arg(context), None))
 }
 
 /// The preferences as they were resolved at time `at` (for reporting, e.g. utilization).
@@ -361,10 +400,11 @@ fn item_facts(ids: &[String]) -> Vec<ItemFacts> {
 /// The items among `item_ids` that match the customer's resolved size, color, brand and price
 /// range, in the given order. A category without a preference does not filter; unknown items
 /// are dropped.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, strict, parallel_safe)]
 fn filter_by_preferences(customer_id: &str, item_ids: Vec<Option<String>>) -> SetOfIterator<'static, String> {
     let ids: Vec<String> = item_ids.into_iter().flatten().collect();
-    let r = resolved(customer_id, &Map::new(), None);
+    let customer_id = readable_customer(customer_id);
+    let r = resolved(&customer_id, &Map::new(), None);
     let facts = item_facts(&ids);
     let keep: Vec<String> = ids
         .into_iter()
@@ -378,7 +418,7 @@ fn filter_by_preferences(customer_id: &str, item_ids: Vec<Option<String>>) -> Se
 /// the nearest size. With a reason each.
 // the column names live in the signature, where pgrx reads them: no type alias here
 #[allow(clippy::type_complexity)]
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, strict, parallel_safe)]
 fn alternatives(
     customer_id: &str,
     item_id: &str,
@@ -387,7 +427,8 @@ fn alternatives(
     if !(1..=100).contains(&k) {
         raise(Error::invalid(format!("k = {k} is outside 1 to 100")).at("k").hint("ask for 1 to 100 alternatives"));
     }
-    let r = resolved(customer_id, &Map::new(), None);
+    let customer_id = readable_customer(customer_id);
+    let r = resolved(&customer_id, &Map::new(), None);
     let (group, variants): (Option<String>, Vec<(String, i32)>) = Spi::connect(|c| {
         let group: Option<String> = c
             .select("SELECT group_id FROM reco.items WHERE item_id = $1", Some(1), &[DatumWithOid::from(item_id)])
@@ -431,7 +472,8 @@ fn alternatives(
 /// Derives implicit preferences for one customer from their orders, returns and browsing
 /// (see docs/reference.md for the rules) and appends the ones that changed to the ledger.
 /// Revoked categories are skipped. Returns how many rows were written.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn infer_preferences(customer_id: &str) -> i64 {
     let customer_id = customer(customer_id);
     Spi::connect_mut(|c| infer_one(c, &customer_id))
@@ -439,7 +481,8 @@ fn infer_preferences(customer_id: &str) -> i64 {
 
 /// infer_preferences for every customer with orders or events since `since` (all when NULL),
 /// for a nightly pg_cron job. Reports progress as NOTICEs. Returns rows written.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, security_definer)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL")) -> i64 {
     let ids: Vec<String> = Spi::connect(|c| {
         crate::plans::select(c, "SELECT customer_id FROM reco.orders WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR placed_at >= $1)
@@ -546,24 +589,56 @@ fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
     fresh.len() as i64
 }
 
-/// Forgets a customer in one transaction: their preferences, revocations and events are
-/// deleted, their orders keep their lines (for sales totals) but lose the customer id and
-/// e-mail, and the customer row goes. Returns what was removed per table.
+/// Forgets a customer in one transaction: every row that holds their id goes (preferences,
+/// revocations, events, model vectors, the recommendation log), their orders keep their lines
+/// (for sales totals) but lose the customer id and e-mail, and the customer row goes. A
+/// tombstone (the keyed hash of the id, reco.forgotten_customers) keeps ingestion from
+/// creating them again: later events of the id are not stored, later orders are stored
+/// without it. Concurrent ingestion is serialized on the customer row: an ingest in flight
+/// commits first and its rows are deleted here, or it waits and sees the tombstone. Returns
+/// what was removed per table.
 #[pg_extern(volatile, strict, security_definer)]
-#[search_path(reco, pg_catalog)]
+#[search_path(pg_catalog, reco, pg_temp)]
 fn forget_customer(customer_id: &str) -> JsonbText {
-    let args = || [DatumWithOid::from(customer_id)];
+    let customer_id = checked_id(Some(customer_id), "customer_id");
+    let key = super::scope::keys(std::slice::from_ref(&customer_id)).remove(0);
     let counts = Spi::connect_mut(|c| {
-        let mut n = |sql: &str| -> i64 { c.update(sql, None, &args()).or_raise().len() as i64 };
-        let preferences = n("DELETE FROM reco.preferences WHERE customer_id = $1 RETURNING 1");
-        let revocations = n("DELETE FROM reco.preference_revocations WHERE customer_id = $1 RETURNING 1");
-        let events = n("DELETE FROM reco.events WHERE customer_id = $1 RETURNING 1");
-        let orders = n("UPDATE reco.orders SET customer_id = NULL, email = NULL, updated_at = now() WHERE customer_id = $1 RETURNING 1");
-        let customers = n("DELETE FROM reco.customers WHERE customer_id = $1 RETURNING 1");
-        serde_json::json!({
-            "preferences": preferences, "preference_revocations": revocations, "events": events,
-            "orders_anonymized": orders, "customers": customers
-        })
+        // the tombstone first: an ingest that locks the customer after this commits sees it
+        c.update(
+            "INSERT INTO reco.forgotten_customers (customer_key) VALUES ($1) ON CONFLICT (customer_key) DO NOTHING",
+            None,
+            &[DatumWithOid::from(key.as_str())],
+        )
+        .or_raise();
+        // waits for ingests in flight: one creating the customer right now (the insert meets
+        // its uncommitted row in the unique index and waits for it), and those holding the row
+        // (FOR KEY SHARE); once they commit, what they wrote is deleted below
+        let created = c
+            .update("INSERT INTO reco.customers (customer_id) VALUES ($1) ON CONFLICT (customer_id) DO NOTHING RETURNING 1", None, &[DatumWithOid::from(customer_id.as_str())])
+            .or_raise()
+            .len() as i64;
+        c.update("SELECT 1 FROM reco.customers WHERE customer_id = $1 FOR UPDATE", None, &[DatumWithOid::from(customer_id.as_str())]).or_raise();
+        let mut removed = Map::new();
+        for (name, sql) in FORGET {
+            let mut n = c.update(*sql, None, &[DatumWithOid::from(customer_id.as_str())]).or_raise().len() as i64;
+            if *name == "customers" {
+                n -= created; // the row made above only to wait on was never the customer's
+            }
+            removed.insert((*name).to_string(), Value::from(n));
+        }
+        removed
     });
-    JsonbText(counts.to_string())
+    JsonbText(Value::Object(counts).to_string())
 }
+
+/// What forgetting a customer does, table by table (the customer row last). A regression test
+/// lists every table with a customer_id column from the catalog and checks that each is here.
+const FORGET: &[(&str, &str)] = &[
+    ("preferences", "DELETE FROM reco.preferences WHERE customer_id = $1 RETURNING 1"),
+    ("preference_revocations", "DELETE FROM reco.preference_revocations WHERE customer_id = $1 RETURNING 1"),
+    ("events", "DELETE FROM reco.events WHERE customer_id = $1 RETURNING 1"),
+    ("customer_vectors", "DELETE FROM reco.customer_vectors WHERE customer_id = $1 RETURNING 1"),
+    ("recommendations", "DELETE FROM reco.recommendations WHERE customer_id = $1 RETURNING 1"),
+    ("orders_anonymized", "UPDATE reco.orders SET customer_id = NULL, email = NULL, updated_at = pg_catalog.now() WHERE customer_id = $1 RETURNING 1"),
+    ("customers", "DELETE FROM reco.customers WHERE customer_id = $1 RETURNING 1"),
+];

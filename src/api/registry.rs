@@ -11,6 +11,7 @@
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use crate::error::OrRaise;
 
 /// Room for text in a worker's `bgw_extra` (128 bytes with its terminator).
 const EXTRA: usize = 120;
@@ -71,8 +72,7 @@ pub fn open(model_id: i64, kind: &str, params: &str) -> bool {
         );
     }
     Spi::run_with_args(
-        "INSERT INTO reco.models (model_id, kind, params, backend_pid, backend_start)
-         SELECT $1, $2, $3::jsonb, pg_backend_pid(), (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+        "INSERT INTO reco.models (model_id, kind, params, backend_pid) SELECT $1, $2, $3::jsonb, pg_backend_pid()",
         &[DatumWithOid::from(model_id), DatumWithOid::from(kind), DatumWithOid::from(params)],
     )
     .unwrap_or_else(|e| {
@@ -89,14 +89,27 @@ pub fn fail(model_id: i64, message: &str) {
     run_worker(model_id, format!("fail {message}"));
 }
 
-/// Marks trainings whose backend is gone (killed, crashed) as failed.
+/// The advisory lock a training holds until its transaction ends: (LOCK_CLASS, model id).
+const LOCK_CLASS: i32 = 0x7265_636f; // "reco"
+
+/// Takes model `model_id`'s training lock for the rest of this transaction. Taken before the
+/// row is written, so no reaper can see the row without the lock.
+pub fn lock(model_id: i64) {
+    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, ($2 % 2147483647)::int4)", &[DatumWithOid::from(LOCK_CLASS), DatumWithOid::from(model_id)])
+        .or_raise();
+}
+
+/// Marks trainings that ended without finishing as failed: their backend exited (killed,
+/// crashed) or their transaction rolled back (`BEGIN; SELECT reco.train(); ROLLBACK`), so
+/// nobody holds their lock any more. Needs no view of other roles' backends.
 pub fn reap_orphans() {
-    let _ = Spi::run(
-        "UPDATE reco.models m SET status = 'failed', finished_at = now(),
-                error = coalesce(error, 'the training backend (pid ' || backend_pid || ') exited before finishing')
-          WHERE status = 'training'
-            AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = m.backend_pid AND a.backend_start = m.backend_start)",
-    );
+    Spi::run_with_args(
+        "UPDATE reco.models m SET status = 'failed', finished_at = pg_catalog.now(),
+                error = coalesce(error, 'the training ended without finishing: its backend (pid ' || backend_pid || ') exited or its transaction rolled back')
+          WHERE status = 'training' AND pg_catalog.pg_try_advisory_xact_lock($1, (m.model_id % 2147483647)::int4)",
+        &[DatumWithOid::from(LOCK_CLASS)],
+    )
+    .or_raise();
 }
 
 /// The registry worker: `extra` is "<db oid> <user oid> open <kind> <params>" or
@@ -119,8 +132,7 @@ pub extern "C-unwind" fn pg_reco_registry_worker(arg: pg_sys::Datum) {
             "open" => {
                 let (kind, params) = rest.split_once(' ').unwrap_or((rest.as_str(), "{}"));
                 Spi::run_with_args(
-                    "INSERT INTO reco.models (model_id, kind, params, backend_pid, backend_start)
-                     SELECT $1, $2, $3::jsonb, $4, (SELECT backend_start FROM pg_stat_activity WHERE pid = $4)",
+                    "INSERT INTO reco.models (model_id, kind, params, backend_pid) SELECT $1, $2, $3::jsonb, $4",
                     &[DatumWithOid::from(model_id), DatumWithOid::from(kind), DatumWithOid::from(params), DatumWithOid::from(notify)],
                 )
             }

@@ -59,7 +59,10 @@ fn invalid(msg: String, at: &str, hint: &str) -> ! {
     raise(Error::invalid(msg).at(at.to_string()).hint(hint.to_string()))
 }
 
-fn check_k(k: i32) -> usize {
+fn check_k(k: Option<i32>) -> usize {
+    let k = k.unwrap_or_else(|| {
+        raise(Error::new(ErrorKind::NullValue, "k is NULL").at("k").hint("k is how many items to return: 1 to 1000"))
+    });
     if !(1..=1000).contains(&k) {
         invalid(format!("k = {k} is out of range"), "k", "k is how many items to return: 1 to 1000");
     }
@@ -303,6 +306,20 @@ fn load(model_id: i64) -> Model {
     m
 }
 
+/// A lower bound of what model `model_id` takes in the cache, from its registry row: per item
+/// its ALS factors (f32 and i8), content vector (f32 and i8), popularity by hour and weekday,
+/// and two nearest-item lists when the catalogue is index-backed.
+fn estimated_bytes(model_id: i64) -> usize {
+    let row = Spi::get_three_with_args::<i64, i32, i32>(
+        "SELECT n_items, coalesce((params->>'factors')::int4, 0), coalesce((params->>'content_dims')::int4, 0) FROM reco.models WHERE model_id = $1",
+        &[DatumWithOid::from(model_id)],
+    )
+    .or_raise();
+    let (n, f, d) = (row.0.unwrap_or(0).max(0) as usize, row.1.unwrap_or(0).max(0) as usize, row.2.unwrap_or(0).max(0) as usize);
+    let knn = if gucs::index_backed(n) { 2 * 30 * 4 } else { 0 };
+    n.saturating_mul(5 * f + 5 * d + 32 * 4 + knn)
+}
+
 /// The cached model `model_id`, loading it when the cache holds another one (or none).
 fn cached(model_id: i64) -> Rc<Model> {
     if let Some(m) = CACHE.with(|c| c.borrow().0.clone().filter(|m| m.model_id == model_id)) {
@@ -310,10 +327,18 @@ fn cached(model_id: i64) -> Rc<Model> {
     }
     // let the old model go before the new one is read
     CACHE.with(|c| c.borrow_mut().0 = None);
+    let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
+    // refuse before reading anything when even the model's lower-bound size is over the cap
+    let estimate = estimated_bytes(model_id);
+    if estimate > cap {
+        raise(
+            Error::new(ErrorKind::LimitExceeded, format!("model {model_id} needs at least {} kB in this backend's cache (estimated from its registry row), more than reco.cache_max_memory = {} kB", estimate / 1024 + 1, cap / 1024))
+                .hint("a superuser raises reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
+        );
+    }
     let started = Instant::now();
     let m = load(model_id);
     let bytes = m.bytes();
-    let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
     if bytes > cap {
         raise(
             Error::new(ErrorKind::LimitExceeded, format!("model {model_id} needs {} kB in this backend's cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024))
@@ -890,7 +915,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
 
 /// Recommendations for a customer: `k` buyable items, best first, each with a reason.
 #[pg_extern(volatile, parallel_unsafe)]
-fn recommend(customer_id: Option<&str>, k: default!(i32, 10), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String), name!(rec_id, Option<i64>))> {
+fn recommend(customer_id: Option<&str>, k: default!(Option<i32>, 10), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String), name!(rec_id, Option<i64>))> {
     let k = check_k(k);
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();
@@ -942,8 +967,9 @@ fn ids_arg(ids: &[Option<String>], what: &str) -> Vec<String> {
 /// bought-together strength summed over the inputs; personalized by the customer's vector when
 /// `customer_id` is given. Filled with best sellers of other categories when the neighbours run out.
 #[pg_extern(stable, parallel_safe)]
-fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id: default!(Option<&str>, "NULL")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+fn complements(item_ids: Option<Vec<Option<String>>>, k: default!(Option<i32>, 10), customer_id: default!(Option<&str>, "NULL")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
     let k = check_k(k);
+    let item_ids = item_ids.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "item_ids is NULL").at("item_ids").hint("pass the cart or order items, e.g. ARRAY['PHONE-X']")));
     let inputs = ids_arg(&item_ids, "item_ids");
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();
@@ -996,7 +1022,7 @@ fn complements(item_ids: Vec<Option<String>>, k: default!(i32, 10), customer_id:
 /// An item the deployed model has not seen gets its content neighbours.
 #[pg_extern(stable, parallel_safe)]
 fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
-    let k = check_k(k);
+    let k = check_k(Some(k));
     check_id(item_id, "item_id").or_raise();
     let now = super::transaction_start().timestamp_millis();
     let out: Vec<Row> = Spi::connect(|c| {
@@ -1042,7 +1068,7 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
 /// and weekday; only buyable items; optionally one category. `context` takes recommend's keys
 /// (`now` and `exclude` apply).
 #[pg_extern(stable, parallel_safe)]
-fn popular(k: default!(i32, 10), category: default!(Option<&str>, "NULL"), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+fn popular(k: default!(Option<i32>, 10), category: default!(Option<&str>, "NULL"), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
     let k = check_k(k);
     let raw = Payload::object_arg(context, "context", r#"{"now": "2025-01-01T19:00:00Z"}"#);
     let mut ctx = Context::parse(&raw).or_raise();

@@ -136,9 +136,10 @@ fn notices(label: &str, started: Instant) -> impl FnMut(&str) + '_ {
 /// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
 /// handlers must run on the backend's own thread).
 fn pool() -> rayon::ThreadPool {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let n = match crate::gucs::TRAINING_THREADS.get() {
-        0 => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        n => n as usize,
+        0 => cores,
+        n => (n as usize).min(2 * cores),
     };
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -202,7 +203,9 @@ fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Tra
     let end = l.data_to.unwrap_or(0);
     let pool = pool();
     let r = {
-        pipeline::train(&l.ds, &l.catalog, end, kind, p, Exec(Some(&pool)), |step| -> Result<(), std::convert::Infallible> {
+        let cancel = cancel_requested;
+        let exec = Exec { pool: Some(&pool), cancel: Some(&cancel) };
+        pipeline::train(&l.ds, &l.catalog, end, kind, p, exec, |step| -> Result<(), std::convert::Infallible> {
             pg_sys::check_for_interrupts!();
             let secs = started.elapsed().as_secs_f64();
             match step {
@@ -215,10 +218,33 @@ fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Tra
             Ok(())
         })
     };
-    // cancellation leaves through check_for_interrupts!, so the callback never fails
+    // cancellation leaves through check_for_interrupts!, so the callback never fails; a run
+    // cut short after its last callback is caught here
+    leave_if_cancelled();
     match r {
         Ok(t) => t,
         Err(never) => match never {},
+    }
+}
+
+/// Whether PostgreSQL was asked to cancel this statement or end this backend
+/// (statement_timeout, pg_cancel_backend, pg_terminate_backend). Its signal handlers set these
+/// flags while the backend's thread waits for the training pool; the pool's threads read them
+/// (Exec::cancelled) and skip the rest of their work.
+pub(crate) fn cancel_requested() -> bool {
+    // SAFETY: reads of two sig_atomic_t globals that signal handlers write; volatile, as in C
+    unsafe {
+        std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0 || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
+    }
+}
+
+/// Raises the pending cancel (or termination) if there is one. When interrupts are held off
+/// (rare here) PostgreSQL would not raise it yet, but the work was already skipped: raise
+/// 57014 ourselves rather than return a result computed from skipped work.
+pub(crate) fn leave_if_cancelled() {
+    pg_sys::check_for_interrupts!();
+    if cancel_requested() {
+        raise(Error::new(ErrorKind::QueryCanceled, "canceling statement: pg_reco stopped its training threads").hint("the statement was cancelled or hit statement_timeout"));
     }
 }
 
@@ -226,20 +252,22 @@ const ITEM_VECTORS_SQL: &str = "INSERT INTO reco.item_vectors (model_id, space, 
 const CUSTOMER_VECTORS_SQL: &str =
     "INSERT INTO reco.customer_vectors (model_id, space, customer_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
 
-fn hnsw(model_id: i64, space: &str, dims: usize, ops: &str) {
-    Spi::run(&format!(
-        "CREATE INDEX item_vectors_{model_id}_{space}_hnsw ON reco.item_vectors USING hnsw ((v::vector({dims})) {ops})
-          WHERE model_id = {model_id} AND space = '{space}'"
-    ))
+/// The model's HNSW index on a space, built by reco._index_item_vectors (owned by the owner of
+/// reco.item_vectors, so that reco_admin can train without owning the table).
+fn hnsw(model_id: i64, space: &str, dims: usize) {
+    Spi::run_with_args(
+        "SELECT reco._index_item_vectors($1, $2, $3)",
+        &[DatumWithOid::from(model_id), DatumWithOid::from(space), DatumWithOid::from(dims as i32)],
+    )
     .or_raise();
 }
 
 /// A space's HNSW index (ALS by inner product, content by cosine) and, for a catalogue served
 /// from the indexes (`reco.hnsw_min_items`), each item's nearest items found with it.
 fn index_space(model_id: i64, space: &str, dims: usize, l: &Loaded, progress: &mut dyn FnMut(&str)) {
-    let (name, ops) = if space == "als" { ("ALS", "vector_ip_ops") } else { ("content", "vector_cosine_ops") };
+    let name = if space == "als" { "ALS" } else { "content" };
     progress(&format!("indexing {name} item vectors (HNSW)"));
-    hnsw(model_id, space, dims, ops);
+    hnsw(model_id, space, dims);
     if crate::gucs::index_backed(l.ds.n_items) {
         progress(&format!("finding each item's nearest items by {name} (HNSW)"));
         knn(model_id, space, dims, &l.items);
@@ -255,10 +283,11 @@ pub const KNN: usize = 30;
 /// loads them without a lookup per neighbour.
 fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
     let op = super::hnsw::operator(space);
-    let skip_zero = if space == "als" { String::new() } else { format!("AND vector_norm(a.v::vector({dims})) > 0") };
+    let vs = vector::schema();
+    let skip_zero = if space == "als" { String::new() } else { format!("AND {vs}.vector_norm(a.v::{vs}.vector({dims})) > 0") };
     let sql = format!(
         "SELECT a.item_id, ARRAY(SELECT b.item_id FROM reco.item_vectors b WHERE b.model_id = {model_id} AND b.space = '{space}'
-                                  ORDER BY b.v::vector({dims}) {op} a.v::vector({dims}) LIMIT {})
+                                  ORDER BY b.v::{vs}.vector({dims}) OPERATOR({vs}.{op}) a.v::{vs}.vector({dims}) LIMIT {})
            FROM reco.item_vectors a WHERE a.model_id = {model_id} AND a.space = '{space}' {skip_zero}",
         KNN + 1
     );
@@ -498,12 +527,13 @@ fn error_text(e: &CaughtError) -> String {
 /// id. The model is `ready`, not deployed: compare it with `reco.models.metrics`, then
 /// `reco.deploy`. Progress comes as NOTICEs.
 #[pg_extern(volatile)]
-fn train(kind: default!(&str, "'hybrid'"), params: default!(Option<Payload>, "'{}'")) -> i64 {
-    let kind = Kind::parse(kind).map_err(|e| e.at("kind")).or_raise();
+fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Payload>, "'{}'")) -> i64 {
+    let kind = Kind::parse(super::required(kind, "kind", "hybrid, als, cooccurrence, content, popularity")).map_err(|e| e.at("kind")).or_raise();
     let (p, effective) = parse_params(params);
     let started = Instant::now();
     super::registry::reap_orphans();
     let model_id: i64 = Spi::get_one("SELECT nextval('reco.models_model_id_seq')").or_raise().unwrap_or(0);
+    super::registry::lock(model_id);
     let own_row = super::registry::open(model_id, kind.as_str(), &effective.to_string());
     let label = format!("train {} model {model_id}", kind.as_str());
     let result = in_subtransaction(|| {

@@ -8,7 +8,7 @@
 //! (YᵀY + λI + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ) x_u = Σ_{i∈u} c_ui y_i; YᵀY is computed once per
 //! half-step, so a customer costs O(f² + n_u f) per CG step. Customers and items are solved in
 //! parallel on a rayon pool the caller sizes.
-use super::linalg::{axpy, dot, gram, matvec, Exec};
+use super::linalg::{axpy, dot, gram_unless, matvec, Exec};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 
@@ -138,23 +138,28 @@ pub fn train<E>(user_items: &Csr, params: &Params, exec: Exec, mut progress: imp
     let mut init = |n: usize| (0..n * f).map(|_| (rng.random::<f32>() - 0.5) * scale).collect::<Vec<f32>>();
     let mut m = Model { factors: f, user: init(cui.rows), item: init(cui.cols) };
     for it in 1..=params.iterations {
-        exec.run(|| solve(&cui, &mut m.user, &m.item, f, params.regularization, params.cg_steps));
-        exec.run(|| solve(&ciu, &mut m.item, &m.user, f, params.regularization, params.cg_steps));
-        let loss = params.report_loss.then(|| exec.run(|| loss(&cui, &m, params.regularization)));
+        exec.run(|| solve(&cui, &mut m.user, &m.item, f, params.regularization, params.cg_steps, &exec));
+        exec.run(|| solve(&ciu, &mut m.item, &m.user, f, params.regularization, params.cg_steps, &exec));
+        let loss = (params.report_loss && !exec.cancelled()).then(|| exec.run(|| loss_unless(&cui, &m, params.regularization, &exec)));
         progress(Progress { iteration: it, loss })?;
     }
     Ok(m)
 }
 
-/// One half-step: every row of `x` from `y` fixed.
-fn solve(c: &Csr, x: &mut [f32], y: &[f32], f: usize, reg: f32, cg_steps: usize) {
-    let mut yty = gram(y, f);
+/// One half-step: every row of `x` from `y` fixed. Rows left when `exec` is cancelled are
+/// skipped.
+#[allow(clippy::too_many_arguments)]
+fn solve(c: &Csr, x: &mut [f32], y: &[f32], f: usize, reg: f32, cg_steps: usize, exec: &Exec) {
+    let mut yty = gram_unless(y, f, || exec.cancelled());
     for d in 0..f {
         yty[d * f + d] += reg;
     }
     x.par_chunks_mut(f).enumerate().for_each_init(
         || (vec![0f32; f], vec![0f32; f], vec![0f32; f]),
         |(r, p, ap), (u, xu)| {
+            if exec.cancelled() {
+                return;
+            }
             let (items, confs) = c.row(u);
             cg_row(&yty, y, f, items, confs, xu, r, p, ap, cg_steps);
         },
@@ -203,13 +208,20 @@ fn cg_row(yty: &[f32], y: &[f32], f: usize, items: &[u32], confs: &[f32], x: &mu
 /// The loss per unit of confidence: Σ c (p − x·y)² + λ(|X|² + |Y|²), over all customer-item
 /// pairs, divided by Σ c over all pairs.
 pub fn loss(cui: &Csr, m: &Model, reg: f32) -> f64 {
+    loss_unless(cui, m, reg, &Exec::default())
+}
+
+fn loss_unless(cui: &Csr, m: &Model, reg: f32, exec: &Exec) -> f64 {
     let f = m.factors;
-    let yty = gram(&m.item, f);
+    let yty = gram_unless(&m.item, f, || exec.cancelled());
     let (sum, conf, unorm): (f64, f64, f64) = (0..cui.rows)
         .into_par_iter()
         .map_init(
             || vec![0f32; f],
             |tmp, u| {
+                if exec.cancelled() {
+                    return (0.0, 0.0, 0.0);
+                }
                 let xu = m.user_vec(u);
                 matvec(&yty, xu, tmp);
                 let mut l = f64::from(dot(tmp, xu));
@@ -289,7 +301,7 @@ mod tests {
         let y = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
         let (items, confs) = ([0u32, 2], [3.0f32, 2.0]);
         let reg = 0.1;
-        let mut yty = gram(&y, 2);
+        let mut yty = crate::models::linalg::gram(&y, 2);
         yty[0] += reg;
         yty[3] += reg;
         // A = YtY + λI + Σ (c-1) y yᵀ; b = Σ c y
@@ -310,6 +322,26 @@ mod tests {
         cg_row(&yty, &y, 2, &items, &confs, &mut x, &mut r, &mut p, &mut ap, 2);
         approx::assert_relative_eq!(x[0], exact[0], epsilon = 1e-4);
         approx::assert_relative_eq!(x[1], exact[1], epsilon = 1e-4);
+    }
+
+    #[test]
+    fn a_cancelled_run_skips_its_work() {
+        let p = Params { factors: 8, iterations: 0, ..Params::default() };
+        let start = train(&blocks(), &p, Exec::default(), |_| Ok::<(), ()>(())).unwrap();
+        let always = || true;
+        let exec = Exec { pool: None, cancel: Some(&always) };
+        let mut seen = 0;
+        let cancelled = train(&blocks(), &Params { iterations: 3, ..p }, exec, |_| {
+            seen += 1;
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        // every row of every solve was skipped: the factors are still the random start
+        assert_eq!((cancelled.user, cancelled.item), (start.user.clone(), start.item.clone()));
+        assert_eq!(seen, 3, "progress (where the backend raises its cancel error) still runs");
+        let never = || false;
+        let ran = train(&blocks(), &Params { iterations: 1, ..p }, Exec { pool: None, cancel: Some(&never) }, |_| Ok::<(), ()>(())).unwrap();
+        assert_ne!(ran.user, start.user);
     }
 
     #[test]

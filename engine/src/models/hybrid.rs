@@ -166,10 +166,11 @@ pub fn grid(present: [bool; 4]) -> Vec<[f32; 4]> {
 /// Evaluates every present member and the blend at cut-off `k` on `set`; `train` is the
 /// matrix the members were trained on (its rows are the customers' histories).
 pub fn evaluate(train: &als::Csr, set: &EvalSet, m: &Members, k: usize, exec: Exec) -> Report {
-    exec.run(|| evaluate_here(train, set, m, k))
+    exec.run(|| evaluate_here(train, set, m, k, &exec))
 }
 
-fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Report {
+/// A cancelled evaluation (`exec`) skips the users left and returns a meaningless report.
+fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize, exec: &Exec) -> Report {
     let n_items = train.cols;
     let present = m.present();
     let per_user: Vec<UserCands> = set
@@ -179,6 +180,9 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Repo
         .map_init(
             || [vec![0f32; n_items], vec![0f32; n_items], vec![0f32; n_items], vec![0f32; n_items]],
             |buf, (&u, truth)| {
+                if exec.cancelled() {
+                    return UserCands { truth: HashSet::new(), cands: Vec::new(), member_top: Default::default() };
+                }
                 let (items, weights) = train.row(u as usize);
                 let mut member_top: [Vec<u32>; 4] = Default::default();
                 let mut union: Vec<u32> = Vec::new();
@@ -222,6 +226,9 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize) -> Repo
     let ndcgs: Vec<f64> = candidates
         .par_iter()
         .map(|w| {
+            if exec.cancelled() {
+                return 0.0;
+            }
             let total: f64 = per_user
                 .iter()
                 .map(|c| score(&blend_top(c, w, k), &c.truth, k).map(|s| s.ndcg).unwrap_or(0.0))

@@ -4,15 +4,31 @@
 /// Where parallel work runs: a caller-owned rayon pool, or rayon's global one. Only the work
 /// inside `run` goes to the pool; callbacks (progress) stay on the calling thread, which is
 /// what a PostgreSQL backend needs (its API may only be called from its own thread).
+///
+/// `cancel`, when given, says whether the caller wants the work stopped. The long loops (ALS
+/// solves and loss, the Gram matrix, evaluation) ask it once per row or user and skip the rest
+/// of their work when it says yes, so a cancelled run ends within a fraction of a second; what
+/// such a run computed is garbage, and the caller must not use it (the extension raises its
+/// cancel error right after). The extension's answer reads PostgreSQL's own cancel and
+/// terminate flags, which the backend's signal handlers set (statement_timeout,
+/// pg_cancel_backend, pg_terminate_backend) while its thread waits for the pool.
 #[derive(Clone, Copy, Default)]
-pub struct Exec<'a>(pub Option<&'a rayon::ThreadPool>);
+pub struct Exec<'a> {
+    pub pool: Option<&'a rayon::ThreadPool>,
+    pub cancel: Option<&'a (dyn Fn() -> bool + Sync)>,
+}
 
 impl Exec<'_> {
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        match self.0 {
+        match self.pool {
             Some(p) => p.install(f),
             None => f(),
         }
+    }
+
+    /// Whether the caller asked to stop (cheap: called once per row of a loop).
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c())
     }
 }
 
@@ -145,8 +161,17 @@ pub fn normalize(v: &mut [f32]) {
 
 /// Gram matrix `Y^T Y` (f × f, row-major) of `rows` vectors of length f stored row-major.
 pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
+    gram_unless(y, f, || false)
+}
+
+/// `gram`, asking `stop` every 64 rows (with many factors one Gram matrix takes seconds); a
+/// stopped pass returns a partial sum, which the caller discards.
+pub fn gram_unless(y: &[f32], f: usize, stop: impl Fn() -> bool) -> Vec<f32> {
     let mut g = vec![0f64; f * f];
-    for row in y.chunks_exact(f) {
+    for (n, row) in y.chunks_exact(f).enumerate() {
+        if n % 64 == 0 && stop() {
+            break;
+        }
         for a in 0..f {
             let ra = f64::from(row[a]);
             if ra == 0.0 {

@@ -25,18 +25,20 @@ pub struct Popularity {
 impl Interaction {
     /// The weight halved every `half_life_days` of age at `now_ms`.
     fn decayed(&self, now_ms: i64, half_life_days: f64) -> f32 {
-        let age = (now_ms - self.at_ms).max(0) as f64;
+        let age = now_ms.saturating_sub(self.at_ms).max(0) as f64;
         (f64::from(self.weight) * 0.5f64.powf(age / (half_life_days.max(1e-6) * 86_400_000.0))) as f32
     }
 }
 
+/// The UTC hour of epoch milliseconds `ms`, 0..24, for any i64 (times before 1970 included).
 pub fn hour_of(ms: i64) -> usize {
-    (ms.div_euclid(3_600_000) % 24) as usize
+    ms.div_euclid(3_600_000).rem_euclid(24) as usize
 }
 
 pub fn weekday_of(ms: i64) -> usize {
     // 0 = Monday; 1970-01-01 was a Thursday
-    ((ms.div_euclid(86_400_000) + 3) % 7) as usize
+    // rem_euclid: a day before 1970 must not give a negative index
+    (ms.div_euclid(86_400_000) + 3).rem_euclid(7) as usize
 }
 
 pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_life_days: f64) -> Popularity {
@@ -100,6 +102,28 @@ mod tests {
     use approx::assert_relative_eq;
 
     const DAY: i64 = 86_400_000;
+
+    /// Hour, weekday, training and scoring take any i64 time without panicking: random times
+    /// over the whole range (seeded) and the extremes, before and after 1970.
+    #[test]
+    fn any_time_is_an_index() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(14);
+        let mut times: Vec<i64> = vec![i64::MIN, i64::MIN + 1, -1, 0, 1, -DAY, -3_600_000 - 1, i64::MAX - 1, i64::MAX];
+        times.extend((0..20_000).map(|_| rng.random::<i64>()));
+        for &t in &times {
+            assert!(hour_of(t) < 24, "{t}");
+            assert!(weekday_of(t) < 7, "{t}");
+        }
+        // 1969-12-31T23:00Z is hour 23 of a Wednesday
+        assert_eq!((hour_of(-3_600_000), weekday_of(-3_600_000)), (23, 2));
+        let xs: Vec<Interaction> = times.iter().map(|&at_ms| Interaction { item: 0, weight: 1.0, at_ms }).collect();
+        for &now in &times[..9] {
+            let p = train(&xs, 1, now, 30.0);
+            let _ = p.score_at(0, now);
+            let _ = top_by_group(&xs.iter().map(|x| (0, *x)).collect::<Vec<_>>(), 1, 1, now, 30.0, 3);
+        }
+    }
     const NOW: i64 = 1_735_689_600_000; // 2025-01-01 00:00 UTC, a Wednesday
 
     #[test]

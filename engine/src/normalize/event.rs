@@ -114,7 +114,8 @@ pub fn device(raw: &str) -> String {
 
 /// Checks an event's fields and fills the defaults: the rule set shared by `normalize_event`
 /// and `record_event`.
-pub fn check(mut e: Event) -> Result<Event> {
+pub fn check(mut e: Event, now: DateTime<Utc>) -> Result<Event> {
+    crate::standardize::time::check_activity(&e.occurred_at, &now, "occurred_at")?;
     if e.customer_id.is_none() && e.session_id.is_none() {
         return Err(Error::invalid("event has neither a customer id nor a session id")
             .hint("anonymous events need a session_id so they can be joined to the customer later"));
@@ -255,7 +256,7 @@ pub fn normalize_event(channel: &str, payload: &Value, now: DateTime<Utc>) -> Re
                 .collect();
             context.insert("items".into(), Value::Array(ids));
         }
-        check(Event { customer_id, session_id, item_id, kind, value, channel: channel.clone(), device, occurred_at, context })
+        check(Event { customer_id, session_id, item_id, kind, value, channel: channel.clone(), device, occurred_at, context }, now)
     };
     inner().map_err(|e| e.context(format!("{channel} event")))
 }
@@ -266,7 +267,7 @@ mod tests {
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
-        time::parse("2024-03-01T12:00:00Z", Tz::UTC, EpochUnit::Auto).unwrap()
+        time::parse("2024-03-01T15:00:00Z", Tz::UTC, EpochUnit::Auto).unwrap()
     }
 
     #[test]

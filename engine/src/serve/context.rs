@@ -52,10 +52,10 @@ fn bad(key: &str, msg: String, hint: &str) -> Error {
 
 /// An item id as the canonical model stores it: 1..256 characters, no control characters.
 pub fn check_id(id: &str, what: &str) -> Result<()> {
-    if id.is_empty() || id.chars().count() > 256 || id.chars().any(char::is_control) {
+    if id.is_empty() || id.len() > crate::json::MAX_ID_LEN || id.chars().any(|c| c.is_control() || crate::json::invisible(c)) {
         return Err(Error::invalid(format!("{what} {} is not a valid id", show(id)))
             .at(what.to_string())
-            .hint("ids are 1 to 256 characters without control characters"));
+            .hint("ids are 1 to 256 bytes without control, bidirectional or zero-width characters"));
     }
     Ok(())
 }

@@ -79,6 +79,43 @@ pub fn from_epoch_millis(ms: i64) -> Result<DateTime<Utc>> {
     DateTime::<Utc>::from_timestamp_millis(ms).filter(in_range).ok_or_else(|| out_of_range(&ms.to_string()))
 }
 
+/// How far past the server's clock an event, order or captured preference may be dated: clock
+/// skew between the OMS's machines and the database.
+pub const MAX_FUTURE_SECONDS: i64 = 300;
+
+/// Checks a time at which something happened (an event, an order, a preference observed): a
+/// finite time, not before 1970-01-01 (hour-of-day, weekday and decay are counted from the Unix
+/// epoch, and an OMS has no earlier activity), and not later than `now` plus
+/// `MAX_FUTURE_SECONDS` (a date in the future would outrank every real one: decay would give it
+/// the most weight, and a preference "observed" in 2099 would beat every later edit).
+/// `what` names the field in the message.
+pub fn check_activity(d: &DateTime<Utc>, now: &DateTime<Utc>, what: &str) -> Result<()> {
+    let shown = if *d == DateTime::<Utc>::MAX_UTC {
+        "infinity".to_string()
+    } else if *d == DateTime::<Utc>::MIN_UTC {
+        "-infinity".to_string()
+    } else {
+        format_utc(d)
+    };
+    if *d == DateTime::<Utc>::MAX_UTC || *d == DateTime::<Utc>::MIN_UTC {
+        return Err(Error::new(ErrorKind::DatetimeOverflow, format!("{what} {shown} is not a point in time"))
+            .at(what)
+            .hint("send the time it happened, for example 2024-03-01T14:05:00Z"));
+    }
+    if d.timestamp() < 0 {
+        return Err(Error::new(ErrorKind::DatetimeOverflow, format!("{what} {shown} is before 1970-01-01"))
+            .at(what)
+            .hint("activity is dated from 1970-01-01 UTC on; check the epoch unit (seconds or milliseconds) of the source"));
+    }
+    let latest = *now + chrono::Duration::seconds(MAX_FUTURE_SECONDS);
+    if *d > latest {
+        return Err(Error::new(ErrorKind::DatetimeOverflow, format!("{what} {shown} is in the future (now is {})", format_utc(now)))
+            .at(what)
+            .hint(format!("times may be at most {MAX_FUTURE_SECONDS} seconds ahead of the database's clock; check the sender's clock and time zone")));
+    }
+    Ok(())
+}
+
 fn in_range(d: &DateTime<Utc>) -> bool {
     use chrono::Datelike;
     (1..=9999).contains(&d.year())
@@ -251,6 +288,43 @@ pub fn from_pg_micros(pg: i64) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any PostgreSQL timestamptz (the whole i64 range, ±infinity at the ends) converts and is
+    /// judged without panicking; exactly the finite times from 1970 to now + skew pass.
+    #[test]
+    fn activity_bounds_over_the_whole_range() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1970);
+        let now = parse("2026-11-26T11:47:00Z", Tz::UTC, EpochUnit::Auto).unwrap();
+        let epoch_pg = -PG_EPOCH_UNIX_MICROS;
+        let latest_pg = to_pg_micros(&now) + MAX_FUTURE_SECONDS * 1_000_000;
+        let mut cases: Vec<i64> = vec![i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, 0, epoch_pg - 1, epoch_pg, latest_pg, latest_pg + 1];
+        cases.extend((0..20_000).map(|_| rng.random::<i64>()));
+        cases.extend((0..20_000).map(|_| rng.random_range(epoch_pg - 1_000_000_000..latest_pg + 1_000_000_000)));
+        for pg in cases {
+            let d = from_pg_micros(pg);
+            let ok = check_activity(&d, &now, "occurred_at").is_ok();
+            let in_range = (epoch_pg..=latest_pg).contains(&pg);
+            assert_eq!(ok, in_range, "{pg}");
+            if ok {
+                assert_eq!(to_pg_micros(&d), pg);
+            }
+        }
+    }
+
+    #[test]
+    fn activity_bounds() {
+        let now = parse("2026-11-26T11:47:00Z", Tz::UTC, EpochUnit::Auto).unwrap();
+        let ok = |s: &str| check_activity(&parse(s, Tz::UTC, EpochUnit::Auto).unwrap(), &now, "occurred_at");
+        assert!(ok("2026-11-26T11:50:00Z").is_ok());
+        assert!(ok("1970-01-01T00:00:00Z").is_ok());
+        let e = ok("1969-12-31T23:59:59Z").unwrap_err();
+        assert_eq!((e.kind, e.path.as_deref()), (ErrorKind::DatetimeOverflow, Some("occurred_at")));
+        assert!(e.message.contains("1969-12-31T23:59:59"), "{}", e.message);
+        assert_eq!(ok("2099-01-01T00:00:00Z").unwrap_err().kind, ErrorKind::DatetimeOverflow);
+        assert!(check_activity(&from_pg_micros(i64::MAX), &now, "occurred_at").unwrap_err().message.contains("infinity"));
+        assert!(check_activity(&from_pg_micros(i64::MIN), &now, "occurred_at").unwrap_err().message.contains("-infinity"));
+    }
 
     fn utc(s: &str) -> String {
         format_utc(&parse(s, Tz::UTC, EpochUnit::Auto).unwrap())

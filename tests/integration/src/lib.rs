@@ -44,3 +44,19 @@ pub fn shopify_order(i: u64, lines: u64) -> serde_json::Value {
     o["total_price"] = serde_json::Value::Null;
     o
 }
+
+/// `dsn` with another login role, e.g. a non-superuser member of reco_admin.
+pub fn as_user(dsn: &str, user: &str) -> String {
+    dsn.split_whitespace().map(|kv| if kv.starts_with("user=") { format!("user={user}") } else { kv.to_string() }).collect::<Vec<_>>().join(" ")
+}
+
+/// A login role that is a member of `group` only (created once per cluster).
+pub fn login_role(name: &str, group: &str) {
+    let mut admin = Client::connect(&dsn("postgres"), NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN CREATE ROLE {name} LOGIN; END IF; END $$;
+             GRANT {group} TO {name};"
+        ))
+        .unwrap();
+}

@@ -181,3 +181,46 @@ fn deleting_an_item_waits_for_order_lines_being_written_and_then_refuses() {
     let n: i64 = writer.query_one("SELECT count(*) FROM reco.items WHERE item_id = $1", &[&sku]).unwrap().get(0);
     assert_eq!(n, 1);
 }
+
+/// Whether a thread's statement is still waiting after `ms` milliseconds.
+fn still_waiting<T>(h: &thread::JoinHandle<T>, ms: u64) -> bool {
+    thread::sleep(std::time::Duration::from_millis(ms));
+    !h.is_finished()
+}
+
+#[test]
+fn forget_waits_for_an_ingest_in_flight_and_deletes_what_it_wrote() {
+    let dsn = fresh_db("it_forget_after_ingest");
+    let mut writer = connect(&dsn);
+    writer.batch_execute("BEGIN; SELECT reco.record_event('cz', 'A1', 'view'); SELECT reco.record_event('cz', 'A2', 'cart_add');").unwrap();
+    let d = dsn.clone();
+    let forget = thread::spawn(move || connect(&d).query_one("SELECT reco.forget_customer('cz')::text", &[]).map(|r| r.get::<_, String>(0)));
+    assert!(still_waiting(&forget, 300), "forget waits for the transaction that holds the customer");
+    writer.batch_execute("COMMIT").unwrap();
+    let removed = forget.join().unwrap().unwrap();
+    assert!(removed.contains("\"events\": 2"), "{removed}");
+    let mut c = connect(&dsn);
+    let n: i64 = c.query_one("SELECT (SELECT count(*) FROM reco.events WHERE customer_id = 'cz') + (SELECT count(*) FROM reco.customers WHERE customer_id = 'cz')", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "no orphan event, no customer row");
+}
+
+#[test]
+fn an_ingest_during_a_forget_waits_and_stores_nothing_for_the_customer() {
+    let dsn = fresh_db("it_ingest_during_forget");
+    let mut c = connect(&dsn);
+    c.batch_execute("SELECT reco.record_event('cy', 'A1', 'view')").unwrap();
+    c.batch_execute("BEGIN; SELECT reco.forget_customer('cy');").unwrap();
+    let d = dsn.clone();
+    let late = thread::spawn(move || {
+        let mut w = connect(&d);
+        let id: Option<i64> = w.query_one("SELECT reco.record_event('cy', 'A2', 'view')", &[]).unwrap().get(0);
+        let batch = w.query_one("SELECT forgotten FROM reco.ingest_events('web', '[{\"event\": \"view\", \"user_id\": \"cy\", \"sku\": \"A3\"}]')", &[]).unwrap();
+        (id, batch.get::<_, i64>(0))
+    });
+    assert!(still_waiting(&late, 300), "the ingest waits for the forget");
+    c.batch_execute("COMMIT").unwrap();
+    let (id, forgotten) = late.join().unwrap();
+    assert_eq!((id, forgotten), (None, 1), "the late events are not stored (record_event returns NULL)");
+    let n: i64 = c.query_one("SELECT (SELECT count(*) FROM reco.events WHERE customer_id = 'cy') + (SELECT count(*) FROM reco.customers WHERE customer_id = 'cy')", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "the customer is not created again");
+}

@@ -1,10 +1,11 @@
-//! Preferences over a real connection: cache invalidation by NOTIFY.
+//! Preferences over a real connection: cache invalidation by NOTIFY, whose payload is the
+//! customer's keyed hash (reco.customer_key), never the id.
 use pg_reco_integration::{connect, fresh_db};
 use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;
 
 #[test]
-fn every_preference_change_notifies_listeners_with_the_customer_id() {
+fn every_preference_change_notifies_listeners_with_the_customer_key() {
     let dsn = fresh_db("it_prefs_notify");
     let mut listener = connect(&dsn);
     listener.batch_execute("LISTEN reco_preferences").unwrap();
@@ -22,6 +23,10 @@ fn every_preference_change_notifies_listeners_with_the_customer_id() {
         assert_eq!(n.channel(), "reco_preferences");
         got.push(n.payload().to_string());
     }
-    // one per transaction and customer: capture c7, edit c8, revoke c7, forget c8
-    assert_eq!(got, ["c7", "c8", "c7", "c8"]);
+    // one per transaction and customer: capture c7, edit c8, revoke c7, forget c8; each the
+    // customer's key, which a cache computes with reco.customer_key
+    let mut key = |id: &str| -> String { c.query_one("SELECT reco.customer_key($1)", &[&id]).unwrap().get(0) };
+    let (k7, k8) = (key("c7"), key("c8"));
+    assert_eq!(got, [k7.clone(), k8.clone(), k7, k8]);
+    assert!(got.iter().all(|p| p.len() == 64 && p.bytes().all(|b| b.is_ascii_hexdigit())), "{got:?}");
 }

@@ -1,7 +1,7 @@
 //! Training against a live cluster: the registry row is visible while a training runs, the
 //! deployed model keeps serving, a cancelled or killed training is recorded as failed, and
 //! schedule_training creates a pg_cron job whose command trains and deploys.
-use pg_reco_integration::{connect, dsn, fresh_db};
+use pg_reco_integration::{as_user, connect, dsn, fresh_db, login_role};
 use std::time::{Duration, Instant};
 
 fn setup(name: &str) -> (String, i64) {
@@ -89,19 +89,61 @@ fn a_killed_training_is_marked_failed_by_the_next_one() {
     a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap();
     let r = a.query_one("SELECT status, error FROM reco.models WHERE model_id = $1", &[&id]).unwrap();
     assert_eq!(r.get::<_, String>(0), "failed");
-    assert!(r.get::<_, String>(1).contains("exited before finishing"));
+    assert!(r.get::<_, String>(1).contains("ended without finishing"), "{}", r.get::<_, String>(1));
     assert_eq!(deployed(&mut a), first);
 }
 
 #[test]
+fn a_rolled_back_training_is_recorded_as_failed_by_the_next_one() {
+    let (db, _) = setup("it_train_rollback");
+    let mut a = connect(&db);
+    a.batch_execute("BEGIN").unwrap();
+    let id: i64 = a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
+    a.batch_execute("ROLLBACK").unwrap();
+    // the registry row committed on its own (so others could see the training) stays behind...
+    let status: String = a.query_one("SELECT status FROM reco.models WHERE model_id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(status, "training");
+    // ...until the next training (or prune) finds nobody holding its lock
+    a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap();
+    let r = a.query_one("SELECT status, error FROM reco.models WHERE model_id = $1", &[&id]).unwrap();
+    assert_eq!(r.get::<_, String>(0), "failed");
+    assert!(r.get::<_, String>(1).contains("rolled back"), "{}", r.get::<_, String>(1));
+}
+
+#[test]
+fn a_training_of_another_role_is_not_reaped_while_it_runs() {
+    // two admins without pg_read_all_stats: neither can see the other's backend in
+    // pg_stat_activity, which used to make the second mark the first one's training failed
+    let (db, _) = setup("it_train_two_roles");
+    login_role("it_ops_one", "reco_admin");
+    login_role("it_ops_two", "reco_admin");
+    let one = as_user(&db, "it_ops_one");
+    let h = std::thread::spawn(move || connect(&one).query_one("SELECT reco.train('hybrid', '{\"iterations\": 40}')", &[]).map(|r| r.get::<_, i64>(0)));
+    let mut a = connect(&db);
+    let (id, _) = wait_training(&mut a);
+    let mut two = connect(&as_user(&db, "it_ops_two"));
+    two.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap();
+    two.query_one("SELECT reco.prune_models(0)", &[]).unwrap();
+    let status: String = a.query_one("SELECT status FROM reco.models WHERE model_id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(status, "training", "the other role's training and prune left the running one alone");
+    assert_eq!(h.join().unwrap().unwrap(), id);
+    let status: String = a.query_one("SELECT status FROM reco.models WHERE model_id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(status, "ready");
+}
+
+#[test]
 fn schedule_training_creates_a_pg_cron_job_whose_command_trains_and_deploys() {
-    // pg_cron runs in cron.database_name, which is `postgres` on the test cluster
-    let mut c = connect(&dsn("postgres"));
-    c.batch_execute(
-        "CREATE EXTENSION IF NOT EXISTS pg_cron; DROP EXTENSION IF EXISTS pg_reco CASCADE; CREATE EXTENSION pg_reco CASCADE;
-         SELECT reco.load_demo('small');",
+    // pg_cron runs in cron.database_name, which is `postgres` on the test cluster. The admin is
+    // a non-superuser member of reco_admin with pg_cron's documented grant (USAGE on cron).
+    let mut su = connect(&dsn("postgres"));
+    su.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_cron; DROP EXTENSION IF EXISTS pg_reco CASCADE; CREATE EXTENSION pg_reco CASCADE;",
     )
     .unwrap();
+    login_role("it_cron_ops", "reco_admin");
+    su.batch_execute("GRANT USAGE ON SCHEMA cron TO it_cron_ops").unwrap();
+    let mut c = connect(&as_user(&dsn("postgres"), "it_cron_ops"));
+    c.batch_execute("SELECT reco.load_demo('small')").unwrap();
     let job: i64 = c.query_one("SELECT reco.schedule_training('0 3 * * *', 'popularity', 'most_recent')", &[]).unwrap().get(0);
     let again: i64 = c.query_one("SELECT reco.schedule_training('30 2 * * *', 'popularity', 'most_recent')", &[]).unwrap().get(0);
     assert_eq!(job, again, "one schedule per kind: scheduling again replaces it");
@@ -116,5 +158,8 @@ fn schedule_training_creates_a_pg_cron_job_whose_command_trains_and_deploys() {
         (r.get(0), r.get(1))
     };
     assert_eq!((kind.as_str(), status.as_str()), ("popularity", "deployed"));
-    c.batch_execute(&format!("SELECT cron.unschedule({job}); DROP EXTENSION pg_reco CASCADE;")).unwrap();
+    let owner: String = su.query_one("SELECT username FROM cron.job WHERE jobid = $1", &[&job]).unwrap().get(0);
+    assert_eq!(owner, "it_cron_ops", "the job runs as the admin who scheduled it, not as a superuser");
+    c.batch_execute(&format!("SELECT cron.unschedule({job})")).unwrap();
+    su.batch_execute("DROP EXTENSION pg_reco CASCADE").unwrap();
 }

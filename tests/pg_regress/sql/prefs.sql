@@ -55,22 +55,40 @@ SELECT try($$SELECT reco.capture_preferences('c1', '{"color": "navy", "size_tops
 SELECT count(*) AS nothing_from_the_bad_form FROM reco.preferences WHERE customer_id = 'c1' AND value = '"navy"' AND source = 'survey';
 SELECT try($$SELECT reco.resolve_preferences('c1', '{"size_tops": "banana"}')$$);
 
--- row-level security: a customer-facing session sees and edits only its own customer
+-- row-level security: a customer-facing session sees and edits only its own customer, the one
+-- of the token the application's backend issued (reco.customer_token); SET cannot change it
 CREATE ROLE regress_kiosk LOGIN;
 GRANT reco_customer TO regress_kiosk;
+SELECT reco.customer_token('c2', '10 minutes') AS token \gset
 SET ROLE regress_kiosk;
-SET reco.customer_id = 'c2';
+SELECT try($$SELECT reco.set_preference('c2', 'color', 'green')$$) AS before_the_token;
+SELECT reco.enter_customer_scope(:'token') AS scope;
 SELECT DISTINCT customer_id FROM reco.preferences;
-SELECT reco.resolve_preferences('c1') AS someone_else;
+SELECT try($$SELECT reco.resolve_preferences('c1')$$) AS someone_else;
 SELECT reco.set_preference('c2', 'color', 'green') > 0 AS own_edit;
 SELECT try($$SELECT reco.set_preference('c1', 'color', 'green')$$);
+SELECT try($$SET reco.customer_scope = 'c1'$$) AS forged_scope;
+SELECT try($$SELECT set_config('reco.customer_scope', 'c1', false)$$) AS forged_scope_fn;
+SET reco.customer_id = 'c1';  -- the old, forgeable setting means nothing any more
+SELECT DISTINCT customer_id FROM reco.preferences;
+SELECT try($$SELECT reco.enter_customer_scope(replace(:'token', 'v1.6332.', 'v1.6331.'))$$) AS tampered;
 SELECT try($$INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, observed_at)
-             VALUES ('c1', 'color', '"green"', 'profile', true, 1, now())$$);
-WITH u AS (UPDATE reco.preferences SET revoked_at = now() WHERE customer_id = 'c1' RETURNING 1)
-SELECT count(*) AS others_rows_updated FROM u;
+             VALUES ('c2', 'color', '"green"', 'profile', true, 1, now())$$) AS direct_insert;
+SELECT try($$UPDATE reco.preferences SET revoked_at = '2000-01-01' WHERE customer_id = 'c2'$$) AS backdated_revoke;
 SELECT try($$SELECT reco.revoke_preference('c1', 'size_tops')$$);
 SELECT try($$SELECT reco.forget_customer('c1')$$);
-RESET reco.customer_id;
+RESET ALL;  -- a pool's DISCARD ALL: the scope goes with it
+SELECT reco.customer_scope() IS NULL AS scope_cleared, count(*) AS rows_seen FROM reco.preferences;
+-- for a transaction-mode pool: a scope that ends with the transaction
+BEGIN;
+SELECT reco.enter_customer_scope(:'token', local => true) AS local_scope, (SELECT count(DISTINCT customer_id) FROM reco.preferences) AS customers_seen;
+COMMIT;
+SELECT reco.customer_scope() IS NULL AS ended_with_the_transaction;
+-- and one set in a transaction that rolls back is gone too
+BEGIN;
+SELECT reco.enter_customer_scope(:'token') IS NOT NULL AS entered;
+ROLLBACK;
+SELECT reco.customer_scope() IS NULL AS rolled_back;
 RESET ROLE;
 SELECT count(*) AS c1_rows_unchanged FROM reco.preferences WHERE customer_id = 'c1' AND revoked_at IS NULL;
 DROP ROLE regress_kiosk;

@@ -20,7 +20,8 @@ INSERT INTO fixtures VALUES ('mobile', :'p');
 GRANT SELECT ON fixtures TO PUBLIC;
 SELECT channel FROM fixtures ORDER BY 1;
 -- try(sql): runs a statement and shows the error a user would get: SQLSTATE, message, hint.
-CREATE FUNCTION public.try(sql text) RETURNS text LANGUAGE plpgsql AS $$
+-- (its search path is pinned: a test's temporary types must not shadow its own variables)
+CREATE FUNCTION public.try(sql text) RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE st text; msg text; hnt text; det text;
 BEGIN
     EXECUTE sql;
