@@ -187,8 +187,14 @@ pub fn ensure_customers(c: &mut pgrx::spi::SpiClient<'_>, ids: &[String], first_
     .or_raise();
     // the lock: a forget in progress took the row first (or is inserting it), so this waits
     // for it; then the tombstone it committed is visible to the next statement
-    crate::plans::update(c, "SELECT 1 FROM reco.customers WHERE customer_id = ANY($1::pg_catalog.text[]) FOR KEY SHARE", &[DatumWithOid::from(live.clone())])
-        .or_raise();
+    // (a join, not `= ANY($1)`: on a table without statistics yet the planner picks a scan that
+    // compares every row with every id of the batch, which made a 100-batch load 3.5x slower)
+    crate::plans::update(
+        c,
+        "SELECT 1 FROM reco.customers x JOIN unnest($1::pg_catalog.text[]) AS u(id) ON x.customer_id = u.id FOR KEY SHARE OF x",
+        &[DatumWithOid::from(live.clone())],
+    )
+    .or_raise();
     let late: Vec<String> = forgotten_of(c, &live).into_iter().collect();
     if !late.is_empty() {
         // forgotten while this transaction waited: what the INSERT above re-created goes again
