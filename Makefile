@@ -39,8 +39,10 @@ test-pgrx:
 	cargo pgrx test pg$(PG_MAJOR) -p pg_reco --runas postgres --pgdata $(PGRX_DATA)/test
 
 # pg_regress against the project cluster (cargo pgrx regress 0.18.1 ignores --runas at start-up),
-# once per server clock: the answers must not depend on the hour the suite runs at
-REGRESS_CLOCKS ?= 02:30 11:47 19:30
+# once per server clock. The clock is pinned (libfaketime), so every now() the tests and the
+# serving calls see is fixed, whatever the real date and hour; three instants on different
+# weekdays and hours show that the answers do not depend on which.
+REGRESS_CLOCKS ?= 2026-11-26T02:30 2027-03-01T11:47 2026-06-14T19:30
 test-regress: install
 	scripts/regress --clocks "$(REGRESS_CLOCKS)"
 
