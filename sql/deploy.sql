@@ -87,6 +87,28 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.deploy(text) IS 'Deploys by strategy: best_score (highest holdout NDCG among ready models), most_recent, or rollback (the model live before the current one).';
 
+-- A running training holds an advisory lock on its model id until its transaction ends,
+-- taken before its registry row is written (reco.train). A row in status training whose lock
+-- nobody holds belongs to a training that ended without finishing: its backend exited or its
+-- transaction rolled back. No view of other roles' backends (pg_stat_activity) is needed.
+CREATE FUNCTION reco._lock_training(model_id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, reco, pg_temp AS $$
+    SELECT pg_catalog.pg_advisory_xact_lock(1919247215, (model_id % 2147483647)::int4)  -- 1919247215 = 'reco'
+$$;
+
+-- Marks the trainings that ended without finishing as failed; returns how many.
+CREATE FUNCTION reco._reap_trainings() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE reco.models m SET status = 'failed', finished_at = pg_catalog.now(),
+           error = coalesce(error, 'the training ended without finishing: its backend (pid ' || backend_pid || ') exited or its transaction rolled back')
+     WHERE status = 'training' AND pg_catalog.pg_try_advisory_xact_lock(1919247215, (m.model_id % 2147483647)::int4);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- The model's HNSW index on one space of reco.item_vectors. SECURITY DEFINER owned by
 -- reco_owner, the table's owner (CREATE INDEX needs ownership), so reco_admin trains without
 -- owning the table; it can build only this one shape of index.
@@ -133,11 +155,7 @@ BEGIN
             HINT = 'keep is how many ready or retired models to keep besides the deployed one';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('pg_reco deploy'));
-    -- trainings that ended without finishing (backend gone, transaction rolled back) hold no
-    -- training lock any more (see reco.train): record them as failed, then prune them
-    UPDATE reco.models m SET status = 'failed', finished_at = now(),
-           error = coalesce(error, 'the training ended without finishing: its backend (pid ' || backend_pid || ') exited or its transaction rolled back')
-     WHERE status = 'training' AND pg_try_advisory_xact_lock(1919247215, (m.model_id % 2147483647)::int4);
+    PERFORM reco._reap_trainings();  -- then prune them with the other failures
     SELECT coalesce(array_agg(model_id), '{}') INTO victims FROM (
         SELECT model_id FROM reco.models WHERE status = 'failed'
         UNION ALL

@@ -69,7 +69,6 @@ CREATE TABLE reco.models (
     blend              jsonb,
     error              text,
     backend_pid        integer,
-    backend_start      timestamptz,
     created_by         text NOT NULL DEFAULT current_user,
     created_at         timestamptz NOT NULL DEFAULT now(),
     finished_at        timestamptz,

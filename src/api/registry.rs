@@ -89,27 +89,16 @@ pub fn fail(model_id: i64, message: &str) {
     run_worker(model_id, format!("fail {message}"));
 }
 
-/// The advisory lock a training holds until its transaction ends: (LOCK_CLASS, model id).
-const LOCK_CLASS: i32 = 0x7265_636f; // "reco"
-
-/// Takes model `model_id`'s training lock for the rest of this transaction. Taken before the
-/// row is written, so no reaper can see the row without the lock.
+/// Takes model `model_id`'s training lock for the rest of this transaction (reco._lock_training).
+/// Taken before the row is written, so no reaper can see the row without the lock.
 pub fn lock(model_id: i64) {
-    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, ($2 % 2147483647)::int4)", &[DatumWithOid::from(LOCK_CLASS), DatumWithOid::from(model_id)])
-        .or_raise();
+    Spi::run_with_args("SELECT reco._lock_training($1)", &[DatumWithOid::from(model_id)]).or_raise();
 }
 
-/// Marks trainings that ended without finishing as failed: their backend exited (killed,
-/// crashed) or their transaction rolled back (`BEGIN; SELECT reco.train(); ROLLBACK`), so
-/// nobody holds their lock any more. Needs no view of other roles' backends.
+/// Marks trainings that ended without finishing as failed (reco._reap_trainings): their
+/// backend exited or their transaction rolled back, so nobody holds their lock any more.
 pub fn reap_orphans() {
-    Spi::run_with_args(
-        "UPDATE reco.models m SET status = 'failed', finished_at = pg_catalog.now(),
-                error = coalesce(error, 'the training ended without finishing: its backend (pid ' || backend_pid || ') exited or its transaction rolled back')
-          WHERE status = 'training' AND pg_catalog.pg_try_advisory_xact_lock($1, (m.model_id % 2147483647)::int4)",
-        &[DatumWithOid::from(LOCK_CLASS)],
-    )
-    .or_raise();
+    Spi::run("SELECT reco._reap_trainings()").or_raise();
 }
 
 /// The registry worker: `extra` is "<db oid> <user oid> open <kind> <params>" or
