@@ -54,8 +54,7 @@ unsafe fn text(ptr: *const core::ffi::c_char, len: usize) -> reco_engine::Result
         // PostgreSQL verified the encoding when the jsonb was made
         return Ok(String::from_utf8_unchecked(bytes.to_vec()));
     }
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::new(ErrorKind::InvalidText, "payload text is not valid UTF-8").hint("use a UTF8 database"))
+    String::from_utf8(bytes.to_vec()).map_err(|_| Error::new(ErrorKind::InvalidText, "payload text is not valid UTF-8").hint("use a UTF8 database"))
 }
 
 fn utf8_database() -> bool {
@@ -80,10 +79,7 @@ unsafe fn scalar(v: &pg_sys::JsonbValue) -> reco_engine::Result<Value> {
         pg_sys::jbvType::jbvString => Value::String(text(v.val.string.val, v.val.string.len as usize)?),
         pg_sys::jbvType::jbvNumeric => {
             // the exact decimal text, so money never passes through a float
-            let cstr = direct_function_call::<&core::ffi::CStr>(
-                pg_sys::numeric_out,
-                &[Some(pg_sys::Datum::from(v.val.numeric))],
-            );
+            let cstr = direct_function_call::<&core::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))]);
             let s = cstr.and_then(|c| c.to_str().ok()).unwrap_or("0");
             let n: serde_json::Number = serde_json::from_str(s).map_err(|_| Error::new(ErrorKind::InvalidText, format!("number {s} is not valid JSON")))?;
             Value::Number(n)

@@ -64,9 +64,8 @@ mod tests {
             ("revoke_preference", "v"),
             ("forget_customer", "v"),
         ] {
-            let got: String = one(&format!(
-                "SELECT string_agg(DISTINCT provolatile::text, '') FROM pg_proc WHERE proname = '{f}' AND pronamespace = 'reco'::regnamespace"
-            ));
+            let got: String =
+                one(&format!("SELECT string_agg(DISTINCT provolatile::text, '') FROM pg_proc WHERE proname = '{f}' AND pronamespace = 'reco'::regnamespace"));
             assert_eq!(got, v, "{f}");
         }
     }
@@ -100,17 +99,11 @@ mod tests {
         let web = fixture("web");
         let mut dup: serde_json::Value = serde_json::from_str(&web).unwrap();
         dup["status"] = serde_json::json!("shipped");
-        let batch = format!(
-            "jsonb_build_array({}, {}, '{{\"id\": \"x\"}}'::jsonb, '\"junk\"'::jsonb, {})",
-            q(&web),
-            q(&fixture("mobile")),
-            q(&dup.to_string())
-        );
-        let counts: String = one(&format!(
-            "SELECT concat_ws(',', received, inserted, updated, unchanged, failed) FROM reco.ingest_orders('web', {batch})"
-        ));
+        let batch =
+            format!("jsonb_build_array({}, {}, '{{\"id\": \"x\"}}'::jsonb, '\"junk\"'::jsonb, {})", q(&web), q(&fixture("mobile")), q(&dup.to_string()));
+        let counts: String = one(&format!("SELECT concat_ws(',', received, inserted, updated, unchanged, failed) FROM reco.ingest_orders('web', {batch})"));
         assert_eq!(counts, "5,1,0,1,3"); // received, inserted, updated, unchanged (superseded), failed
-        // the later payload for the same order won
+                                         // the later payload for the same order won
         assert_eq!(one::<String>("SELECT status FROM reco.orders"), "shipped");
         assert_eq!(one::<i64>("SELECT count(*) FROM reco.ingest_errors WHERE channel = 'web' AND entity = 'order'"), 3);
         assert_eq!(one::<String>("SELECT json_path FROM reco.ingest_errors WHERE payload = '{\"id\": \"x\"}'"), "$.customer_id");
@@ -188,11 +181,10 @@ mod tests {
         let v = [0.5f32, -1.25, 3.0];
         let t = crate::vector::vector_type();
         // written by us, read by pgvector
-        let text: String = Spi::get_one_with_args("SELECT ($1::vector)::text", &[unsafe {
-            pgrx::datum::DatumWithOid::new(crate::vector::to_datum(&v), t.oid)
-        }])
-        .unwrap()
-        .unwrap();
+        let text: String =
+            Spi::get_one_with_args("SELECT ($1::vector)::text", &[unsafe { pgrx::datum::DatumWithOid::new(crate::vector::to_datum(&v), t.oid) }])
+                .unwrap()
+                .unwrap();
         assert_eq!(text, "[0.5,-1.25,3]");
         // written by pgvector, read by us
         Spi::connect(|c| {

@@ -33,6 +33,11 @@ fn main() {
         std::hint::black_box(serde_json::to_string(&o).unwrap());
     }
     let direct = t.elapsed().as_secs_f64() / n as f64;
-    println!("per order: parse {:.2} µs, normalize {:.2} µs, to_json+to_string {:.2} µs, to_string direct {:.2} µs",
-        parse * 1e6, norm * 1e6, out * 1e6, direct * 1e6);
+    println!(
+        "per order: parse {:.2} µs, normalize {:.2} µs, to_json+to_string {:.2} µs, to_string direct {:.2} µs",
+        parse * 1e6,
+        norm * 1e6,
+        out * 1e6,
+        direct * 1e6
+    );
 }

@@ -56,7 +56,14 @@ fn main() {
         let user = users.get_or_insert(o["customer_id"].as_str().unwrap());
         let at = us(o["created_ms"].as_i64().unwrap());
         for l in o["cart"]["items"].as_array().unwrap() {
-            ds.events.push(Event { user, item: items.get(l["sku"].as_str().unwrap()).unwrap(), weight: weights["purchase"] as f32, at, basket: bi as u32, session: NONE });
+            ds.events.push(Event {
+                user,
+                item: items.get(l["sku"].as_str().unwrap()).unwrap(),
+                weight: weights["purchase"] as f32,
+                at,
+                basket: bi as u32,
+                session: NONE,
+            });
         }
     }
     ds.n_users = users.len();
@@ -69,7 +76,14 @@ fn main() {
         let s = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap() };
         println!(
             "{:<13} ndcg@10 {:.4}  recall@10 {:.4}  hit@10 {:.4}  map@10 {:.4}  coverage {:.3}  users {}  {:.1}s{}",
-            kind.as_str(), s.ndcg, s.recall, s.hit_rate, s.map, s.coverage, s.users, t.elapsed().as_secs_f64(),
+            kind.as_str(),
+            s.ndcg,
+            s.recall,
+            s.hit_rate,
+            s.map,
+            s.coverage,
+            s.users,
+            t.elapsed().as_secs_f64(),
             if kind == Kind::Hybrid { format!("  weights {:?}", rep.weights) } else { String::new() }
         );
     }

@@ -24,23 +24,28 @@ pub fn scale(name: &str) -> Result<Scale> {
         "small" => Scale { customers: 1_000, products: 150, days: 120, orders_per_customer: 3.0 },
         "medium" => Scale { customers: 100_000, products: 6_000, days: 365, orders_per_customer: 3.0 },
         "large" => Scale { customers: 1_000_000, products: 30_000, days: 365, orders_per_customer: 3.0 },
-        other => {
-            return Err(Error::invalid(format!("demo scale {} is not known", show(other)))
-                .hint("scales: small (1k customers), medium (100k), large (1M)"))
-        }
+        other => return Err(Error::invalid(format!("demo scale {} is not known", show(other))).hint("scales: small (1k customers), medium (100k), large (1M)")),
     })
 }
 
 /// Categories, and whether their products come in sizes and colors.
 pub const CATEGORIES: [(&str, Sizing); 12] = [
-    ("phones", Sizing::None), ("phone_cases", Sizing::Colors), ("shoes", Sizing::Shoes), ("socks", Sizing::Letters),
-    ("laptops", Sizing::None), ("laptop_bags", Sizing::Colors), ("tees", Sizing::Letters), ("jeans", Sizing::Bottoms),
-    ("coffee", Sizing::None), ("mugs", Sizing::Colors), ("dresses", Sizing::Letters), ("belts", Sizing::Colors),
+    ("phones", Sizing::None),
+    ("phone_cases", Sizing::Colors),
+    ("shoes", Sizing::Shoes),
+    ("socks", Sizing::Letters),
+    ("laptops", Sizing::None),
+    ("laptop_bags", Sizing::Colors),
+    ("tees", Sizing::Letters),
+    ("jeans", Sizing::Bottoms),
+    ("coffee", Sizing::None),
+    ("mugs", Sizing::Colors),
+    ("dresses", Sizing::Letters),
+    ("belts", Sizing::Colors),
 ];
 
 /// Planted complements: an order with the first often also holds the second.
-pub const COMPLEMENTS: [(&str, &str); 5] =
-    [("phones", "phone_cases"), ("shoes", "socks"), ("laptops", "laptop_bags"), ("coffee", "mugs"), ("jeans", "belts")];
+pub const COMPLEMENTS: [(&str, &str); 5] = [("phones", "phone_cases"), ("shoes", "socks"), ("laptops", "laptop_bags"), ("coffee", "mugs"), ("jeans", "belts")];
 
 /// Segments and their category weights (the planted affinities).
 pub const SEGMENTS: [(&str, [f64; 12]); 5] = [
@@ -193,7 +198,13 @@ pub fn catalog(scale: Scale, seed: u64) -> Vec<Item> {
                     id.push_str(c);
                 }
                 let r: f64 = rng.random();
-                let (available, backordered) = if r < 0.10 { (0, false) } else if r < 0.15 { (0, true) } else { (rng.random_range(1..50), false) };
+                let (available, backordered) = if r < 0.10 {
+                    (0, false)
+                } else if r < 0.15 {
+                    (0, true)
+                } else {
+                    (rng.random_range(1..50), false)
+                };
                 items.push(Item {
                     item_id: id,
                     group_id: group.clone(),
@@ -265,11 +276,8 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
                 }
                 let variants = &products[zipf(rng, products.len())];
                 // the customer's size and, often, favourite color
-                let fits: Vec<usize> = variants
-                    .iter()
-                    .copied()
-                    .filter(|&i| items[i].size.is_none_or(|s| s == my_letter || s == my_bottom || s == my_shoe))
-                    .collect();
+                let fits: Vec<usize> =
+                    variants.iter().copied().filter(|&i| items[i].size.is_none_or(|s| s == my_letter || s == my_bottom || s == my_shoe)).collect();
                 let pool = if fits.is_empty() { variants.clone() } else { fits };
                 let colored: Vec<usize> = pool.iter().copied().filter(|&i| items[i].color == Some(my_color)).collect();
                 let pool = if !colored.is_empty() && rng.random::<f64>() < 0.6 { colored } else { pool };
@@ -296,14 +304,35 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
             // browsing before the order: views of the bought items and of a category neighbour
             for (k, &i) in lines.iter().enumerate() {
                 let t = at - 60_000 * (10 + 5 * k as i64);
-                events.push(Event { customer_id: cid.clone(), session_id: session.clone(), item_id: items[i].item_id.clone(),
-                    kind: "view", value: Some(rng.random_range(5..120) as f64), at_ms: t, reason: None });
+                events.push(Event {
+                    customer_id: cid.clone(),
+                    session_id: session.clone(),
+                    item_id: items[i].item_id.clone(),
+                    kind: "view",
+                    value: Some(rng.random_range(5..120) as f64),
+                    at_ms: t,
+                    reason: None,
+                });
                 if let Some(j) = choose(&mut rng, cat_index(items[i].category)) {
-                    events.push(Event { customer_id: cid.clone(), session_id: session.clone(), item_id: items[j].item_id.clone(),
-                        kind: "view", value: Some(rng.random_range(2..40) as f64), at_ms: t - 90_000, reason: None });
+                    events.push(Event {
+                        customer_id: cid.clone(),
+                        session_id: session.clone(),
+                        item_id: items[j].item_id.clone(),
+                        kind: "view",
+                        value: Some(rng.random_range(2..40) as f64),
+                        at_ms: t - 90_000,
+                        reason: None,
+                    });
                 }
-                events.push(Event { customer_id: cid.clone(), session_id: session.clone(), item_id: items[i].item_id.clone(),
-                    kind: "cart_add", value: Some(1.0), at_ms: at - 120_000, reason: None });
+                events.push(Event {
+                    customer_id: cid.clone(),
+                    session_id: session.clone(),
+                    item_id: items[i].item_id.clone(),
+                    kind: "cart_add",
+                    value: Some(1.0),
+                    at_ms: at - 120_000,
+                    reason: None,
+                });
             }
             // a few returns, mostly of sized items a size off
             for &i in &lines {
@@ -313,8 +342,15 @@ pub fn customers(scale: Scale, seed: u64, end_ms: i64, items: &[Item], range: st
                     // or before `end_ms`): nothing is dated in the future, and the data is the
                     // same at every hour and on every date
                     let returned_at = (at + 5 * 86_400_000).min(start_ms + scale.days * 86_400_000 - 1);
-                    events.push(Event { customer_id: cid.clone(), session_id: session.clone(), item_id: items[i].item_id.clone(),
-                        kind: "return", value: Some(1.0), at_ms: returned_at, reason: Some(reason) });
+                    events.push(Event {
+                        customer_id: cid.clone(),
+                        session_id: session.clone(),
+                        item_id: items[i].item_id.clone(),
+                        kind: "return",
+                        value: Some(1.0),
+                        at_ms: returned_at,
+                        reason: Some(reason),
+                    });
                 }
             }
             let payload_lines: Vec<Value> = lines
@@ -414,11 +450,8 @@ mod tests {
     fn complements_at(end: i64) {
         let d = generate(scale("small").unwrap(), 42, end);
         let cat: HashMap<&str, &str> = d.items.iter().map(|i| (i.item_id.as_str(), i.category)).collect();
-        let baskets: Vec<Vec<&str>> = d
-            .orders
-            .iter()
-            .map(|o| o["cart"]["items"].as_array().unwrap().iter().map(|l| cat[l["sku"].as_str().unwrap()]).collect())
-            .collect();
+        let baskets: Vec<Vec<&str>> =
+            d.orders.iter().map(|o| o["cart"]["items"].as_array().unwrap().iter().map(|l| cat[l["sku"].as_str().unwrap()]).collect()).collect();
         let n = baskets.len() as f64;
         let p = |c: &str| baskets.iter().filter(|b| b.contains(&c)).count() as f64 / n;
         for (a, b) in COMPLEMENTS {

@@ -15,8 +15,7 @@ pub fn invisible(c: char) -> bool {
         | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 /// The hint of every "missing field" error.
-pub const MISSING_HINT: &str =
-    "the canonical model needs this field; if the channel sends it under another name, map it with a row in reco.channel_mappings";
+pub const MISSING_HINT: &str = "the canonical model needs this field; if the channel sends it under another name, map it with a row in reco.channel_mappings";
 
 /// Longest free text kept (titles); longer text is cut at a character boundary.
 pub const MAX_TEXT_LEN: usize = 1000;
@@ -98,9 +97,7 @@ impl<'a> Node<'a> {
         let arr: &'b [Value] = match self.value {
             Value::Null => &[],
             Value::Array(a) => a.as_slice(),
-            other => {
-                return Err(self.err(ErrorKind::InvalidParameter, format!("expected a JSON array, found {}", type_name(other))))
-            }
+            other => return Err(self.err(ErrorKind::InvalidParameter, format!("expected a JSON array, found {}", type_name(other)))),
         };
         Ok(arr.iter().enumerate().map(move |(i, value)| Node { value, parent: Some(self), seg: Seg::Index(i) }))
     }
@@ -118,9 +115,7 @@ impl<'a> Node<'a> {
     }
 
     pub fn as_object(&self) -> Result<&'a serde_json::Map<String, Value>> {
-        self.value.as_object().ok_or_else(|| {
-            self.err(ErrorKind::InvalidParameter, format!("expected a JSON object, found {}", self.type_name()))
-        })
+        self.value.as_object().ok_or_else(|| self.err(ErrorKind::InvalidParameter, format!("expected a JSON object, found {}", self.type_name())))
     }
 
     /// Text of a string or a number; None for null or absent; an error for other types.
@@ -129,10 +124,7 @@ impl<'a> Node<'a> {
             Value::Null => Ok(None),
             Value::String(s) => Ok(Some(s.as_str())),
             Value::Number(n) => Ok(Some(n.as_str())), // the text as written (arbitrary_precision)
-            other => Err(self.err(
-                ErrorKind::InvalidParameter,
-                format!("expected a string or a number, found {}", type_name(other)),
-            )),
+            other => Err(self.err(ErrorKind::InvalidParameter, format!("expected a string or a number, found {}", type_name(other)))),
         }
     }
 
@@ -144,8 +136,7 @@ impl<'a> Node<'a> {
             return Ok(None);
         }
         if t.len() > MAX_ID_LEN {
-            return Err(self
-                .err(ErrorKind::InvalidParameter, format!("identifier {} is longer than {MAX_ID_LEN} bytes", show(t))));
+            return Err(self.err(ErrorKind::InvalidParameter, format!("identifier {} is longer than {MAX_ID_LEN} bytes", show(t))));
         }
         if t.chars().any(|c| c.is_control()) {
             return Err(self.err(ErrorKind::InvalidParameter, format!("identifier {} contains control characters", show(t))));
@@ -184,7 +175,6 @@ impl<'a> Node<'a> {
         }
         Err(self.err(ErrorKind::InvalidText, format!("{} is not a whole number", show(t))))
     }
-
 }
 
 pub fn type_name(v: &Value) -> &'static str {

@@ -190,7 +190,15 @@ pub struct Catalogue {
 
 impl Catalogue {
     /// Adds an item; `group` is a product group key (variants share it).
-    pub fn push(&mut self, id: String, title: Option<String>, category: Option<&str>, group: Option<&str>, facts: ItemFacts, groups: &mut HashMap<String, u32>) {
+    pub fn push(
+        &mut self,
+        id: String,
+        title: Option<String>,
+        category: Option<&str>,
+        group: Option<&str>,
+        facts: ItemFacts,
+        groups: &mut HashMap<String, u32>,
+    ) {
         let i = self.ids.len() as u32;
         let cat = category.unwrap_or("");
         let c = match self.category_index.get(cat) {
@@ -367,7 +375,10 @@ impl Model {
     pub fn bytes(&self) -> usize {
         let c = &self.cat;
         let strings: usize = c.ids.iter().chain(&c.title).map(|s| s.len() + 24).sum::<usize>() * 2
-            + c.facts.iter().map(|f| 5 * 24 + f.size.as_ref().map_or(0, String::len) + f.color.as_ref().map_or(0, String::len) + f.brand.as_ref().map_or(0, String::len)).sum::<usize>();
+            + c.facts
+                .iter()
+                .map(|f| 5 * 24 + f.size.as_ref().map_or(0, String::len) + f.color.as_ref().map_or(0, String::len) + f.brand.as_ref().map_or(0, String::len))
+                .sum::<usize>();
         let nb = |n: &Option<Vec<Vec<Neighbor>>>| n.as_ref().map_or(0, |v| v.iter().map(|l| 24 + l.capacity() * std::mem::size_of::<Neighbor>()).sum());
         strings
             + c.len() * 8
@@ -736,7 +747,13 @@ fn pick(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize, rela
 /// only once it has run out. The result is what [`diversify`] picks from all the ranking's
 /// buyable items, without checking the variants and over-the-cap items the pick never reaches
 /// (a ranking often holds several variants of one product).
-pub fn pick_buyable(cat: &Catalogue, k: usize, max_per_category: usize, mut fetch: impl FnMut(usize, &[bool]) -> Vec<u32>, mut check: impl FnMut(&[u32]) -> Vec<bool>) -> Vec<u32> {
+pub fn pick_buyable(
+    cat: &Catalogue,
+    k: usize,
+    max_per_category: usize,
+    mut fetch: impl FnMut(usize, &[bool]) -> Vec<u32>,
+    mut check: impl FnMut(&[u32]) -> Vec<bool>,
+) -> Vec<u32> {
     if k == 0 {
         return Vec::new();
     }
@@ -838,13 +855,15 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
                 (Some(al), Some(e)) => e.top(al, i).and_then(|j| req.anchors.iter().find(|a| a.item == j)),
                 _ => None,
             };
-            let best = explained.or_else(|| m.als.as_ref().and_then(|al| {
-                let y = al.vec(i);
-                // the anchor most like the item by cosine: a raw dot product favours anchors with
-                // long vectors (popular items), whatever they are
-                let cos = |a: &Anchor| dot(al.vec(a.item), y) / al.norm[a.item as usize].max(1e-12);
-                req.anchors.iter().filter(|a| al.learned[a.item as usize]).max_by(|a, b| cos(a).total_cmp(&cos(b)))
-            }));
+            let best = explained.or_else(|| {
+                m.als.as_ref().and_then(|al| {
+                    let y = al.vec(i);
+                    // the anchor most like the item by cosine: a raw dot product favours anchors with
+                    // long vectors (popular items), whatever they are
+                    let cos = |a: &Anchor| dot(al.vec(a.item), y) / al.norm[a.item as usize].max(1e-12);
+                    req.anchors.iter().filter(|a| al.learned[a.item as usize]).max_by(|a, b| cos(a).total_cmp(&cos(b)))
+                })
+            });
             match best {
                 Some(a) => because(a),
                 None => "picked for you from your order history".to_string(),

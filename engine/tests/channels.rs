@@ -22,7 +22,10 @@ fn shopify() {
     assert_eq!(o.order_id, "shopify:450789469");
     assert_eq!(o.customer_id, "207119551");
     assert_eq!(reco_engine::standardize::time::format_utc(&o.placed_at), "2008-01-10T16:00:00Z");
-    assert_eq!((o.currency.as_str(), o.total_minor, o.subtotal_minor, o.tax_minor, o.shipping_minor, o.discount_minor), ("USD", 60894, 59700, 1194, 1000, 1000));
+    assert_eq!(
+        (o.currency.as_str(), o.total_minor, o.subtotal_minor, o.tax_minor, o.shipping_minor, o.discount_minor),
+        ("USD", 60894, 59700, 1194, 1000, 1000)
+    );
     assert_eq!(o.status, Status::Paid);
     assert_eq!(o.country.as_deref(), Some("US"));
     assert_eq!(o.email.as_deref(), Some("bob.norman@mail.example.com"));
@@ -56,7 +59,7 @@ fn amazon_jpy_has_no_decimals() {
     assert_eq!((o.lines[0].unit_price_minor, o.lines[0].qty), (1990, 2));
     assert_eq!((o.lines[0].size.as_deref(), o.lines[0].color.as_deref()), (Some("L"), Some("grey")));
     assert_eq!(o.delivery_speed.as_deref(), Some("express")); // Expedited
-    // the same order as getOrder + getOrderItems responses, wrapped
+                                                              // the same order as getOrder + getOrderItems responses, wrapped
     let f = fixture("amazon");
     let mut order = f.clone();
     order.as_object_mut().unwrap().remove("OrderItems");
@@ -167,7 +170,8 @@ fn custom_channel_from_mapping() {
         "status": {"path": "$.state"}, "total": {"path": "$.sum", "transform": "minor"},
         "lines": {"path": "$.rows"}, "line.item_id": {"path": "$.code"}, "line.qty": {"path": "$.n"},
         "line.line_total": {"path": "$.amount"}, "line.size": {"path": "$.opts[0]"}
-    })).unwrap();
+    }))
+    .unwrap();
     let p = json!({"ref": 77, "buyer": {"code": "ab12"}, "at": 1709301900, "state": "shipped", "sum": 1500,
         "rows": [{"code": "K1", "n": 2, "amount": "1.500", "opts": ["XL"]}]});
     let o = normalize::normalize_order("marketplace_kw", &p, Some(&m)).unwrap();
@@ -185,7 +189,8 @@ fn custom_channel_from_mapping() {
 #[test]
 fn mapping_overrides_a_builtin_field() {
     let m = Mapping::from_json(&json!({"customer_id": {"path": "$.email", "transform": "lower"},
-        "line.item_id": {"path": "$.variant_id"}})).unwrap();
+        "line.item_id": {"path": "$.variant_id"}}))
+    .unwrap();
     let o = normalize::normalize_order("shopify", &fixture("shopify"), Some(&m)).unwrap();
     assert_eq!(o.customer_id, "bob.norman@mail.example.com");
     assert_eq!(o.lines[0].item_id, "39072856");

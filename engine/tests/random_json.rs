@@ -6,9 +6,30 @@ use reco_engine::normalize::{self, event};
 use serde_json::{json, Map, Value};
 
 const KEYS: [&str; 24] = [
-    "id", "customer", "customer_id", "line_items", "quantity", "price", "currency", "created_at", "sku", "lines", "qty",
-    "cart", "items", "store", "timezone", "local_time", "OrderItems", "ItemPrice", "Amount", "event", "user_id", "ts",
-    "totals", "variant_title",
+    "id",
+    "customer",
+    "customer_id",
+    "line_items",
+    "quantity",
+    "price",
+    "currency",
+    "created_at",
+    "sku",
+    "lines",
+    "qty",
+    "cart",
+    "items",
+    "store",
+    "timezone",
+    "local_time",
+    "OrderItems",
+    "ItemPrice",
+    "Amount",
+    "event",
+    "user_id",
+    "ts",
+    "totals",
+    "variant_title",
 ];
 
 fn random_value(rng: &mut StdRng, depth: u32) -> Value {
@@ -18,8 +39,25 @@ fn random_value(rng: &mut StdRng, depth: u32) -> Value {
         2 => json!(rng.random_range(-1_000_000_000_000i64..1_000_000_000_000_000)),
         3 => serde_json::from_str(&format!("{}.{}", rng.random_range(-999..99999), rng.random_range(0..99999))).unwrap(),
         4 => {
-            let pool = ["", "USD", "JPY", "KWD", "2024-02-30", "2024-03-01T10:00:00Z", "EU 42", "navy", "-1", "1e999",
-                "Europe/Berlin", "\u{202e}", "0.001", "99999999999999999999", "XL", " ", "ÿ"];
+            let pool = [
+                "",
+                "USD",
+                "JPY",
+                "KWD",
+                "2024-02-30",
+                "2024-03-01T10:00:00Z",
+                "EU 42",
+                "navy",
+                "-1",
+                "1e999",
+                "Europe/Berlin",
+                "\u{202e}",
+                "0.001",
+                "99999999999999999999",
+                "XL",
+                " ",
+                "ÿ",
+            ];
             Value::String(pool[rng.random_range(0..pool.len())].to_string())
         }
         5 => Value::String((0..rng.random_range(0..20)).map(|_| rng.random::<char>()).collect()),

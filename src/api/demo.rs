@@ -44,12 +44,7 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
                 DatumWithOid::from(items.iter().map(|i| i.category.to_string()).collect::<Vec<_>>()),
                 DatumWithOid::from(items.iter().map(|i| i.brand.to_string()).collect::<Vec<_>>()),
                 DatumWithOid::from(items.iter().map(|i| money::format_minor(i.price_minor, 2)).collect::<Vec<_>>()),
-                DatumWithOid::from(
-                    items
-                        .iter()
-                        .map(|i| serde_json::json!({"size": i.size, "color": i.color}).to_string())
-                        .collect::<Vec<_>>(),
-                ),
+                DatumWithOid::from(items.iter().map(|i| serde_json::json!({"size": i.size, "color": i.color}).to_string()).collect::<Vec<_>>()),
             ],
         )
         .or_raise();
@@ -76,8 +71,7 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
     // A second thread generates and normalizes the next chunk (pure engine code, no PostgreSQL
     // calls) while this one writes the current chunk, so the two cores both work.
     let (mut n_customers, mut n_orders, mut n_lines, mut n_events) = (0i64, 0i64, 0i64, 0i64);
-    let chunks: Vec<std::ops::Range<usize>> =
-        (0..sc.customers).step_by(CHUNK).map(|lo| lo..(lo + CHUNK).min(sc.customers)).collect();
+    let chunks: Vec<std::ops::Range<usize>> = (0..sc.customers).step_by(CHUNK).map(|lo| lo..(lo + CHUNK).min(sc.customers)).collect();
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<reco_engine::Result<Chunk>>(1);
         let items = &items;
@@ -138,8 +132,7 @@ struct Chunk {
 /// payloads) and clickstream. Pure engine code: safe off the backend's main thread.
 fn prepare(sc: demo::Scale, seed: u64, end_ms: i64, items: &[demo::Item], range: std::ops::Range<usize>) -> reco_engine::Result<Chunk> {
     let d = demo::customers(sc, seed, end_ms, items, range);
-    let orders: Vec<normalize::Order> =
-        d.orders.iter().map(|o| normalize::normalize_order("web", o, None)).collect::<reco_engine::Result<_>>()?;
+    let orders: Vec<normalize::Order> = d.orders.iter().map(|o| normalize::normalize_order("web", o, None)).collect::<reco_engine::Result<_>>()?;
     let lines = orders.iter().map(|o| o.lines.len() as i64).sum::<i64>();
     let (orders, _) = batch::dedupe_last(orders);
     let events = d

@@ -95,17 +95,20 @@ fn record_event(
         let v = serde_json::Value::from(s?);
         reco_engine::json::Node::root(&v).id().map_err(|e| e.context(what.to_string())).or_raise()
     };
-    let ev = event::check(Event {
-        customer_id: id(customer_id, "customer_id"),
-        session_id: id(session_id, "session_id"),
-        item_id: id(item_id, "item_id"),
-        kind,
-        value,
-        channel,
-        device: device.map(event::device),
-        occurred_at: occurred,
-        context,
-    }, now())
+    let ev = event::check(
+        Event {
+            customer_id: id(customer_id, "customer_id"),
+            session_id: id(session_id, "session_id"),
+            item_id: id(item_id, "item_id"),
+            kind,
+            value,
+            channel,
+            device: device.map(event::device),
+            occurred_at: occurred,
+            context,
+        },
+        now(),
+    )
     .or_raise();
     let (ids, forgotten) = Spi::connect_mut(|client| insert_events(client, &[ev]));
     if forgotten > 0 {

@@ -97,12 +97,8 @@ pub fn candidates(c: &SpiClient<'_>, m: &Model, space: &'static str, dims: usize
     let (plan, oid) = plan?;
     // SAFETY: a palloc'd `vector` varlena and the type's oid
     let q_arg = unsafe { DatumWithOid::new(vector::to_datum(q), oid) };
-    let out: Vec<u32> = c
-        .select(&plan, None, &[q_arg])
-        .or_raise()
-        .filter_map(|r| r.get::<String>(1).ok().flatten())
-        .filter_map(|id| m.cat.index.get(&id).copied())
-        .collect();
+    let out: Vec<u32> =
+        c.select(&plan, None, &[q_arg]).or_raise().filter_map(|r| r.get::<String>(1).ok().flatten()).filter_map(|id| m.cat.index.get(&id).copied()).collect();
     INDEXES.with(|x| {
         if let Some(i) = x.borrow_mut().as_mut().filter(|i| i.model_id == m.model_id) {
             i.plans.insert((space, limit), Some(plan));

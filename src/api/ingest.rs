@@ -13,8 +13,7 @@ use std::collections::HashSet;
 
 /// The mapping rows of `channel`, if it has any.
 pub(crate) fn channel_mapping(channel: &str) -> Option<Mapping> {
-    let text: Option<String> =
-        Spi::get_one_with_args("SELECT reco.channel_mapping($1)::pg_catalog.text", &[channel.into()]).or_raise();
+    let text: Option<String> = Spi::get_one_with_args("SELECT reco.channel_mapping($1)::pg_catalog.text", &[channel.into()]).or_raise();
     text.map(|t| reco_engine::json::parse(&t).and_then(|v| Mapping::from_json(&v)).or_raise())
 }
 
@@ -39,23 +38,28 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
     // for sales figures without customer or e-mail, and without purchase events
     let forgotten: Vec<String> = super::scope::ensure_customers(client, &cust, Some(&ts(&first_seen))).into_iter().collect();
     let it = batch::item_columns(orders);
-    crate::plans::update(client, "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+    crate::plans::update(
+        client,
+        "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
              SELECT i, g, t, p::pg_catalog.numeric, c, a::pg_catalog.jsonb
              FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],
                          $6::pg_catalog.text[]) AS u(i, g, t, p, c, a)
              WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)  -- skip the casts for known items
-             ON CONFLICT (item_id) DO NOTHING", &[
-                DatumWithOid::from(it.item_id),
-                DatumWithOid::from(it.group_id),
-                DatumWithOid::from(it.title),
-                DatumWithOid::from(it.price),
-                DatumWithOid::from(it.currency),
-                DatumWithOid::from(it.attributes),
-            ],
-        )
-        .or_raise();
+             ON CONFLICT (item_id) DO NOTHING",
+        &[
+            DatumWithOid::from(it.item_id),
+            DatumWithOid::from(it.group_id),
+            DatumWithOid::from(it.title),
+            DatumWithOid::from(it.price),
+            DatumWithOid::from(it.currency),
+            DatumWithOid::from(it.attributes),
+        ],
+    )
+    .or_raise();
     let c = batch::order_columns(orders);
-    let rows = crate::plans::update(client, "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
+    let rows = crate::plans::update(
+        client,
+        "INSERT INTO reco.orders AS o (order_id, channel, external_id, customer_id, placed_at, currency,
                  subtotal_minor, discount_minor, shipping_minor, tax_minor, total_minor, status, country, email, canonical_hash,
                  delivery_speed)
              SELECT u.o, u.ch, u.x, CASE WHEN u.c = ANY($17::pg_catalog.text[]) THEN NULL ELSE u.c END, u.t, u.cur,
@@ -72,27 +76,28 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
                  delivery_speed = excluded.delivery_speed,
                  canonical_hash = excluded.canonical_hash, updated_at = now()
              WHERE o.canonical_hash IS DISTINCT FROM excluded.canonical_hash
-             RETURNING o.order_id, (o.xmax = 0) AS inserted", &[
-                DatumWithOid::from(c.order_id),
-                DatumWithOid::from(c.channel),
-                DatumWithOid::from(c.external_id),
-                DatumWithOid::from(c.customer_id),
-                DatumWithOid::from(ts(&c.placed_at)),
-                DatumWithOid::from(c.currency),
-                DatumWithOid::from(c.subtotal),
-                DatumWithOid::from(c.discount),
-                DatumWithOid::from(c.shipping),
-                DatumWithOid::from(c.tax),
-                DatumWithOid::from(c.total),
-                DatumWithOid::from(c.status),
-                DatumWithOid::from(c.country),
-                DatumWithOid::from(c.email),
-                DatumWithOid::from(c.hash),
-                DatumWithOid::from(c.delivery_speed),
-                DatumWithOid::from(forgotten.clone()),
-            ],
-        )
-        .or_raise();
+             RETURNING o.order_id, (o.xmax = 0) AS inserted",
+        &[
+            DatumWithOid::from(c.order_id),
+            DatumWithOid::from(c.channel),
+            DatumWithOid::from(c.external_id),
+            DatumWithOid::from(c.customer_id),
+            DatumWithOid::from(ts(&c.placed_at)),
+            DatumWithOid::from(c.currency),
+            DatumWithOid::from(c.subtotal),
+            DatumWithOid::from(c.discount),
+            DatumWithOid::from(c.shipping),
+            DatumWithOid::from(c.tax),
+            DatumWithOid::from(c.total),
+            DatumWithOid::from(c.status),
+            DatumWithOid::from(c.country),
+            DatumWithOid::from(c.email),
+            DatumWithOid::from(c.hash),
+            DatumWithOid::from(c.delivery_speed),
+            DatumWithOid::from(forgotten.clone()),
+        ],
+    )
+    .or_raise();
     let mut changed: HashSet<String> = HashSet::new();
     let mut updated: Vec<String> = Vec::new();
     let mut w = Written::default();
@@ -113,46 +118,55 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Writ
         // an order that changed gets its lines and purchase events anew
         crate::plans::update(client, "DELETE FROM reco.order_lines WHERE order_id = ANY($1::pg_catalog.text[])", &[DatumWithOid::from(updated.clone())])
             .or_raise();
-        crate::plans::update(client, "DELETE FROM reco.events WHERE order_id = ANY($1::pg_catalog.text[]) AND kind IN ('purchase', 'return')", &[DatumWithOid::from(updated)],
-            )
-            .or_raise();
+        crate::plans::update(
+            client,
+            "DELETE FROM reco.events WHERE order_id = ANY($1::pg_catalog.text[]) AND kind IN ('purchase', 'return')",
+            &[DatumWithOid::from(updated)],
+        )
+        .or_raise();
     }
     if changed.is_empty() {
         return w;
     }
     let l = batch::line_columns(orders, &changed);
-    crate::plans::update(client, "INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color)
+    crate::plans::update(
+        client,
+        "INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor, discount_minor, size, color)
              SELECT * FROM unnest($1::pg_catalog.text[], $2::pg_catalog.int4[], $3::pg_catalog.text[], $4::pg_catalog.int4[],
-                                  $5::pg_catalog.int8[], $6::pg_catalog.int8[], $7::pg_catalog.text[], $8::pg_catalog.text[])", &[
-                DatumWithOid::from(l.order_id),
-                DatumWithOid::from(l.line_no),
-                DatumWithOid::from(l.item_id),
-                DatumWithOid::from(l.qty),
-                DatumWithOid::from(l.unit_price),
-                DatumWithOid::from(l.discount),
-                DatumWithOid::from(l.size),
-                DatumWithOid::from(l.color),
-            ],
-        )
-        .or_raise();
+                                  $5::pg_catalog.int8[], $6::pg_catalog.int8[], $7::pg_catalog.text[], $8::pg_catalog.text[])",
+        &[
+            DatumWithOid::from(l.order_id),
+            DatumWithOid::from(l.line_no),
+            DatumWithOid::from(l.item_id),
+            DatumWithOid::from(l.qty),
+            DatumWithOid::from(l.unit_price),
+            DatumWithOid::from(l.discount),
+            DatumWithOid::from(l.size),
+            DatumWithOid::from(l.color),
+        ],
+    )
+    .or_raise();
     let p = batch::purchase_columns(orders, &changed);
     if !p.order_id.is_empty() {
-        crate::plans::update(client, "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
+        crate::plans::update(
+            client,
+            "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
                  SELECT c, i, k, q, ch, t, o
                  FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.float8[], $4::pg_catalog.text[],
                              $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.text[]) AS u(c, i, q, ch, t, o, k)
-                 WHERE NOT (c = ANY($8::pg_catalog.text[]))", &[
-                    DatumWithOid::from(p.customer_id),
-                    DatumWithOid::from(p.item_id),
-                    DatumWithOid::from(p.qty),
-                    DatumWithOid::from(p.channel),
-                    DatumWithOid::from(ts(&p.occurred_at)),
-                    DatumWithOid::from(p.order_id),
-                    DatumWithOid::from(p.kind),
-                    DatumWithOid::from(forgotten),
-                ],
-            )
-            .or_raise();
+                 WHERE NOT (c = ANY($8::pg_catalog.text[]))",
+            &[
+                DatumWithOid::from(p.customer_id),
+                DatumWithOid::from(p.item_id),
+                DatumWithOid::from(p.qty),
+                DatumWithOid::from(p.channel),
+                DatumWithOid::from(ts(&p.occurred_at)),
+                DatumWithOid::from(p.order_id),
+                DatumWithOid::from(p.kind),
+                DatumWithOid::from(forgotten),
+            ],
+        )
+        .or_raise();
     }
     w
 }
@@ -238,16 +252,7 @@ fn ingest_order(channel: &str, payload: Payload) -> String {
 fn ingest_orders(
     channel: &str,
     payloads: Payload,
-) -> TableIterator<
-    'static,
-    (
-        name!(received, i64),
-        name!(inserted, i64),
-        name!(updated, i64),
-        name!(unchanged, i64),
-        name!(failed, i64),
-    ),
-> {
+) -> TableIterator<'static, (name!(received, i64), name!(inserted, i64), name!(updated, i64), name!(unchanged, i64), name!(failed, i64))> {
     let elements = batch_elements(payloads, &format!("{channel} order"));
     let received = elements.len() as i64;
     let mapping = channel_mapping(channel);

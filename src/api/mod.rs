@@ -58,9 +58,7 @@ pub fn timestamptz(pg_micros: i64) -> TimestampWithTimeZone {
 pub fn required<'a>(v: Option<&'a str>, name: &str, accepted: &str) -> &'a str {
     v.unwrap_or_else(|| {
         crate::error::raise(
-            reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL"))
-                .at(name)
-                .hint(format!("pass a value: {accepted}")),
+            reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL")).at(name).hint(format!("pass a value: {accepted}")),
         )
     })
 }

@@ -106,7 +106,9 @@ fn ensure_customer(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) {
 
 /// An observed_at argument: NULL is refused (22004), the bounds are checked when inserting.
 fn observed(at: Option<TimestampWithTimeZone>) -> TimestampWithTimeZone {
-    at.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "observed_at is NULL").at("observed_at").hint("leave it out for now(), or pass when the customer said it")))
+    at.unwrap_or_else(|| {
+        raise(Error::new(ErrorKind::NullValue, "observed_at is NULL").at("observed_at").hint("leave it out for now(), or pass when the customer said it"))
+    })
 }
 
 /// A standardized ledger row ready to insert.
@@ -119,10 +121,11 @@ struct Capture {
 
 fn prepare(cat: &Category, raw: &Value, source: &str, confidence: Option<f64>) -> Capture {
     if !cat.sources.iter().any(|s| s == source) {
-        raise(
-            Error::invalid(format!("source {} may not set preference {}", reco_engine::error::show(source), cat.name))
-                .hint(format!("{} accepts sources: {}", cat.name, cat.sources.join(", "))),
-        );
+        raise(Error::invalid(format!("source {} may not set preference {}", reco_engine::error::show(source), cat.name)).hint(format!(
+            "{} accepts sources: {}",
+            cat.name,
+            cat.sources.join(", ")
+        )));
     }
     let explicit = !source.starts_with("inferred_");
     let confidence = confidence.unwrap_or(if explicit { 1.0 } else { 0.5 });
@@ -161,25 +164,31 @@ fn insert(customer_id: &str, caps: Vec<Capture>, source: &str, observed_at: Time
         let explicit: Vec<String> = caps.iter().filter(|x| x.explicit).map(|x| x.category.clone()).collect();
         if !explicit.is_empty() {
             // an explicit choice lifts the customer's revocation of that category
-            crate::plans::update(c, "DELETE FROM reco.preference_revocations WHERE customer_id = $1 AND category = ANY($2::pg_catalog.text[])", &[DatumWithOid::from(customer_id), DatumWithOid::from(explicit)],
+            crate::plans::update(
+                c,
+                "DELETE FROM reco.preference_revocations WHERE customer_id = $1 AND category = ANY($2::pg_catalog.text[])",
+                &[DatumWithOid::from(customer_id), DatumWithOid::from(explicit)],
             )
             .or_raise();
         }
-        let rows = crate::plans::update(c, "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, channel, observed_at)
+        let rows = crate::plans::update(
+            c,
+            "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, channel, observed_at)
                  SELECT $1, cat, v::pg_catalog.jsonb, $2, e, conf, $3, $4
                  FROM unnest($5::pg_catalog.text[], $6::pg_catalog.text[], $7::pg_catalog.bool[], $8::pg_catalog.float8[]) AS u(cat, v, e, conf)
-                 RETURNING preference_id", &[
-                    DatumWithOid::from(customer_id),
-                    DatumWithOid::from(source),
-                    DatumWithOid::from(channel),
-                    DatumWithOid::from(observed_at),
-                    DatumWithOid::from(caps.iter().map(|x| x.category.clone()).collect::<Vec<_>>()),
-                    DatumWithOid::from(caps.iter().map(|x| x.value.to_string()).collect::<Vec<_>>()),
-                    DatumWithOid::from(caps.iter().map(|x| x.explicit).collect::<Vec<_>>()),
-                    DatumWithOid::from(caps.iter().map(|x| x.confidence).collect::<Vec<_>>()),
-                ],
-            )
-            .or_raise();
+                 RETURNING preference_id",
+            &[
+                DatumWithOid::from(customer_id),
+                DatumWithOid::from(source),
+                DatumWithOid::from(channel),
+                DatumWithOid::from(observed_at),
+                DatumWithOid::from(caps.iter().map(|x| x.category.clone()).collect::<Vec<_>>()),
+                DatumWithOid::from(caps.iter().map(|x| x.value.to_string()).collect::<Vec<_>>()),
+                DatumWithOid::from(caps.iter().map(|x| x.explicit).collect::<Vec<_>>()),
+                DatumWithOid::from(caps.iter().map(|x| x.confidence).collect::<Vec<_>>()),
+            ],
+        )
+        .or_raise();
         rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect()
     })
 }
@@ -269,12 +278,18 @@ fn revoke_preference(customer_id: &str, category: &str) -> i64 {
     let cat = find_category(&all, category);
     Spi::connect_mut(|c| {
         ensure_customer(c, &customer_id);
-        let marked = crate::plans::update(c, "UPDATE reco.preferences SET revoked_at = pg_catalog.now() WHERE customer_id = $1 AND category = $2 AND revoked_at IS NULL", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
-            )
-            .or_raise()
-            .len() as i64;
-        crate::plans::update(c, "INSERT INTO reco.preference_revocations (customer_id, category) VALUES ($1, $2)
-             ON CONFLICT (customer_id, category) DO UPDATE SET revoked_at = pg_catalog.now()", &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
+        let marked = crate::plans::update(
+            c,
+            "UPDATE reco.preferences SET revoked_at = pg_catalog.now() WHERE customer_id = $1 AND category = $2 AND revoked_at IS NULL",
+            &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
+        )
+        .or_raise()
+        .len() as i64;
+        crate::plans::update(
+            c,
+            "INSERT INTO reco.preference_revocations (customer_id, category) VALUES ($1, $2)
+             ON CONFLICT (customer_id, category) DO UPDATE SET revoked_at = pg_catalog.now()",
+            &[DatumWithOid::from(customer_id.as_str()), DatumWithOid::from(cat.name.as_str())],
         )
         .or_raise();
         marked
@@ -285,13 +300,16 @@ fn revoke_preference(customer_id: &str, category: &str) -> i64 {
 /// then), or now.
 fn load_rows(customer_id: &str, at: Option<TimestampWithTimeZone>) -> (Vec<Row>, Vec<(String, Policy)>) {
     Spi::connect(|c| {
-        let rows = crate::plans::select(c, "SELECT category, value::text, source, explicit, confidence, observed_at
+        let rows = crate::plans::select(
+            c,
+            "SELECT category, value::text, source, explicit, confidence, observed_at
                  FROM reco.preferences
                  WHERE customer_id = $1
                    AND CASE WHEN $2::timestamptz IS NULL THEN revoked_at IS NULL
-                            ELSE observed_at <= $2 AND (revoked_at IS NULL OR revoked_at > $2) END", &[DatumWithOid::from(customer_id), DatumWithOid::from(at)],
-            )
-            .or_raise();
+                            ELSE observed_at <= $2 AND (revoked_at IS NULL OR revoked_at > $2) END",
+            &[DatumWithOid::from(customer_id), DatumWithOid::from(at)],
+        )
+        .or_raise();
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let ts: TimestampWithTimeZone = r.get(6).or_raise().unwrap_or_else(|| raise(Error::invalid("NULL observed_at")));
@@ -308,9 +326,8 @@ fn load_rows(customer_id: &str, at: Option<TimestampWithTimeZone>) -> (Vec<Row>,
             // the policies only weigh a customer's rows against each other (most have none)
             return (out, Vec::new());
         }
-        let pol = crate::plans::select(c, "SELECT category, extract(epoch FROM explicit_ttl)::float8, min_confidence FROM reco.preference_policy", &[],
-            )
-            .or_raise();
+        let pol =
+            crate::plans::select(c, "SELECT category, extract(epoch FROM explicit_ttl)::float8, min_confidence FROM reco.preference_policy", &[]).or_raise();
         let mut policies: Vec<(String, Policy)> = Vec::new();
         for r in pol {
             let secs: f64 = r.get(2).or_raise().unwrap_or(0.0);
@@ -375,10 +392,13 @@ fn resolve_preferences_at(customer_id: &str, at: TimestampWithTimeZone) -> Jsonb
 
 fn item_facts(ids: &[String]) -> Vec<ItemFacts> {
     Spi::connect(|c| {
-        let rows = crate::plans::select(c, "SELECT item_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text
-                 FROM reco.items WHERE item_id = ANY($1)", &[DatumWithOid::from(ids.to_vec())],
-            )
-            .or_raise();
+        let rows = crate::plans::select(
+            c,
+            "SELECT item_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text
+                 FROM reco.items WHERE item_id = ANY($1)",
+            &[DatumWithOid::from(ids.to_vec())],
+        )
+        .or_raise();
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let currency: Option<String> = r.get(6).or_raise();
@@ -406,10 +426,7 @@ fn filter_by_preferences(customer_id: &str, item_ids: Vec<Option<String>>) -> Se
     let customer_id = readable_customer(customer_id);
     let r = resolved(&customer_id, &Map::new(), None);
     let facts = item_facts(&ids);
-    let keep: Vec<String> = ids
-        .into_iter()
-        .filter(|id| facts.iter().find(|f| &f.item_id == id).is_some_and(|f| prefs::fit::fits(&r, f)))
-        .collect();
+    let keep: Vec<String> = ids.into_iter().filter(|id| facts.iter().find(|f| &f.item_id == id).is_some_and(|f| prefs::fit::fits(&r, f))).collect();
     SetOfIterator::new(keep)
 }
 
@@ -430,18 +447,16 @@ fn alternatives(
     let customer_id = readable_customer(customer_id);
     let r = resolved(&customer_id, &Map::new(), None);
     let (group, variants): (Option<String>, Vec<(String, i32)>) = Spi::connect(|c| {
-        let group: Option<String> = c
-            .select("SELECT group_id FROM reco.items WHERE item_id = $1", Some(1), &[DatumWithOid::from(item_id)])
-            .or_raise()
-            .first()
-            .get(1)
-            .ok()
-            .flatten();
+        let group: Option<String> =
+            c.select("SELECT group_id FROM reco.items WHERE item_id = $1", Some(1), &[DatumWithOid::from(item_id)]).or_raise().first().get(1).ok().flatten();
         let Some(g) = group.clone() else { return (None, Vec::new()) };
-        let rows = crate::plans::select(c, "SELECT i.item_id, s.available FROM reco.items i JOIN reco.stock s USING (item_id)
-                 WHERE i.group_id = $1 AND i.active AND s.available > 0 AND NOT s.backordered", &[DatumWithOid::from(g.as_str())],
-            )
-            .or_raise();
+        let rows = crate::plans::select(
+            c,
+            "SELECT i.item_id, s.available FROM reco.items i JOIN reco.stock s USING (item_id)
+                 WHERE i.group_id = $1 AND i.active AND s.available > 0 AND NOT s.backordered",
+            &[DatumWithOid::from(g.as_str())],
+        )
+        .or_raise();
         let v = rows.filter_map(|row| Some((row.get::<String>(1).ok()??, row.get::<i32>(2).ok()??))).collect();
         (group, v)
     });
@@ -485,10 +500,13 @@ fn infer_preferences(customer_id: &str) -> i64 {
 #[search_path(pg_catalog, reco, pg_temp)]
 fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL")) -> i64 {
     let ids: Vec<String> = Spi::connect(|c| {
-        crate::plans::select(c, "SELECT customer_id FROM reco.orders WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR placed_at >= $1)
+        crate::plans::select(
+            c,
+            "SELECT customer_id FROM reco.orders WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR placed_at >= $1)
              UNION
              SELECT customer_id FROM reco.events WHERE customer_id IS NOT NULL AND ($1::timestamptz IS NULL OR occurred_at >= $1)
-             ORDER BY 1", &[DatumWithOid::from(since)],
+             ORDER BY 1",
+            &[DatumWithOid::from(since)],
         )
         .or_raise()
         .filter_map(|r| r.get::<String>(1).ok().flatten())
@@ -506,43 +524,49 @@ fn infer_all_preferences(since: default!(Option<TimestampWithTimeZone>, "NULL"))
 
 fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
     let arg = || [DatumWithOid::from(customer_id)];
-    let purchases: Vec<Purchase> = crate::plans::select(c, "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason,
+    let purchases: Vec<Purchase> = crate::plans::select(
+        c,
+        "SELECT l.size, l.color, i.brand, l.unit_price_minor, o.currency::text, o.channel, o.placed_at, r.returned, r.reason,
                     o.delivery_speed
              FROM reco.orders o JOIN reco.order_lines l USING (order_id) LEFT JOIN reco.items i ON i.item_id = l.item_id
              LEFT JOIN LATERAL (SELECT true AS returned, e.context->>'reason' AS reason FROM reco.events e
                                 WHERE e.customer_id = o.customer_id AND e.kind = 'return' AND e.item_id = l.item_id
                                   AND e.occurred_at >= o.placed_at
                                 ORDER BY e.occurred_at LIMIT 1) r ON true
-             WHERE o.customer_id = $1 AND o.status <> 'cancelled'", &arg(),
-        )
-        .or_raise()
-        .filter_map(|r| {
-            let at: TimestampWithTimeZone = r.get(7).ok()??;
-            let returned: Option<bool> = r.get(8).ok()?;
-            let reason: Option<String> = r.get(9).ok()?;
-            Some(Purchase {
-                size: r.get(1).ok()?,
-                color: r.get(2).ok()?,
-                brand: r.get(3).ok()?,
-                unit_price_minor: r.get(4).ok()??,
-                currency: r.get(5).ok()??,
-                channel: r.get(6).ok()??,
-                delivery_speed: r.get(10).ok()?,
-                at: time::from_pg_micros(at.into_inner()),
-                returned: returned.map(|_| ReturnReason::parse(reason.as_deref())),
-            })
+             WHERE o.customer_id = $1 AND o.status <> 'cancelled'",
+        &arg(),
+    )
+    .or_raise()
+    .filter_map(|r| {
+        let at: TimestampWithTimeZone = r.get(7).ok()??;
+        let returned: Option<bool> = r.get(8).ok()?;
+        let reason: Option<String> = r.get(9).ok()?;
+        Some(Purchase {
+            size: r.get(1).ok()?,
+            color: r.get(2).ok()?,
+            brand: r.get(3).ok()?,
+            unit_price_minor: r.get(4).ok()??,
+            currency: r.get(5).ok()??,
+            channel: r.get(6).ok()??,
+            delivery_speed: r.get(10).ok()?,
+            at: time::from_pg_micros(at.into_inner()),
+            returned: returned.map(|_| ReturnReason::parse(reason.as_deref())),
         })
-        .collect();
-    let browsing: Vec<Browse> = crate::plans::select(c, "SELECT i.attributes->>'color', i.brand, e.occurred_at FROM reco.events e JOIN reco.items i ON i.item_id = e.item_id
+    })
+    .collect();
+    let browsing: Vec<Browse> = crate::plans::select(
+        c,
+        "SELECT i.attributes->>'color', i.brand, e.occurred_at FROM reco.events e JOIN reco.items i ON i.item_id = e.item_id
              WHERE e.customer_id = $1 AND (e.kind = 'cart_add' OR (e.kind = 'view' AND coalesce(e.value, 0) >= 10))
-             ORDER BY e.occurred_at DESC LIMIT 200", &arg(),
-        )
-        .or_raise()
-        .filter_map(|r| {
-            let at: TimestampWithTimeZone = r.get(3).ok()??;
-            Some(Browse { color: r.get(1).ok()?, brand: r.get(2).ok()?, at: time::from_pg_micros(at.into_inner()) })
-        })
-        .collect();
+             ORDER BY e.occurred_at DESC LIMIT 200",
+        &arg(),
+    )
+    .or_raise()
+    .filter_map(|r| {
+        let at: TimestampWithTimeZone = r.get(3).ok()??;
+        Some(Browse { color: r.get(1).ok()?, brand: r.get(2).ok()?, at: time::from_pg_micros(at.into_inner()) })
+    })
+    .collect();
     let inferred = prefs::infer::infer(&purchases, &browsing);
     if inferred.is_empty() {
         return 0;
@@ -551,31 +575,34 @@ fn infer_one(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) -> i64 {
         .or_raise()
         .filter_map(|r| r.get::<String>(1).ok().flatten())
         .collect();
-    let latest: Vec<(String, String, String, f64)> = crate::plans::select(c, "SELECT DISTINCT ON (category, source) category::text, source, value::text, confidence FROM reco.preferences
+    let latest: Vec<(String, String, String, f64)> = crate::plans::select(
+        c,
+        "SELECT DISTINCT ON (category, source) category::text, source, value::text, confidence FROM reco.preferences
              WHERE customer_id = $1 AND NOT explicit AND revoked_at IS NULL
-             ORDER BY category, source, observed_at DESC, preference_id DESC", &arg(),
-        )
-        .or_raise()
-        .filter_map(|r| Some((r.get(1).ok()??, r.get(2).ok()??, r.get(3).ok()??, r.get(4).ok()??)))
-        .collect();
+             ORDER BY category, source, observed_at DESC, preference_id DESC",
+        &arg(),
+    )
+    .or_raise()
+    .filter_map(|r| Some((r.get(1).ok()??, r.get(2).ok()??, r.get(3).ok()??, r.get(4).ok()??)))
+    .collect();
     let fresh: Vec<&Inferred> = inferred
         .iter()
         .filter(|i| !revoked.contains(&i.category))
         .filter(|i| {
             !latest.iter().any(|(cat, src, val, conf)| {
-                cat == &i.category
-                    && src == i.source
-                    && reco_engine::json::parse(val).ok().as_ref() == Some(&i.value)
-                    && (conf - i.confidence).abs() < 0.05
+                cat == &i.category && src == i.source && reco_engine::json::parse(val).ok().as_ref() == Some(&i.value) && (conf - i.confidence).abs() < 0.05
             })
         })
         .collect();
     if fresh.is_empty() {
         return 0;
     }
-    crate::plans::update(c, "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, evidence, observed_at)
+    crate::plans::update(
+        c,
+        "INSERT INTO reco.preferences (customer_id, category, value, source, explicit, confidence, evidence, observed_at)
          SELECT $1, cat, v::jsonb, src, false, conf, ev, at
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::int[], $7::timestamptz[]) AS u(cat, v, src, conf, ev, at)", &[
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::float8[], $6::int[], $7::timestamptz[]) AS u(cat, v, src, conf, ev, at)",
+        &[
             DatumWithOid::from(customer_id),
             DatumWithOid::from(fresh.iter().map(|i| i.category.clone()).collect::<Vec<_>>()),
             DatumWithOid::from(fresh.iter().map(|i| i.value.to_string()).collect::<Vec<_>>()),
@@ -614,7 +641,11 @@ fn forget_customer(customer_id: &str) -> JsonbText {
         // its uncommitted row in the unique index and waits for it), and those holding the row
         // (FOR KEY SHARE); once they commit, what they wrote is deleted below
         let created = c
-            .update("INSERT INTO reco.customers (customer_id) VALUES ($1) ON CONFLICT (customer_id) DO NOTHING RETURNING 1", None, &[DatumWithOid::from(customer_id.as_str())])
+            .update(
+                "INSERT INTO reco.customers (customer_id) VALUES ($1) ON CONFLICT (customer_id) DO NOTHING RETURNING 1",
+                None,
+                &[DatumWithOid::from(customer_id.as_str())],
+            )
             .or_raise()
             .len() as i64;
         c.update("SELECT 1 FROM reco.customers WHERE customer_id = $1 FOR UPDATE", None, &[DatumWithOid::from(customer_id.as_str())]).or_raise();

@@ -8,10 +8,10 @@
 //! Without a free worker slot (max_worker_processes), or under REPEATABLE READ/SERIALIZABLE
 //! (the caller could not see the worker's row), the row is written in the caller's
 //! transaction instead, with a NOTICE that a failure will not be recorded.
+use crate::error::OrRaise;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
-use crate::error::OrRaise;
 
 /// Room for text in a worker's `bgw_extra` (128 bytes with its terminator).
 const EXTRA: usize = 120;

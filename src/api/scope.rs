@@ -93,7 +93,9 @@ fn customer_token(customer_id: Option<&str>, valid_for: default!(Option<pgrx::da
 #[search_path(pg_catalog, reco, pg_temp)]
 fn enter_customer_scope(token: Option<&str>, local: default!(Option<bool>, false)) -> String {
     let t = token.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "token is NULL").at("token").hint("pass the token reco.customer_token returned")));
-    let local = local.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "local is NULL").at("local").hint("true: for this transaction only; false (the default): for the session")));
+    let local = local.unwrap_or_else(|| {
+        raise(Error::new(ErrorKind::NullValue, "local is NULL").at("local").hint("true: for this transaction only; false (the default): for the session"))
+    });
     let id = token::verify(&secret_key(), t, super::transaction_start().timestamp()).or_raise();
     let value = CString::new(id.clone()).unwrap_or_else(|_| raise(Error::invalid("customer id holds a NUL byte")));
     // SAFETY: static and owned C strings; PGC_SUSET is what makes plain SET unable to change it
@@ -171,8 +173,7 @@ pub fn ensure_customers(c: &mut pgrx::spi::SpiClient<'_>, ids: &[String], first_
     }
     let forgotten = forgotten_of(c, ids);
     let live: Vec<String> = ids.iter().filter(|i| !forgotten.contains(*i)).cloned().collect();
-    let times: Option<Vec<TimestampWithTimeZone>> =
-        first_seen.map(|t| ids.iter().zip(t).filter(|(i, _)| !forgotten.contains(*i)).map(|(_, t)| *t).collect());
+    let times: Option<Vec<TimestampWithTimeZone>> = first_seen.map(|t| ids.iter().zip(t).filter(|(i, _)| !forgotten.contains(*i)).map(|(_, t)| *t).collect());
     if live.is_empty() {
         return forgotten;
     }

@@ -11,10 +11,10 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
 use reco_engine::models::cooccurrence::Neighbor;
+use reco_engine::models::linalg::dot;
 use reco_engine::models::popularity::Popularity;
 use reco_engine::prefs::fit::{in_your_size, ItemFacts};
 use reco_engine::serve::context::{check_id, Context};
-use reco_engine::models::linalg::dot;
 use reco_engine::serve::{self, candidates, Als, Anchor, Knn, Model, Request, Scores, Verb, POPULARITY};
 use reco_engine::standardize::money;
 use reco_engine::{Error, ErrorKind};
@@ -54,15 +54,12 @@ thread_local! {
     static SCORING: RefCell<Scoring> = RefCell::new(Scoring::default());
 }
 
-
 fn invalid(msg: String, at: &str, hint: &str) -> ! {
     raise(Error::invalid(msg).at(at.to_string()).hint(hint.to_string()))
 }
 
 fn check_k(k: Option<i32>) -> usize {
-    let k = k.unwrap_or_else(|| {
-        raise(Error::new(ErrorKind::NullValue, "k is NULL").at("k").hint("k is how many items to return: 1 to 1000"))
-    });
+    let k = k.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "k is NULL").at("k").hint("k is how many items to return: 1 to 1000")));
     if !(1..=1000).contains(&k) {
         invalid(format!("k = {k} is out of range"), "k", "k is how many items to return: 1 to 1000");
     }
@@ -277,7 +274,11 @@ fn load(model_id: i64) -> Model {
             m.popularity = Some(p);
         }
         let rows = c
-            .select("SELECT segment, item_id, score FROM reco.segment_popularity WHERE model_id = $1 ORDER BY segment, rank", None, &[DatumWithOid::from(model_id)])
+            .select(
+                "SELECT segment, item_id, score FROM reco.segment_popularity WHERE model_id = $1 ORDER BY segment, rank",
+                None,
+                &[DatumWithOid::from(model_id)],
+            )
             .or_raise();
         for r in rows {
             let Some(&i) = m.cat.index.get(&r.get::<String>(2).or_raise().unwrap_or_default()) else { continue };
@@ -289,12 +290,18 @@ fn load(model_id: i64) -> Model {
         // (an item_no outside the model's numbering, e.g. a row edited by hand, is skipped: the
         // table sizes nothing here; the model's items are in the catalogue, so n bounds them)
         let mut by_no: Vec<u32> = vec![u32::MAX; model_items.clamp(0, n as i64) as usize];
-        super::scan(c, "SELECT space = 'als', item_id, item_no, neighbors FROM reco.item_knn WHERE model_id = $1", &[DatumWithOid::from(model_id)], 10_000, |r| {
-            let Some(&i) = r.get::<String>(2).or_raise().and_then(|id| m.cat.index.get(&id)) else { return };
-            let Some(slot) = r.get::<i32>(3).or_raise().and_then(|no| usize::try_from(no).ok()).and_then(|no| by_no.get_mut(no)) else { return };
-            *slot = i;
-            lists.push((r.get::<bool>(1).or_raise().unwrap_or(false), i, r.get::<Vec<i32>>(4).or_raise().unwrap_or_default()));
-        });
+        super::scan(
+            c,
+            "SELECT space = 'als', item_id, item_no, neighbors FROM reco.item_knn WHERE model_id = $1",
+            &[DatumWithOid::from(model_id)],
+            10_000,
+            |r| {
+                let Some(&i) = r.get::<String>(2).or_raise().and_then(|id| m.cat.index.get(&id)) else { return };
+                let Some(slot) = r.get::<i32>(3).or_raise().and_then(|no| usize::try_from(no).ok()).and_then(|no| by_no.get_mut(no)) else { return };
+                *slot = i;
+                lists.push((r.get::<bool>(1).or_raise().unwrap_or(false), i, r.get::<Vec<i32>>(4).or_raise().unwrap_or_default()));
+            },
+        );
         let knn = |als: bool| {
             let map = |l: &[i32]| l.iter().filter_map(|&x| by_no.get(x as usize).copied()).filter(|&x| x != u32::MAX).collect::<Vec<u32>>();
             lists.iter().any(|l| l.0 == als).then(|| Knn::from_lists(n, lists.iter().filter(|l| l.0 == als).map(|l| (l.1, map(&l.2)))))
@@ -332,8 +339,15 @@ fn cached(model_id: i64) -> Rc<Model> {
     let estimate = estimated_bytes(model_id);
     if estimate > cap {
         raise(
-            Error::new(ErrorKind::LimitExceeded, format!("model {model_id} needs at least {} kB in this backend's cache (estimated from its registry row), more than reco.cache_max_memory = {} kB", estimate / 1024 + 1, cap / 1024))
-                .hint("a superuser raises reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "model {model_id} needs at least {} kB in this backend's cache (estimated from its registry row), more than reco.cache_max_memory = {} kB",
+                    estimate / 1024 + 1,
+                    cap / 1024
+                ),
+            )
+            .hint("a superuser raises reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
         );
     }
     let started = Instant::now();
@@ -341,8 +355,11 @@ fn cached(model_id: i64) -> Rc<Model> {
     let bytes = m.bytes();
     if bytes > cap {
         raise(
-            Error::new(ErrorKind::LimitExceeded, format!("model {model_id} needs {} kB in this backend's cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024))
-                .hint("raise reco.cache_max_memory (per session, per role or in postgresql.conf), or train with fewer factors or content_dims"),
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!("model {model_id} needs {} kB in this backend's cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024),
+            )
+            .hint("raise reco.cache_max_memory (per session, per role or in postgresql.conf), or train with fewer factors or content_dims"),
         );
     }
     let m = Rc::new(m);
@@ -397,7 +414,11 @@ fn settle_repeatable(c: &SpiClient<'_>, m: Option<&Model>, bought: HashMap<Strin
     let now_repeatable = match m {
         None if !settings.repeatable.is_empty() => {
             let open: Vec<String> = bought.iter().filter(|(_, returned)| !**returned).map(|(id, _)| id.clone()).collect();
-            if open.is_empty() { HashSet::new() } else { still_repeatable(c, &open, settings) }
+            if open.is_empty() {
+                HashSet::new()
+            } else {
+                still_repeatable(c, &open, settings)
+            }
         }
         _ => HashSet::new(),
     };
@@ -482,7 +503,9 @@ fn read_customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Optio
         };
         let mut mine = 0i64;
         let mut bought: HashMap<String, bool> = HashMap::new();
-        for r in plans::select(c, sql, &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)]).or_raise() {
+        for r in plans::select(c, sql, &[DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)])
+            .or_raise()
+        {
             let kind: String = r.get(2).or_raise().unwrap_or_default();
             let p = Past {
                 item: r.get(1).or_raise().unwrap_or_default(),
@@ -577,11 +600,8 @@ fn buyable(c: &SpiClient<'_>, ids: &[&str]) -> HashSet<String> {
 /// `reco.back_in_stock_days` (reco.stock.back_in_stock_at, set by a trigger).
 fn back_in_stock_in_size(c: &SpiClient<'_>, m: &Model, resolved: &Map<String, Value>, items: &[u32], now_ms: i64) -> HashSet<u32> {
     let days = gucs::BACK_IN_STOCK_DAYS.get();
-    let sized: Vec<&str> = items
-        .iter()
-        .filter(|&&i| m.cat.facts.get(i as usize).is_some_and(|f| in_your_size(resolved, f)))
-        .map(|&i| m.cat.ids[i as usize].as_str())
-        .collect();
+    let sized: Vec<&str> =
+        items.iter().filter(|&&i| m.cat.facts.get(i as usize).is_some_and(|f| in_your_size(resolved, f))).map(|&i| m.cat.ids[i as usize].as_str()).collect();
     if days <= 0.0 || sized.is_empty() {
         return HashSet::new();
     }
@@ -615,7 +635,13 @@ fn recent_best_sellers(c: &SpiClient<'_>, skip: &[String], category: Option<&str
         &[DatumWithOid::from(skip.to_vec()), DatumWithOid::from(category), DatumWithOid::from(n as i64), DatumWithOid::from(upto(now_ms))],
     )
     .or_raise()
-    .map(|r| (r.get::<String>(1).ok().flatten().unwrap_or_default(), r.get::<f64>(2).ok().flatten().unwrap_or(0.0), "popular in the last 30 days (no model deployed yet)".to_string()))
+    .map(|r| {
+        (
+            r.get::<String>(1).ok().flatten().unwrap_or_default(),
+            r.get::<f64>(2).ok().flatten().unwrap_or(0.0),
+            "popular in the last 30 days (no model deployed yet)".to_string(),
+        )
+    })
     .collect()
 }
 
@@ -649,7 +675,18 @@ fn new_items(c: &SpiClient<'_>, m: &Model, skip: &[String], category: Option<&st
 /// leaving out `skip`, what `out` holds, `not_categories`, other categories than `category`,
 /// and items `keep` refuses.
 #[allow(clippy::too_many_arguments)]
-fn fill_popular(c: &SpiClient<'_>, m: &Model, k: usize, now: i64, skip: &[String], category: Option<&str>, not_categories: &[String], out: &mut Vec<Row>, recheck: Recheck<'_>, keep: impl Fn(u32) -> bool) {
+fn fill_popular(
+    c: &SpiClient<'_>,
+    m: &Model,
+    k: usize,
+    now: i64,
+    skip: &[String],
+    category: Option<&str>,
+    not_categories: &[String],
+    out: &mut Vec<Row>,
+    recheck: Recheck<'_>,
+    keep: impl Fn(u32) -> bool,
+) {
     if out.len() >= k {
         return;
     }
@@ -915,7 +952,11 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
 
 /// Recommendations for a customer: `k` buyable items, best first, each with a reason.
 #[pg_extern(volatile, parallel_unsafe)]
-fn recommend(customer_id: Option<&str>, k: default!(Option<i32>, 10), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String), name!(rec_id, Option<i64>))> {
+fn recommend(
+    customer_id: Option<&str>,
+    k: default!(Option<i32>, 10),
+    context: default!(Option<Payload>, "'{}'"),
+) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String), name!(rec_id, Option<i64>))> {
     let k = check_k(k);
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();
@@ -967,9 +1008,15 @@ fn ids_arg(ids: &[Option<String>], what: &str) -> Vec<String> {
 /// bought-together strength summed over the inputs; personalized by the customer's vector when
 /// `customer_id` is given. Filled with best sellers of other categories when the neighbours run out.
 #[pg_extern(stable, parallel_safe)]
-fn complements(item_ids: Option<Vec<Option<String>>>, k: default!(Option<i32>, 10), customer_id: default!(Option<&str>, "NULL")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+fn complements(
+    item_ids: Option<Vec<Option<String>>>,
+    k: default!(Option<i32>, 10),
+    customer_id: default!(Option<&str>, "NULL"),
+) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
     let k = check_k(k);
-    let item_ids = item_ids.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "item_ids is NULL").at("item_ids").hint("pass the cart or order items, e.g. ARRAY['PHONE-X']")));
+    let item_ids = item_ids.unwrap_or_else(|| {
+        raise(Error::new(ErrorKind::NullValue, "item_ids is NULL").at("item_ids").hint("pass the cart or order items, e.g. ARRAY['PHONE-X']"))
+    });
     let inputs = ids_arg(&item_ids, "item_ids");
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();
@@ -989,7 +1036,8 @@ fn complements(item_ids: Option<Vec<Option<String>>>, k: default!(Option<i32>, 1
         let mut list = serve::complements(&m, &idx, &excluded);
         if let (Some(a), Some(_)) = (&m.als, customer_id) {
             let anchors = anchors(&m, &cust, &inputs, now, 1.0);
-            let user = cust.stored.clone().filter(|v| v.len() == a.factors).or_else(|| a.fold_in(&anchors.iter().map(|x| (x.item, x.weight)).collect::<Vec<_>>()));
+            let user =
+                cust.stored.clone().filter(|v| v.len() == a.factors).or_else(|| a.fold_in(&anchors.iter().map(|x| (x.item, x.weight)).collect::<Vec<_>>()));
             if let Some(u) = user {
                 let top = list.iter().map(|x| x.1).fold(0f32, f32::max).max(1e-6);
                 let cf: Vec<f32> = list.iter().map(|x| reco_engine::models::linalg::dot(&u, a.vec(x.0))).collect();
@@ -1033,7 +1081,11 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
         )
         .or_raise();
         let Some(r) = rows.into_iter().next() else {
-            raise(Error::new(ErrorKind::UndefinedObject, format!("item {} does not exist", reco_engine::error::show(item_id))).at("item_id").hint("pass an item_id of reco.items"));
+            raise(
+                Error::new(ErrorKind::UndefinedObject, format!("item {} does not exist", reco_engine::error::show(item_id)))
+                    .at("item_id")
+                    .hint("pass an item_id of reco.items"),
+            );
         };
         let features = super::train::features(&r, 1);
         let group: Option<String> = r.get(8).or_raise();
@@ -1068,7 +1120,11 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
 /// and weekday; only buyable items; optionally one category. `context` takes recommend's keys
 /// (`now` and `exclude` apply).
 #[pg_extern(stable, parallel_safe)]
-fn popular(k: default!(Option<i32>, 10), category: default!(Option<&str>, "NULL"), context: default!(Option<Payload>, "'{}'")) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
+fn popular(
+    k: default!(Option<i32>, 10),
+    category: default!(Option<&str>, "NULL"),
+    context: default!(Option<Payload>, "'{}'"),
+) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
     let k = check_k(k);
     let raw = Payload::object_arg(context, "context", r#"{"now": "2025-01-01T19:00:00Z"}"#);
     let mut ctx = Context::parse(&raw).or_raise();

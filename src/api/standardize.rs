@@ -18,7 +18,9 @@ fn normalize_order(channel: &str, payload: Payload) -> JsonbText {
 fn normalize_order_mapped(channel: Option<&str>, payload: Option<Payload>, mapping: Option<Payload>) -> JsonbText {
     let channel = super::required(channel, "channel", "a channel name such as shopify or web");
     let payload = payload.unwrap_or_else(|| {
-        crate::error::raise(reco_engine::Error::new(reco_engine::ErrorKind::NullValue, "payload is NULL").at("payload").hint("pass the channel's order payload as jsonb"))
+        crate::error::raise(
+            reco_engine::Error::new(reco_engine::ErrorKind::NullValue, "payload is NULL").at("payload").hint("pass the channel's order payload as jsonb"),
+        )
     });
     let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
     let m = mapping.map(|m| m.value().and_then(|v| Mapping::from_json(&v))).transpose().or_raise();
@@ -27,14 +29,7 @@ fn normalize_order_mapped(channel: Option<&str>, payload: Option<Payload>, mappi
 
 /// Checks one row of reco.channel_mappings (called by its trigger).
 #[pg_extern(immutable, parallel_safe)]
-fn _check_mapping_row(
-    channel: &str,
-    field: &str,
-    path: Option<&str>,
-    value: Option<Payload>,
-    transform: Option<&str>,
-    zone: Option<&str>,
-) -> bool {
+fn _check_mapping_row(channel: &str, field: &str, path: Option<&str>, value: Option<Payload>, transform: Option<&str>, zone: Option<&str>) -> bool {
     normalize::channel_name(channel).or_raise();
     let v = value.map(Payload::value).transpose().or_raise();
     if v.as_ref().is_some_and(|v| v.is_array() || v.is_object()) {

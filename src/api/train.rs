@@ -148,7 +148,9 @@ fn pool() -> rayon::ThreadPool {
         libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
         let p = rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("pg_reco train {i}")).build();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        p.unwrap_or_else(|e| raise(Error::new(ErrorKind::LimitExceeded, format!("could not start {n} training threads: {e}")).hint("lower reco.training_threads")))
+        p.unwrap_or_else(|e| {
+            raise(Error::new(ErrorKind::LimitExceeded, format!("could not start {n} training threads: {e}")).hint("lower reco.training_threads"))
+        })
     }
 }
 
@@ -233,9 +235,7 @@ fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Tra
 /// (Exec::cancelled) and skip the rest of their work.
 pub(crate) fn cancel_requested() -> bool {
     // SAFETY: reads of two sig_atomic_t globals that signal handlers write; volatile, as in C
-    unsafe {
-        std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0 || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0
-    }
+    unsafe { std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0 || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0 }
 }
 
 /// Raises the pending cancel (or termination) if there is one. When interrupts are held off
@@ -244,13 +244,15 @@ pub(crate) fn cancel_requested() -> bool {
 pub(crate) fn leave_if_cancelled() {
     pg_sys::check_for_interrupts!();
     if cancel_requested() {
-        raise(Error::new(ErrorKind::QueryCanceled, "canceling statement: pg_reco stopped its training threads").hint("the statement was cancelled or hit statement_timeout"));
+        raise(
+            Error::new(ErrorKind::QueryCanceled, "canceling statement: pg_reco stopped its training threads")
+                .hint("the statement was cancelled or hit statement_timeout"),
+        );
     }
 }
 
 const ITEM_VECTORS_SQL: &str = "INSERT INTO reco.item_vectors (model_id, space, item_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
-const CUSTOMER_VECTORS_SQL: &str =
-    "INSERT INTO reco.customer_vectors (model_id, space, customer_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
+const CUSTOMER_VECTORS_SQL: &str = "INSERT INTO reco.customer_vectors (model_id, space, customer_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
 
 /// The model's HNSW index on a space, built by reco._index_item_vectors (owned by the owner of
 /// reco.item_vectors, so that reco_admin can train without owning the table).
@@ -350,11 +352,9 @@ fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn 
     let vt = vector::vector_type();
     if let Some(a) = &t.als {
         progress("storing ALS vectors");
-        let (keys, vecs): (Vec<&str>, Vec<&[f32]>) =
-            (0..l.ds.n_items).filter(|&i| t.has_item[i]).map(|i| (l.items.ids[i].as_str(), a.item_vec(i))).unzip();
+        let (keys, vecs): (Vec<&str>, Vec<&[f32]>) = (0..l.ds.n_items).filter(|&i| t.has_item[i]).map(|i| (l.items.ids[i].as_str(), a.item_vec(i))).unzip();
         vector::insert_batched(vt, ITEM_VECTORS_SQL, model_id, "als", &keys, &vecs);
-        let (keys, vecs): (Vec<&str>, Vec<&[f32]>) =
-            (0..l.ds.n_users).filter(|&u| t.has_user[u]).map(|u| (l.users.ids[u].as_str(), a.user_vec(u))).unzip();
+        let (keys, vecs): (Vec<&str>, Vec<&[f32]>) = (0..l.ds.n_users).filter(|&u| t.has_user[u]).map(|u| (l.users.ids[u].as_str(), a.user_vec(u))).unzip();
         vector::insert_batched(vt, CUSTOMER_VECTORS_SQL, model_id, "als", &keys, &vecs);
         if p.hnsw {
             index_space(model_id, "als", a.factors, l, progress);
@@ -455,15 +455,14 @@ fn store_segments(model_id: i64, l: &Loaded, p: &Params) {
     if names.is_empty() {
         return;
     }
-    let xs: Vec<(u32, Interaction)> = l
-        .ds
-        .events
-        .iter()
-        .filter_map(|e| {
-            let g = group.get(e.user as usize).copied().flatten()?;
-            Some((g, Interaction { item: e.item, weight: e.weight, at_ms: (e.at + PG_EPOCH_UNIX_MICROS) / 1000 }))
-        })
-        .collect();
+    let xs: Vec<(u32, Interaction)> =
+        l.ds.events
+            .iter()
+            .filter_map(|e| {
+                let g = group.get(e.user as usize).copied().flatten()?;
+                Some((g, Interaction { item: e.item, weight: e.weight, at_ms: (e.at + PG_EPOCH_UNIX_MICROS) / 1000 }))
+            })
+            .collect();
     let now_ms = (l.data_to.unwrap_or(0) + PG_EPOCH_UNIX_MICROS) / 1000;
     let tops = top_by_group(&xs, names.len(), l.ds.n_items, now_ms, p.popularity_half_life_days, SEGMENT_TOP);
     let (mut seg, mut rank, mut item, mut score) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -501,7 +500,10 @@ fn in_subtransaction<R>(f: impl FnOnce() -> R) -> Result<R, Box<CaughtError>> {
         let owner = pg_sys::CurrentResourceOwner;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(ctx);
-        let r = PgTryBuilder::new(std::panic::AssertUnwindSafe(move || Ok(f()))).catch_others(|e| Err(Box::new(e))).catch_rust_panic(|e| Err(Box::new(e))).execute();
+        let r = PgTryBuilder::new(std::panic::AssertUnwindSafe(move || Ok(f())))
+            .catch_others(|e| Err(Box::new(e)))
+            .catch_rust_panic(|e| Err(Box::new(e)))
+            .execute();
         match r {
             Ok(_) => pg_sys::ReleaseCurrentSubTransaction(),
             Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),

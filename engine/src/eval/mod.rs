@@ -80,12 +80,7 @@ pub fn score<I: Eq + std::hash::Hash>(ranked: &[I], held_out: &HashSet<I>, k: us
         }
     }
     let idcg: f64 = (0..ideal).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
-    Some(Scores {
-        recall: hits as f64 / ideal as f64,
-        hit: if hits > 0 { 1.0 } else { 0.0 },
-        ndcg: dcg / idcg,
-        ap: ap / ideal as f64,
-    })
+    Some(Scores { recall: hits as f64 / ideal as f64, hit: if hits > 0 { 1.0 } else { 0.0 }, ndcg: dcg / idcg, ap: ap / ideal as f64 })
 }
 
 /// Averages over customers, plus catalogue coverage.

@@ -287,8 +287,7 @@ mod tests {
         for u in 0..40usize {
             let base = if u < 20 { 0 } else { 10 };
             let seen: Vec<u32> = data.row(u).0.to_vec();
-            let mut unseen: Vec<(usize, f32)> =
-                (0..20).filter(|i| !seen.contains(&(*i as u32))).map(|i| (i, dot(m.user_vec(u), m.item_vec(i)))).collect();
+            let mut unseen: Vec<(usize, f32)> = (0..20).filter(|i| !seen.contains(&(*i as u32))).map(|i| (i, dot(m.user_vec(u), m.item_vec(i)))).collect();
             unseen.sort_by(|a, b| b.1.total_cmp(&a.1));
             let own = unseen.iter().filter(|(i, _)| (base..base + 10).contains(i)).count();
             assert!(unseen[..own].iter().all(|(i, _)| (base..base + 10).contains(i)), "user {u}: {unseen:?}");
@@ -349,7 +348,11 @@ mod tests {
         let mut n = 0;
         let r = train(&blocks(), &Params { factors: 4, ..Params::default() }, Exec::default(), |_| {
             n += 1;
-            if n == 2 { Err("cancelled") } else { Ok(()) }
+            if n == 2 {
+                Err("cancelled")
+            } else {
+                Ok(())
+            }
         });
         assert_eq!(r.unwrap_err(), "cancelled");
         assert_eq!(n, 2);

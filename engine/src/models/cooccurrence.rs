@@ -127,20 +127,14 @@ mod tests {
         let index: HashMap<&str, u32> = d.items.iter().enumerate().map(|(i, it)| (it.item_id.as_str(), i as u32)).collect();
         let cats: Vec<&str> = demo::CATEGORIES.iter().map(|(c, _)| *c).collect();
         let category: Vec<u32> = d.items.iter().map(|it| cats.iter().position(|c| *c == it.category).unwrap() as u32).collect();
-        let baskets: Vec<Vec<u32>> = d
-            .orders
-            .iter()
-            .map(|o| o["cart"]["items"].as_array().unwrap().iter().map(|l| index[l["sku"].as_str().unwrap()]).collect())
-            .collect();
+        let baskets: Vec<Vec<u32>> =
+            d.orders.iter().map(|o| o["cart"]["items"].as_array().unwrap().iter().map(|l| index[l["sku"].as_str().unwrap()]).collect()).collect();
         let model = train(&baskets, &category, Params { min_support: 1, top_k: 5 });
         // for each planted pair, the share of the first category's cross-category neighbours
         // (top 5) that are in the second category
         for (a, b) in demo::COMPLEMENTS {
             let (ca, cb) = (cats.iter().position(|c| *c == a).unwrap() as u32, cats.iter().position(|c| *c == b).unwrap() as u32);
-            let neigh: Vec<&Neighbor> = (0..d.items.len())
-                .filter(|&i| category[i] == ca)
-                .flat_map(|i| model[i].iter().filter(|n| n.cross_category))
-                .collect();
+            let neigh: Vec<&Neighbor> = (0..d.items.len()).filter(|&i| category[i] == ca).flat_map(|i| model[i].iter().filter(|n| n.cross_category)).collect();
             let hits = neigh.iter().filter(|n| category[n.item as usize] == cb).count();
             let recall = hits as f64 / neigh.len().max(1) as f64;
             assert!(neigh.len() >= 20, "{a}: only {} cross-category neighbours", neigh.len());

@@ -132,7 +132,11 @@ impl Dataset {
         }
         let (mut h, n) = (Holdout::default(), self.events.len());
         for (i, t) in is_test.into_iter().enumerate().take(n) {
-            if t { h.test.push(i) } else { h.train.push(i) }
+            if t {
+                h.test.push(i)
+            } else {
+                h.train.push(i)
+            }
         }
         h
     }
@@ -208,11 +212,7 @@ mod tests {
 
     #[test]
     fn returns_cancel_purchases_and_decay_halves_weights() {
-        let mut d = Dataset {
-            n_users: 1,
-            n_items: 2,
-            events: vec![ev(0, 0, 8.0, 0, 1), ev(0, 0, -8.0, 5, NONE), ev(0, 1, 2.0, 10, NONE)],
-        };
+        let mut d = Dataset { n_users: 1, n_items: 2, events: vec![ev(0, 0, 8.0, 0, 1), ev(0, 0, -8.0, 5, NONE), ev(0, 1, 2.0, 10, NONE)] };
         let m = d.matrix(None);
         assert_eq!(m.row(0), (&[1u32][..], &[2.0f32][..]), "the returned item is gone");
         d.decay(10, 10.0);

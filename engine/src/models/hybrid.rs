@@ -229,10 +229,7 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize, exec: &
             if exec.cancelled() {
                 return 0.0;
             }
-            let total: f64 = per_user
-                .iter()
-                .map(|c| score(&blend_top(c, w, k), &c.truth, k).map(|s| s.ndcg).unwrap_or(0.0))
-                .sum();
+            let total: f64 = per_user.iter().map(|c| score(&blend_top(c, w, k), &c.truth, k).map(|s| s.ndcg).unwrap_or(0.0)).sum();
             total
         })
         .collect();
@@ -268,13 +265,7 @@ mod tests {
         // who bought 5 come back for 2; the others for 1.
         let pop = [9.0, 10.0, 2.0, 1.0, 1.0, 1.0];
         let nb: Vec<Vec<Neighbor>> = (0..6)
-            .map(|i| {
-                if i == 5 {
-                    vec![Neighbor { item: 2, support: 3, confidence: 0.5, lift: 3.0, score: 0.55, cross_category: true }]
-                } else {
-                    vec![]
-                }
-            })
+            .map(|i| if i == 5 { vec![Neighbor { item: 2, support: 3, confidence: 0.5, lift: 3.0, score: 0.55, cross_category: true }] } else { vec![] })
             .collect();
         let mut t = Vec::new();
         let mut truth = Vec::new();

@@ -1,9 +1,9 @@
 //! One training run: parameters, the members a kind needs, the holdout evaluation and the
 //! refit on all data. The SQL glue reads the data, calls [`train`], and stores what it returns.
+use super::als::Csr;
 use super::cooccurrence::{self, Neighbor};
 use super::dataset::Dataset;
 use super::hybrid::{self, Members, Report};
-use super::als::Csr;
 use super::linalg::Exec;
 use super::{als, content, popularity};
 use crate::error::{show, Error, Result};
@@ -30,8 +30,7 @@ impl Kind {
             "popularity" => Kind::Popularity,
             "hybrid" => Kind::Hybrid,
             other => {
-                return Err(Error::invalid(format!("model kind {} is not known", show(other)))
-                    .hint("kinds: hybrid, als, cooccurrence, content, popularity"))
+                return Err(Error::invalid(format!("model kind {} is not known", show(other))).hint("kinds: hybrid, als, cooccurrence, content, popularity"))
             }
         })
     }
@@ -275,7 +274,15 @@ pub enum Step {
 #[allow(clippy::too_many_arguments)]
 /// Fits the members of `kind` on the events `idx` (all when None), whose matrix is `m`.
 fn fit<E>(
-    ds: &Dataset, idx: Option<&[usize]>, m: &Csr, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, phase: &'static str, exec: Exec,
+    ds: &Dataset,
+    idx: Option<&[usize]>,
+    m: &Csr,
+    catalog: &Catalog,
+    end_us: i64,
+    kind: Kind,
+    p: &Params,
+    phase: &'static str,
+    exec: Exec,
     progress: &mut impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
     let want = kind.members();
@@ -318,7 +325,13 @@ fn fit<E>(
 /// with `p.refit`, trained again on everything. `end_us` is the data's end (PostgreSQL
 /// microseconds), the reference for decay.
 pub fn train<E>(
-    ds: &Dataset, catalog: &Catalog, end_us: i64, kind: Kind, p: &Params, exec: Exec, mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
+    ds: &Dataset,
+    catalog: &Catalog,
+    end_us: i64,
+    kind: Kind,
+    p: &Params,
+    exec: Exec,
+    mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
     let (weights, report, n_train, n_test) = if p.evaluate {
         progress(Step::Phase("holdout split"))?;

@@ -59,7 +59,14 @@ pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_lif
 /// Decayed popularity within groups of customers (segments): for each group, its `top` items,
 /// best first, as (item, score). `groups` pairs each interaction with its customer's group.
 /// Ties go to the lower item index.
-pub fn top_by_group(interactions: &[(u32, Interaction)], n_groups: usize, n_items: usize, now_ms: i64, half_life_days: f64, top: usize) -> Vec<Vec<(u32, f32)>> {
+pub fn top_by_group(
+    interactions: &[(u32, Interaction)],
+    n_groups: usize,
+    n_items: usize,
+    now_ms: i64,
+    half_life_days: f64,
+    top: usize,
+) -> Vec<Vec<(u32, f32)>> {
     let mut acc: Vec<std::collections::HashMap<u32, f32>> = vec![Default::default(); n_groups];
     for (g, x) in interactions {
         if (*g as usize) >= n_groups || (x.item as usize) >= n_items || !x.weight.is_finite() || x.weight <= 0.0 {
@@ -88,8 +95,7 @@ impl Popularity {
 
     /// The top `k` items at `at_ms` among those `keep` accepts (e.g. a category, in stock).
     pub fn top(&self, k: usize, at_ms: i64, keep: impl Fn(usize) -> bool) -> Vec<(u32, f32)> {
-        let mut v: Vec<(u32, f32)> =
-            (0..self.score.len()).filter(|&i| self.score[i] > 0.0 && keep(i)).map(|i| (i as u32, self.score_at(i, at_ms))).collect();
+        let mut v: Vec<(u32, f32)> = (0..self.score.len()).filter(|&i| self.score[i] > 0.0 && keep(i)).map(|i| (i as u32, self.score_at(i, at_ms))).collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         v.truncate(k);
         v

@@ -190,8 +190,13 @@ mod tests {
     use serde_json::json;
 
     fn order(id: &str, total: &str) -> Order {
-        normalize_order("web", &json!({"id": id, "customer_id": "c1", "created_ms": 1_700_000_000_000i64, "currency": "USD",
-            "cart": {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}], "totals": {"total": total}}}), None).unwrap()
+        normalize_order(
+            "web",
+            &json!({"id": id, "customer_id": "c1", "created_ms": 1_700_000_000_000i64, "currency": "USD",
+            "cart": {"items": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}], "totals": {"total": total}}}),
+            None,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -71,8 +71,11 @@ fn shopify(r: &Node) -> Result<Order> {
                 Some("fulfilled") => Status::Shipped,
                 _ => Status::Paid,
             },
-            other => return Err(fin.err(ErrorKind::InvalidParameter, format!("financial_status {} is not a Shopify status", show(other)))
-                .hint("Shopify financial statuses: pending, authorized, partially_paid, paid, partially_refunded, refunded, voided")),
+            other => {
+                return Err(fin
+                    .err(ErrorKind::InvalidParameter, format!("financial_status {} is not a Shopify status", show(other)))
+                    .hint("Shopify financial statuses: pending, authorized, partially_paid, paid, partially_refunded, refunded, voided"))
+            }
         }
     };
     let ship = r.get("shipping_address");
@@ -114,7 +117,8 @@ fn woocommerce(r: &Node) -> Result<Order> {
     let customer_id = match cust.id()? {
         Some(c) if c != "0" => c,
         _ => {
-            return Err(cust.err(ErrorKind::InvalidParameter, "missing customer id (0 is a guest checkout)")
+            return Err(cust
+                .err(ErrorKind::InvalidParameter, "missing customer id (0 is a guest checkout)")
                 .hint("guest orders cannot be attributed to a customer; map billing.email with reco.channel_mappings to use it as the customer id"))
         }
     };
@@ -144,8 +148,11 @@ fn woocommerce(r: &Node) -> Result<Order> {
         "completed" => Status::Shipped,
         "cancelled" | "failed" | "trash" => Status::Cancelled,
         "refunded" => Status::Refunded,
-        other => return Err(st.err(ErrorKind::InvalidParameter, format!("status {} is not a WooCommerce order status", show(other)))
-            .hint("WooCommerce statuses: pending, processing, on-hold, completed, cancelled, refunded, failed, trash, checkout-draft")),
+        other => {
+            return Err(st
+                .err(ErrorKind::InvalidParameter, format!("status {} is not a WooCommerce order status", show(other)))
+                .hint("WooCommerce statuses: pending, processing, on-hold, completed, cancelled, refunded, failed, trash, checkout-draft"))
+        }
     };
     let (ship, bill) = (r.get("shipping"), r.get("billing"));
     o.country = country(&ship.get("country"))?.or(country(&bill.get("country"))?);
@@ -240,8 +247,11 @@ fn amazon_order(r: &Node, items_src: &Node) -> Result<Order> {
         "Unshipped" | "PartiallyShipped" | "InvoiceUnconfirmed" => Status::Paid,
         "Shipped" => Status::Shipped,
         "Canceled" | "Unfulfillable" => Status::Cancelled,
-        other => return Err(st.err(ErrorKind::InvalidParameter, format!("OrderStatus {} is not an Amazon order status", show(other)))
-            .hint("Amazon statuses: Pending, PendingAvailability, Unshipped, PartiallyShipped, Shipped, InvoiceUnconfirmed, Canceled, Unfulfillable")),
+        other => {
+            return Err(st
+                .err(ErrorKind::InvalidParameter, format!("OrderStatus {} is not an Amazon order status", show(other)))
+                .hint("Amazon statuses: Pending, PendingAvailability, Unshipped, PartiallyShipped, Shipped, InvoiceUnconfirmed, Canceled, Unfulfillable"))
+        }
     };
     let addr = r.get("ShippingAddress");
     o.country = country(&addr.get("CountryCode"))?;

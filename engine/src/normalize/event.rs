@@ -27,10 +27,8 @@ pub enum Kind {
     EmailClick,
 }
 
-pub const KINDS: [Kind; 10] = [
-    Kind::View, Kind::Click, Kind::CartAdd, Kind::CartRemove, Kind::Purchase, Kind::Rating, Kind::Return,
-    Kind::Impression, Kind::EmailOpen, Kind::EmailClick,
-];
+pub const KINDS: [Kind; 10] =
+    [Kind::View, Kind::Click, Kind::CartAdd, Kind::CartRemove, Kind::Purchase, Kind::Rating, Kind::Return, Kind::Impression, Kind::EmailOpen, Kind::EmailClick];
 
 /// Largest serialized `context` kept with an event.
 pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
@@ -121,13 +119,11 @@ pub fn check(mut e: Event, now: DateTime<Utc>) -> Result<Event> {
             .hint("anonymous events need a session_id so they can be joined to the customer later"));
     }
     if e.kind.needs_item() && e.item_id.is_none() {
-        return Err(Error::invalid(format!("a {} event needs an item id", e.kind.as_str()))
-            .hint("send item_id (or sku, product_id, items[0].item_id)"));
+        return Err(Error::invalid(format!("a {} event needs an item id", e.kind.as_str())).hint("send item_id (or sku, product_id, items[0].item_id)"));
     }
     if let Some(v) = e.value {
         if !v.is_finite() {
-            return Err(Error::invalid(format!("event value {v} is not a finite number"))
-                .hint("send a number, or leave value out"));
+            return Err(Error::invalid(format!("event value {v} is not a finite number")).hint("send a number, or leave value out"));
         }
     }
     match e.kind {
@@ -139,11 +135,10 @@ pub fn check(mut e: Event, now: DateTime<Utc>) -> Result<Event> {
             }
             None => return Err(Error::invalid("a rating event needs a value").hint("send rating (or value) on a 1-5 scale")),
         },
-        Kind::View
-            if e.value.is_some_and(|v| v < 0.0) => {
-                return Err(Error::invalid(format!("dwell time {} seconds is negative", e.value.unwrap_or_default()))
-                    .hint("dwell is the seconds spent on the item, 0 or more"));
-            }
+        Kind::View if e.value.is_some_and(|v| v < 0.0) => {
+            return Err(Error::invalid(format!("dwell time {} seconds is negative", e.value.unwrap_or_default()))
+                .hint("dwell is the seconds spent on the item, 0 or more"));
+        }
         Kind::CartAdd | Kind::CartRemove | Kind::Purchase | Kind::Return => match e.value {
             None => e.value = Some(1.0),
             Some(v) if v <= 0.0 => {
@@ -163,15 +158,12 @@ pub fn check(mut e: Event, now: DateTime<Utc>) -> Result<Event> {
 }
 
 /// Context keys copied from the top level of an event payload.
-const CONTEXT_KEYS: [&str; 12] =
-    ["rec_id", "position", "placement", "campaign", "email_id", "reason", "query", "order_id", "page", "list", "referrer", "cart"];
+const CONTEXT_KEYS: [&str; 12] = ["rec_id", "position", "placement", "campaign", "email_id", "reason", "query", "order_id", "page", "list", "referrer", "cart"];
 
 fn number(n: &Node) -> Result<Option<f64>> {
     match n.text()? {
         None => Ok(None),
-        Some(t) => t.trim().parse::<f64>().map(Some).map_err(|_| {
-            n.err(ErrorKind::InvalidText, format!("{} is not a number", show(t)))
-        }),
+        Some(t) => t.trim().parse::<f64>().map(Some).map_err(|_| n.err(ErrorKind::InvalidText, format!("{} is not a number", show(t)))),
     }
 }
 
@@ -230,9 +222,7 @@ pub fn normalize_event(channel: &str, payload: &Value, now: DateTime<Utc>) -> Re
                 }
                 v.map(|x| x * 5.0 / scale)
             }
-            Kind::CartAdd | Kind::CartRemove | Kind::Purchase | Kind::Return => {
-                number(&r.get_any(&["quantity", "qty", "value"]))?
-            }
+            Kind::CartAdd | Kind::CartRemove | Kind::Purchase | Kind::Return => number(&r.get_any(&["quantity", "qty", "value"]))?,
             Kind::Impression => number(&r.get("position"))?,
             _ => number(&r.get("value"))?,
         };
@@ -250,10 +240,7 @@ pub fn normalize_event(channel: &str, payload: &Value, now: DateTime<Utc>) -> Re
         }
         if kind == Kind::Impression && !items.is_null() {
             // impressions of a list: keep the item ids shown
-            let ids: Vec<Value> = items
-                .elements()?
-                .filter_map(|it| it.get_any(&["item_id", "sku"]).id().ok().flatten().map(Value::String))
-                .collect();
+            let ids: Vec<Value> = items.elements()?.filter_map(|it| it.get_any(&["item_id", "sku"]).id().ok().flatten().map(Value::String)).collect();
             context.insert("items".into(), Value::Array(ids));
         }
         check(Event { customer_id, session_id, item_id, kind, value, channel: channel.clone(), device, occurred_at, context }, now)
@@ -272,8 +259,13 @@ mod tests {
 
     #[test]
     fn web_view_with_dwell() {
-        let e = normalize_event("web", &json!({"event": "product_viewed", "user_id": "c1", "sku": "A1",
-            "ts": 1709301900000i64, "dwell_ms": 12500, "device": "iPhone 15", "rec_id": "r9"}), now()).unwrap();
+        let e = normalize_event(
+            "web",
+            &json!({"event": "product_viewed", "user_id": "c1", "sku": "A1",
+            "ts": 1709301900000i64, "dwell_ms": 12500, "device": "iPhone 15", "rec_id": "r9"}),
+            now(),
+        )
+        .unwrap();
         assert_eq!(e.kind, Kind::View);
         assert_eq!(e.value, Some(12.5));
         assert_eq!(e.device.as_deref(), Some("mobile"));
@@ -283,12 +275,22 @@ mod tests {
 
     #[test]
     fn ga4_and_pixel_shapes() {
-        let e = normalize_event("web", &json!({"name": "add_to_cart", "client_id": "s1", "items": [{"item_id": "B2", "quantity": 2}],
-            "timestamp": "2024-03-01T10:00:00Z"}), now()).unwrap();
+        let e = normalize_event(
+            "web",
+            &json!({"name": "add_to_cart", "client_id": "s1", "items": [{"item_id": "B2", "quantity": 2}],
+            "timestamp": "2024-03-01T10:00:00Z"}),
+            now(),
+        )
+        .unwrap();
         assert_eq!((e.kind, e.item_id.as_deref(), e.session_id.as_deref()), (Kind::CartAdd, Some("B2"), Some("s1")));
         assert_eq!(e.value, Some(1.0));
-        let p = normalize_event("shopify", &json!({"name": "product_viewed", "clientId": "x",
-            "data": {"productVariant": {"sku": "C3"}}}), now()).unwrap();
+        let p = normalize_event(
+            "shopify",
+            &json!({"name": "product_viewed", "clientId": "x",
+            "data": {"productVariant": {"sku": "C3"}}}),
+            now(),
+        )
+        .unwrap();
         assert_eq!(p.item_id.as_deref(), Some("C3"));
         assert_eq!(p.occurred_at, now());
     }

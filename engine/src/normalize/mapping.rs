@@ -206,10 +206,7 @@ pub struct Mapping {
 
 /// The hint listing the fields and their transforms.
 pub fn fields_hint() -> String {
-    let list: Vec<String> = FIELDS
-        .iter()
-        .map(|(n, _, k)| format!("{n} ({})", k.transforms().iter().map(|t| t.0).collect::<Vec<_>>().join("|")))
-        .collect();
+    let list: Vec<String> = FIELDS.iter().map(|(n, _, k)| format!("{n} ({})", k.transforms().iter().map(|t| t.0).collect::<Vec<_>>().join("|"))).collect();
     format!("fields and transforms: {}", list.join(", "))
 }
 
@@ -238,10 +235,7 @@ fn field_map(field: &str, path: Option<&str>, value: Option<&Value>, transform: 
     };
     let zone = match zone {
         Some(z) if kind == Kind::Time => time::zone(z)?,
-        Some(_) => {
-            return Err(Error::invalid(format!("a zone applies only to placed_at, not to {name}"))
-                .hint("leave zone NULL on this row"))
-        }
+        Some(_) => return Err(Error::invalid(format!("a zone applies only to placed_at, not to {name}")).hint("leave zone NULL on this row")),
         None => Tz::UTC,
     };
     Ok(FieldMap { field: f, name, source, transform, zone })
@@ -366,10 +360,9 @@ impl Mapping {
         let elems: Vec<&Value> = arr_node.elements()?.map(|n| n.value).collect();
         let building = o.lines.is_empty();
         if !building && elems.len() != o.lines.len() {
-            return Err(arr_node.err(
-                ErrorKind::InvalidParameter,
-                format!("mapped lines array has {} elements but the order has {} lines", elems.len(), o.lines.len()),
-            ));
+            return Err(
+                arr_node.err(ErrorKind::InvalidParameter, format!("mapped lines array has {} elements but the order has {} lines", elems.len(), o.lines.len()))
+            );
         }
         for (i, line_v) in elems.into_iter().enumerate() {
             let prefix = format!("{}[{i}]", lines_path.as_str());

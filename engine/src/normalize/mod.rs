@@ -56,9 +56,7 @@ impl Status {
             "delivered" | "picked_up" | "collected" => Status::Delivered,
             "cancelled" | "canceled" | "voided" | "void" | "failed" | "rejected" | "declined" => Status::Cancelled,
             "refunded" | "returned" | "partially_refunded" => Status::Refunded,
-            _ => {
-                return Err(Error::invalid(format!("order status {} is not recognized", show(raw))).hint(STATUS_HINT))
-            }
+            _ => return Err(Error::invalid(format!("order status {} is not recognized", show(raw))).hint(STATUS_HINT)),
         })
     }
 }
@@ -123,8 +121,7 @@ pub fn channel_name(raw: &str) -> Result<String> {
     if ok {
         Ok(c.to_string())
     } else {
-        Err(Error::invalid(format!("channel name {} is not valid", show(raw)))
-            .hint("channel names are 1 to 63 lower-case letters, digits or underscores"))
+        Err(Error::invalid(format!("channel name {} is not valid", show(raw))).hint("channel names are 1 to 63 lower-case letters, digits or underscores"))
     }
 }
 
@@ -139,12 +136,8 @@ pub fn normalize_order(channel: &str, payload: &Value, overrides: Option<&mappin
         (Some(base), Some(m)) if !m.is_empty() => base.and_then(|o| m.apply(&channel, &root, Some(o))),
         (Some(base), _) => base,
         (None, Some(m)) if !m.is_empty() => m.apply(&channel, &root, None),
-        (None, _) => Err(Error::new(ErrorKind::UndefinedObject, format!("channel {} is not known", show(&channel))).hint(
-            format!(
-                "built-in channels are {}; add a channel with rows in reco.channel_mappings",
-                BUILTIN_CHANNELS.join(", ")
-            ),
-        )),
+        (None, _) => Err(Error::new(ErrorKind::UndefinedObject, format!("channel {} is not known", show(&channel)))
+            .hint(format!("built-in channels are {}; add a channel with rows in reco.channel_mappings", BUILTIN_CHANNELS.join(", ")))),
     };
     result.and_then(finish).map_err(|e| e.context(format!("{channel} order")))
 }
@@ -160,11 +153,9 @@ pub(crate) fn amount(n: &Node, cur: &money::Currency) -> Result<Option<i64>> {
             let code = n.get_any(&["currency_code", "CurrencyCode", "currency"]);
             if let Some(c) = code.text()? {
                 if !c.trim().eq_ignore_ascii_case(&cur.code) {
-                    return Err(code.err(
-                        ErrorKind::InvalidParameter,
-                        format!("amount is in {} but the order is in {}", show(c), cur.code),
-                    )
-                    .hint("one order carries one currency"));
+                    return Err(code
+                        .err(ErrorKind::InvalidParameter, format!("amount is in {} but the order is in {}", show(c), cur.code))
+                        .hint("one order carries one currency"));
                 }
             }
             amount(&a, cur)
@@ -201,7 +192,8 @@ pub(crate) fn currency(n: &Node) -> Result<money::Currency> {
 pub(crate) fn quantity(n: &Node) -> Result<i32> {
     let q = required(n.integer()?, n, "quantity")?;
     if q <= 0 {
-        return Err(n.err(ErrorKind::InvalidParameter, format!("quantity {q} is not positive"))
+        return Err(n
+            .err(ErrorKind::InvalidParameter, format!("quantity {q} is not positive"))
             .hint("a line's quantity is a whole number of at least 1; send returns as return events"));
     }
     if q > MAX_QTY {

@@ -71,8 +71,7 @@ pub fn fits(resolved: &Map<String, Value>, item: &ItemFacts) -> bool {
 /// size, then their color, then the nearest size (to their size, or the asked-for item's).
 /// Returns (item_id, reason), best first.
 pub fn rank_alternatives(resolved: &Map<String, Value>, base: &ItemFacts, variants: &[ItemFacts]) -> Vec<(String, String)> {
-    let pref_size: Option<String> =
-        base.size.as_deref().and_then(size_category).and_then(|c| pref(resolved, c)).and_then(Value::as_str).map(str::to_string);
+    let pref_size: Option<String> = base.size.as_deref().and_then(size_category).and_then(|c| pref(resolved, c)).and_then(Value::as_str).map(str::to_string);
     let pref_color: Option<String> = pref(resolved, "color").and_then(Value::as_str).map(str::to_string);
     // "your" when it is the customer's preference, "same" when it is the asked-for item's
     let (size_word, color_word) = (if pref_size.is_some() { "your" } else { "same" }, if pref_color.is_some() { "your" } else { "same" });

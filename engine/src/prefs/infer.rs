@@ -96,26 +96,13 @@ fn mode<K: Clone + Ord + std::hash::Hash>(votes: &[Vote<K>]) -> Option<Tally<K>>
     v.into_iter().next().map(|(k, (w, _))| (k, w, total, newest))
 }
 
-fn favourite(
-    category: &str,
-    source: &'static str,
-    items: impl Iterator<Item = (String, DateTime<Utc>)>,
-    min_share: f64,
-    out: &mut Vec<Inferred>,
-) {
+fn favourite(category: &str, source: &'static str, items: impl Iterator<Item = (String, DateTime<Utc>)>, min_share: f64, out: &mut Vec<Inferred>) {
     let votes: Vec<(String, f64, DateTime<Utc>)> = items.map(|(k, at)| (k, 1.0, at)).collect();
     let n = votes.len();
     if let Some((k, w, total, newest)) = mode(&votes) {
         let share = w / total;
         if w >= 2.0 && share >= min_share {
-            out.push(Inferred {
-                category: category.into(),
-                source,
-                value: json!(k),
-                confidence: damp(share, n),
-                evidence: n as i32,
-                observed_at: newest,
-            });
+            out.push(Inferred { category: category.into(), source, value: json!(k), confidence: damp(share, n), evidence: n as i32, observed_at: newest });
         }
     }
 }

@@ -42,14 +42,9 @@ impl ValueType {
             "color" => ValueType::Color,
             "text" => ValueType::Text,
             "enum" if !allowed.is_empty() => ValueType::Enum(allowed.to_vec()),
-            "enum" => {
-                return Err(Error::invalid("an enum category needs allowed_values").hint("set allowed_values to the accepted words"))
-            }
+            "enum" => return Err(Error::invalid("an enum category needs allowed_values").hint("set allowed_values to the accepted words")),
             "price_range" => ValueType::PriceRange,
-            other => {
-                return Err(Error::invalid(format!("value type {} is not known", show(other)))
-                    .hint("value types: size, color, text, enum, price_range"))
-            }
+            other => return Err(Error::invalid(format!("value type {} is not known", show(other))).hint("value types: size, color, text, enum, price_range")),
         })
     }
 }
@@ -59,8 +54,7 @@ pub fn standardize(category: &str, t: &ValueType, raw: &Value) -> Result<Value> 
     let text = || -> Result<&str> {
         match raw {
             Value::String(s) if !s.trim().is_empty() => Ok(s.trim()),
-            _ => Err(Error::invalid(format!("preference {category} needs a text value, got {raw}"))
-                .hint("send the value as text, e.g. \"M\" or \"navy\"")),
+            _ => Err(Error::invalid(format!("preference {category} needs a text value, got {raw}")).hint("send the value as text, e.g. \"M\" or \"navy\"")),
         }
     };
     let ctx = |e: Error| e.context(format!("preference {category}"));
@@ -86,10 +80,8 @@ pub fn standardize(category: &str, t: &ValueType, raw: &Value) -> Result<Value> 
         ValueType::PriceRange => {
             let hint = "a price range is {\"min\": \"20.00\", \"max\": \"80.00\", \"currency\": \"EUR\"} (min or max may be left out)";
             let obj = raw.as_object().ok_or_else(|| Error::invalid(format!("preference {category} needs an object")).hint(hint))?;
-            let cur = obj
-                .get("currency")
-                .and_then(Value::as_str)
-                .ok_or_else(|| Error::invalid(format!("preference {category} needs a currency")).hint(hint))?;
+            let cur =
+                obj.get("currency").and_then(Value::as_str).ok_or_else(|| Error::invalid(format!("preference {category} needs a currency")).hint(hint))?;
             let cur = money::currency(cur).map_err(ctx)?;
             let bound = |k: &str| -> Result<Option<i64>> {
                 match obj.get(k) {
@@ -159,12 +151,7 @@ pub struct Resolved {
 
 /// Newest first; equal times by source rank, then by value text: a total, deterministic order.
 fn best<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
-    rows.min_by(|a, b| {
-        b.observed_at
-            .cmp(&a.observed_at)
-            .then(rank(&a.source).cmp(&rank(&b.source)))
-            .then(a.value.to_string().cmp(&b.value.to_string()))
-    })
+    rows.min_by(|a, b| b.observed_at.cmp(&a.observed_at).then(rank(&a.source).cmp(&rank(&b.source))).then(a.value.to_string().cmp(&b.value.to_string())))
 }
 
 /// Resolves one category from its (non-revoked) rows. `context_value`, when given, wins.

@@ -103,7 +103,9 @@ impl Context {
                     let s = text(key, v)?;
                     c.now = Some(time::parse_iso(&s, chrono_tz::UTC).map_err(|e| e.at("context.now"))?);
                 }
-                "log" => c.log = v.as_bool().ok_or_else(|| bad(key, format!("context key log must be true or false, not {v}"), "write log as a JSON boolean"))?,
+                "log" => {
+                    c.log = v.as_bool().ok_or_else(|| bad(key, format!("context key log must be true or false, not {v}"), "write log as a JSON boolean"))?
+                }
                 "max_per_category" => {
                     let n = v.as_u64().filter(|n| *n <= 1000).ok_or_else(|| {
                         bad(key, format!("context key max_per_category = {v} is not a whole number between 0 and 1000"), "0 turns the cap off")

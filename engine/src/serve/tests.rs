@@ -300,7 +300,12 @@ fn a_large_catalogue_scores_from_the_i8_copy_with_an_exact_top() {
     let cats: Vec<&str> = (0..n).map(|i| ["a", "b", "c", "d"][i % 4]).collect();
     let f = 16;
     let item: Vec<f32> = (0..n * f).map(|k| ((k * 7919 % 1000) as f32 / 500.0 - 1.0) * (1.0 + (k % 3) as f32)).collect();
-    let mut m = Model { cat: catalogue(&cats, &[]), als: Some(Als::new(f, item.clone(), vec![true; n], 0.1, 1.0)), weights: [0.0, 0.0, 0.0, 1.0], ..Default::default() };
+    let mut m = Model {
+        cat: catalogue(&cats, &[]),
+        als: Some(Als::new(f, item.clone(), vec![true; n], 0.1, 1.0)),
+        weights: [0.0, 0.0, 0.0, 1.0],
+        ..Default::default()
+    };
     let user: Vec<f32> = (0..f).map(|k| (k as f32 * 0.7).sin()).collect();
     let exact = Scores::compute(&m, &request(&[], Some(&user)), &vec![false; n]);
     let before = m.bytes();

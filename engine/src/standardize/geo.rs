@@ -48,8 +48,17 @@ mod tests {
 
     #[test]
     fn codes_and_names() {
-        for (raw, c) in [("us", "US"), ("USA", "US"), ("United States", "US"), ("DEU", "DE"), ("germany", "DE"),
-            ("UK", "GB"), ("gb", "GB"), ("Japan", "JP"), ("holland", "NL")] {
+        for (raw, c) in [
+            ("us", "US"),
+            ("USA", "US"),
+            ("United States", "US"),
+            ("DEU", "DE"),
+            ("germany", "DE"),
+            ("UK", "GB"),
+            ("gb", "GB"),
+            ("Japan", "JP"),
+            ("holland", "NL"),
+        ] {
             assert_eq!(country(raw).unwrap(), c, "{raw}");
         }
         assert!(country("XX").is_err());

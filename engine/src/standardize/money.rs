@@ -13,12 +13,10 @@ pub struct Currency {
 pub fn currency(code: &str) -> Result<Currency> {
     let c = code.trim().to_ascii_uppercase();
     let cur = iso_currency::Currency::from_code(&c).ok_or_else(|| {
-        Error::invalid(format!("currency {} is not an ISO 4217 code", show(code.trim())))
-            .hint("use a three-letter ISO 4217 code such as USD, EUR, JPY or KWD")
+        Error::invalid(format!("currency {} is not an ISO 4217 code", show(code.trim()))).hint("use a three-letter ISO 4217 code such as USD, EUR, JPY or KWD")
     })?;
     let exponent = cur.exponent().ok_or_else(|| {
-        Error::invalid(format!("currency {c} has no minor unit and cannot price an order"))
-            .hint("use a national currency code such as USD or EUR")
+        Error::invalid(format!("currency {c} has no minor unit and cannot price an order")).hint("use a national currency code such as USD or EUR")
     })?;
     Ok(Currency { code: c, exponent: u32::from(exponent) })
 }
@@ -47,10 +45,8 @@ pub fn parse_minor(text: &str, cur: &Currency) -> Result<i64> {
     let digits = format!("{int}{frac}");
     let digits = digits.trim_start_matches('0');
     let shift = i64::from(exp10) - frac.len() as i64 + i64::from(cur.exponent);
-    let overflow = || {
-        Error::new(ErrorKind::OutOfRange, format!("amount {} is out of range", show(t)))
-            .hint("amounts must fit in a 64-bit count of minor units")
-    };
+    let overflow =
+        || Error::new(ErrorKind::OutOfRange, format!("amount {} is out of range", show(t))).hint("amounts must fit in a 64-bit count of minor units");
     let minor: i128 = if digits.is_empty() {
         0
     } else if shift >= 0 {
@@ -78,7 +74,11 @@ pub fn parse_minor(text: &str, cur: &Currency) -> Result<i64> {
                 format!("{} amounts have at most {} digits after the decimal point", cur.code, cur.exponent)
             }));
         }
-        if keep.is_empty() { 0 } else { keep.parse().map_err(|_| overflow())? }
+        if keep.is_empty() {
+            0
+        } else {
+            keep.parse().map_err(|_| overflow())?
+        }
     };
     let minor = if neg { -minor } else { minor };
     i64::try_from(minor).map_err(|_| overflow())

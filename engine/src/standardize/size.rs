@@ -25,8 +25,7 @@ impl Family {
             "tops" | "top" | "shirts" | "dresses" | "outerwear" => Ok(Family::Tops),
             "bottoms" | "bottom" | "pants" | "trousers" | "jeans" => Ok(Family::Bottoms),
             "shoes" | "shoe" | "footwear" => Ok(Family::Shoes),
-            other => Err(Error::invalid(format!("garment family {} is not known", show(other)))
-                .hint("use one of: tops, bottoms, shoes, any")),
+            other => Err(Error::invalid(format!("garment family {} is not known", show(other))).hint("use one of: tops, bottoms, shoes, any")),
         }
     }
 }
@@ -123,8 +122,9 @@ fn shoe(s: &str, raw: &str, bare_allowed: bool) -> Result<Option<String>> {
         "US" => uk_to_eu(n - 1.0),
         _ if n >= 30.0 => n,
         _ => {
-            return Err(Error::invalid(format!("shoe size {} is ambiguous without a size system", show(raw)))
-                .hint("write the system: EU 42, US 9, US W 8 or UK 8"))
+            return Err(
+                Error::invalid(format!("shoe size {} is ambiguous without a size system", show(raw))).hint("write the system: EU 42, US 9, US W 8 or UK 8")
+            )
         }
     };
     eu_code(eu, raw).map(Some)
@@ -254,9 +254,23 @@ mod tests {
     #[test]
     fn letters_and_synonyms() {
         for (raw, code) in [
-            ("small", "S"), ("Sm", "S"), (" m ", "M"), ("Medium", "M"), ("med", "M"), ("LG", "L"), ("x-large", "XL"),
-            ("Extra Large", "XL"), ("2X", "XXL"), ("XXL", "XXL"), ("xxxl", "3XL"), ("3XL", "3XL"), ("XS", "XS"),
-            ("xx-small", "XXS"), ("One Size", "OS"), ("O/S", "OS"), ("5xl", "5XL"),
+            ("small", "S"),
+            ("Sm", "S"),
+            (" m ", "M"),
+            ("Medium", "M"),
+            ("med", "M"),
+            ("LG", "L"),
+            ("x-large", "XL"),
+            ("Extra Large", "XL"),
+            ("2X", "XXL"),
+            ("XXL", "XXL"),
+            ("xxxl", "3XL"),
+            ("3XL", "3XL"),
+            ("XS", "XS"),
+            ("xx-small", "XXS"),
+            ("One Size", "OS"),
+            ("O/S", "OS"),
+            ("5xl", "5XL"),
         ] {
             assert_eq!(s(raw, Family::Any), code, "{raw}");
             assert_eq!(s(raw, Family::Tops), code, "{raw}");

@@ -122,8 +122,7 @@ fn in_range(d: &DateTime<Utc>) -> bool {
 }
 
 fn out_of_range(t: &str) -> Error {
-    Error::new(ErrorKind::DatetimeOverflow, format!("timestamp {} is out of range", show(t)))
-        .hint("timestamps must fall in the years 1 to 9999")
+    Error::new(ErrorKind::DatetimeOverflow, format!("timestamp {} is out of range", show(t))).hint("timestamps must fall in the years 1 to 9999")
 }
 
 struct Cursor<'a> {
@@ -238,7 +237,11 @@ pub fn parse_iso(t: &str, local: Tz) -> Result<DateTime<Utc>> {
         Some(off) => {
             let utc = naive - chrono::Duration::seconds(i64::from(off));
             let d = Utc.from_utc_datetime(&utc);
-            if in_range(&d) { Ok(d) } else { Err(out_of_range(t)) }
+            if in_range(&d) {
+                Ok(d)
+            } else {
+                Err(out_of_range(t))
+            }
         }
         None => local_to_utc(naive, local, t),
     }

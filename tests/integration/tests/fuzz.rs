@@ -19,8 +19,24 @@ impl Rng {
     }
 }
 
-const KEYS: [&str; 16] = ["id", "customer", "customer_id", "line_items", "quantity", "price", "currency", "created_at",
-    "sku", "cart", "items", "created_ms", "unit_price", "total_price", "store", "event"];
+const KEYS: [&str; 16] = [
+    "id",
+    "customer",
+    "customer_id",
+    "line_items",
+    "quantity",
+    "price",
+    "currency",
+    "created_at",
+    "sku",
+    "cart",
+    "items",
+    "created_ms",
+    "unit_price",
+    "total_price",
+    "store",
+    "event",
+];
 
 fn value(r: &mut Rng, depth: u32) -> Value {
     match r.below(if depth > 4 { 6 } else { 8 }) {
@@ -29,8 +45,24 @@ fn value(r: &mut Rng, depth: u32) -> Value {
         2 => json!(r.next() as i64 / 1000),
         3 => serde_json::from_str(&format!("{}.{}", r.below(100_000), r.below(1_000_000))).unwrap(),
         4 => {
-            let pool = ["", "USD", "JPY", "2024-02-30", "2024-03-01T10:00:00Z", "EU 42", "navy", "-1", "1e999",
-                "\u{0}", "ü€𝄞", "99999999999999999999", "0.001", " ", "\"quoted\"", "\\"];
+            let pool = [
+                "",
+                "USD",
+                "JPY",
+                "2024-02-30",
+                "2024-03-01T10:00:00Z",
+                "EU 42",
+                "navy",
+                "-1",
+                "1e999",
+                "\u{0}",
+                "ü€𝄞",
+                "99999999999999999999",
+                "0.001",
+                " ",
+                "\"quoted\"",
+                "\\",
+            ];
             json!(pool[r.below(pool.len() as u64) as usize])
         }
         5 => Value::String((0..r.below(12)).map(|_| char::from_u32(r.below(0x2FFF) as u32 + 1).unwrap_or('x')).collect()),

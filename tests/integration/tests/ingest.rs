@@ -80,8 +80,12 @@ fn bad_input_never_kills_the_backend() {
         (deep, "54000"),
         (serde_json::json!({"id": 1, "customer_id": big, "created_ms": 1, "currency": "USD", "cart": {"items": []}}).to_string(), "22023"),
         (serde_json::json!({"id": 1, "customer_id": "c", "created_ms": "soon", "currency": "USD"}).to_string(), "22007"),
-        (serde_json::json!({"id": 1, "customer_id": "c", "created_ms": 1, "currency": "USD",
-            "cart": {"items": [{"sku": "A", "quantity": 1, "unit_price": "1e400"}]}}).to_string(), "22003"),
+        (
+            serde_json::json!({"id": 1, "customer_id": "c", "created_ms": 1, "currency": "USD",
+            "cart": {"items": [{"sku": "A", "quantity": 1, "unit_price": "1e400"}]}})
+            .to_string(),
+            "22003",
+        ),
     ];
     for (payload, state) in cases {
         let err = c.query_one("SELECT reco.ingest_order('web', $1::text::jsonb)", &[&payload]).unwrap_err();
@@ -110,10 +114,7 @@ fn a_batch_with_bad_rows_loses_nothing() {
     let body = serde_json::Value::Array(payloads).to_string();
     let row = c.query_one("SELECT received, inserted, failed FROM reco.ingest_orders('shopify', $1::text::jsonb)", &[&body]).unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1), row.get::<_, i64>(2)), (500, 490, 10));
-    let dead: i64 = c
-        .query_one("SELECT count(*) FROM reco.ingest_errors WHERE json_path = '$.line_items[0].price' AND payload ? 'id'", &[])
-        .unwrap()
-        .get(0);
+    let dead: i64 = c.query_one("SELECT count(*) FROM reco.ingest_errors WHERE json_path = '$.line_items[0].price' AND payload ? 'id'", &[]).unwrap().get(0);
     assert_eq!(dead, 10);
 }
 
@@ -200,7 +201,10 @@ fn forget_waits_for_an_ingest_in_flight_and_deletes_what_it_wrote() {
     let removed = forget.join().unwrap().unwrap();
     assert!(removed.contains("\"events\": 2"), "{removed}");
     let mut c = connect(&dsn);
-    let n: i64 = c.query_one("SELECT (SELECT count(*) FROM reco.events WHERE customer_id = 'cz') + (SELECT count(*) FROM reco.customers WHERE customer_id = 'cz')", &[]).unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT (SELECT count(*) FROM reco.events WHERE customer_id = 'cz') + (SELECT count(*) FROM reco.customers WHERE customer_id = 'cz')", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0, "no orphan event, no customer row");
 }
 
@@ -214,13 +218,17 @@ fn an_ingest_during_a_forget_waits_and_stores_nothing_for_the_customer() {
     let late = thread::spawn(move || {
         let mut w = connect(&d);
         let id: Option<i64> = w.query_one("SELECT reco.record_event('cy', 'A2', 'view')", &[]).unwrap().get(0);
-        let batch = w.query_one("SELECT forgotten FROM reco.ingest_events('web', '[{\"event\": \"view\", \"user_id\": \"cy\", \"sku\": \"A3\"}]')", &[]).unwrap();
+        let batch =
+            w.query_one("SELECT forgotten FROM reco.ingest_events('web', '[{\"event\": \"view\", \"user_id\": \"cy\", \"sku\": \"A3\"}]')", &[]).unwrap();
         (id, batch.get::<_, i64>(0))
     });
     assert!(still_waiting(&late, 300), "the ingest waits for the forget");
     c.batch_execute("COMMIT").unwrap();
     let (id, forgotten) = late.join().unwrap();
     assert_eq!((id, forgotten), (None, 1), "the late events are not stored (record_event returns NULL)");
-    let n: i64 = c.query_one("SELECT (SELECT count(*) FROM reco.events WHERE customer_id = 'cy') + (SELECT count(*) FROM reco.customers WHERE customer_id = 'cy')", &[]).unwrap().get(0);
+    let n: i64 = c
+        .query_one("SELECT (SELECT count(*) FROM reco.events WHERE customer_id = 'cy') + (SELECT count(*) FROM reco.customers WHERE customer_id = 'cy')", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(n, 0, "the customer is not created again");
 }

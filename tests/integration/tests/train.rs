@@ -136,10 +136,7 @@ fn schedule_training_creates_a_pg_cron_job_whose_command_trains_and_deploys() {
     // pg_cron runs in cron.database_name, which is `postgres` on the test cluster. The admin is
     // a non-superuser member of reco_admin with pg_cron's documented grant (USAGE on cron).
     let mut su = connect(&dsn("postgres"));
-    su.batch_execute(
-        "CREATE EXTENSION IF NOT EXISTS pg_cron; DROP EXTENSION IF EXISTS pg_reco CASCADE; CREATE EXTENSION pg_reco CASCADE;",
-    )
-    .unwrap();
+    su.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_cron; DROP EXTENSION IF EXISTS pg_reco CASCADE; CREATE EXTENSION pg_reco CASCADE;").unwrap();
     login_role("it_cron_ops", "reco_admin");
     su.batch_execute("GRANT USAGE ON SCHEMA cron TO it_cron_ops").unwrap();
     let mut c = connect(&as_user(&dsn("postgres"), "it_cron_ops"));
