@@ -109,7 +109,7 @@ BEGIN
     RETURN n;
 END $$;
 
--- The model's HNSW index on one space of reco.item_vectors. SECURITY DEFINER owned by
+-- The model's HNSW index on one space of reco.item_vectors. A definer function owned by
 -- reco_owner, the table's owner (CREATE INDEX needs ownership), so reco_admin trains without
 -- owning the table; it can build only this one shape of index.
 CREATE FUNCTION reco._index_item_vectors(model_id bigint, space text, dims integer) RETURNS void

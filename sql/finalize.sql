@@ -122,7 +122,7 @@ COMMENT ON VIEW reco.preference_utilization_rate IS 'Share of the last 30 days''
 
 -- Roles and privileges: an allow-list per role (docs/security.md). Roles are created once per
 -- cluster; the grants are the extension's.
---   reco_owner     NOLOGIN, not a superuser: owns the SECURITY DEFINER functions and
+--   reco_owner     NOLOGIN, not a superuser: owns the definer functions (prosecdef) and
 --                  reco.item_vectors (so training can index it), holds just what they need,
 --                  and alone reads reco.secrets. Nobody is granted membership in it.
 --   reco_reader    serving and reading; reco_writer (ingest, capture) includes it; reco_admin
@@ -176,7 +176,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- The owner role owns every SECURITY DEFINER function (so none runs as a superuser) and
+-- The owner role owns every definer function (prosecdef) (so none runs as a superuser) and
 -- reco.item_vectors with its per-model HNSW indexes.
 ALTER TABLE reco.item_vectors OWNER TO reco_owner;
 DO $$
