@@ -44,6 +44,12 @@ pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> (Ve
     (rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect(), n_forgotten)
 }
 
+/// Inserts one event; its id, or None when its customer was forgotten.
+fn insert_one(ev: Event) -> Option<i64> {
+    let (ids, forgotten) = Spi::connect_mut(|client| insert_events(client, &[ev]));
+    (forgotten == 0).then(|| super::single_id(ids))
+}
+
 /// Inserts events whose customers exist already (the demo loader writes them first), without
 /// returning ids; returns how many.
 pub(crate) fn append_events(client: &mut SpiClient<'_>, events: &[Event]) -> usize {
@@ -87,7 +93,7 @@ fn record_event(
     channel: default!(Option<&str>, "NULL"),
     device: default!(Option<&str>, "NULL"),
 ) -> Option<i64> {
-    let kind = Kind::parse(super::required(kind, "kind", "view, click, cart_add, purchase, rating ...")).map_err(|e| e.at("kind")).or_raise();
+    let kind = Kind::parse(super::required(kind, "kind", "pass a value: view, click, cart_add, purchase, rating ...")).map_err(|e| e.at("kind")).or_raise();
     let channel = reco_engine::normalize::channel_name(channel.unwrap_or("sql")).map_err(|e| e.at("channel")).or_raise();
     let context = Payload::object_arg(context, "context", r#"{"rec_id": "r1"}"#);
     let occurred = occurred_at.map_or_else(now, |t| time::from_pg_micros(t.into_inner()));
@@ -110,11 +116,7 @@ fn record_event(
         now(),
     )
     .or_raise();
-    let (ids, forgotten) = Spi::connect_mut(|client| insert_events(client, &[ev]));
-    if forgotten > 0 {
-        return None;
-    }
-    Some(super::single_id(ids))
+    insert_one(ev)
 }
 
 /// Normalizes one event payload of a channel (no table access; `now` fills a missing time).
@@ -131,11 +133,7 @@ fn normalize_event(channel: &str, payload: Payload) -> JsonbText {
 fn ingest_event(channel: &str, payload: Payload) -> Option<i64> {
     let v = payload.value().map_err(|e| e.context(format!("{channel} event"))).or_raise();
     let ev = event::normalize_event(channel, &v, now()).or_raise();
-    let (ids, forgotten) = Spi::connect_mut(|client| insert_events(client, &[ev]));
-    if forgotten > 0 {
-        return None;
-    }
-    Some(super::single_id(ids))
+    insert_one(ev)
 }
 
 /// Ingests a JSON array of event payloads; bad ones go to reco.ingest_errors. Events of

@@ -53,12 +53,8 @@ pub fn timestamptz(pg_micros: i64) -> TimestampWithTimeZone {
     })
 }
 
-/// A required argument: its value, or 22004 naming it (for functions that are not STRICT
-/// because some of their arguments may be NULL).
-pub fn required<'a>(v: Option<&'a str>, name: &str, accepted: &str) -> &'a str {
-    v.unwrap_or_else(|| {
-        crate::error::raise(
-            reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL")).at(name).hint(format!("pass a value: {accepted}")),
-        )
-    })
+/// A required argument: its value, or 22004 naming it, with `hint` (for functions that are not
+/// STRICT because some of their arguments may be NULL).
+pub fn required<T>(v: Option<T>, name: &str, hint: &str) -> T {
+    v.unwrap_or_else(|| crate::error::raise(reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL")).at(name).hint(hint)))
 }

@@ -61,7 +61,7 @@ fn find_category<'a>(all: &'a [Category], name: &str) -> &'a Category {
 /// A customer id argument, checked (NULL: 22004; empty, too long or with invisible characters:
 /// 22023).
 pub(crate) fn checked_id(id: Option<&str>, name: &str) -> String {
-    let id = super::required(id, name, "the OMS customer id");
+    let id = super::required(id, name, "pass a value: the OMS customer id");
     let v = Value::from(id);
     reco_engine::json::Node::root(&v)
         .id()
@@ -83,14 +83,7 @@ fn customer(id: &str) -> String {
 /// (row-level security would show it nothing else anyway; this says why).
 fn readable_customer(id: &str) -> String {
     let id = checked_id(Some(id), "customer_id");
-    if let Some(scope) = super::scope::scope() {
-        if scope != id {
-            raise(
-                Error::new(ErrorKind::InsufficientPrivilege, format!("customer {} is outside this session's scope", reco_engine::error::show(&id)))
-                    .hint(format!("this session acts for customer {} only (reco.enter_customer_scope)", reco_engine::error::show(&scope))),
-            );
-        }
-    }
+    super::scope::in_scope(&id);
     id
 }
 
@@ -106,9 +99,7 @@ fn ensure_customer(c: &mut pgrx::spi::SpiClient<'_>, customer_id: &str) {
 
 /// An observed_at argument: NULL is refused (22004), the bounds are checked when inserting.
 fn observed(at: Option<TimestampWithTimeZone>) -> TimestampWithTimeZone {
-    at.unwrap_or_else(|| {
-        raise(Error::new(ErrorKind::NullValue, "observed_at is NULL").at("observed_at").hint("leave it out for now(), or pass when the customer said it"))
-    })
+    super::required(at, "observed_at", "leave it out for now(), or pass when the customer said it")
 }
 
 /// A standardized ledger row ready to insert.
@@ -206,10 +197,10 @@ fn capture_preference(
     channel: default!(Option<&str>, "NULL"),
     confidence: default!(Option<f64>, "NULL"),
 ) -> i64 {
-    let customer_id = customer(super::required(customer_id, "customer_id", "the OMS customer id"));
-    let category = super::required(category, "category", "a category of reco.preference_categories, e.g. size_tops");
-    let value = super::required(value, "value", "the value to capture, e.g. 'M'");
-    let source = super::required(source, "source", "checkout, survey, profile, kiosk ...");
+    let customer_id = customer(super::required(customer_id, "customer_id", "pass a value: the OMS customer id"));
+    let category = super::required(category, "category", "pass a value: a category of reco.preference_categories, e.g. size_tops");
+    let value = super::required(value, "value", "pass a value: the value to capture, e.g. 'M'");
+    let source = super::required(source, "source", "pass a value: checkout, survey, profile, kiosk ...");
     let observed_at = observed(observed_at);
     let all = categories_named(Some(&[category.to_string()]));
     let cat = find_category(&all, category);
@@ -228,13 +219,10 @@ fn capture_preferences(
     observed_at: default!(Option<TimestampWithTimeZone>, "now()"),
     channel: default!(Option<&str>, "NULL"),
 ) -> i32 {
-    let customer_id = customer(super::required(customer_id, "customer_id", "the OMS customer id"));
-    let source = super::required(source, "source", "checkout, survey, profile, kiosk ...");
+    let customer_id = customer(super::required(customer_id, "customer_id", "pass a value: the OMS customer id"));
+    let source = super::required(source, "source", "pass a value: checkout, survey, profile, kiosk ...");
     let observed_at = observed(observed_at);
-    let v = match payload {
-        Some(p) => p.value().or_raise(),
-        None => raise(Error::new(ErrorKind::NullValue, "payload is NULL").at("payload").hint("for example '{\"size_tops\": \"M\", \"color\": \"navy\"}'")),
-    };
+    let v = super::required(payload, "payload", "for example '{\"size_tops\": \"M\", \"color\": \"navy\"}'").value().or_raise();
     let Value::Object(m) = v else {
         raise(
             Error::invalid("preferences must be a JSON object of category: value")
@@ -380,7 +368,7 @@ fn context_arg(context: Option<Payload>) -> Map<String, Value> {
 /// recommendation context can be passed as is.
 #[pg_extern(stable, parallel_safe)]
 fn resolve_preferences(customer_id: Option<&str>, context: default!(Option<Payload>, "'{}'")) -> JsonbText {
-    let customer_id = readable_customer(super::required(customer_id, "customer_id", "the OMS customer id"));
+    let customer_id = readable_customer(super::required(customer_id, "customer_id", "pass a value: the OMS customer id"));
     JsonbText::of(&resolved(&customer_id, &context_arg(context), None))
 }
 

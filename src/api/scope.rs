@@ -54,21 +54,29 @@ fn outer_user_has(role: &std::ffi::CStr) -> bool {
     }
 }
 
-/// May this session act for `customer_id`? A session with a customer scope only for that
-/// customer; a session without one only when its role has reco_writer's privileges (staff,
-/// the OMS). Called by the SECURITY DEFINER functions that write a customer's rows.
-pub fn authorize(customer_id: &str) {
+/// Whether `customer_id` is the session's customer, or the session has no customer scope;
+/// raises 42501 when it names another customer than the one of its scope.
+pub fn in_scope(customer_id: &str) -> bool {
     match scope() {
-        Some(s) if s == customer_id => {}
+        None => false,
+        Some(s) if s == customer_id => true,
         Some(s) => raise(
             Error::new(ErrorKind::InsufficientPrivilege, format!("customer {} is outside this session's scope", reco_engine::error::show(customer_id)))
                 .hint(format!("this session acts for customer {} only (reco.enter_customer_scope)", reco_engine::error::show(&s))),
         ),
-        None if outer_user_has(c"reco_writer") => {}
-        None => raise(
+    }
+}
+
+/// May this session act for `customer_id`? A session with a customer scope only for that
+/// customer; a session without one only when its role has reco_writer's privileges (staff,
+/// the OMS). Called by the SECURITY DEFINER functions that write a customer's rows.
+pub fn authorize(customer_id: &str) {
+    // in_scope is false only without a scope (another customer's id raised already)
+    if !in_scope(customer_id) && !outer_user_has(c"reco_writer") {
+        raise(
             Error::new(ErrorKind::InsufficientPrivilege, "this session has no customer scope")
                 .hint("a customer-facing session calls reco.enter_customer_scope(token) with a token from reco.customer_token first"),
-        ),
+        );
     }
 }
 
@@ -77,9 +85,8 @@ pub fn authorize(customer_id: &str) {
 #[search_path(pg_catalog, reco, pg_temp)]
 fn customer_token(customer_id: Option<&str>, valid_for: default!(Option<pgrx::datum::Interval>, "'1 hour'")) -> String {
     let id = super::prefs::checked_id(customer_id, "customer_id");
-    let secs = valid_for
-        .map(|i| i64::from(i.months()) * 30 * 86_400 + i64::from(i.days()) * 86_400 + i.micros() / 1_000_000)
-        .unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "valid_for is NULL").at("valid_for").hint("pass an interval such as '1 hour'")));
+    let i = super::required(valid_for, "valid_for", "pass an interval such as '1 hour'");
+    let secs = i64::from(i.months()) * 30 * 86_400 + i64::from(i.days()) * 86_400 + i.micros() / 1_000_000;
     let secs = token::check_validity(secs).or_raise();
     let now = super::transaction_start().timestamp();
     token::issue(&secret_key(), &id, now + secs)
@@ -92,10 +99,8 @@ fn customer_token(customer_id: Option<&str>, valid_for: default!(Option<pgrx::da
 #[pg_extern(volatile, security_definer)]
 #[search_path(pg_catalog, reco, pg_temp)]
 fn enter_customer_scope(token: Option<&str>, local: default!(Option<bool>, false)) -> String {
-    let t = token.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "token is NULL").at("token").hint("pass the token reco.customer_token returned")));
-    let local = local.unwrap_or_else(|| {
-        raise(Error::new(ErrorKind::NullValue, "local is NULL").at("local").hint("true: for this transaction only; false (the default): for the session"))
-    });
+    let t = super::required(token, "token", "pass the token reco.customer_token returned");
+    let local = super::required(local, "local", "true: for this transaction only; false (the default): for the session");
     let id = token::verify(&secret_key(), t, super::transaction_start().timestamp()).or_raise();
     let value = CString::new(id.clone()).unwrap_or_else(|_| raise(Error::invalid("customer id holds a NUL byte")));
     // SAFETY: static and owned C strings; PGC_SUSET is what makes plain SET unable to change it

@@ -59,7 +59,7 @@ fn invalid(msg: String, at: &str, hint: &str) -> ! {
 }
 
 fn check_k(k: Option<i32>) -> usize {
-    let k = k.unwrap_or_else(|| raise(Error::new(ErrorKind::NullValue, "k is NULL").at("k").hint("k is how many items to return: 1 to 1000")));
+    let k = super::required(k, "k", "k is how many items to return: 1 to 1000");
     if !(1..=1000).contains(&k) {
         invalid(format!("k = {k} is out of range"), "k", "k is how many items to return: 1 to 1000");
     }
@@ -1014,9 +1014,7 @@ fn complements(
     customer_id: default!(Option<&str>, "NULL"),
 ) -> TableIterator<'static, (name!(item_id, String), name!(score, f64), name!(reason, String))> {
     let k = check_k(k);
-    let item_ids = item_ids.unwrap_or_else(|| {
-        raise(Error::new(ErrorKind::NullValue, "item_ids is NULL").at("item_ids").hint("pass the cart or order items, e.g. ARRAY['PHONE-X']"))
-    });
+    let item_ids = super::required(item_ids, "item_ids", "pass the cart or order items, e.g. ARRAY['PHONE-X']");
     let inputs = ids_arg(&item_ids, "item_ids");
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();

@@ -16,12 +16,8 @@ fn normalize_order(channel: &str, payload: Payload) -> JsonbText {
 /// channel, or overrides of a built-in one. A NULL mapping means none.
 #[pg_extern(immutable, parallel_safe, name = "normalize_order")]
 fn normalize_order_mapped(channel: Option<&str>, payload: Option<Payload>, mapping: Option<Payload>) -> JsonbText {
-    let channel = super::required(channel, "channel", "a channel name such as shopify or web");
-    let payload = payload.unwrap_or_else(|| {
-        crate::error::raise(
-            reco_engine::Error::new(reco_engine::ErrorKind::NullValue, "payload is NULL").at("payload").hint("pass the channel's order payload as jsonb"),
-        )
-    });
+    let channel = super::required(channel, "channel", "pass a value: a channel name such as shopify or web");
+    let payload = super::required(payload, "payload", "pass the channel's order payload as jsonb");
     let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
     let m = mapping.map(|m| m.value().and_then(|v| Mapping::from_json(&v))).transpose().or_raise();
     JsonbText::of(&normalize::normalize_order(channel, &value, m.as_ref()).or_raise())

@@ -530,7 +530,7 @@ fn error_text(e: &CaughtError) -> String {
 /// `reco.deploy`. Progress comes as NOTICEs.
 #[pg_extern(volatile)]
 fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Payload>, "'{}'")) -> i64 {
-    let kind = Kind::parse(super::required(kind, "kind", "hybrid, als, cooccurrence, content, popularity")).map_err(|e| e.at("kind")).or_raise();
+    let kind = Kind::parse(super::required(kind, "kind", "pass a value: hybrid, als, cooccurrence, content, popularity")).map_err(|e| e.at("kind")).or_raise();
     let (p, effective) = parse_params(params);
     let started = Instant::now();
     super::registry::reap_orphans();
