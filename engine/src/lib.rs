@@ -5,6 +5,7 @@ pub mod eval;
 pub mod hash;
 pub mod json;
 pub mod models;
+pub mod rank;
 pub mod standardize;
 pub mod token;
 
@@ -12,3 +13,6 @@ pub use error::{Error, ErrorKind, Result};
 pub mod normalize;
 pub mod prefs;
 pub mod serve;
+
+/// "None" for a dense index (no item, no product group, no basket or session, no anchor).
+pub const NONE: u32 = u32::MAX;

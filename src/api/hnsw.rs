@@ -11,7 +11,7 @@ use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient};
 use pgrx::PgOid;
-use reco_engine::serve::Model;
+use reco_engine::serve::{Model, Space};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -53,11 +53,13 @@ pub fn ef_search() -> usize {
 
 /// The `limit` items of space `space` nearest to `q` by the model's HNSW index, best first,
 /// as catalogue indexes; None when the model has no index for the space (trained with
-/// `"hnsw": false`) or the vector's width is not the index's.
-pub fn candidates(c: &SpiClient<'_>, m: &Model, space: &'static str, dims: usize, q: &[f32], limit: usize) -> Option<Vec<u32>> {
-    if q.len() != dims || limit == 0 {
+/// `"hnsw": false`). The index is on `vector(q.len())`: the engine asks only with vectors of
+/// the space's width.
+pub fn candidates(c: &SpiClient<'_>, m: &Model, space: Space, q: &[f32], limit: usize) -> Option<Vec<u32>> {
+    if limit == 0 {
         return None;
     }
+    let (space, dims) = (space.name(), q.len());
     let plan = INDEXES.with(|x| {
         let mut x = x.borrow_mut();
         if x.as_ref().is_none_or(|i| i.model_id != m.model_id) {
@@ -98,7 +100,7 @@ pub fn candidates(c: &SpiClient<'_>, m: &Model, space: &'static str, dims: usize
     // SAFETY: a palloc'd `vector` varlena and the type's oid
     let q_arg = unsafe { DatumWithOid::new(vector::to_datum(q), oid) };
     let out: Vec<u32> =
-        c.select(&plan, None, &[q_arg]).or_raise().filter_map(|r| r.get::<String>(1).ok().flatten()).filter_map(|id| m.cat.index.get(&id).copied()).collect();
+        c.select(&plan, None, &[q_arg]).or_raise().filter_map(|r| r.get::<String>(1).or_raise()).filter_map(|id| m.cat.index.get(&id).copied()).collect();
     INDEXES.with(|x| {
         if let Some(i) = x.borrow_mut().as_mut().filter(|i| i.model_id == m.model_id) {
             i.plans.insert((space, limit), Some(plan));

@@ -3,6 +3,7 @@ pub mod demo;
 pub mod events;
 mod hnsw;
 pub mod ingest;
+mod items;
 pub mod prefs;
 pub mod registry;
 pub mod scope;

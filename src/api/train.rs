@@ -28,31 +28,9 @@ struct Loaded {
     data_to: Option<i64>,
 }
 
-/// The columns of `reco.items i` that [`features`] reads, in its order (7 columns).
-macro_rules! feature_columns {
-    () => {
-        "i.category, i.brand, i.price::float8, i.title, i.attributes->>'color', i.attributes->>'size',
-         CASE WHEN jsonb_typeof(i.attributes->'tags') = 'array' THEN ARRAY(SELECT jsonb_array_elements_text(i.attributes->'tags')) END"
-    };
-}
-pub(crate) use feature_columns;
-
-/// An item's content features from the [`feature_columns`] of row `r`, starting at column `first`.
-pub(crate) fn features(r: &pgrx::spi::SpiHeapTupleData, first: usize) -> ItemFeatures {
-    ItemFeatures {
-        category: r.get(first).or_raise(),
-        brand: r.get(first + 1).or_raise(),
-        price: r.get(first + 2).or_raise(),
-        title: r.get(first + 3).or_raise(),
-        color: r.get(first + 4).or_raise(),
-        size: r.get(first + 5).or_raise(),
-        tags: r.get::<Vec<Option<String>>>(first + 6).or_raise().unwrap_or_default().into_iter().flatten().collect(),
-    }
-}
-
 const READ_SQL: &str = concat!(
     "SELECT 0, i.item_id, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::timestamptz, ",
-    feature_columns!(),
+    super::items::feature_columns!(),
     "
   FROM reco.items i
 UNION ALL
@@ -89,7 +67,7 @@ fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
             let item_id: String = r.get(2).or_raise().unwrap_or_default();
             if src == 0 {
                 let i = item_index(&mut l, &item_id) as usize;
-                let f = features(r, 9);
+                let f = super::items::features(r, 9);
                 l.catalog.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
                 l.catalog.features[i] = f;
                 return;

@@ -34,7 +34,7 @@ pub fn contribution(kind: &str, value: Option<f64>, weight: f64) -> f64 {
     }
 }
 
-pub const NONE: u32 = u32::MAX;
+pub use crate::NONE;
 
 /// One event with dense ids. `basket` groups the lines of one order (purchases), `session` the
 /// events of one browsing session; `NONE` when absent.

@@ -124,16 +124,7 @@ struct UserCands {
 
 /// The `n` best items by score; items scored −∞ (seen) or NaN are left out.
 fn top_n(scores: &[f32], n: usize) -> Vec<u32> {
-    let mut v: Vec<u32> = (0..scores.len() as u32).filter(|i| scores[*i as usize] > f32::NEG_INFINITY).collect();
-    let by = |a: &u32, b: &u32| scores[*b as usize].total_cmp(&scores[*a as usize]).then(a.cmp(b));
-    if v.len() > n {
-        v.select_nth_unstable_by(n, by);
-        v.truncate(n);
-    }
-    v.sort_by(by);
-    // kept per evaluated customer: give back the catalogue-sized capacity
-    v.shrink_to_fit();
-    v
+    crate::rank::top_n(scores, n, |_| false)
 }
 
 fn summarize(rows: &[(Vec<u32>, &HashSet<u32>)], k: usize, n_items: usize) -> Summary {

@@ -10,6 +10,8 @@
 //! candidates falls back to the dense blend.
 use super::*;
 use crate::hash::IntMap;
+use crate::models::linalg::{dot, dots, QuantRows};
+use crate::NONE;
 
 /// In candidate mode each member brings this many times `Request::candidates` items: the dense
 /// blend's top can be an item that is good in several members without leading any of them

@@ -1,7 +1,13 @@
 use super::*;
 use crate::models::als::{self, Csr};
+use crate::models::cooccurrence::Neighbor;
 use crate::models::linalg::Exec;
+use crate::models::linalg::{dot, normalize};
+use crate::models::popularity::Popularity;
+use crate::prefs::fit::ItemFacts;
 use approx::assert_relative_eq;
+use blend::rescore_threshold;
+use std::collections::HashMap;
 
 fn catalogue(cats: &[&str], groups: &[Option<&str>]) -> Catalogue {
     let mut c = Catalogue::default();
@@ -18,18 +24,6 @@ fn nb(item: u32, score: f32) -> Neighbor {
 
 fn request<'a>(anchors: &'a [Anchor], user: Option<&'a [f32]>) -> Request<'a> {
     Request { anchors, user, now_ms: 1_735_689_600_000, multipliers: [1.0; 4], candidates: 100, browsed: &[], segment: &[], explain: None }
-}
-
-#[test]
-fn cholesky_solves_a_spd_system() {
-    // A = [[4, 2], [2, 3]], b = [2, 5] -> x = [-0.5, 2]
-    let mut a = vec![4.0, 2.0, 2.0, 3.0];
-    let mut b = vec![2.0, 5.0];
-    assert!(cholesky(&mut a, 2));
-    cholesky_apply(&a, &mut b, 2);
-    assert_relative_eq!(b[0], -0.5, epsilon = 1e-12);
-    assert_relative_eq!(b[1], 2.0, epsilon = 1e-12);
-    assert!(!cholesky(&mut [0.0, 0.0, 0.0, 0.0], 2), "not positive definite");
 }
 
 #[test]
@@ -219,13 +213,13 @@ fn complements_come_from_other_categories_and_sum_over_the_inputs() {
     let cat = catalogue(&["phones", "phones", "cases", "cases", "chargers"], &[]);
     let basket = vec![vec![nb(1, 0.9), nb(2, 0.5), nb(4, 0.4)], vec![nb(3, 0.3), nb(4, 0.3)], vec![], vec![], vec![]];
     let m = Model { cat, basket: Some(basket), ..Default::default() };
-    let v = complements(&m, &[0, 1], &[false; 5]);
+    let v = related::bought_together(&m, &[0, 1], &[false; 5]);
     let items: Vec<u32> = v.iter().map(|x| x.0).collect();
     assert_eq!(items, vec![4, 2, 3], "same-category neighbour 1 left out; 4 sums 0.4 + 0.3");
     assert_eq!(v[0].2, 0, "item 4 goes best with input 0");
     let mut excluded = [false; 5];
     excluded[4] = true;
-    assert_eq!(complements(&m, &[0, 1], &excluded).len(), 2);
+    assert_eq!(related::bought_together(&m, &[0, 1], &excluded).len(), 2);
 }
 
 #[test]
@@ -234,10 +228,10 @@ fn similar_items_use_both_spaces_and_content_for_new_items() {
     let a = Als::new(2, vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0], vec![true, true, true], 0.1, 1.0);
     let content = vec![1.0, 0.0, 0.8, 0.6, 0.0, 1.0];
     let m = Model { cat, als: Some(a), content: Some((content, 2)), ..Default::default() };
-    let v = similar(&m, Some(0), None, &[false; 3]);
+    let v = related::likeness(&m, Some(0), None, &[false; 3]);
     assert_eq!(top_n(&v, 3, |_| false), vec![1, 2], "not itself");
     // an item the model has never seen: its own content vector
-    let v = similar(&m, None, Some(&[0.0, 1.0]), &[false; 3]);
+    let v = related::likeness(&m, None, Some(&[0.0, 1.0]), &[false; 3]);
     assert_eq!(top_n(&v, 1, |_| false), vec![2]);
     assert_relative_eq!(v[2], 1.0);
 }

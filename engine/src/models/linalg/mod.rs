@@ -1,5 +1,8 @@
 //! Small dense kernels for f32 vectors. Written with independent accumulators so the compiler
-//! vectorizes them (a plain `iter().sum()` of products keeps one serial chain).
+//! vectorizes them (a plain `iter().sum()` of products keeps one serial chain). Fold-in (a
+//! customer vector against fixed ALS item factors) and its Cholesky solve are in [`fold_in`].
+pub mod fold_in;
+pub use fold_in::{Als, Explainer};
 
 /// Where parallel work runs: a caller-owned rayon pool, or rayon's global one. Only the work
 /// inside `run` goes to the pool; callbacks (progress) stay on the calling thread, which is

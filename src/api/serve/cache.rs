@@ -1,0 +1,280 @@
+//! The per-backend model cache: the deployed model read into memory by a backend's first call
+//! (seven tables, one pass each) and read again when another model is deployed; a backend that
+//! never recommends holds nothing. `reco.cache_max_memory` caps it.
+use crate::error::{raise, OrRaise};
+use crate::{gucs, vector};
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use reco_engine::models::cooccurrence::Neighbor;
+use reco_engine::models::popularity::Popularity;
+use reco_engine::prefs::fit::ItemFacts;
+use reco_engine::serve::{Als, Knn, Model, Stats};
+use reco_engine::standardize::money;
+use reco_engine::{Error, ErrorKind};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CacheInfo {
+    bytes: usize,
+    load_ms: f64,
+    loads: u64,
+}
+
+thread_local! {
+    static CACHE: RefCell<(Option<Rc<Model>>, CacheInfo)> = RefCell::new((None, CacheInfo::default()));
+    /// how this backend's recommendations were scored (reported by reco.cache_info())
+    static SCORING: RefCell<Stats> = RefCell::new(Stats::default());
+}
+
+/// Adds one request's scoring counts to this backend's.
+pub fn count(s: &Stats) {
+    SCORING.with(|t| {
+        let mut t = t.borrow_mut();
+        t.dense += s.dense;
+        t.candidates += s.candidates;
+        t.hnsw_searches += s.hnsw_searches;
+        t.widened += s.widened;
+        t.knn_lists += s.knn_lists;
+    });
+}
+
+/// One space's item vectors, row-major over the catalogue, and which rows were stored.
+struct ItemRows {
+    v: Vec<f32>,
+    set: Vec<bool>,
+    dims: usize,
+}
+
+impl ItemRows {
+    /// Puts item `i`'s vector; the first vector sets the width, others of another width are skipped.
+    fn put(slot: &mut Option<ItemRows>, n: usize, i: usize, v: &[f32]) {
+        let dims = v.len();
+        let rows = slot.get_or_insert_with(|| ItemRows { v: vec![0.0; n * dims], set: vec![false; n], dims });
+        if dims == rows.dims {
+            rows.v[i * dims..(i + 1) * dims].copy_from_slice(v);
+            rows.set[i] = true;
+        }
+    }
+}
+
+/// Reads model `model_id` into memory.
+fn load(model_id: i64) -> Model {
+    let mut m = Model { model_id, ..Default::default() };
+    Spi::connect(|c| {
+        let r = c
+            .select(
+                "SELECT blend, params, (extract(epoch FROM data_to) * 1000)::int8, n_items FROM reco.models WHERE model_id = $1",
+                None,
+                &[DatumWithOid::from(model_id)],
+            )
+            .or_raise()
+            .first();
+        let blend: Value = r.get::<pgrx::JsonB>(1).or_raise().map(|j| j.0).unwrap_or(Value::Null);
+        let params: Value = r.get::<pgrx::JsonB>(2).or_raise().map(|j| j.0).unwrap_or(Value::Null);
+        m.data_to_ms = r.get::<i64>(3).or_raise().unwrap_or(0);
+        // training numbers the model's items 0..n_items (reco.item_knn.item_no)
+        let model_items = r.get::<i64>(4).or_raise().unwrap_or(0);
+        for (i, name) in reco_engine::models::hybrid::MEMBERS.iter().enumerate() {
+            m.weights[i] = blend.get(name).and_then(Value::as_f64).unwrap_or(0.0) as f32;
+        }
+        m.items_until_ms = c
+            .select("SELECT (extract(epoch FROM max(created_at)) * 1000)::int8 FROM reco.items", None, &[])
+            .or_raise()
+            .first()
+            .get::<i64>(1)
+            .or_raise()
+            .unwrap_or(0);
+        let mut groups = HashMap::new();
+        crate::api::scan(
+            c,
+            "SELECT item_id, title, category, group_id, attributes->>'size', attributes->>'color', brand, price::text, currency::text FROM reco.items",
+            &[],
+            10_000,
+            |r| {
+                let category: Option<String> = r.get(3).or_raise();
+                let group: Option<String> = r.get(4).or_raise();
+                let currency: Option<String> = r.get(9).or_raise();
+                let facts = ItemFacts {
+                    item_id: String::new(),
+                    size: r.get(5).or_raise(),
+                    color: r.get(6).or_raise(),
+                    brand: r.get(7).or_raise(),
+                    price_minor: money::minor_units(r.get::<String>(8).or_raise().as_deref(), currency.as_deref()),
+                    currency,
+                };
+                m.cat.push(r.get(1).or_raise().unwrap_or_default(), r.get(2).or_raise(), category.as_deref(), group.as_deref(), facts, &mut groups);
+            },
+        );
+        let n = m.cat.len();
+        let (mut als, mut content): (Option<ItemRows>, Option<ItemRows>) = (None, None);
+        let index = &m.cat.index;
+        crate::api::scan(c, "SELECT space = 'als', item_id, v FROM reco.item_vectors WHERE model_id = $1", &[DatumWithOid::from(model_id)], 10_000, |r| {
+            let Some(&i) = index.get(&r.get::<String>(2).or_raise().unwrap_or_default()) else { return };
+            let Some(vector::Vector(v)) = r.get(3).or_raise() else { return };
+            let space = if r.get::<bool>(1).or_raise().unwrap_or(false) { &mut als } else { &mut content };
+            ItemRows::put(space, n, i as usize, &v);
+        });
+        let num = |k: &str, d: f64| params.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
+        m.als = als.map(|a| Als::new(a.dims, a.v, a.set, num("regularization", 0.05), num("alpha", 2.0)));
+        m.content = content.map(|c| (c.v, c.dims));
+        let (mut basket, mut session): (Vec<Vec<Neighbor>>, Vec<Vec<Neighbor>>) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        let mut any = false;
+        let index = &m.cat.index;
+        crate::api::scan(
+            c,
+            "SELECT source = 'basket', item_id, neighbor_id, support, confidence, lift, score, cross_category
+               FROM reco.item_neighbors WHERE model_id = $1 ORDER BY item_id, source, rank",
+            &[DatumWithOid::from(model_id)],
+            20_000,
+            |r| {
+                any = true;
+                let item = |col: usize| r.get::<String>(col).or_raise().and_then(|id| index.get(&id).copied());
+                let (Some(i), Some(j)) = (item(2), item(3)) else { return };
+                let nb = Neighbor {
+                    item: j,
+                    support: r.get::<i32>(4).or_raise().unwrap_or(0).max(0) as u32,
+                    confidence: r.get(5).or_raise().unwrap_or(0.0),
+                    lift: r.get(6).or_raise().unwrap_or(0.0),
+                    score: r.get(7).or_raise().unwrap_or(0.0),
+                    cross_category: r.get(8).or_raise().unwrap_or(false),
+                };
+                let lists = if r.get::<bool>(1).or_raise().unwrap_or(true) { &mut basket } else { &mut session };
+                lists[i as usize].push(nb);
+            },
+        );
+        if any {
+            m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, n));
+            m.basket = Some(basket);
+        }
+        let rows = c
+            .select("SELECT item_id, score, by_hour, by_weekday FROM reco.item_popularity WHERE model_id = $1", None, &[DatumWithOid::from(model_id)])
+            .or_raise();
+        if !rows.is_empty() {
+            let mut p = Popularity { score: vec![0.0; n], by_hour: vec![[0.0; 24]; n], by_weekday: vec![[0.0; 7]; n] };
+            for r in rows {
+                let Some(&i) = m.cat.index.get(&r.get::<String>(1).or_raise().unwrap_or_default()) else { continue };
+                let i = i as usize;
+                p.score[i] = r.get(2).or_raise().unwrap_or(0.0);
+                let h: Vec<f32> = r.get(3).or_raise().unwrap_or_default();
+                let d: Vec<f32> = r.get(4).or_raise().unwrap_or_default();
+                p.by_hour[i].iter_mut().zip(h).for_each(|(a, b)| *a = b);
+                p.by_weekday[i].iter_mut().zip(d).for_each(|(a, b)| *a = b);
+            }
+            m.popularity = Some(p);
+        }
+        let rows = c
+            .select(
+                "SELECT segment, item_id, score FROM reco.segment_popularity WHERE model_id = $1 ORDER BY segment, rank",
+                None,
+                &[DatumWithOid::from(model_id)],
+            )
+            .or_raise();
+        for r in rows {
+            let Some(&i) = m.cat.index.get(&r.get::<String>(2).or_raise().unwrap_or_default()) else { continue };
+            let seg: String = r.get(1).or_raise().unwrap_or_default();
+            m.segments.entry(seg).or_default().push((i, r.get(3).or_raise().unwrap_or(0.0)));
+        }
+        // nearest-item lists (large catalogues): the model's item numbers to catalogue indexes
+        let mut lists: Vec<(bool, u32, Vec<i32>)> = Vec::new();
+        // (an item_no outside the model's numbering, e.g. a row edited by hand, is skipped: the
+        // table sizes nothing here; the model's items are in the catalogue, so n bounds them)
+        let mut by_no: Vec<u32> = vec![u32::MAX; model_items.clamp(0, n as i64) as usize];
+        crate::api::scan(
+            c,
+            "SELECT space = 'als', item_id, item_no, neighbors FROM reco.item_knn WHERE model_id = $1",
+            &[DatumWithOid::from(model_id)],
+            10_000,
+            |r| {
+                let Some(&i) = r.get::<String>(2).or_raise().and_then(|id| m.cat.index.get(&id)) else { return };
+                let Some(slot) = r.get::<i32>(3).or_raise().and_then(|no| usize::try_from(no).ok()).and_then(|no| by_no.get_mut(no)) else { return };
+                *slot = i;
+                lists.push((r.get::<bool>(1).or_raise().unwrap_or(false), i, r.get::<Vec<i32>>(4).or_raise().unwrap_or_default()));
+            },
+        );
+        let knn = |als: bool| {
+            let map = |l: &[i32]| l.iter().filter_map(|&x| by_no.get(x as usize).copied()).filter(|&x| x != u32::MAX).collect::<Vec<u32>>();
+            lists.iter().any(|l| l.0 == als).then(|| Knn::from_lists(n, lists.iter().filter(|l| l.0 == als).map(|l| (l.1, map(&l.2)))))
+        };
+        m.als_knn = knn(true);
+        m.content_knn = knn(false);
+    });
+    m.quantize();
+    m
+}
+
+/// A lower bound of what model `model_id` takes in the cache, from its registry row: per item
+/// its ALS factors (f32 and i8), content vector (f32 and i8), popularity by hour and weekday,
+/// and two nearest-item lists when the catalogue is index-backed.
+fn estimated_bytes(model_id: i64) -> usize {
+    let row = Spi::get_three_with_args::<i64, i32, i32>(
+        "SELECT n_items, coalesce((params->>'factors')::int4, 0), coalesce((params->>'content_dims')::int4, 0) FROM reco.models WHERE model_id = $1",
+        &[DatumWithOid::from(model_id)],
+    )
+    .or_raise();
+    let (n, f, d) = (row.0.unwrap_or(0).max(0) as usize, row.1.unwrap_or(0).max(0) as usize, row.2.unwrap_or(0).max(0) as usize);
+    let knn = if gucs::index_backed(n) { 2 * 30 * 4 } else { 0 };
+    n.saturating_mul(5 * f + 5 * d + 32 * 4 + knn)
+}
+
+/// The cached model `model_id`, loading it when the cache holds another one (or none).
+pub fn cached(model_id: i64) -> Rc<Model> {
+    if let Some(m) = CACHE.with(|c| c.borrow().0.clone().filter(|m| m.model_id == model_id)) {
+        return m;
+    }
+    // let the old model go before the new one is read
+    CACHE.with(|c| c.borrow_mut().0 = None);
+    let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
+    // refuse before reading anything when even the model's lower-bound size is over the cap
+    let estimate = estimated_bytes(model_id);
+    if estimate > cap {
+        raise(
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "model {model_id} needs at least {} kB in this backend's cache (estimated from its registry row), more than reco.cache_max_memory = {} kB",
+                    estimate / 1024 + 1,
+                    cap / 1024
+                ),
+            )
+            .hint("a superuser raises reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
+        );
+    }
+    let started = Instant::now();
+    let m = load(model_id);
+    let bytes = m.bytes();
+    if bytes > cap {
+        raise(
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!("model {model_id} needs {} kB in this backend's cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024),
+            )
+            .hint("raise reco.cache_max_memory (per session, per role or in postgresql.conf), or train with fewer factors or content_dims"),
+        );
+    }
+    let m = Rc::new(m);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.1 = CacheInfo { bytes, load_ms: started.elapsed().as_secs_f64() * 1000.0, loads: c.1.loads + 1 };
+        c.0 = Some(m.clone());
+    });
+    m
+}
+
+pub fn info_json() -> Value {
+    let sc = SCORING.with(|s| *s.borrow());
+    let scoring = json!({"dense": sc.dense, "candidates": sc.candidates, "hnsw_searches": sc.hnsw_searches, "widened": sc.widened, "knn_lists": sc.knn_lists});
+    let mut v = CACHE.with(|c| {
+        let c = c.borrow();
+        match &c.0 {
+            Some(m) => json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": c.1.bytes, "load_ms": (c.1.load_ms * 10.0).round() / 10.0,
+                              "loads": c.1.loads, "members": reco_engine::models::hybrid::MEMBERS.iter().zip(m.present()).filter(|x| x.1).map(|x| *x.0).collect::<Vec<_>>()}),
+            None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.1.loads}),
+        }
+    });
+    v["scoring"] = scoring;
+    v
+}
