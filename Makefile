@@ -7,7 +7,7 @@ PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 PGRX_DATA := $(CURDIR)/target/pgrx-test-data
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: demo test test-layers bootstrap install install-release test-fmt test-engine test-pgrx test-regress test-integration bench cluster-stop clean
+.PHONY: demo test test-layers bootstrap install install-release test-fmt test-lint test-engine test-pgrx test-regress test-integration bench cluster-stop clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -28,11 +28,16 @@ test:
 	@set -o pipefail; $(MAKE) --no-print-directory test-layers 2>&1 | tee target/test.log; status=$$?; \
 	  scripts/cluster stop; scripts/test-summary target/test.log; exit $$status
 
-test-layers: bootstrap test-fmt test-engine test-pgrx test-regress test-integration
+test-layers: bootstrap test-fmt test-lint test-engine test-pgrx test-regress test-integration
 
 # formatting is part of the suite (rustfmt.toml): run cargo fmt --all before committing
 test-fmt:
 	cargo fmt --all -- --check
+
+# lints are part of the suite too: the workspace's [lints] (Cargo.toml) and clippy's defaults,
+# warnings as errors, every crate and target (tests, examples)
+test-lint:
+	cargo clippy --workspace --all-targets -- -D warnings
 
 test-engine:
 	cargo test -p reco-engine

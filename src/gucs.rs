@@ -1,5 +1,7 @@
 //! Every GUC pg_reco defines, with its description. Registered in `_PG_init`.
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+// serving's defaults are the engine's (reco_engine::serve::Tuning), written once
+use reco_engine::serve::policy::DEFAULT_TUNING as D;
 
 /// Threads a training uses (0 = one per CPU core).
 pub static TRAINING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
@@ -7,31 +9,30 @@ pub static TRAINING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub const MAX_TRAINING_THREADS: i32 = 64;
 
 /// Serving: at most this many items of one category in a list (0 = no cap).
-pub static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(3);
+pub static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(D.max_per_category as i32);
 /// Serving: per blend member, how many top items become candidates (and set the normalization).
-pub static CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(D.candidates as i32);
 /// Serving: how many of the customer's latest events a request reads.
 pub static HISTORY_EVENTS: GucSetting<i32> = GucSetting::<i32>::new(200);
 /// Serving: the half-life (days) of a past event's weight in a request's context.
-pub static HISTORY_HALF_LIFE_DAYS: GucSetting<f64> = GucSetting::<f64>::new(30.0);
+pub static HISTORY_HALF_LIFE_DAYS: GucSetting<f64> = GucSetting::<f64>::new(D.history_half_life_days);
 /// Serving: blended-score penalty for items that do not fit the customer's resolved preferences.
-pub static PREFERENCE_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(0.25);
+pub static PREFERENCE_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(D.preference_penalty as f64);
 /// Serving: days after an item is available again that recommendations call it back in stock.
-pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(7.0);
+pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(D.back_in_stock_days);
 /// Serving: catalogues with at least this many items take ALS and content candidates from the
 /// model's pgvector HNSW indexes instead of a pass over the cached vectors (0 = never).
 pub static HNSW_MIN_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(HNSW_DEFAULT);
 /// The measured crossover (docs/benchmarks.md, "Exact pass or HNSW").
-pub const HNSW_DEFAULT: i32 = 10_000;
+pub const HNSW_DEFAULT: i32 = D.hnsw_min_items as i32;
 /// Whether a catalogue of `n` items is served from the model's HNSW indexes (and so has its
 /// nearest-item lists found at training): at least `reco.hnsw_min_items` items, 0 = never.
 pub fn index_backed(n: usize) -> bool {
-    let min = HNSW_MIN_ITEMS.get();
-    min > 0 && n >= min as usize
+    reco_engine::serve::Tuning { hnsw_min_items: HNSW_MIN_ITEMS.get().max(0) as usize, ..D }.index_backed(n)
 }
 /// Serving: above reco.hnsw_min_items, ALS and content candidates from the nearest-item lists
 /// training stored (reco.item_knn) instead of an index search per call.
-pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(D.item_knn);
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
@@ -146,4 +147,17 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::UNIT_KB,
     );
+}
+
+/// The current value of any setting by name (ours, PostgreSQL's or another extension's), as
+/// `SHOW` prints it; None when no such setting exists (e.g. pgvector's `hnsw.*` before the
+/// library is loaded). Read in the backend, without a statement.
+pub fn setting(name: &std::ffi::CStr) -> Option<String> {
+    // SAFETY: a NUL-terminated name; with missing_ok, GetConfigOption returns NULL for an unknown
+    // setting instead of raising, and otherwise a string that stays valid until the next change
+    // of the setting, copied out at once
+    unsafe {
+        let v = pgrx::pg_sys::GetConfigOption(name.as_ptr(), true, false);
+        (!v.is_null()).then(|| std::ffi::CStr::from_ptr(v).to_string_lossy().into_owned())
+    }
 }

@@ -48,11 +48,16 @@ fn too_deep() -> Error {
         .hint("flatten the payload; canonical order and event payloads need a few levels at most")
 }
 
+/// The text of a jsonb string or key.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes (a `JsonbValue`'s string, alive while this runs).
 unsafe fn text(ptr: *const core::ffi::c_char, len: usize) -> reco_engine::Result<String> {
-    let bytes = std::slice::from_raw_parts(ptr as *const u8, len);
+    // SAFETY: the caller's contract
+    let bytes = unsafe { std::slice::from_raw_parts(ptr as *const u8, len) };
     if utf8_database() {
-        // PostgreSQL verified the encoding when the jsonb was made
-        return Ok(String::from_utf8_unchecked(bytes.to_vec()));
+        // SAFETY: PostgreSQL verified the encoding when the jsonb was made, and the database is UTF8
+        return Ok(unsafe { String::from_utf8_unchecked(bytes.to_vec()) });
     }
     String::from_utf8(bytes.to_vec()).map_err(|_| Error::new(ErrorKind::InvalidText, "payload text is not valid UTF-8").hint("use a UTF8 database"))
 }
@@ -65,6 +70,7 @@ fn utf8_database() -> bool {
         1 => true,
         2 => false,
         _ => {
+            // SAFETY: reads the backend's database encoding, set before any SQL function runs
             let utf8 = unsafe { pg_sys::GetDatabaseEncoding() } == pg_sys::pg_enc::PG_UTF8 as i32;
             STATE.store(if utf8 { 1 } else { 2 }, Ordering::Relaxed);
             utf8
@@ -72,14 +78,21 @@ fn utf8_database() -> bool {
     }
 }
 
+/// A scalar jsonb value.
+///
+/// # Safety
+/// `v` must be a value the jsonb iterator just returned (its union field matches `type_`).
 unsafe fn scalar(v: &pg_sys::JsonbValue) -> reco_engine::Result<Value> {
     Ok(match v.type_ {
         pg_sys::jbvType::jbvNull => Value::Null,
-        pg_sys::jbvType::jbvBool => Value::Bool(v.val.boolean),
-        pg_sys::jbvType::jbvString => Value::String(text(v.val.string.val, v.val.string.len as usize)?),
+        // SAFETY: the union's field for this type_ (the caller's contract)
+        pg_sys::jbvType::jbvBool => Value::Bool(unsafe { v.val.boolean }),
+        // SAFETY: as above; the string lives in the jsonb being read
+        pg_sys::jbvType::jbvString => Value::String(unsafe { text(v.val.string.val, v.val.string.len as usize) }?),
         pg_sys::jbvType::jbvNumeric => {
             // the exact decimal text, so money never passes through a float
-            let cstr = direct_function_call::<&core::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))]);
+            // SAFETY: the union's numeric for this type_; numeric_out takes a numeric datum
+            let cstr = unsafe { direct_function_call::<&core::ffi::CStr>(pg_sys::numeric_out, &[Some(pg_sys::Datum::from(v.val.numeric))]) };
             let s = cstr.and_then(|c| c.to_str().ok()).unwrap_or("0");
             let n: serde_json::Number = serde_json::from_str(s).map_err(|_| Error::new(ErrorKind::InvalidText, format!("number {s} is not valid JSON")))?;
             Value::Number(n)
@@ -89,9 +102,14 @@ unsafe fn scalar(v: &pg_sys::JsonbValue) -> reco_engine::Result<Value> {
 }
 
 /// Walks a detoasted jsonb into a Value, iteratively, refusing depth beyond MAX_DEPTH.
+///
+/// # Safety
+/// `jb` must point to a detoasted jsonb that stays alive while this runs.
 unsafe fn jsonb_to_value(jb: *mut pg_sys::Jsonb) -> reco_engine::Result<Value> {
-    let mut it = pg_sys::JsonbIteratorInit(&mut (*jb).root);
-    let mut v: pg_sys::JsonbValue = std::mem::zeroed();
+    // SAFETY: the caller's contract; the iterator reads the jsonb's container
+    let mut it = unsafe { pg_sys::JsonbIteratorInit(&mut (*jb).root) };
+    // SAFETY: JsonbValue is a plain C struct; all-zero is a valid (null) value the iterator overwrites
+    let mut v: pg_sys::JsonbValue = unsafe { std::mem::zeroed() };
     let mut stack: Vec<Frame> = Vec::new();
     let mut done: Option<Value> = None;
     // places a finished value into its parent, or makes it the result
@@ -107,13 +125,16 @@ unsafe fn jsonb_to_value(jb: *mut pg_sys::Jsonb) -> reco_engine::Result<Value> {
         }
     }
     loop {
-        match pg_sys::JsonbIteratorNext(&mut it, &mut v, false) {
+        // SAFETY: `it` was made from the live jsonb above and is advanced until WJB_DONE
+        let token = unsafe { pg_sys::JsonbIteratorNext(&mut it, &mut v, false) };
+        match token {
             pg_sys::JsonbIteratorToken::WJB_DONE => break,
             pg_sys::JsonbIteratorToken::WJB_BEGIN_ARRAY => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep());
                 }
-                let arr = v.val.array;
+                // SAFETY: WJB_BEGIN_ARRAY fills the union's array
+                let arr = unsafe { v.val.array };
                 stack.push(Frame::Array(Vec::with_capacity(arr.nElems.max(0) as usize), arr.rawScalar));
             }
             pg_sys::JsonbIteratorToken::WJB_BEGIN_OBJECT => {
@@ -123,13 +144,15 @@ unsafe fn jsonb_to_value(jb: *mut pg_sys::Jsonb) -> reco_engine::Result<Value> {
                 stack.push(Frame::Object(Map::new(), None));
             }
             pg_sys::JsonbIteratorToken::WJB_KEY => {
-                let k = text(v.val.string.val, v.val.string.len as usize)?;
+                // SAFETY: WJB_KEY fills the union's string, which lives in the jsonb
+                let k = unsafe { text(v.val.string.val, v.val.string.len as usize) }?;
                 if let Some(Frame::Object(_, key)) = stack.last_mut() {
                     *key = Some(k);
                 }
             }
             pg_sys::JsonbIteratorToken::WJB_VALUE | pg_sys::JsonbIteratorToken::WJB_ELEM => {
-                let s = scalar(&v)?;
+                // SAFETY: the iterator just returned this value
+                let s = unsafe { scalar(&v) }?;
                 place(&mut stack, &mut done, s);
             }
             pg_sys::JsonbIteratorToken::WJB_END_ARRAY => {
@@ -156,23 +179,31 @@ impl FromDatum for Payload {
             return None;
         }
         let raw = datum.cast_mut_ptr::<pg_sys::varlena>();
-        let detoasted = pg_sys::pg_detoast_datum(raw);
-        let parsed = jsonb_to_value(detoasted as *mut pg_sys::Jsonb);
-        if detoasted != raw {
-            pg_sys::pfree(detoasted as *mut core::ffi::c_void);
+        // SAFETY: a non-null datum of a jsonb argument; a detoasted copy is ours to free after
+        // the walk, which copies everything it keeps
+        unsafe {
+            let detoasted = pg_sys::pg_detoast_datum(raw);
+            let parsed = jsonb_to_value(detoasted as *mut pg_sys::Jsonb);
+            if detoasted != raw {
+                pg_sys::pfree(detoasted as *mut core::ffi::c_void);
+            }
+            Some(Payload(parsed))
         }
-        Some(Payload(parsed))
     }
 }
 
+// SAFETY: Payload is read from a jsonb datum with FromDatum (above), which is what a jsonb
+// argument holds; the SQL type is declared jsonb (impl_sql_translatable below)
 unsafe impl<'fcx> ArgAbi<'fcx> for Payload {
     unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
         // strict functions are never called with NULL; a nullable argument is Option<Payload>
-        arg.unbox_arg_using_from_datum().unwrap_or_else(|| Payload(Err(Error::invalid("payload is NULL"))))
+        // SAFETY: pgrx passes a jsonb argument (the SQL type is declared jsonb)
+        unsafe { arg.unbox_arg_using_from_datum() }.unwrap_or_else(|| Payload(Err(Error::invalid("payload is NULL"))))
     }
 
     unsafe fn unbox_nullable_arg(arg: Arg<'_, 'fcx>) -> Nullable<Self> {
-        arg.unbox_arg_using_from_datum().into()
+        // SAFETY: as above
+        unsafe { arg.unbox_arg_using_from_datum() }.into()
     }
 }
 
@@ -191,6 +222,7 @@ impl IntoDatum for JsonbText {
     fn into_datum(self) -> Option<pg_sys::Datum> {
         // serde_json escapes NUL as \u0000, so the text has no interior NUL byte
         let cstring = std::ffi::CString::new(self.0).ok()?;
+        // SAFETY: jsonb_in takes a NUL-terminated C string, alive for the call
         unsafe { direct_function_call_as_datum(pg_sys::jsonb_in, &[Some(pg_sys::Datum::from(cstring.as_ptr()))]) }
     }
 
@@ -199,10 +231,12 @@ impl IntoDatum for JsonbText {
     }
 }
 
+// SAFETY: returns a jsonb datum (or NULL) from a function declared to return jsonb
 unsafe impl BoxRet for JsonbText {
     unsafe fn box_into<'fcx>(self, fcinfo: &mut FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
         match self.into_datum() {
-            Some(d) => fcinfo.return_raw_datum(d),
+            // SAFETY: a jsonb datum for a function declared to return jsonb
+            Some(d) => unsafe { fcinfo.return_raw_datum(d) },
             None => fcinfo.return_null(),
         }
     }

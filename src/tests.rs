@@ -1,4 +1,6 @@
 //! Contracts of the SQL functions inside a real backend (`cargo pgrx test`).
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use pgrx::prelude::*;
 
 #[pg_schema]
@@ -181,6 +183,7 @@ mod tests {
         let v = [0.5f32, -1.25, 3.0];
         let t = crate::vector::vector_type();
         // written by us, read by pgvector
+        // SAFETY: a vector varlena and pgvector's type oid
         let text: String =
             Spi::get_one_with_args("SELECT ($1::vector)::text", &[unsafe { pgrx::datum::DatumWithOid::new(crate::vector::to_datum(&v), t.oid) }])
                 .unwrap()
@@ -190,6 +193,7 @@ mod tests {
         Spi::connect(|c| {
             let r = c.select("SELECT '[1,2.5,-4]'::vector", None, &[]).unwrap().first();
             let d = r.get_datum_by_ordinal(1).unwrap().unwrap();
+            // SAFETY: a non-null datum of type vector
             assert_eq!(unsafe { crate::vector::from_datum(d) }, vec![1.0, 2.5, -4.0]);
         });
     }
@@ -201,6 +205,22 @@ mod tests {
             assert_eq!(one::<f64>(&format!("SELECT default_weight FROM reco.event_weights WHERE kind = '{kind}'")), weight, "{kind}");
         }
         assert_eq!(one::<i64>("SELECT count(*) FROM reco.event_weights"), reco_engine::models::dataset::DEFAULT_WEIGHTS.len() as i64);
+    }
+
+    #[pg_test]
+    fn model_kinds_in_sql_match_the_engine_list() {
+        // reco.models' CHECK and reco.schedule_training's check are SQL; the list is the engine's
+        let names: Vec<&str> = reco_engine::models::pipeline::KINDS.iter().map(|k| k.1).collect();
+        let check: String = one("SELECT pg_get_constraintdef(oid) FROM pg_constraint
+              WHERE conrelid = 'reco.models'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%kind%'");
+        for n in &names {
+            assert!(check.contains(&format!("'{n}'::text")), "{n} missing from {check}");
+        }
+        assert_eq!(check.matches("::text").count(), names.len(), "{check}");
+        let src: String = one("SELECT prosrc FROM pg_proc WHERE proname = 'schedule_training'");
+        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        assert!(src.contains(&format!("kind NOT IN ({})", quoted.join(", "))), "schedule_training's list differs");
+        assert!(src.contains(&format!("HINT = 'kinds: {}'", names.join(", "))), "schedule_training's hint differs");
     }
 
     #[pg_test]

@@ -1,5 +1,7 @@
 //! Where one Shopify order's normalization spends its time, stage by stage.
 //!   cargo run --release -p reco-engine --example normalize_profile
+// a command-line tool: bad arguments or a failed step stop it with the panic's message
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use reco_engine::normalize::normalize_order;
 use std::time::Instant;
 

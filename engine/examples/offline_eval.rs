@@ -2,10 +2,12 @@
 //! pipeline `reco.train` runs, on the same planted-structure data `reco.load_demo` loads.
 //!
 //!   cargo run --release -p reco-engine --example offline_eval -- [small|medium] [threads] [params-json]
+// a command-line tool: bad arguments or a failed step stop it with the panic's message
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use reco_engine::demo;
 use reco_engine::models::content::ItemFeatures;
 use reco_engine::models::dataset::{contribution, Dataset, Event, Interner, DEFAULT_WEIGHTS, NONE};
-use reco_engine::models::pipeline::{self, Catalog, Kind, Params};
+use reco_engine::models::pipeline::{self, Kind, Params, TrainingItems};
 use std::collections::HashMap;
 
 use reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS;
@@ -24,7 +26,7 @@ fn main() {
     let weights: HashMap<&str, f64> = DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (*k, *w)).collect();
     let mut items = Interner::default();
     let mut cats = Interner::default();
-    let mut catalog = Catalog::default();
+    let mut catalog = TrainingItems::default();
     for it in &d.items {
         items.get_or_insert(&it.item_id);
         catalog.category.push(cats.get_or_insert(it.category));

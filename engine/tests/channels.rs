@@ -1,4 +1,6 @@
 //! Each built-in channel against a realistic payload, and the error cases of the issue.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use reco_engine::normalize::{self, mapping::Mapping, Status};
 use reco_engine::ErrorKind;
 use serde_json::{json, Value};

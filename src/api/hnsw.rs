@@ -41,14 +41,7 @@ pub fn operator(space: &str) -> &'static str {
 /// How many candidates a search returns: pgvector's own `hnsw.ef_search` (its default, 40, when
 /// the setting is not there), the DBA's usual knob for HNSW recall against speed.
 pub fn ef_search() -> usize {
-    let name = c"hnsw.ef_search";
-    // SAFETY: a static C string; missing_ok returns NULL when the setting does not exist
-    let v = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    if v.is_null() {
-        return 40;
-    }
-    // SAFETY: GetConfigOption returns a NUL-terminated string
-    unsafe { std::ffi::CStr::from_ptr(v) }.to_str().ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    crate::gucs::setting(c"hnsw.ef_search").and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 /// The `limit` items of space `space` nearest to `q` by the model's HNSW index, best first,

@@ -41,6 +41,7 @@ pub fn single_id(ids: Vec<i64>) -> i64 {
 
 /// The transaction's start time (`now()`), as the engine's UTC time.
 pub fn transaction_start() -> chrono::DateTime<chrono::Utc> {
+    // SAFETY: reads the current transaction's start, which every SQL function runs inside
     reco_engine::standardize::time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
 }
 

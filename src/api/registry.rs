@@ -25,6 +25,7 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 fn run_worker(model_id: i64, extra: String) -> bool {
+    // SAFETY: backend globals, set before any SQL function runs; read on the backend's thread
     let (db, user) = unsafe { (pg_sys::MyDatabaseId, pg_sys::GetUserId()) };
     let extra = format!("{} {} {}", u32::from(db), u32::from(user), extra);
     let w = BackgroundWorkerBuilder::new("pg_reco model registry")
@@ -34,21 +35,24 @@ fn run_worker(model_id: i64, extra: String) -> bool {
         .set_start_time(BgWorkerStartTime::RecoveryFinished)
         .set_argument(Some(pg_sys::Datum::from(model_id)))
         .set_extra(cut(&extra, EXTRA))
+        // SAFETY: a backend global, read on the backend's thread
         .set_notify_pid(unsafe { pg_sys::MyProcPid })
         .load_dynamic();
     // a cancel while waiting would leave the row half-recorded: hold interrupts for the few
     // milliseconds the worker takes (the caller checks for them right after)
+    // SAFETY: the backend's own counter, on its thread; decremented below on every path
     unsafe { pg_sys::InterruptHoldoffCount += 1 };
     let ok = match w {
         Ok(h) => h.wait_for_shutdown().is_ok(),
         Err(_) => false,
     };
+    // SAFETY: undoes the increment above
     unsafe { pg_sys::InterruptHoldoffCount -= 1 };
     ok
 }
 
 fn read_committed() -> bool {
-    Spi::get_one::<String>("SELECT current_setting('transaction_isolation')").ok().flatten().as_deref() == Some("read committed")
+    crate::gucs::setting(c"transaction_isolation").as_deref() == Some("read committed")
 }
 
 /// Creates model `model_id`'s row with status `training`; returns whether it was committed
@@ -58,10 +62,8 @@ pub fn open(model_id: i64, kind: &str, params: &str) -> bool {
         let p = if params.len() + kind.len() + 30 < EXTRA { params } else { "{}" };
         run_worker(model_id, format!("open {kind} {p}"))
     };
-    let exists: bool = Spi::get_one_with_args("SELECT EXISTS (SELECT 1 FROM reco.models WHERE model_id = $1)", &[DatumWithOid::from(model_id)])
-        .ok()
-        .flatten()
-        .unwrap_or(false);
+    let exists: bool =
+        Spi::get_one_with_args("SELECT EXISTS (SELECT 1 FROM reco.models WHERE model_id = $1)", &[DatumWithOid::from(model_id)]).or_raise().unwrap_or(false);
     if exists {
         return true;
     }
@@ -115,6 +117,7 @@ pub extern "C-unwind" fn pg_reco_registry_worker(arg: pg_sys::Datum) {
     let rest = parts.next().unwrap_or("").to_string();
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGTERM);
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(db)), Some(pg_sys::Oid::from(user)));
+    // SAFETY: a background worker's MyBgworkerEntry is set before its main function runs
     let notify = unsafe { (*pg_sys::MyBgworkerEntry).bgw_notify_pid };
     BackgroundWorker::transaction(|| {
         let r = match op.as_str() {

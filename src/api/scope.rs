@@ -157,7 +157,7 @@ fn forgotten_ids(ids: Vec<Option<String>>) -> Vec<String> {
             &[DatumWithOid::from(ids.clone()), DatumWithOid::from(keys)],
         )
         .or_raise()
-        .filter_map(|r| r.get::<String>(1).ok().flatten())
+        .filter_map(|r| r.get::<String>(1).or_raise())
         .collect()
     })
 }

@@ -19,30 +19,23 @@ pub enum Kind {
     Hybrid,
 }
 
-pub const KINDS: [&str; 5] = ["hybrid", "als", "cooccurrence", "content", "popularity"];
+/// Every model kind and its name: the one list (`reco.models.kind`'s CHECK and `reco.train`'s
+/// check in sql/ are compared with it by a test in src/tests.rs).
+pub const KINDS: [(Kind, &str); 5] =
+    [(Kind::Hybrid, "hybrid"), (Kind::Als, "als"), (Kind::Cooccurrence, "cooccurrence"), (Kind::Content, "content"), (Kind::Popularity, "popularity")];
 
 impl Kind {
     pub fn parse(s: &str) -> Result<Kind> {
-        Ok(match s {
-            "als" => Kind::Als,
-            "cooccurrence" => Kind::Cooccurrence,
-            "content" => Kind::Content,
-            "popularity" => Kind::Popularity,
-            "hybrid" => Kind::Hybrid,
-            other => {
-                return Err(Error::invalid(format!("model kind {} is not known", show(other))).hint("kinds: hybrid, als, cooccurrence, content, popularity"))
-            }
+        KINDS.iter().find(|k| k.1 == s).map(|k| k.0).ok_or_else(|| {
+            let names: Vec<&str> = KINDS.iter().map(|k| k.1).collect();
+            Error::invalid(format!("model kind {} is not known", show(s))).hint(format!("kinds: {}", names.join(", ")))
         })
     }
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Als => "als",
-            Kind::Cooccurrence => "cooccurrence",
-            Kind::Content => "content",
-            Kind::Popularity => "popularity",
-            Kind::Hybrid => "hybrid",
-        }
+        KINDS.iter().find(|k| k.0 == self).map_or("hybrid", |k| k.1)
     }
+
     /// Blend weights of a single-member kind: 1 for its member. A hybrid trained without
     /// evaluation gets fixed weights that favour the collaborative members.
     pub fn weights(self) -> [f32; 4] {
@@ -216,7 +209,7 @@ impl Params {
 
 /// The input beside the events: per item, its content features and a category index.
 #[derive(Debug, Clone, Default)]
-pub struct Catalog {
+pub struct TrainingItems {
     pub features: Vec<content::ItemFeatures>,
     pub category: Vec<u32>,
 }
@@ -277,7 +270,7 @@ fn fit<E>(
     ds: &Dataset,
     idx: Option<&[usize]>,
     m: &Csr,
-    catalog: &Catalog,
+    items: &TrainingItems,
     end_us: i64,
     kind: Kind,
     p: &Params,
@@ -305,12 +298,12 @@ fn fit<E>(
     }
     if want[1] {
         progress(Step::Phase("cooccurrence"))?;
-        t.basket = Some(cooccurrence::train(&ds.groups(idx, |e| e.basket), &catalog.category, p.cooccurrence));
-        t.session = Some(cooccurrence::train(&ds.groups(idx, |e| e.session), &catalog.category, p.cooccurrence));
+        t.basket = Some(cooccurrence::train(&ds.groups(idx, |e| e.basket), &items.category, p.cooccurrence));
+        t.session = Some(cooccurrence::train(&ds.groups(idx, |e| e.session), &items.category, p.cooccurrence));
     }
     if want[2] {
         progress(Step::Phase("content"))?;
-        t.content = Some(content::vectors(&catalog.features, p.content_dims));
+        t.content = Some(content::vectors(&items.features, p.content_dims));
     }
     if want[3] {
         progress(Step::Phase(phase))?;
@@ -326,7 +319,7 @@ fn fit<E>(
 /// microseconds), the reference for decay.
 pub fn train<E>(
     ds: &Dataset,
-    catalog: &Catalog,
+    items: &TrainingItems,
     end_us: i64,
     kind: Kind,
     p: &Params,
@@ -337,7 +330,7 @@ pub fn train<E>(
         progress(Step::Phase("holdout split"))?;
         let h = ds.holdout(p.holdout);
         let train_m = ds.matrix(Some(&h.train));
-        let on_split = fit(ds, Some(&h.train), &train_m, catalog, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
+        let on_split = fit(ds, Some(&h.train), &train_m, items, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
         progress(Step::Phase("evaluation"))?;
         let test_m = ds.matrix(Some(&h.test));
         let set = hybrid::eval_set(&train_m, &test_m, p.eval_users, p.seed);
@@ -357,7 +350,7 @@ pub fn train<E>(
     } else {
         (kind.weights(), None, ds.events.len(), 0)
     };
-    let mut t = fit(ds, None, &ds.matrix(None), catalog, end_us, kind, p, "als", exec, &mut progress)?;
+    let mut t = fit(ds, None, &ds.matrix(None), items, end_us, kind, p, "als", exec, &mut progress)?;
     t.weights = weights;
     t.report = report;
     t.n_train = n_train;

@@ -3,6 +3,9 @@
 //! A mapping is the JSON object `{"<field>": {"path": "$.a.b", "transform": "money"}, ...}`
 //! that `reco.channel_mapping(channel)` builds from the rows of `reco.channel_mappings`.
 //! Order fields are read from the payload; `line.*` fields from each element of `lines`.
+//!
+//! One cohesive thing, longer than most files: the mapping language (paths, constants,
+//! transforms), its validation and its evaluation belong together.
 use super::*;
 use crate::standardize::time::EpochUnit;
 use chrono_tz::Tz;

@@ -107,7 +107,7 @@ pub fn standardize(category: &str, t: &ValueType, raw: &Value) -> Result<Value> 
 
 /// One ledger row as resolution sees it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Row {
+pub struct LedgerRow {
     pub category: String,
     pub value: Value,
     pub source: String,
@@ -150,12 +150,12 @@ pub struct Resolved {
 }
 
 /// Newest first; equal times by source rank, then by value text: a total, deterministic order.
-fn best<'a>(rows: impl Iterator<Item = &'a Row>) -> Option<&'a Row> {
+fn best<'a>(rows: impl Iterator<Item = &'a LedgerRow>) -> Option<&'a LedgerRow> {
     rows.min_by(|a, b| b.observed_at.cmp(&a.observed_at).then(rank(&a.source).cmp(&rank(&b.source))).then(a.value.to_string().cmp(&b.value.to_string())))
 }
 
 /// Resolves one category from its (non-revoked) rows. `context_value`, when given, wins.
-pub fn resolve_category(rows: &[&Row], policy: &Policy, context_value: Option<&Value>, now: DateTime<Utc>) -> Option<Resolved> {
+pub fn resolve_category(rows: &[&LedgerRow], policy: &Policy, context_value: Option<&Value>, now: DateTime<Utc>) -> Option<Resolved> {
     let others = |winner: &Value| -> Vec<Value> {
         let mut v: Vec<Value> = Vec::new();
         for r in rows {
@@ -211,13 +211,13 @@ pub fn resolve_category(rows: &[&Row], policy: &Policy, context_value: Option<&V
 /// Resolves all categories of one customer. `rows` are the ledger rows that count (the caller
 /// applies revocations); `policy` gives each category's policy; `context` maps categories to
 /// already standardized session choices. The result is a JSON object keyed by category.
-pub fn resolve(rows: &[Row], policy: &dyn Fn(&str) -> Policy, context: &Map<String, Value>, now: DateTime<Utc>) -> Map<String, Value> {
+pub fn resolve(rows: &[LedgerRow], policy: &dyn Fn(&str) -> Policy, context: &Map<String, Value>, now: DateTime<Utc>) -> Map<String, Value> {
     let mut cats: Vec<&str> = rows.iter().map(|r| r.category.as_str()).chain(context.keys().map(String::as_str)).collect();
     cats.sort_unstable();
     cats.dedup();
     let mut out = Map::new();
     for c in cats {
-        let of_cat: Vec<&Row> = rows.iter().filter(|r| r.category == c).collect();
+        let of_cat: Vec<&LedgerRow> = rows.iter().filter(|r| r.category == c).collect();
         if let Some(r) = resolve_category(&of_cat, &policy(c), context.get(c), now) {
             out.insert(c.to_string(), serde_json::to_value(r).unwrap_or(Value::Null));
         }

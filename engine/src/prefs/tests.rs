@@ -5,12 +5,12 @@ fn t(s: &str) -> DateTime<Utc> {
     time::parse(s, chrono_tz::Tz::UTC, time::EpochUnit::Auto).unwrap()
 }
 
-fn row(cat: &str, v: &str, source: &str, explicit: bool, conf: f64, at: &str) -> Row {
-    Row { category: cat.into(), value: json!(v), source: source.into(), explicit, confidence: conf, observed_at: t(at) }
+fn row(cat: &str, v: &str, source: &str, explicit: bool, conf: f64, at: &str) -> LedgerRow {
+    LedgerRow { category: cat.into(), value: json!(v), source: source.into(), explicit, confidence: conf, observed_at: t(at) }
 }
 
-fn pick(rows: &[Row], ctx: Option<&Value>) -> Option<Resolved> {
-    let refs: Vec<&Row> = rows.iter().collect();
+fn pick(rows: &[LedgerRow], ctx: Option<&Value>) -> Option<Resolved> {
+    let refs: Vec<&LedgerRow> = rows.iter().collect();
     resolve_category(&refs, &Policy::default(), ctx, t("2025-01-01"))
 }
 

@@ -15,11 +15,13 @@
 //! - [`pick`]: the first `k` buyable items, diversified;
 //! - [`reasons`]: the words beside each item;
 //! - [`related`]: item-to-item scores (complements, similar items);
+//! - [`inputs`]: what a request is served with besides the model (the [`Live`] reads, settings);
 //! - [`policy`]: the four calls (`recommend`, `complements`, `similar_items`, `popular`) that put
 //!   these together, over the [`Live`] reads the caller makes in its snapshot.
 pub mod blend;
 pub mod candidates;
 pub mod context;
+pub mod inputs;
 pub mod model;
 pub mod pick;
 pub mod policy;
@@ -42,5 +44,7 @@ pub const COOCCURRENCE: usize = 1;
 pub const CONTENT: usize = 2;
 pub const ALS: usize = 3;
 
+#[cfg(test)]
+mod policy_tests;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,7 @@
 //! Helpers for the integration tests: they talk to a real cluster (scripts/cluster) with the
 //! pg_reco extension installed, over the `postgres` client crate.
+// test helpers: a setup that fails should stop the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use postgres::{Client, NoTls};
 
 /// The connection string of the test cluster (`RECO_TEST_DSN`, set by `make test-integration`).

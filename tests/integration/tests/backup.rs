@@ -1,5 +1,7 @@
 //! A pg_dump of a database using pg_reco restores with its data: the extension's tables are
 //! registered with pg_extension_config_dump, or a backup would hold none of the orders.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{connect, dsn, fixture, fresh_db};
 use std::process::Command;
 

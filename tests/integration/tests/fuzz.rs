@@ -2,6 +2,8 @@
 //! binary reader (PostgreSQL's JsonbIterator, via FFI) that the engine's property test cannot.
 //! Every input must give a result or an SQL error with a data-exception, undefined-object or
 //! limit SQLSTATE, and the backend must survive all of it.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{connect, fixture, fresh_db};
 use serde_json::{json, Map, Value};
 

@@ -1,4 +1,6 @@
 //! Ingestion under concurrency and against bad input, on a real server.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{connect, fixture, fresh_db, shopify_order};
 use std::thread;
 

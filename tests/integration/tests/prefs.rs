@@ -1,5 +1,7 @@
 //! Preferences over a real connection: cache invalidation by NOTIFY, whose payload is the
 //! customer's keyed hash (reco.customer_key), never the id.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{connect, fresh_db};
 use postgres::fallible_iterator::FallibleIterator;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Training against a live cluster: the registry row is visible while a training runs, the
 //! deployed model keeps serving, a cancelled or killed training is recorded as failed, and
 //! schedule_training creates a pg_cron job whose command trains and deploys.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{as_user, connect, dsn, fresh_db, login_role};
 use std::time::{Duration, Instant};
 

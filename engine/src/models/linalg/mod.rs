@@ -92,6 +92,8 @@ impl QuantRows {
     }
 
     #[cfg(target_arch = "x86_64")]
+    /// # Safety
+    /// The CPU must have AVX2 and FMA (checked at run time by the caller).
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dots_avx2(&self, q: &[f32], out: &mut [f32]) {
         use std::arch::x86_64::*;
@@ -100,18 +102,22 @@ impl QuantRows {
             let (a, b) = (q.as_ptr(), r.as_ptr());
             let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
             let mut i = 0;
-            // SAFETY: each step reads 8 floats of q and 8 bytes of r below n, both at least n long
-            while i + 16 <= n {
-                let y0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i) as *const __m128i)));
-                let y1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i + 8) as *const __m128i)));
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), y0, acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i + 8)), y1, acc1);
-                i += 16;
-            }
-            if i + 8 <= n {
-                let y0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i) as *const __m128i)));
-                acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), y0, acc0);
-                i += 8;
+            // SAFETY: each step reads 8 floats of q and 8 bytes of r at offsets below n, and both
+            // slices are at least n long; the loads are unaligned (loadu, loadl), and the caller
+            // checked that the CPU has AVX2 and FMA
+            unsafe {
+                while i + 16 <= n {
+                    let y0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i) as *const __m128i)));
+                    let y1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i + 8) as *const __m128i)));
+                    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), y0, acc0);
+                    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i + 8)), y1, acc1);
+                    i += 16;
+                }
+                if i + 8 <= n {
+                    let y0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(b.add(i) as *const __m128i)));
+                    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), y0, acc0);
+                    i += 8;
+                }
             }
             let acc = _mm256_add_ps(acc0, acc1);
             let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));

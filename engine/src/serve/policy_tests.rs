@@ -1,0 +1,277 @@
+//! The serving policy without a server: a small shop (phones, cases, chargers, shoes) and a
+//! [`Live`] with fixed answers, swept over every hour of a week.
+use super::context::Context;
+use super::policy::{self, Ask, Subject, NO_MODEL_REASON};
+use super::request::{anchors, CART_WEIGHT};
+use super::*;
+use crate::models::content::ItemFeatures;
+use crate::models::cooccurrence::Neighbor;
+use crate::models::popularity::Popularity;
+use crate::prefs::fit::ItemFacts;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+
+/// 2025-01-06 00:00 UTC, a Monday.
+const MONDAY: i64 = 1_736_121_600_000;
+const HOUR: i64 = 3_600_000;
+
+/// Fixed answers, and what was asked.
+#[derive(Default)]
+struct Shop {
+    out_of_stock: HashSet<String>,
+    category_now: HashMap<String, String>,
+    new: Vec<(String, Option<String>)>,
+    best_sellers: Vec<(String, f64)>,
+    preferences: Map<String, Value>,
+    back: HashSet<String>,
+    asked_buyable: usize,
+}
+
+impl Live for Shop {
+    fn buyable(&mut self, ids: &[&str]) -> Vec<bool> {
+        self.asked_buyable += ids.len();
+        ids.iter().map(|id| !self.out_of_stock.contains(*id)).collect()
+    }
+    fn in_categories(&mut self, ids: &[&str], categories: &[&str]) -> HashSet<String> {
+        ids.iter().filter(|id| self.category_now.get(**id).is_some_and(|c| categories.contains(&c.as_str()))).map(|id| id.to_string()).collect()
+    }
+    fn back_in_stock(&mut self, ids: &[&str], _: i64, _: i64) -> HashSet<String> {
+        ids.iter().filter(|id| self.back.contains(**id)).map(|id| id.to_string()).collect()
+    }
+    fn new_items(&mut self, _: i64, skip: &[String], category: Option<&str>, not: &[String], n: usize) -> Vec<(String, Option<String>)> {
+        let ok = |x: &(String, Option<String>)| {
+            let cat = x.1.clone().unwrap_or_default();
+            !skip.contains(&x.0) && category.is_none_or(|c| c == cat) && !not.contains(&cat)
+        };
+        self.new.iter().filter(|x| ok(x)).take(n).cloned().collect()
+    }
+    fn recent_best_sellers(&mut self, skip: &[String], _: Option<&str>, n: usize, _: i64) -> Vec<(String, f64)> {
+        self.best_sellers.iter().filter(|x| !skip.contains(&x.0)).take(n).cloned().collect()
+    }
+    fn nearest(&mut self, _: &Model, _: Space, _: &[f32], _: usize) -> Option<Vec<u32>> {
+        None
+    }
+    fn preferences(&mut self, _: &str) -> Map<String, Value> {
+        self.preferences.clone()
+    }
+}
+
+/// phone-0..3 (phones; 0 and 1 variants of one product), case-4..7, charger-8..9, shoe-10..13
+fn shop_model() -> Model {
+    let mut cat = Catalogue::default();
+    let mut groups = HashMap::new();
+    let items: [(&str, &str, Option<&str>); 14] = [
+        ("phone-0", "phones", Some("p")),
+        ("phone-1", "phones", Some("p")),
+        ("phone-2", "phones", None),
+        ("phone-3", "phones", None),
+        ("case-4", "cases", None),
+        ("case-5", "cases", None),
+        ("case-6", "cases", None),
+        ("case-7", "cases", None),
+        ("charger-8", "chargers", None),
+        ("charger-9", "chargers", None),
+        ("shoe-10", "shoes", None),
+        ("shoe-11", "shoes", None),
+        ("shoe-12", "shoes", None),
+        ("shoe-13", "shoes", None),
+    ];
+    for (id, c, g) in items {
+        cat.push(id.to_string(), Some(id.to_uppercase()), Some(c), g, ItemFacts::default(), &mut groups);
+    }
+    let n = cat.len();
+    // phones sell best, then shoes; every hour and weekday alike except phone-3 (evenings only)
+    let score: Vec<f32> = (0..n).map(|i| [9.0, 8.0, 7.0, 6.0, 3.0, 2.9, 2.8, 2.7, 2.0, 1.9, 5.0, 4.9, 4.8, 4.7][i]).collect();
+    let mut by_hour = vec![[1.0f32; 24]; n];
+    by_hour[3] = [0.0; 24];
+    by_hour[3][18..22].iter_mut().for_each(|x| *x = 60.0);
+    let popularity = Popularity { score, by_hour, by_weekday: vec![[1.0; 7]; n] };
+    let nb = |item: u32, score: f32| Neighbor { item, support: 5, confidence: 0.5, lift: 2.0, score, cross_category: true };
+    let mut basket = vec![Vec::new(); n];
+    // a phone is bought with cases and chargers, and (in the data) with other phones
+    for phone in basket.iter_mut().take(4) {
+        *phone = vec![nb(4, 0.9), nb(8, 0.8), nb(5, 0.7), nb(2, 0.95), nb(9, 0.5)];
+    }
+    basket[10] = vec![nb(11, 0.9)];
+    Model {
+        model_id: 7,
+        cat,
+        neighbors: Some(basket.clone()),
+        basket: Some(basket),
+        popularity: Some(popularity),
+        weights: [0.4, 0.6, 0.0, 0.0],
+        data_to_ms: MONDAY - 24 * HOUR,
+        items_until_ms: MONDAY - 24 * HOUR,
+        ..Default::default()
+    }
+}
+
+fn ctx(v: Value) -> Context {
+    Context::parse(v.as_object().unwrap()).unwrap()
+}
+
+fn ids(list: &[Served]) -> Vec<&str> {
+    list.iter().map(|s| s.item_id.as_str()).collect()
+}
+
+fn past(item: &str, kind: &str, at_ms: i64) -> Past {
+    Past { item: item.into(), kind: kind.into(), value: None, at_ms, in_session: false, mine: true }
+}
+
+fn settings() -> Settings {
+    let weights = [("view", 1.0), ("cart_add", 3.0), ("purchase", 5.0), ("return", -5.0)].into_iter().map(|(k, w)| (k.to_string(), w)).collect();
+    Settings { weights, repeatable: ["chargers".to_string()].into_iter().collect() }
+}
+
+fn recommend(m: Option<&Model>, cust: &Customer, c: &Context, k: usize, now: i64, shop: &mut Shop) -> Vec<Served> {
+    let (s, t) = (settings(), Tuning::default());
+    let ask = Ask { customer_id: Some("c1"), k, ctx: c, now_ms: now, placement: Placement::default(), settings: &s, tuning: &t };
+    policy::recommend(m, &ask, cust, shop, &mut Scores::default(), &mut Stats::default())
+}
+
+#[test]
+fn the_cart_outweighs_the_history_by_the_cart_weight_times_the_session_boost() {
+    let m = shop_model();
+    let cust = Customer { history: vec![past("shoe-10", "view", MONDAY - HOUR)], ..Default::default() };
+    let a = anchors(&m, &cust, &["phone-2".to_string()], MONDAY, 2.0, 30.0, &settings().weights);
+    assert_eq!(a[0].item, 2, "the cart item is the strongest anchor");
+    assert_eq!(a[0].verb, Verb::InCart);
+    assert!((a[0].weight - (CART_WEIGHT * 2.0) as f32).abs() < 1e-6, "{a:?}");
+    assert!(a[1].weight < 1.0, "a view an hour ago weighs about one: {a:?}");
+}
+
+#[test]
+fn every_hour_of_the_week_the_list_is_full_buyable_and_never_holds_what_it_must_not() {
+    let m = shop_model();
+    let mut shop = Shop { out_of_stock: ["case-5".to_string()].into(), ..Default::default() };
+    let bought = [("shoe-12".to_string(), (false, false)), ("shoe-13".to_string(), (true, false))].into_iter().collect();
+    let cust = Customer { profile: Profile { timezone: Some("Europe/Berlin".into()), ..Default::default() }, bought, ..Default::default() };
+    let c = ctx(json!({"cart": ["phone-2"], "exclude": ["charger-9"]}));
+    for h in 0..24 * 7 {
+        let now = MONDAY + h * HOUR;
+        let list = recommend(Some(&m), &cust, &c, 8, now, &mut shop);
+        let got = ids(&list);
+        assert_eq!(got.len(), 8, "hour {h}: {got:?}");
+        for never in ["phone-2", "charger-9", "case-5", "shoe-12", "shoe-13"] {
+            assert!(!got.contains(&never), "hour {h}: {never} in {got:?}");
+        }
+        assert!(!(got.contains(&"phone-0") && got.contains(&"phone-1")), "one variant per product, hour {h}: {got:?}");
+        assert!(list.iter().all(|s| !s.reason.is_empty()), "hour {h}");
+        let unique: HashSet<&str> = got.iter().copied().collect();
+        assert_eq!(unique.len(), got.len(), "hour {h}: {got:?}");
+    }
+}
+
+#[test]
+fn a_new_customer_is_one_with_no_vector_and_nothing_older_than_a_day() {
+    let fresh = Customer { history: vec![past("shoe-10", "view", MONDAY - HOUR)], ..Default::default() };
+    assert!(fresh.is_new(MONDAY));
+    let known = Customer { history: vec![past("shoe-10", "view", MONDAY - 25 * HOUR)], ..Default::default() };
+    assert!(!known.is_new(MONDAY));
+    let learned = Customer { profile: Profile { stored: Some(vec![0.1; 4]), ..Default::default() }, ..Default::default() };
+    assert!(!learned.is_new(MONDAY));
+}
+
+#[test]
+fn a_new_customer_browsing_shoes_gets_shoes_first_at_any_hour() {
+    let m = shop_model();
+    let cust = Customer { history: vec![past("shoe-10", "view", MONDAY - HOUR)], ..Default::default() };
+    let c = ctx(json!({"max_per_category": 2}));
+    for h in 0..24 {
+        let list = recommend(Some(&m), &cust, &c, 4, MONDAY + h * HOUR, &mut Shop::default());
+        assert!(list[0].item_id.starts_with("shoe-"), "hour {h}: {list:?}");
+        assert!(list.iter().take(2).all(|s| s.item_id.starts_with("shoe-")), "hour {h}: {list:?}");
+        assert_eq!(list.iter().filter(|s| s.item_id.starts_with("shoe-")).count(), 2, "the cap holds: {list:?}");
+    }
+}
+
+#[test]
+fn popularity_follows_the_hour() {
+    let m = shop_model();
+    let c = ctx(json!({"category": "phones"}));
+    let at = |h: i64| ids(&policy::popular(Some(&m), &c, 4, MONDAY + h * HOUR, &mut Shop::default())).iter().position(|x| *x == "phone-3");
+    assert_eq!(at(19), Some(0), "an evening item leads in the evening");
+    assert!(at(9) > Some(0), "and not in the morning");
+}
+
+#[test]
+fn without_a_model_every_call_falls_back_to_recent_best_sellers() {
+    let mut shop = Shop { best_sellers: vec![("phone-2".into(), 30.0), ("case-4".into(), 20.0), ("shoe-10".into(), 10.0)], ..Default::default() };
+    let c = ctx(json!({"cart": ["phone-2"]}));
+    let list = recommend(None, &Customer::default(), &c, 5, MONDAY, &mut shop);
+    assert_eq!(ids(&list), ["case-4", "shoe-10"], "the cart is left out");
+    assert!(list.iter().all(|s| s.reason == NO_MODEL_REASON));
+    let comp = policy::complements(None, &["case-4".into()], 5, None, &Customer::default(), &settings(), &Tuning::default(), MONDAY, &mut shop);
+    assert_eq!(ids(&comp), ["phone-2", "shoe-10"]);
+    assert_eq!(ids(&policy::popular(None, &Context::default(), 1, MONDAY, &mut shop)), ["phone-2"]);
+}
+
+#[test]
+fn items_newer_than_the_model_fill_what_the_model_cannot() {
+    let m = shop_model();
+    let mut shop = Shop { new: vec![("phone-99".into(), Some("phones".into())), ("hat-98".into(), None)], ..Default::default() };
+    let list = recommend(Some(&m), &Customer::default(), &ctx(json!({})), 16, MONDAY, &mut shop);
+    assert_eq!(list.len(), 16);
+    assert_eq!(list[14].item_id, "phone-99");
+    assert_eq!(list[14].reason, "new in phones");
+    assert_eq!(list[15].reason, "new in the shop");
+}
+
+#[test]
+fn complements_leave_the_inputs_categories_out_and_fill_with_other_categories() {
+    let m = shop_model();
+    let mut shop = Shop { out_of_stock: ["case-4".to_string()].into(), ..Default::default() };
+    let cust = Customer::default();
+    let list = policy::complements(Some(&m), &["phone-2".into()], 6, None, &cust, &settings(), &Tuning::default(), MONDAY, &mut shop);
+    let got = ids(&list);
+    assert_eq!(&got[..3], ["charger-8", "case-5", "charger-9"], "bought together, out of stock left out: {got:?}");
+    assert!(got.iter().all(|x| !x.starts_with("phone-")), "no phone with a phone: {got:?}");
+    assert_eq!(list[0].reason, "bought together with PHONE-2");
+    assert!(list[3..].iter().all(|s| s.reason.starts_with("popular")), "{list:?}");
+}
+
+#[test]
+fn similar_items_leave_out_the_items_own_variants() {
+    let mut m = shop_model();
+    m.content = Some((vec![1.0; 14 * 2], 2));
+    let features = ItemFeatures { title: Some("Phone Zero".into()), category: Some("phones".into()), ..Default::default() };
+    let subject = Subject { item_id: "phone-0", features: &features, has_group: true };
+    let list = policy::similar_items(Some(&m), &subject, 5, MONDAY, &mut Shop::default());
+    let got = ids(&list);
+    assert!(!got.contains(&"phone-0") && !got.contains(&"phone-1"), "{got:?}");
+    assert_eq!(list[0].reason, "similar to Phone Zero");
+}
+
+#[test]
+fn a_bought_item_comes_back_only_while_its_category_is_still_repeatable() {
+    let m = shop_model();
+    let history = History { events: vec![past("charger-8", "purchase", MONDAY - 48 * HOUR), past("shoe-10", "purchase", MONDAY - 48 * HOUR)], purchases: None };
+    let mut shop = Shop::default();
+    let cust = Customer::new(Profile::default(), history, Some(&m), &settings(), &mut shop);
+    assert_eq!(cust.bought["shoe-10"], (false, false), "shoes are not repeatable");
+    assert_eq!(cust.bought["charger-8"], (false, true));
+    assert!(cust.recheck.contains(&8));
+    let c = ctx(json!({"category": "chargers"}));
+    // the catalogue now puts charger-8 elsewhere: not offered
+    let list = recommend(Some(&m), &cust, &c, 2, MONDAY, &mut shop);
+    assert_eq!(ids(&list), ["charger-9"]);
+    // still a charger: offered again
+    shop.category_now.insert("charger-8".into(), "chargers".into());
+    let list = recommend(Some(&m), &cust, &c, 2, MONDAY, &mut shop);
+    assert_eq!(ids(&list), ["charger-8", "charger-9"]);
+    // a returned item never comes back
+    let history = History { events: vec![past("charger-8", "purchase", MONDAY - 48 * HOUR), past("charger-8", "return", MONDAY - 24 * HOUR)], purchases: None };
+    let cust = Customer::new(Profile::default(), history, Some(&m), &settings(), &mut shop);
+    assert_eq!(ids(&recommend(Some(&m), &cust, &c, 2, MONDAY, &mut shop)), ["charger-9"]);
+}
+
+#[test]
+fn back_in_stock_in_the_customers_size_says_so() {
+    let mut m = shop_model();
+    m.cat.facts[10].size = Some("EU42".into());
+    let mut shop =
+        Shop { back: ["shoe-10".to_string()].into(), preferences: json!({"size_shoes": {"value": "EU42"}}).as_object().unwrap().clone(), ..Default::default() };
+    let list = recommend(Some(&m), &Customer::default(), &ctx(json!({"category": "shoes"})), 4, MONDAY, &mut shop);
+    let shoe = list.iter().find(|s| s.item_id == "shoe-10").unwrap();
+    assert_eq!(shoe.reason, "back in stock in your size", "{list:?}");
+}

@@ -1,0 +1,88 @@
+//! Reading the canonical model for a training: items and weighted events in one snapshot.
+use super::*;
+
+/// Everything training reads, from one statement (one snapshot).
+pub(super) struct Loaded {
+    pub(super) ds: Dataset,
+    pub(super) features: TrainingItems,
+    pub(super) items: Interner,
+    pub(super) users: Interner,
+    pub(super) categories: Interner,
+    pub(super) data_from: Option<i64>,
+    pub(super) data_to: Option<i64>,
+}
+
+pub(super) const READ_SQL: &str = concat!(
+    "SELECT 0, i.item_id, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::timestamptz, ",
+    crate::api::items::feature_columns!(),
+    "
+  FROM reco.items i
+UNION ALL
+SELECT 1, e.item_id, e.customer_id, e.session_id, e.order_id, w.weight, e.value, e.occurred_at,
+       e.kind, NULL, NULL, NULL, NULL, NULL, NULL
+  FROM reco.events e JOIN reco.event_weights w ON w.kind = e.kind
+ WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0
+   AND ($1 = 0 OR e.occurred_at >= now() - make_interval(secs => $1 * 86400))"
+);
+
+pub(super) fn item_index(l: &mut Loaded, id: &str) -> u32 {
+    let i = l.items.get_or_insert(id);
+    if i as usize == l.features.features.len() {
+        l.features.features.push(ItemFeatures::default());
+        l.features.category.push(l.categories.get_or_insert(""));
+    }
+    i
+}
+
+pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
+    let mut l = Loaded {
+        ds: Dataset::default(),
+        features: TrainingItems::default(),
+        items: Interner::default(),
+        users: Interner::default(),
+        categories: Interner::default(),
+        data_from: None,
+        data_to: None,
+    };
+    let (mut baskets, mut sessions) = (Interner::default(), Interner::default());
+    Spi::connect(|c| {
+        crate::api::scan(c, READ_SQL, &[DatumWithOid::from(window_days)], 20_000, |r| {
+            let src: i32 = r.get(1).or_raise().unwrap_or(1);
+            let item_id: String = r.get(2).or_raise().unwrap_or_default();
+            if src == 0 {
+                let i = item_index(&mut l, &item_id) as usize;
+                let f = crate::api::items::features(r, 9);
+                l.features.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
+                l.features.features[i] = f;
+                return;
+            }
+            let customer: String = r.get(3).or_raise().unwrap_or_default();
+            let session: Option<String> = r.get(4).or_raise();
+            let order: Option<String> = r.get(5).or_raise();
+            let weight: f64 = r.get(6).or_raise().unwrap_or(0.0);
+            let value: Option<f64> = r.get(7).or_raise();
+            let at: i64 = r.get::<TimestampWithTimeZone>(8).or_raise().map(pg_sys::TimestampTz::from).unwrap_or(0);
+            let kind: String = r.get(9).or_raise().unwrap_or_default();
+            let w = contribution(&kind, value, weight) as f32;
+            let basket = match (&order, kind.as_str()) {
+                (Some(o), "purchase") => baskets.get_or_insert(o),
+                _ => NONE,
+            };
+            let session = match (&session, kind.as_str()) {
+                (Some(s), "view" | "click" | "cart_add") => sessions.get_or_insert(s),
+                _ => NONE,
+            };
+            let ev = Event { user: l.users.get_or_insert(&customer), item: item_index(&mut l, &item_id), weight: w, at, basket, session };
+            l.data_from = Some(l.data_from.map_or(at, |x| x.min(at)));
+            l.data_to = Some(l.data_to.map_or(at, |x| x.max(at)));
+            l.ds.events.push(ev);
+            if l.ds.events.len().is_multiple_of(100_000) {
+                progress(&format!("read {} events", l.ds.events.len()));
+            }
+        });
+    });
+    progress(&format!("read {} events", l.ds.events.len()));
+    l.ds.n_users = l.users.len();
+    l.ds.n_items = l.items.len();
+    l
+}

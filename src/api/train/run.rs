@@ -1,0 +1,135 @@
+//! Running a training in the backend: progress NOTICEs, the thread pool, memory figures,
+//! cancellation, and the subtransaction a failed training is recorded from.
+use super::*;
+
+/// A progress reporter: a NOTICE with the elapsed time, and a chance to be cancelled.
+pub(super) fn notices(label: &str, started: Instant) -> impl FnMut(&str) + '_ {
+    move |what| {
+        pg_sys::check_for_interrupts!();
+        pgrx::notice!("{label}: {what} ({:.1}s)", started.elapsed().as_secs_f64());
+    }
+}
+
+/// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
+/// handlers must run on the backend's own thread).
+pub(super) fn pool() -> rayon::ThreadPool {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let n = match crate::gucs::TRAINING_THREADS.get() {
+        0 => cores,
+        n => (n as usize).min(2 * cores),
+    };
+    // SAFETY: sigset_t is plain data (zeroed, then filled by sigfillset); the backend thread's
+    // signal mask is blocked only while the pool's threads are spawned (they inherit it) and
+    // restored right after
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        let p = rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("pg_reco train {i}")).build();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        p.unwrap_or_else(|e| {
+            raise(Error::new(ErrorKind::LimitExceeded, format!("could not start {n} training threads: {e}")).hint("lower reco.training_threads"))
+        })
+    }
+}
+
+/// The backend's resident memory now and at its peak (bytes), from /proc; the peak is reset
+/// first when `reset`.
+pub(super) fn memory(reset: bool) -> (i64, i64) {
+    if reset {
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) * 1024
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+/// Runs the pipeline on a private pool, with NOTICEs and cancellation between steps.
+pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Trained {
+    let end = l.data_to.unwrap_or(0);
+    let pool = pool();
+    let r = {
+        let cancel = cancel_requested;
+        let exec = Exec { pool: Some(&pool), cancel: Some(&cancel) };
+        pipeline::train(&l.ds, &l.features, end, kind, p, exec, |step| -> Result<(), std::convert::Infallible> {
+            pg_sys::check_for_interrupts!();
+            let secs = started.elapsed().as_secs_f64();
+            match step {
+                Step::Phase(name) => pgrx::notice!("{label}: {name} ({secs:.1}s)"),
+                Step::Iteration { phase, iteration, of, loss } => match loss {
+                    Some(loss) => pgrx::notice!("{label}: {phase} iteration {iteration}/{of}, loss {loss:.6} ({secs:.1}s)"),
+                    None => pgrx::notice!("{label}: {phase} iteration {iteration}/{of} ({secs:.1}s)"),
+                },
+            }
+            Ok(())
+        })
+    };
+    // cancellation leaves through check_for_interrupts!, so the callback never fails; a run
+    // cut short after its last callback is caught here
+    leave_if_cancelled();
+    match r {
+        Ok(t) => t,
+        Err(never) => match never {},
+    }
+}
+
+/// Whether PostgreSQL was asked to cancel this statement or end this backend
+/// (statement_timeout, pg_cancel_backend, pg_terminate_backend). Its signal handlers set these
+/// flags while the backend's thread waits for the training pool; the pool's threads read them
+/// (Exec::cancelled) and skip the rest of their work.
+pub(super) fn cancel_requested() -> bool {
+    // SAFETY: reads of two sig_atomic_t globals that signal handlers write; volatile, as in C
+    unsafe { std::ptr::read_volatile(&raw const pg_sys::QueryCancelPending) != 0 || std::ptr::read_volatile(&raw const pg_sys::ProcDiePending) != 0 }
+}
+
+/// Raises the pending cancel (or termination) if there is one. When interrupts are held off
+/// (rare here) PostgreSQL would not raise it yet, but the work was already skipped: raise
+/// 57014 ourselves rather than return a result computed from skipped work.
+pub(super) fn leave_if_cancelled() {
+    pg_sys::check_for_interrupts!();
+    if cancel_requested() {
+        raise(
+            Error::new(ErrorKind::QueryCanceled, "canceling statement: pg_reco stopped its training threads")
+                .hint("the statement was cancelled or hit statement_timeout"),
+        );
+    }
+}
+
+/// Runs `f` in a subtransaction: on error, the subtransaction is rolled back (so the session is
+/// clean again) and the error handed back to be recorded and re-thrown.
+pub(super) fn in_subtransaction<R>(f: impl FnOnce() -> R) -> Result<R, Box<CaughtError>> {
+    // SAFETY: PostgreSQL's internal-subtransaction protocol as PL/pgSQL's exception blocks use
+    // it: begin, run under a catch, release or roll back, then restore the caller's memory
+    // context and resource owner
+    unsafe {
+        let ctx = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(ctx);
+        let r = PgTryBuilder::new(std::panic::AssertUnwindSafe(move || Ok(f())))
+            .catch_others(|e| Err(Box::new(e)))
+            .catch_rust_panic(|e| Err(Box::new(e)))
+            .execute();
+        match r {
+            Ok(_) => pg_sys::ReleaseCurrentSubTransaction(),
+            Err(_) => pg_sys::RollbackAndReleaseCurrentSubTransaction(),
+        }
+        pg_sys::MemoryContextSwitchTo(ctx);
+        pg_sys::CurrentResourceOwner = owner;
+        r
+    }
+}
+
+pub(super) fn error_text(e: &CaughtError) -> String {
+    match e {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) | CaughtError::RustPanic { ereport: r, .. } => {
+            // the five-character SQLSTATE, unpacked from PostgreSQL's 6-bit encoding
+            let code = r.sql_error_code() as i32;
+            let state: String = (0..5).map(|i| char::from(b'0' + ((code >> (6 * i)) & 0x3F) as u8)).collect();
+            format!("{state}: {}", r.message())
+        }
+    }
+}
