@@ -7,7 +7,7 @@
 //! with fixed answers.
 use super::context::Context;
 use super::request::{anchors, Customer};
-use super::{candidates, local_hour, pick_buyable, popular_reason, reason, related, top_n, Knn, Model, Request, Scores, ALS, CONTENT, POPULARITY};
+use super::{candidates, local_hour, pick_buyable, popular_reason, reason, related, top_n, Knn, Model, Request, Scores, Verb, ALS, CONTENT, POPULARITY};
 use crate::models::content::ItemFeatures;
 use crate::models::linalg::dot;
 use crate::prefs::fit::in_your_size;
@@ -218,8 +218,8 @@ pub struct Ask<'a> {
 /// 1. Never offered: the cart, the context's exclusions, items returned or bought outside a
 ///    repeatable category, other categories than the context's `category`.
 /// 2. Anchors: the cart and the recent history ([`anchors`]).
-/// 3. Cold start: a customer with no learned vector and nothing older than a day gets
-///    popularity ×4, the categories browsed so far and the segment's best sellers first.
+/// 3. Cold start: a customer with no learned vector, nothing older than a day and an empty cart
+///    gets popularity ×4, the categories browsed so far and the segment's best sellers first.
 /// 4. The customer's ALS vector: the stored one while nothing happened since training, else
 ///    folded in from the anchors (with what explains its scores).
 /// 5. Blend and pick: the members' scores blended with the model's weights times the
@@ -241,7 +241,9 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         }
     }
     let anchors = anchors(m, cust, &ctx.cart, now, ask.placement.session_boost, tuning.history_half_life_days, &ask.settings.weights);
-    let cold = cust.is_new(now);
+    // a new customer with nothing in the cart: we know nothing of them yet (a cart is what
+    // they are buying, not a category they browse)
+    let cold = cust.is_new(now) && ctx.cart.is_empty();
     // anything since the model's training data ends (or a cart) makes the stored vector stale
     let newer = cust.history.iter().any(|p| p.at_ms > m.data_to_ms) || !ctx.cart.is_empty();
     let history: Vec<(u32, f32)> = anchors.iter().map(|x| (x.item, x.weight)).collect();
@@ -259,7 +261,7 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         _ => None,
     };
     let browsed: Vec<u32> = if cold {
-        let mut b: Vec<u32> = anchors.iter().map(|a| m.cat.category[a.item as usize]).collect();
+        let mut b: Vec<u32> = anchors.iter().filter(|a| a.verb != Verb::InCart).map(|a| m.cat.category[a.item as usize]).collect();
         b.sort_unstable();
         b.dedup();
         b

@@ -163,6 +163,15 @@ fn every_hour_of_the_week_the_list_is_full_buyable_and_never_holds_what_it_must_
 }
 
 #[test]
+fn a_cart_brings_what_was_bought_with_it_first_and_says_so() {
+    let m = shop_model();
+    let c = ctx(json!({"cart": ["phone-2"]}));
+    let list = recommend(Some(&m), &Customer::default(), &c, 3, MONDAY + 10 * HOUR, &mut Shop::default());
+    assert_eq!(list[0].item_id, "case-4", "{list:?}");
+    assert_eq!(list[0].reason, "bought together with PHONE-2");
+}
+
+#[test]
 fn a_new_customer_is_one_with_no_vector_and_nothing_older_than_a_day() {
     let fresh = Customer { history: vec![past("shoe-10", "view", MONDAY - HOUR)], ..Default::default() };
     assert!(fresh.is_new(MONDAY));
