@@ -49,11 +49,13 @@ pub struct Placement {
     pub multipliers: [f32; 4],
     /// on this session's events and the cart
     pub session_boost: f64,
+    /// what goes with the cart (other categories) before more of the cart's own categories
+    pub complements_first: bool,
 }
 
 impl Default for Placement {
     fn default() -> Placement {
-        Placement { multipliers: [1.0; 4], session_boost: 1.0 }
+        Placement { multipliers: [1.0; 4], session_boost: 1.0, complements_first: false }
     }
 }
 

@@ -225,7 +225,9 @@ pub struct Ask<'a> {
 /// 5. Blend and pick: the members' scores blended with the model's weights times the
 ///    placement's, diversified (at most so many per category, one variant per product group),
 ///    items that do not fit the customer's preferences lowered, only buyable items taken.
-/// 6. Reasons; then, when the model's catalogue runs out, items newer than the model.
+/// 6. Placements that sell add-ons (`complements_first`: checkout, cart, post_purchase) with a
+///    cart: other categories than the cart's first, the cart's own categories only to fill.
+/// 7. Reasons; then, when the model's catalogue runs out, items newer than the model.
 pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn Live, scores: &mut Scores, stats: &mut Stats) -> Vec<Served> {
     let (ctx, k, now, tuning) = (ask.ctx, ask.k, ask.now_ms, ask.tuning);
     let local_hour = local_hour(now, cust.profile.timezone.as_deref());
@@ -285,45 +287,31 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         },
         explain: explainer.as_ref(),
     };
-    score(live, m, &req, &excluded, ctx.category.is_some(), tuning, scores, stats);
     let resolved = match ask.customer_id {
         Some(id) if tuning.preference_penalty > 0.0 || tuning.back_in_stock_days > 0.0 => live.preferences(id),
         _ => Map::new(),
     };
-    let penalty = tuning.preference_penalty;
-    let chosen = {
-        let scores = &mut *scores;
-        let widened = &mut stats.widened;
-        collect_diverse(live, m, k, max_per_category(ctx, tuning), Some((&cust.recheck, ask.settings)), |w, taken| {
-            let mut v = scores.next(w, taken);
-            if v.is_empty() && scores.sparse {
-                // the candidates ran out of buyable items: rank the whole catalogue
-                scores.compute_into(m, &req, &excluded);
-                *widened += 1;
-                v = scores.next(w, taken);
+    let pass = Pass { ask, cust, req: &req, history: &history, resolved: &resolved, local_hour };
+    // placements that sell add-ons (checkout, cart, after the order): what goes with the cart
+    // (other categories) first; more of the cart's own categories only if those run out
+    let cart_categories: Vec<u32> = ctx.cart.iter().filter_map(|id| m.cat.index.get(id)).map(|&i| m.cat.category[i as usize]).collect();
+    let mut out = if ask.placement.complements_first && !cart_categories.is_empty() && ctx.category.is_none() {
+        let others: Vec<bool> = excluded.iter().zip(&m.cat.category).map(|(x, c)| *x || cart_categories.contains(c)).collect();
+        let mut out = pass.run(live, m, &others, k, scores, stats);
+        if out.len() < k {
+            let mut rest = excluded.clone();
+            for s in &out {
+                if let Some(&i) = m.cat.index.get(&s.item_id) {
+                    rest[i as usize] = true;
+                }
             }
-            if !resolved.is_empty() && penalty > 0.0 {
-                scores.apply_preferences(m, &resolved, penalty, &v);
-                v.sort_by(|a, b| scores.score(*b).total_cmp(&scores.score(*a)).then(a.cmp(b)));
-            }
-            v
-        })
+            let more = pass.run(live, m, &rest, k - out.len(), scores, stats);
+            out.extend(more);
+        }
+        out
+    } else {
+        pass.run(live, m, &excluded, k, scores, stats)
     };
-    let back = back_in_stock_in_size(live, m, &resolved, &chosen, now, tuning.back_in_stock_days);
-    // reasons for ALS picks name the history item with the largest share of the score; a
-    // stored (not folded-in) vector gets its explanation only when an ALS pick needs one
-    let late = match &m.als {
-        Some(a) if req.explain.is_none() && chosen.iter().any(|&i| scores.dominant(i) == ALS) => a.fold_in_explained(&history).map(|x| x.1),
-        _ => None,
-    };
-    let req = Request { explain: req.explain.or(late.as_ref()), ..req.clone() };
-    let mut out: Vec<Served> = chosen
-        .iter()
-        .map(|&i| {
-            let why = if back.contains(&i) { "back in stock in your size".to_string() } else { reason(m, scores, &req, i, local_hour) };
-            Served::new(m.cat.ids[i as usize].clone(), f64::from(scores.score(i)), why)
-        })
-        .collect();
     if out.len() < k {
         // every item the model knows has been ranked: what is left is new
         skip.extend(out.iter().map(|p| p.item_id.clone()));
@@ -331,6 +319,60 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         out.extend(more);
     }
     out
+}
+
+/// One ranking of a `recommend` request: score, pick, explain.
+struct Pass<'a> {
+    ask: &'a Ask<'a>,
+    cust: &'a Customer,
+    req: &'a Request<'a>,
+    /// the anchors as (item, weight), for the late explanation of a stored vector
+    history: &'a [(u32, f32)],
+    resolved: &'a Map<String, Value>,
+    local_hour: u32,
+}
+
+impl Pass<'_> {
+    /// The first `k` buyable items by the blend over the items `excluded` leaves, diversified,
+    /// with the preference penalty, each with its reason.
+    fn run(&self, live: &mut dyn Live, m: &Model, excluded: &[bool], k: usize, scores: &mut Scores, stats: &mut Stats) -> Vec<Served> {
+        let (ctx, tuning, req) = (self.ask.ctx, self.ask.tuning, self.req);
+        score(live, m, req, excluded, ctx.category.is_some(), tuning, scores, stats);
+        let (resolved, penalty) = (self.resolved, tuning.preference_penalty);
+        let chosen = {
+            let scores = &mut *scores;
+            let widened = &mut stats.widened;
+            collect_diverse(live, m, k, max_per_category(ctx, tuning), Some((&self.cust.recheck, self.ask.settings)), |w, taken| {
+                let mut v = scores.next(w, taken);
+                if v.is_empty() && scores.sparse {
+                    // the candidates ran out of buyable items: rank the whole catalogue
+                    scores.compute_into(m, req, excluded);
+                    *widened += 1;
+                    v = scores.next(w, taken);
+                }
+                if !resolved.is_empty() && penalty > 0.0 {
+                    scores.apply_preferences(m, resolved, penalty, &v);
+                    v.sort_by(|a, b| scores.score(*b).total_cmp(&scores.score(*a)).then(a.cmp(b)));
+                }
+                v
+            })
+        };
+        let back = back_in_stock_in_size(live, m, resolved, &chosen, req.now_ms, tuning.back_in_stock_days);
+        // reasons for ALS picks name the history item with the largest share of the score; a
+        // stored (not folded-in) vector gets its explanation only when an ALS pick needs one
+        let late = match &m.als {
+            Some(a) if req.explain.is_none() && chosen.iter().any(|&i| scores.dominant(i) == ALS) => a.fold_in_explained(self.history).map(|x| x.1),
+            _ => None,
+        };
+        let req = Request { explain: req.explain.or(late.as_ref()), ..req.clone() };
+        chosen
+            .iter()
+            .map(|&i| {
+                let why = if back.contains(&i) { "back in stock in your size".to_string() } else { reason(m, scores, &req, i, self.local_hour) };
+                Served::new(m.cat.ids[i as usize].clone(), f64::from(scores.score(i)), why)
+            })
+            .collect()
+    }
 }
 
 /// Which of `items` are in the customer's resolved size and came back in stock within `days`.

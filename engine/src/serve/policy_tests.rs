@@ -284,3 +284,50 @@ fn back_in_stock_in_the_customers_size_says_so() {
     let shoe = list.iter().find(|s| s.item_id == "shoe-10").unwrap();
     assert_eq!(shoe.reason, "back in stock in your size", "{list:?}");
 }
+
+fn checkout() -> Placement {
+    Placement { multipliers: [1.0, 3.0, 0.5, 1.0], session_boost: 3.0, complements_first: true }
+}
+
+#[test]
+fn at_checkout_a_phone_in_the_cart_brings_cases_and_chargers_first_every_hour_of_the_week() {
+    let m = shop_model();
+    let (s, t) = (settings(), Tuning::default());
+    let c = ctx(json!({"cart": ["phone-2"], "placement": "checkout"}));
+    for h in 0..24 * 7 {
+        let now = MONDAY + h * HOUR;
+        for cust in [Customer::default(), Customer { history: vec![past("shoe-10", "view", now - HOUR)], ..Default::default() }] {
+            let ask = Ask { customer_id: None, k: 10, ctx: &c, now_ms: now, placement: checkout(), settings: &s, tuning: &t };
+            let list = policy::recommend(Some(&m), &ask, &cust, &mut Shop::default(), &mut Scores::default(), &mut Stats::default());
+            let got = ids(&list);
+            assert_eq!(got.len(), 10, "hour {h}: {got:?}");
+            let first_phone = got.iter().position(|x| x.starts_with("phone-")).unwrap_or(got.len());
+            let others = got.iter().filter(|x| !x.starts_with("phone-")).count();
+            assert_eq!(first_phone, others, "hour {h}: phones only after everything else: {got:?}");
+            assert_eq!(&got[..2], ["case-4", "charger-8"], "hour {h}: {got:?}");
+            assert_eq!(list[0].reason, "bought together with PHONE-2", "hour {h}");
+        }
+    }
+}
+
+#[test]
+fn the_home_placement_keeps_the_blend_as_trained_with_a_cart() {
+    let m = shop_model();
+    let (s, t) = (settings(), Tuning::default());
+    let c = ctx(json!({"cart": ["phone-2"], "max_per_category": 0}));
+    let ask = Ask { customer_id: None, k: 6, ctx: &c, now_ms: MONDAY + 10 * HOUR, placement: Placement::default(), settings: &s, tuning: &t };
+    let list = policy::recommend(Some(&m), &ask, &Customer::default(), &mut Shop::default(), &mut Scores::default(), &mut Stats::default());
+    assert!(ids(&list)[..4].iter().any(|x| x.starts_with("phone-")), "{list:?}");
+}
+
+#[test]
+fn a_rated_item_counts_as_owned() {
+    let m = shop_model();
+    let history = History { events: vec![past("shoe-10", "rating", MONDAY - 48 * HOUR), past("charger-8", "rating", MONDAY - 48 * HOUR)], purchases: None };
+    let mut shop = Shop { category_now: [("charger-8".to_string(), "chargers".to_string())].into(), ..Default::default() };
+    let cust = Customer::new(Profile::default(), history, Some(&m), &settings(), &mut shop);
+    assert_eq!(cust.bought["shoe-10"], (false, false));
+    let got = recommend(Some(&m), &cust, &ctx(json!({"max_per_category": 0})), 14, MONDAY, &mut shop);
+    assert!(!ids(&got).contains(&"shoe-10"), "a rated pair of shoes is not offered again: {got:?}");
+    assert!(ids(&got).contains(&"charger-8"), "a rated charger is (chargers are repeatable): {got:?}");
+}

@@ -93,12 +93,17 @@ pub struct History {
     pub purchases: Option<HashMap<String, (bool, bool)>>,
 }
 
+/// Event kinds that say the customer has the item, so it is not offered again unless its
+/// category is repeatable: a purchase, and a rating (in a shop a rating follows owning the
+/// item). A return of the item keeps it out for good.
+pub const OWNING_KINDS: [&str; 2] = ["purchase", "rating"];
+
 /// What a request knows about the customer, settled against the model.
 #[derive(Debug, Clone, Default)]
 pub struct Customer {
     pub profile: Profile,
     pub history: Vec<Past>,
-    /// item → (returned, repeatable)
+    /// items the customer has (bought or rated, [`OWNING_KINDS`]) → (returned, repeatable)
     pub bought: HashMap<String, (bool, bool)>,
     /// bought items offered again only if their current category is still repeatable
     /// (catalogue indexes; asked of [`Live::in_categories`] only when the pick reaches them)
@@ -119,7 +124,7 @@ impl Customer {
                 let mut bought: HashMap<String, bool> = HashMap::new();
                 for p in history.events.iter().filter(|p| p.mine) {
                     match p.kind.as_str() {
-                        "purchase" => {
+                        k if OWNING_KINDS.contains(&k) => {
                             bought.entry(p.item.clone()).or_insert(false);
                         }
                         "return" => *bought.entry(p.item.clone()).or_insert(false) = true,

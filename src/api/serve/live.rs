@@ -46,7 +46,7 @@ pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i
         ($columns:literal, $from:literal) => {
             concat!(
                 "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                        p.session_boost, p.placement IS NOT NULL",
+                        p.session_boost, p.placement IS NOT NULL, p.complements_first",
                 $columns,
                 " FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
                 $from
@@ -78,12 +78,16 @@ pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i
     let f = |i: usize| r.get::<f32>(i).or_raise().unwrap_or(1.0);
     let mut out = Settings::default();
     if settings {
-        let kinds: Vec<Option<String>> = r.get(8).or_raise().unwrap_or_default();
-        let weights: Vec<Option<f64>> = r.get(9).or_raise().unwrap_or_default();
+        let kinds: Vec<Option<String>> = r.get(9).or_raise().unwrap_or_default();
+        let weights: Vec<Option<f64>> = r.get(10).or_raise().unwrap_or_default();
         out.weights = kinds.into_iter().zip(weights).filter_map(|(k, w)| Some((k?, w.unwrap_or(0.0)))).collect();
-        out.repeatable = r.get::<Vec<Option<String>>>(10).or_raise().unwrap_or_default().into_iter().flatten().collect();
+        out.repeatable = r.get::<Vec<Option<String>>>(11).or_raise().unwrap_or_default().into_iter().flatten().collect();
     }
-    let placement = Placement { multipliers: [f(2), f(3), f(4), f(5)], session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64 };
+    let placement = Placement {
+        multipliers: [f(2), f(3), f(4), f(5)],
+        session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64,
+        complements_first: r.get::<bool>(8).or_raise().unwrap_or(false),
+    };
     (r.get::<i64>(1).or_raise(), placement, out)
 }
 
@@ -144,7 +148,8 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
         complete = (history.events.iter().filter(|p| p.mine).count() as i64) < limit;
     }
     if let (Some(id), false) = (customer_id, complete) {
-        // more events than the history reads: all purchases and returns, on their own (the
+        // more events than the history reads: every item the customer has (bought or rated,
+        // reco_engine::serve::request::OWNING_KINDS) and the returns, on their own (the
         // categories read now, so nothing to re-check)
         let mut all = HashMap::new();
         for r in plans::select(
@@ -152,7 +157,7 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
             "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
                FROM reco.events e LEFT JOIN reco.items i ON i.item_id = e.item_id
                LEFT JOIN reco.category_settings cs ON cs.category = i.category
-              WHERE e.customer_id = $1 AND e.kind IN ('purchase', 'return') AND e.item_id IS NOT NULL AND e.occurred_at <= $2
+              WHERE e.customer_id = $1 AND e.kind IN ('purchase', 'rating', 'return') AND e.item_id IS NOT NULL AND e.occurred_at <= $2
               GROUP BY e.item_id",
             &[DatumWithOid::from(id), DatumWithOid::from(now)],
         )
