@@ -331,3 +331,49 @@ fn a_rated_item_counts_as_owned() {
     assert!(!ids(&got).contains(&"shoe-10"), "a rated pair of shoes is not offered again: {got:?}");
     assert!(ids(&got).contains(&"charger-8"), "a rated charger is (chargers are repeatable): {got:?}");
 }
+
+#[test]
+fn a_reason_names_an_anchor_only_when_the_two_are_linked() {
+    let mut m = shop_model();
+    // ALS alone, with factors that put everything near the phones (so raw arithmetic would
+    // name the phone for shoes too)
+    let n = m.cat.len();
+    let f = 4;
+    let item: Vec<f32> = (0..n).flat_map(|i| [1.0, 0.2 * (i % 3) as f32, 0.1 * (i % 5) as f32, 0.05 * i as f32]).collect();
+    m.als = Some(Als::new(f, item, vec![true; n], 0.05, 2.0));
+    m.weights = [0.0, 0.0, 0.0, 1.0];
+    let history = History { events: vec![past("phone-2", "purchase", MONDAY - 2 * HOUR)], purchases: None };
+    let mut shop = Shop::default();
+    let cust = Customer::new(Profile::default(), history, Some(&m), &settings(), &mut shop);
+    for h in [3, 11, 19] {
+        let list = recommend(Some(&m), &cust, &ctx(json!({"max_per_category": 0})), 12, MONDAY + h * HOUR, &mut shop);
+        assert_eq!(list.len(), 12);
+        for s in &list {
+            let i = m.cat.index[&s.item_id];
+            if s.reason.contains("PHONE-2") {
+                assert!(super::reasons::linked(&m, 2, i), "hour {h}: {} names the phone: {}", s.item_id, s.reason);
+            }
+        }
+        let shoe = list.iter().find(|s| s.item_id.starts_with("shoe-")).unwrap();
+        assert_eq!(shoe.reason, "picked for you from your order history", "hour {h}");
+        let case = list.iter().find(|s| s.item_id == "case-4").unwrap();
+        assert_eq!(case.reason, "because you bought PHONE-2", "hour {h}: a case is bought with phones");
+    }
+}
+
+#[test]
+fn a_popular_add_on_of_the_cart_says_bought_together_at_every_hour() {
+    let m = shop_model();
+    let (s, t) = (settings(), Tuning::default());
+    let c = ctx(json!({"cart": ["phone-2"], "placement": "checkout"}));
+    // popularity weighs far more than co-occurrence here: the case is picked for its popularity
+    let placement = Placement { multipliers: [20.0, 0.2, 0.0, 0.0], session_boost: 1.0, complements_first: true };
+    for h in 0..24 {
+        let ask = Ask { customer_id: None, k: 4, ctx: &c, now_ms: MONDAY + h * HOUR, placement, settings: &s, tuning: &t };
+        let list = policy::recommend(Some(&m), &ask, &Customer::default(), &mut Shop::default(), &mut Scores::default(), &mut Stats::default());
+        let case = list.iter().find(|x| x.item_id == "case-4").unwrap();
+        assert_eq!(case.reason, "bought together with PHONE-2", "hour {h}: {list:?}");
+        let shoe = list.iter().find(|x| x.item_id.starts_with("shoe-")).unwrap();
+        assert!(shoe.reason.starts_with("popular in shoes"), "hour {h}: {list:?}");
+    }
+}

@@ -22,8 +22,27 @@ pub fn popular_reason(category: &str, local_hour: u32) -> String {
     }
 }
 
+/// Whether anchor `a` can explain item `i` to a customer: the same category, or bought
+/// together (either is in the other's basket neighbours). A reason that names an anchor with
+/// neither ("because you bought running shoes" beside a phone case) reads as a mistake,
+/// whatever the model's arithmetic says; a link only from browsing sessions (two items viewed
+/// in one visit) is too weak to name.
+pub fn linked(m: &Model, a: u32, i: u32) -> bool {
+    let cat = |j: u32| m.cat.category.get(j as usize).copied();
+    cat(a).is_some() && cat(a) == cat(i) || bought_together(m, a, i)
+}
+
+/// Whether `a` and `i` are in each other's basket neighbours (either way).
+fn bought_together(m: &Model, a: u32, i: u32) -> bool {
+    let listed = |from: u32, to: u32| m.basket.as_ref().and_then(|n| n.get(from as usize)).is_some_and(|l| l.iter().any(|x| x.item == to));
+    listed(a, i) || listed(i, a)
+}
+
 /// Words for why item `i` is recommended: from the member that contributes most, and the
-/// anchor behind it.
+/// anchor behind it. A reason names an anchor only when the two are [`linked`]; otherwise it
+/// is a generic one ("picked for you ...", "popular in ..."). An item that is a co-occurrence
+/// neighbour of an anchor says so even when popularity contributes more: "bought together with
+/// the phone in your cart" is the better reason for a popular phone case, at every hour.
 pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> String {
     let title = |j: u32| m.cat.title.get(j as usize).map(String::as_str).unwrap_or("");
     let popular = || popular_reason(m.cat.category_name(i), local_hour);
@@ -34,41 +53,52 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
         Verb::Bought => format!("because you bought {}", title(a.item)),
         Verb::Rated => format!("because you rated {} highly", title(a.item)),
     };
+    // "bought together" only for a basket link from what is in the cart or was bought
+    let together = |a: &Anchor| {
+        if (a.verb == Verb::InCart || a.verb == Verb::Bought) && bought_together(m, a.item, i) {
+            format!("bought together with {}", title(a.item))
+        } else {
+            format!("often viewed with {}", title(a.item))
+        }
+    };
+    // the anchor that gave the item the most co-occurrence, when the two are linked
+    let via = req.anchors.get(s.via_of(i) as usize).filter(|a| s.part(COOCCURRENCE, i) > 0.0 && linked(m, a.item, i));
     match s.dominant(i) {
-        COOCCURRENCE => match req.anchors.get(s.via_of(i) as usize) {
-            Some(a) if a.verb == Verb::InCart || a.verb == Verb::Bought => format!("bought together with {}", title(a.item)),
-            Some(a) => format!("often viewed with {}", title(a.item)),
-            None => popular(),
-        },
+        COOCCURRENCE => via.map_or_else(popular, together),
         CONTENT => {
             let best = m.content.as_ref().and_then(|(v, d)| {
                 let row = |j: u32| &v[j as usize * d..(j as usize + 1) * d];
-                req.anchors.iter().max_by(|a, b| dot(row(a.item), row(i)).total_cmp(&dot(row(b.item), row(i))))
+                req.anchors.iter().filter(|a| linked(m, a.item, i)).max_by(|a, b| dot(row(a.item), row(i)).total_cmp(&dot(row(b.item), row(i))))
             });
             match best {
                 Some(a) => format!("similar to {}", title(a.item)),
-                None => popular(),
+                None => via.map_or_else(popular, together),
             }
         }
         ALS => {
-            let explained = match (&m.als, req.explain) {
-                (Some(al), Some(e)) => e.top(al, i).and_then(|j| req.anchors.iter().find(|a| a.item == j)),
-                _ => None,
-            };
-            let best = explained.or_else(|| {
-                m.als.as_ref().and_then(|al| {
+            // the linked anchor with the largest share of the folded-in score; without an
+            // explanation, the linked anchor most like the item by cosine (a raw dot product
+            // favours anchors with long vectors, popular items, whatever they are)
+            let best = m.als.as_ref().and_then(|al| match req.explain {
+                Some(e) => e
+                    .shares(al, i)
+                    .into_iter()
+                    .filter(|(j, share)| *share > 0.0 && linked(m, *j, i))
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .and_then(|(j, _)| req.anchors.iter().find(|a| a.item == j)),
+                None => {
                     let y = al.vec(i);
-                    // the anchor most like the item by cosine: a raw dot product favours anchors with
-                    // long vectors (popular items), whatever they are
                     let cos = |a: &Anchor| dot(al.vec(a.item), y) / al.norm[a.item as usize].max(1e-12);
-                    req.anchors.iter().filter(|a| al.learned[a.item as usize]).max_by(|a, b| cos(a).total_cmp(&cos(b)))
-                })
+                    req.anchors.iter().filter(|a| al.learned[a.item as usize] && linked(m, a.item, i)).max_by(|a, b| cos(a).total_cmp(&cos(b)))
+                }
             });
-            match best {
-                Some(a) => because(a),
-                None => "picked for you from your order history".to_string(),
+            match (best, via) {
+                (Some(a), _) => because(a),
+                (None, Some(a)) => together(a),
+                (None, None) => "picked for you from your order history".to_string(),
             }
         }
+        _ if via.is_some() => via.map_or_else(popular, together),
         _ if !req.browsed.is_empty() && req.browsed.contains(&m.cat.category[i as usize]) => {
             format!("best seller in {} (you are browsing it)", m.cat.category_name(i))
         }

@@ -70,7 +70,8 @@ fn blend_follows_the_weights_and_exclusions() {
     let cat = catalogue(&["a", "a", "b", "b"], &[]);
     let pop = Popularity { score: vec![1.0, 4.0, 3.0, 2.0], by_hour: vec![[0.0; 24]; 4], by_weekday: vec![[0.0; 7]; 4] };
     let neighbors = vec![vec![nb(3, 1.0)], vec![], vec![], vec![]];
-    let m = Model { cat, popularity: Some(pop), neighbors: Some(neighbors), weights: [0.4, 0.6, 0.0, 0.0], ..Default::default() };
+    let m =
+        Model { cat, popularity: Some(pop), basket: Some(neighbors.clone()), neighbors: Some(neighbors), weights: [0.4, 0.6, 0.0, 0.0], ..Default::default() };
     let anchors = [Anchor { item: 0, weight: 4.0, verb: Verb::InCart }];
     let mut excluded = vec![false; 4];
     excluded[0] = true;

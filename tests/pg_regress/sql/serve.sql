@@ -267,11 +267,13 @@ FROM reco.recommend('brand-new-customer', 10, jsonb_build_object('cart', ARRAY[:
 JOIN reco.items i USING (item_id);
 -- at checkout (complements_first) what goes with the cart comes first at every hour of two
 -- days: a brand-new customer with a phone in the cart gets no phone while add-ons remain, and
--- a phone case first (whether its reason says "bought together" or "popular" still depends on
--- the hour: the reasons are issue #16's next step)
+-- a phone case first, whose reason names the phone ("bought together with ...", or "goes with
+-- ... in your cart" when the ALS member leads) at every hour
+SELECT title AS phone_title FROM reco.items WHERE item_id = :'phone' \gset
 SELECT count(DISTINCT h) AS hours, count(*) AS rows,
        count(*) FILTER (WHERE i.category = 'phones') AS phones_offered,
-       count(*) FILTER (WHERE r.ord = 1 AND i.category = 'phone_cases') AS phone_case_first
+       count(*) FILTER (WHERE r.ord = 1 AND i.category = 'phone_cases') AS phone_case_first,
+       count(*) FILTER (WHERE r.ord = 1 AND r.reason IN ('bought together with ' || :'phone_title', 'goes with ' || :'phone_title' || ' in your cart')) AS reason_names_the_phone
 FROM generate_series(0, 47) h,
      LATERAL reco.recommend('brand-new-customer', 10,
                             jsonb_build_object('cart', ARRAY[:'phone'], 'placement', 'checkout',
