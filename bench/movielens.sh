@@ -4,6 +4,8 @@
 # The files come from PyPI: the RecBole wheel ships them as its example dataset
 # (recbole/dataset_example/ml-100k); `pip download` fetches the wheel into target/, nothing else.
 #   bench/movielens.sh [THREADS=2]     (release build installed, project cluster running)
+# Then bench/served_eval.py: what reco.recommend returns (trained on the training part only),
+# scored on the same kind of split beside popularity, item-kNN, EASE and tuned implicit ALS.
 # Loads the ratings through reco.record_event (kind 'rating', the stars as value, the rating's
 # time), the movies as items (title; first genre as category, all genres as tags), trains every
 # kind with default parameters on the same temporal holdout (each customer's last 20%), and the
@@ -20,7 +22,7 @@ VENV=target/bench-venv
 OUT=target/bench-movielens.txt
 mkdir -p "$DIR"
 [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
-$VENV/bin/python -c "import implicit, threadpoolctl" 2>/dev/null || $VENV/bin/pip install -q implicit threadpoolctl
+$VENV/bin/python -c "import implicit, threadpoolctl, psycopg, scipy" 2>/dev/null || $VENV/bin/pip install -q implicit threadpoolctl "psycopg[binary]" scipy
 if [[ ! -s $DIR/ml-100k.inter || ! -s $DIR/ml-100k.item ]]; then
   $VENV/bin/pip download -q --no-deps recbole==1.2.1 -d "$DIR"
   $VENV/bin/python - "$DIR" <<'PY'
@@ -67,4 +69,6 @@ echo "== pg_reco, default parameters, temporal holdout (last 20% of each custome
 "${PSQL[@]}" -d $DB -At -c "SELECT 'hybrid blend: ' || blend::text FROM reco.models WHERE kind = 'hybrid'" | tee -a $OUT
 echo "== implicit ALS, same events, split, confidence (1 + 2 x weight), 64 factors, 15 iterations, regularization 0.05" | tee -a $OUT
 $VENV/bin/python bench/train_implicit.py "$CSV" 64 15 0.05 2 "$THREADS" 0.2 | tee -a $OUT
+echo "== what reco.recommend serves, beside EASE, item-kNN and tuned implicit ALS (bench/served_eval.py)" | tee -a $OUT
+$VENV/bin/python bench/served_eval.py "$DIR" "host=127.0.0.1 port=${RECO_PGPORT:-28815} user=postgres dbname=postgres" "$THREADS" | tee -a $OUT
 echo "command: bench/movielens.sh $THREADS" | tee -a $OUT
