@@ -8,16 +8,7 @@ cd "$(dirname "$0")/.."
 SCALE=${1:-small}
 N=${2:-0}
 DB=reco_bench_reasons_$SCALE
-PSQL=(scripts/cluster psql -q -v ON_ERROR_STOP=1)
-if ! "${PSQL[@]}" -d $DB -At -c "SELECT 1 FROM reco.models WHERE status = 'deployed'" 2>/dev/null | grep -q 1; then
-  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-  "${PSQL[@]}" -d $DB -v scale="$SCALE" <<'SQL'
-SET client_min_messages = warning;
-CREATE EXTENSION pg_reco CASCADE;
-SELECT reco.load_demo(:'scale') - 'seconds' AS loaded;
-VACUUM ANALYZE;
-SELECT reco.deploy(reco.train('hybrid')) AS deployed;
-SQL
-fi
+source bench/lib.sh
+demo_db $DB "$SCALE"
 echo "bench/reasons.sh $SCALE $N   ($(date -u +%FT%TZ), $(git rev-parse --short HEAD))"
 "${PSQL[@]}" -d $DB -v customers="$N" -f bench/reasons.sql

@@ -20,20 +20,9 @@ PORT=${RECO_PGPORT:-28815}
 OUT=target/bench-recommend-$SCALE.txt
 W=$(mktemp -d)
 chmod 755 "$W"
-PSQL=(scripts/cluster psql -q -v ON_ERROR_STOP=1)
+source bench/lib.sh
 echo "bench/recommend.sh $SCALE $SECS   ($(date -u +%FT%TZ), $(nproc) cores)" | tee $OUT
-if ! "${PSQL[@]}" -d $DB -At -c "SELECT 1 FROM reco.models WHERE status = 'deployed'" 2>/dev/null | grep -q 1; then
-  "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
-  t0=$(date +%s)
-  "${PSQL[@]}" -d $DB -v scale="$SCALE" <<'SQL'
-SET client_min_messages = warning;
-CREATE EXTENSION pg_reco CASCADE;
-SELECT reco.load_demo(:'scale') - 'seconds' AS loaded;
-VACUUM ANALYZE;
-SELECT reco.deploy(reco.train('hybrid')) AS deployed;
-SQL
-  echo "loaded and trained in $(( $(date +%s) - t0 )) s" | tee -a $OUT
-fi
+demo_db $DB "$SCALE" | tee -a $OUT
 M=$("${PSQL[@]}" -d $DB -At -c "SELECT model_id FROM reco.models WHERE status = 'deployed'")
 F=$("${PSQL[@]}" -d $DB -At -c "SELECT params->>'factors' FROM reco.models WHERE model_id = $M")
 "${PSQL[@]}" -d $DB -v m="$M" <<'SQL'

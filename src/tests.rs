@@ -199,6 +199,15 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_column_that_is_not_a_vector_is_not_read_as_one() {
+        Spi::connect(|c| {
+            let r = c.select("SELECT 'not a vector'::text, '[1,2]'::vector", None, &[]).unwrap().first();
+            assert!(r.get::<crate::vector::Vector>(1).is_err(), "text read as a vector");
+            assert_eq!(r.get::<crate::vector::Vector>(2).unwrap().unwrap().0, vec![1.0, 2.0]);
+        });
+    }
+
+    #[pg_test]
     fn event_weight_defaults_match_the_engine_copy() {
         // offline tools (engine/examples) use the engine's copy of the view's defaults
         for (kind, weight, _) in reco_engine::models::dataset::DEFAULT_WEIGHTS {
