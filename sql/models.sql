@@ -116,7 +116,7 @@ COMMENT ON TABLE reco.customer_vectors IS 'Customer vectors per model (ALS facto
 CREATE TABLE reco.item_neighbors (
     model_id        bigint NOT NULL REFERENCES reco.models ON DELETE CASCADE,
     item_id         text COLLATE "C" NOT NULL,
-    source          text COLLATE "C" NOT NULL CHECK (source IN ('basket', 'session')),
+    source          text COLLATE "C" NOT NULL CHECK (source IN ('basket', 'session', 'history')),
     rank            integer NOT NULL,
     neighbor_id     text COLLATE "C" NOT NULL,
     support         integer NOT NULL,
@@ -126,8 +126,10 @@ CREATE TABLE reco.item_neighbors (
     cross_category  boolean NOT NULL,
     PRIMARY KEY (model_id, item_id, source, rank)
 );
-COMMENT ON TABLE reco.item_neighbors IS 'Co-occurrence neighbours per model: from orders (basket: "frequently bought together") and browsing sessions. '
-    'support = baskets with both, confidence = support / baskets with item_id, lift = confidence / share of baskets with neighbor_id; '
+COMMENT ON TABLE reco.item_neighbors IS 'Co-occurrence neighbours per model: from orders (basket: "frequently bought together"), browsing sessions, '
+    'and whole customer histories (history: item-kNN, customers who liked one liked the other). '
+    'support = baskets (customers, for history) with both, confidence = support / those with item_id, lift = confidence / share with neighbor_id; '
+    'score ranks (basket, session: confidence * ln(lift); history: cosine shrunk by support / (support + history_shrinkage)); '
     'cross_category marks complements.';
 
 CREATE TABLE reco.item_knn (

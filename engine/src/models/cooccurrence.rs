@@ -12,6 +12,7 @@
 //! confidence × ln(lift), which prefers pairs that are both frequent given i and far above chance
 //! (raw lift alone favours rare items). Pairs across categories are flagged: the complements a
 //! cart needs.
+use super::linalg::Exec;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -87,6 +88,86 @@ pub fn train(baskets: &[Vec<u32>], category: &[u32], params: Params) -> Vec<Vec<
     out
 }
 
+/// How many of a customer's items [`train_histories`] counts (the last ones): a history of
+/// thousands of items would add a quadratic number of pairs that say little about taste.
+pub const MAX_HISTORY: usize = 200;
+
+/// Item-to-item neighbours over whole histories — customers who liked i also liked j — for
+/// catalogues whose signal is not baskets (ratings, one item per order): the cosine of the two
+/// items' customer sets, shrunk for pairs few customers share,
+/// `c(i, j) / sqrt(c(i) · c(j)) · c(i, j) / (c(i, j) + shrinkage)` (item-kNN with shrinkage,
+/// Sarwar et al. 2001; Koren 2008). Each item keeps its `top_k` neighbours with support ≥
+/// `min_support`. `histories` hold each customer's liked items, oldest first; one pass per item
+/// over its customers' histories (no pair table), in parallel on `exec`'s pool, stopping early
+/// when `exec` is cancelled (the result is then unusable, as every cancelled computation).
+pub fn train_histories(histories: &[Vec<u32>], category: &[u32], params: Params, shrinkage: f32, exec: Exec) -> Vec<Vec<Neighbor>> {
+    use rayon::prelude::*;
+    let n_items = category.len();
+    let users: Vec<Vec<u32>> = histories
+        .iter()
+        .map(|h| {
+            let mut v: Vec<u32> = h[h.len().saturating_sub(MAX_HISTORY)..].iter().copied().filter(|&i| (i as usize) < n_items).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .filter(|v| v.len() > 1)
+        .collect();
+    let mut item_users: Vec<Vec<u32>> = vec![Vec::new(); n_items];
+    for (u, items) in users.iter().enumerate() {
+        for &i in items {
+            item_users[i as usize].push(u as u32);
+        }
+    }
+    let n = users.len() as f64;
+    exec.run(|| {
+        (0..n_items)
+            .into_par_iter()
+            .map_init(
+                || (vec![0u32; n_items], Vec::<u32>::new()),
+                |(count, touched), i| {
+                    if item_users[i].is_empty() || exec.cancelled() {
+                        return Vec::new();
+                    }
+                    for &u in &item_users[i] {
+                        for &j in &users[u as usize] {
+                            if j as usize != i {
+                                if count[j as usize] == 0 {
+                                    touched.push(j);
+                                }
+                                count[j as usize] += 1;
+                            }
+                        }
+                    }
+                    let ci = item_users[i].len() as f32;
+                    let mut list: Vec<Neighbor> = touched
+                        .iter()
+                        .filter(|&&j| count[j as usize] >= params.min_support)
+                        .map(|&j| {
+                            let (c, cj) = (count[j as usize] as f32, item_users[j as usize].len() as f32);
+                            Neighbor {
+                                item: j,
+                                support: count[j as usize],
+                                confidence: c / ci,
+                                lift: (f64::from(c) * n / (f64::from(ci) * f64::from(cj))) as f32,
+                                score: c / (ci * cj).sqrt() * c / (c + shrinkage.max(0.0)),
+                                cross_category: category[i] != category[j as usize],
+                            }
+                        })
+                        .collect();
+                    for &j in touched.iter() {
+                        count[j as usize] = 0;
+                    }
+                    touched.clear();
+                    list.sort_by(|a, b| b.score.total_cmp(&a.score).then(b.support.cmp(&a.support)).then(a.item.cmp(&b.item)));
+                    list.truncate(params.top_k);
+                    list
+                },
+            )
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +221,25 @@ mod tests {
             assert!(neigh.len() >= 20, "{a}: only {} cross-category neighbours", neigh.len());
             assert!(recall > 0.6, "{a} -> {b}: {hits} of {} cross-category neighbours", neigh.len());
         }
+    }
+
+    #[test]
+    fn history_neighbours_are_shrunk_cosines_of_the_customer_sets() {
+        // items 0 and 1 share 3 customers of 3 and 4; item 2 shares 1 with each
+        let h = vec![vec![0, 1], vec![0, 1, 2], vec![1, 0], vec![1, 3], vec![2, 3]];
+        let m = train_histories(&h, &[0, 0, 1, 1], Params { min_support: 1, top_k: 10 }, 0.0, Exec::default());
+        let n01 = m[0].iter().find(|x| x.item == 1).unwrap();
+        assert_eq!(n01.support, 3);
+        assert_relative_eq!(n01.score, 3.0 / (3.0f32 * 4.0).sqrt());
+        assert_eq!(m[0][0].item, 1, "the strongest neighbour first");
+        assert!(m[0].iter().any(|x| x.item == 2 && x.cross_category));
+        // shrinkage lowers the rare pair more than the common one
+        let s = train_histories(&h, &[0, 0, 1, 1], Params { min_support: 1, top_k: 10 }, 10.0, Exec::default());
+        let ratio = |m: &Vec<Vec<Neighbor>>, j: u32| m[0].iter().find(|x| x.item == j).unwrap().score;
+        assert!(ratio(&s, 1) / ratio(&m, 1) > ratio(&s, 2) / ratio(&m, 2));
+        // min support and one-item histories
+        let s = train_histories(&h, &[0, 0, 1, 1], Params { min_support: 2, top_k: 10 }, 0.0, Exec::default());
+        assert!(s[0].iter().all(|x| x.item == 1));
+        assert!(train_histories(&[vec![0]], &[0, 0], Params::default(), 0.0, Exec::default()).iter().all(Vec::is_empty));
     }
 }

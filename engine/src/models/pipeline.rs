@@ -79,6 +79,10 @@ pub struct Params {
     pub window_days: f64,
     /// build HNSW indexes on the stored item vectors (SQL glue)
     pub hnsw: bool,
+    /// the co-occurrence member also learns from each customer's whole history
+    pub history_neighbors: bool,
+    /// shrinkage of the history neighbours' cosine (customers a pair needs to count fully)
+    pub history_shrinkage: f32,
 }
 
 impl Default for Params {
@@ -97,12 +101,14 @@ impl Default for Params {
             seed: 42,
             window_days: 0.0,
             hnsw: true,
+            history_neighbors: true,
+            history_shrinkage: 10.0,
         }
     }
 }
 
 /// Every accepted key: (name, what it is).
-pub const PARAM_KEYS: [(&str, &str); 19] = [
+pub const PARAM_KEYS: [(&str, &str); 21] = [
     ("factors", "ALS latent factors (1..1024, default 64)"),
     ("regularization", "ALS L2 regularization (>= 0, default 0.05)"),
     ("alpha", "ALS confidence slope: c = 1 + alpha * weight (> 0, default 2)"),
@@ -122,6 +128,8 @@ pub const PARAM_KEYS: [(&str, &str); 19] = [
     ("report_loss", "compute the ALS loss each iteration for the progress NOTICEs (default true)"),
     ("window_days", "train on the last this many days of events (> 0), or 0 for all (default 0)"),
     ("hnsw", "build HNSW indexes on the stored item vectors (default true)"),
+    ("history_neighbors", "co-occurrence: also learn from each customer's whole history, item-kNN (default true)"),
+    ("history_shrinkage", "history neighbours: cosine shrinkage, customers a pair needs to count fully (>= 0, default 10)"),
 ];
 
 fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
@@ -183,6 +191,8 @@ impl Params {
                 "report_loss" => p.als.report_loss = boolean(v, key)?,
                 "window_days" => p.window_days = num(v, key, 0.0, 1e6)?,
                 "hnsw" => p.hnsw = boolean(v, key)?,
+                "history_neighbors" => p.history_neighbors = boolean(v, key)?,
+                "history_shrinkage" => p.history_shrinkage = num(v, key, 0.0, 1e6)? as f32,
                 other => {
                     return Err(Error::invalid(format!("training parameter {} is not known", show(other)))
                         .at(format!("$.{other}"))
@@ -203,6 +213,7 @@ impl Params {
             "popularity_half_life_days": self.popularity_half_life_days, "evaluate": self.evaluate,
             "holdout": self.holdout, "eval_users": self.eval_users, "k": self.k, "refit": self.refit,
             "seed": self.seed, "report_loss": self.als.report_loss, "window_days": self.window_days, "hnsw": self.hnsw,
+            "history_neighbors": self.history_neighbors, "history_shrinkage": self.history_shrinkage,
         })
     }
 }
@@ -220,6 +231,8 @@ pub struct Trained {
     pub als: Option<als::Model>,
     pub basket: Option<Vec<Vec<Neighbor>>>,
     pub session: Option<Vec<Vec<Neighbor>>>,
+    /// item-to-item neighbours over each customer's whole history
+    pub history: Option<Vec<Vec<Neighbor>>>,
     pub content: Option<Vec<f32>>,
     pub popularity: Option<popularity::Popularity>,
     pub weights: [f32; 4],
@@ -234,22 +247,31 @@ pub struct Trained {
 }
 
 impl Trained {
-    /// Basket and session neighbours merged: a session pair counts half a basket pair.
+    /// The co-occurrence member's lists: basket, session and history neighbours merged ([`merge`]).
     pub fn merged_neighbors(&self, n_items: usize) -> Option<Vec<Vec<Neighbor>>> {
         let (b, s) = (self.basket.as_ref()?, self.session.as_ref()?);
-        Some(merge(b, s, n_items))
+        Some(merge(b, s, self.history.as_deref().unwrap_or(&[]), n_items))
     }
 }
 
-/// Basket and session neighbours merged: a session pair counts half a basket pair.
-pub fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], n_items: usize) -> Vec<Vec<Neighbor>> {
+/// How much a neighbour counts in the co-occurrence member, by where it comes from: a session
+/// pair (viewed in one visit) half a basket pair; a history pair (liked by the same customers,
+/// a shrunk cosine in 0..1) as much as `HISTORY_WEIGHT` basket pairs.
+pub const SESSION_WEIGHT: f32 = 0.5;
+pub const HISTORY_WEIGHT: f32 = 1.0;
+
+/// Basket, session and history neighbours merged, scores summed with [`SESSION_WEIGHT`] and
+/// [`HISTORY_WEIGHT`]; each list stays in the basket list's order, then new items.
+pub fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], h: &[Vec<Neighbor>], n_items: usize) -> Vec<Vec<Neighbor>> {
     (0..n_items)
         .map(|i| {
             let mut v: Vec<Neighbor> = b.get(i).cloned().unwrap_or_default();
-            for n in s.get(i).map(Vec::as_slice).unwrap_or(&[]) {
-                match v.iter_mut().find(|x| x.item == n.item) {
-                    Some(x) => x.score += 0.5 * n.score,
-                    None => v.push(Neighbor { score: 0.5 * n.score, ..*n }),
+            for (lists, w) in [(s, SESSION_WEIGHT), (h, HISTORY_WEIGHT)] {
+                for n in lists.get(i).map(Vec::as_slice).unwrap_or(&[]) {
+                    match v.iter_mut().find(|x| x.item == n.item) {
+                        Some(x) => x.score += w * n.score,
+                        None => v.push(Neighbor { score: w * n.score, ..*n }),
+                    }
                 }
             }
             v
@@ -300,6 +322,9 @@ fn fit<E>(
         progress(Step::Phase("cooccurrence"))?;
         t.basket = Some(cooccurrence::train(&ds.groups(idx, |e| e.basket), &items.category, p.cooccurrence));
         t.session = Some(cooccurrence::train(&ds.groups(idx, |e| e.session), &items.category, p.cooccurrence));
+        if p.history_neighbors {
+            t.history = Some(cooccurrence::train_histories(&ds.groups(idx, |e| e.user), &items.category, p.cooccurrence, p.history_shrinkage, exec));
+        }
     }
     if want[2] {
         progress(Step::Phase("content"))?;

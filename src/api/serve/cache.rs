@@ -121,12 +121,13 @@ fn load(model_id: i64) -> Model {
         let num = |k: &str, d: f64| params.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
         m.als = als.map(|a| Als::new(a.dims, a.v, a.set, num("regularization", 0.05), num("alpha", 2.0)));
         m.content = content.map(|c| (c.v, c.dims));
-        let (mut basket, mut session): (Vec<Vec<Neighbor>>, Vec<Vec<Neighbor>>) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        // per source (reco.item_neighbors.source): basket, session, history
+        let mut lists: [Vec<Vec<Neighbor>>; 3] = std::array::from_fn(|_| vec![Vec::new(); n]);
         let mut any = false;
         let index = &m.cat.index;
         crate::api::scan(
             c,
-            "SELECT source = 'basket', item_id, neighbor_id, support, confidence, lift, score, cross_category
+            "SELECT array_position(ARRAY['basket', 'session', 'history'], source::text), item_id, neighbor_id, support, confidence, lift, score, cross_category
                FROM reco.item_neighbors WHERE model_id = $1 ORDER BY item_id, source, rank",
             &[DatumWithOid::from(model_id)],
             20_000,
@@ -142,12 +143,15 @@ fn load(model_id: i64) -> Model {
                     score: r.get(7).or_raise().unwrap_or(0.0),
                     cross_category: r.get(8).or_raise().unwrap_or(false),
                 };
-                let lists = if r.get::<bool>(1).or_raise().unwrap_or(true) { &mut basket } else { &mut session };
-                lists[i as usize].push(nb);
+                // (the table's CHECK allows only the three sources)
+                let at = r.get::<i32>(1).or_raise().and_then(|s| usize::try_from(s).ok()?.checked_sub(1));
+                let Some(source) = at.and_then(|s| lists.get_mut(s)) else { return };
+                source[i as usize].push(nb);
             },
         );
         if any {
-            m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, n));
+            let [basket, session, history] = lists;
+            m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, &history, n));
             m.basket = Some(basket);
         }
         let rows = c

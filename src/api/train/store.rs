@@ -120,7 +120,7 @@ pub(super) fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress
             index_space(model_id, "content", dims, l, progress);
         }
     }
-    for (source, lists) in [("basket", &t.basket), ("session", &t.session)] {
+    for (source, lists) in [("basket", &t.basket), ("session", &t.session), ("history", &t.history)] {
         let Some(lists) = lists else { continue };
         progress(&format!("storing {source} neighbours"));
         let mut cols: NeighbourColumns = Default::default();

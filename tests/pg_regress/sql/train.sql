@@ -25,6 +25,8 @@ FROM reco.models, jsonb_each(metrics->'members') m WHERE model_id = :hybrid ORDE
 -- every item, neighbours, popularity; HNSW indexes per model and space
 SELECT space, count(*) > 500 AS many, min(vector_dims(v)) AS dims FROM reco.item_vectors WHERE model_id = :hybrid GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS customers_with_vectors FROM reco.customer_vectors WHERE model_id = :hybrid;
+-- (basket and session pairs are above chance by construction; history pairs, customers who
+-- liked both, are ranked by their shrunk cosine and may be near or below it)
 SELECT source, count(*) > 200 AS many, bool_and(lift > 1) AS above_chance, bool_and(confidence BETWEEN 0 AND 1) AS confidences
 FROM reco.item_neighbors WHERE model_id = :hybrid GROUP BY 1 ORDER BY 1;
 SELECT count(*) > 500 AS popular_items, bool_and(cardinality(by_hour) = 24 AND cardinality(by_weekday) = 7) AS shapes
