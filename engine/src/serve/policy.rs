@@ -7,7 +7,7 @@
 //! with fixed answers.
 use super::context::Context;
 use super::request::{anchors, Customer};
-use super::{candidates, local_hour, pick_buyable, popular_reason, reason, related, top_n, Knn, Model, Request, Scores, Verb, ALS, CONTENT, POPULARITY};
+use super::{candidates, local_hour, pick_buyable, popular_reason, reason, related, top_n, Knn, Model, Request, Scores, ALS, CONTENT, POPULARITY};
 use crate::models::content::ItemFeatures;
 use crate::models::linalg::dot;
 use crate::prefs::fit::in_your_size;
@@ -262,8 +262,9 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         },
         _ => None,
     };
+    // (cold means an empty cart: every anchor is something they browsed)
     let browsed: Vec<u32> = if cold {
-        let mut b: Vec<u32> = anchors.iter().filter(|a| a.verb != Verb::InCart).map(|a| m.cat.category[a.item as usize]).collect();
+        let mut b: Vec<u32> = anchors.iter().map(|a| m.cat.category[a.item as usize]).collect();
         b.sort_unstable();
         b.dedup();
         b
