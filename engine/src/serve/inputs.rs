@@ -27,7 +27,7 @@ pub trait Live {
     /// Which of `ids` are buyable now (active, available, not backordered), in order.
     fn buyable(&mut self, ids: &[&str]) -> Vec<bool>;
     /// Which of `ids` are in one of `categories` now.
-    fn in_categories(&mut self, ids: &[&str], categories: &[&str]) -> HashSet<String>;
+    fn in_categories(&mut self, ids: &[&str], categories: &[String]) -> HashSet<String>;
     /// Which of `ids` came back in stock after `since_ms` and at or before `now_ms`.
     fn back_in_stock(&mut self, ids: &[&str], since_ms: i64, now_ms: i64) -> HashSet<String>;
     /// Buyable items created after `after_ms` (newer than the model's catalogue), newest first,
@@ -64,15 +64,8 @@ impl Default for Placement {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub weights: HashMap<String, f64>,
-    pub repeatable: HashSet<String>,
-}
-
-impl Settings {
-    pub fn repeatable_list(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.repeatable.iter().map(String::as_str).collect();
-        v.sort_unstable();
-        v
-    }
+    /// a few names: a list, passed as it is to [`Live::in_categories`]
+    pub repeatable: Vec<String>,
 }
 
 /// The serving settings (the extension's `reco.*` GUCs).
@@ -138,6 +131,16 @@ pub struct Stats {
     pub widened: u64,
     /// ALS or content candidates taken from the anchors' nearest-item lists instead of a search
     pub knn_lists: u64,
+}
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, s: Stats) {
+        self.dense += s.dense;
+        self.candidates += s.candidates;
+        self.hnsw_searches += s.hnsw_searches;
+        self.widened += s.widened;
+        self.knn_lists += s.knn_lists;
+    }
 }
 
 /// One row of a served list.

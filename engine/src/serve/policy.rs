@@ -57,7 +57,7 @@ fn collect_diverse(live: &mut dyn Live, m: &Model, k: usize, cap: usize, recheck
         if let Some((set, settings)) = recheck {
             let ask: Vec<&str> = items.iter().zip(&ids).zip(&out).filter(|((i, _), b)| **b && set.contains(i)).map(|((_, id), _)| *id).collect();
             if !ask.is_empty() {
-                let yes = live.in_categories(&ask, &settings.repeatable_list());
+                let yes = live.in_categories(&ask, &settings.repeatable);
                 for ((i, id), b) in items.iter().zip(&ids).zip(out.iter_mut()) {
                     *b &= !set.contains(i) || yes.contains(*id);
                 }

@@ -32,8 +32,8 @@ impl Live for Shop {
         self.asked_buyable += ids.len();
         ids.iter().map(|id| !self.out_of_stock.contains(*id)).collect()
     }
-    fn in_categories(&mut self, ids: &[&str], categories: &[&str]) -> HashSet<String> {
-        ids.iter().filter(|id| self.category_now.get(**id).is_some_and(|c| categories.contains(&c.as_str()))).map(|id| id.to_string()).collect()
+    fn in_categories(&mut self, ids: &[&str], categories: &[String]) -> HashSet<String> {
+        ids.iter().filter(|id| self.category_now.get(**id).is_some_and(|c| categories.contains(c))).map(|id| id.to_string()).collect()
     }
     fn back_in_stock(&mut self, ids: &[&str], _: i64, _: i64) -> HashSet<String> {
         ids.iter().filter(|id| self.back.contains(**id)).map(|id| id.to_string()).collect()
@@ -120,7 +120,7 @@ fn past(item: &str, kind: &str, at_ms: i64) -> Past {
 
 fn settings() -> Settings {
     let weights = [("view", 1.0), ("cart_add", 3.0), ("purchase", 5.0), ("return", -5.0)].into_iter().map(|(k, w)| (k.to_string(), w)).collect();
-    Settings { weights, repeatable: ["chargers".to_string()].into_iter().collect() }
+    Settings { weights, repeatable: vec!["chargers".to_string()] }
 }
 
 fn recommend(m: Option<&Model>, cust: &Customer, c: &Context, k: usize, now: i64, shop: &mut Shop) -> Vec<Served> {

@@ -29,11 +29,11 @@ pub fn popular_reason(category: &str, local_hour: u32) -> String {
 /// in one visit) is too weak to name.
 pub fn linked(m: &Model, a: u32, i: u32) -> bool {
     let cat = |j: u32| m.cat.category.get(j as usize).copied();
-    cat(a).is_some() && cat(a) == cat(i) || bought_together(m, a, i)
+    cat(a).is_some() && cat(a) == cat(i) || basket_link(m, a, i)
 }
 
 /// Whether `a` and `i` are in each other's basket neighbours (either way).
-fn bought_together(m: &Model, a: u32, i: u32) -> bool {
+fn basket_link(m: &Model, a: u32, i: u32) -> bool {
     let listed = |from: u32, to: u32| m.basket.as_ref().and_then(|n| n.get(from as usize)).is_some_and(|l| l.iter().any(|x| x.item == to));
     listed(a, i) || listed(i, a)
 }
@@ -55,7 +55,7 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
     };
     // "bought together" only for a basket link from what is in the cart or was bought
     let together = |a: &Anchor| {
-        if (a.verb == Verb::InCart || a.verb == Verb::Bought) && bought_together(m, a.item, i) {
+        if (a.verb == Verb::InCart || a.verb == Verb::Bought) && basket_link(m, a.item, i) {
             format!("bought together with {}", title(a.item))
         } else {
             format!("often viewed with {}", title(a.item))
@@ -80,12 +80,7 @@ pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> 
             // explanation, the linked anchor most like the item by cosine (a raw dot product
             // favours anchors with long vectors, popular items, whatever they are)
             let best = m.als.as_ref().and_then(|al| match req.explain {
-                Some(e) => e
-                    .shares(al, i)
-                    .into_iter()
-                    .filter(|(j, share)| *share > 0.0 && linked(m, *j, i))
-                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-                    .and_then(|(j, _)| req.anchors.iter().find(|a| a.item == j)),
+                Some(e) => e.top(al, i, |j| linked(m, j, i)).and_then(|j| req.anchors.iter().find(|a| a.item == j)),
                 None => {
                     let y = al.vec(i);
                     let cos = |a: &Anchor| dot(al.vec(a.item), y) / al.norm[a.item as usize].max(1e-12);

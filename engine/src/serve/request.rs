@@ -137,7 +137,7 @@ impl Customer {
                         if open.is_empty() {
                             HashSet::new()
                         } else {
-                            live.in_categories(&open, &settings.repeatable_list())
+                            live.in_categories(&open, &settings.repeatable)
                         }
                     }
                     _ => HashSet::new(),
@@ -146,7 +146,7 @@ impl Customer {
                     let repeatable = !returned
                         && match m {
                             Some(m) => {
-                                let i = m.cat.index.get(&id).copied().filter(|&i| settings.repeatable.contains(m.cat.category_name(i)));
+                                let i = m.cat.index.get(&id).copied().filter(|&i| settings.repeatable.iter().any(|c| c == m.cat.category_name(i)));
                                 out.recheck.extend(i);
                                 i.is_some()
                             }

@@ -59,7 +59,7 @@ fn fold_in_reproduces_the_trained_customer_vector() {
         assert_eq!(shares.len(), hist.iter().filter(|h| h.1 > 0.0).count());
         assert_relative_eq!(shares.iter().map(|s| s.1).sum::<f64>(), f64::from(dot(&x, a.vec(i))), epsilon = 1e-3, max_relative = 1e-3);
         let top = shares.iter().max_by(|p, q| p.1.total_cmp(&q.1)).unwrap();
-        assert_eq!(why.top(&a, i), Some(top.0).filter(|_| top.1 > 0.0));
+        assert_eq!(why.top(&a, i, |_| true), Some(top.0).filter(|_| top.1 > 0.0));
     }
     let unlearned = Als::new(4, model.item, vec![false; 12], 0.05, 2.0);
     assert_eq!(unlearned.fold_in(&hist), None, "items without a learned vector are skipped");

@@ -31,15 +31,8 @@ thread_local! {
 }
 
 /// Adds one request's scoring counts to this backend's.
-pub fn count(s: &Stats) {
-    SCORING.with(|t| {
-        let mut t = t.borrow_mut();
-        t.dense += s.dense;
-        t.candidates += s.candidates;
-        t.hnsw_searches += s.hnsw_searches;
-        t.widened += s.widened;
-        t.knn_lists += s.knn_lists;
-    });
+pub fn count(s: Stats) {
+    SCORING.with(|t| *t.borrow_mut() += s);
 }
 
 /// One space's item vectors, row-major over the catalogue, and which rows were stored.

@@ -198,7 +198,7 @@ impl Live for SpiLive<'_, '_> {
         ids_in.iter().map(|id| ok.contains(*id)).collect()
     }
 
-    fn in_categories(&mut self, ids_in: &[&str], categories: &[&str]) -> HashSet<String> {
+    fn in_categories(&mut self, ids_in: &[&str], categories: &[String]) -> HashSet<String> {
         ids(plans::select(
             self.c,
             "SELECT item_id FROM reco.items WHERE item_id = ANY($1) AND category = ANY($2)",

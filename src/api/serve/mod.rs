@@ -64,7 +64,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
         let mut scores = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         let list = policy::recommend(m.as_deref(), &ask, &cust, &mut live, &mut scores, &mut stats);
         SCRATCH.with(|s| *s.borrow_mut() = scores);
-        cache::count(&stats);
+        cache::count(stats);
         (model_id, list)
     })
 }

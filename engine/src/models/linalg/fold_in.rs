@@ -98,9 +98,10 @@ impl Explainer {
         self.items.iter().zip(&self.confidence).map(|(&j, &c)| (j, share(j, c))).collect()
     }
 
-    /// The history item that contributes most to item `i`'s score (None if none adds to it).
-    pub fn top(&self, als: &Als, i: u32) -> Option<u32> {
-        self.shares(als, i).into_iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).filter(|x| x.1 > 0.0).map(|x| x.0)
+    /// The history item among those `keep` accepts that contributes most to item `i`'s score
+    /// (None if none adds to it; ties: the lower item).
+    pub fn top(&self, als: &Als, i: u32, keep: impl Fn(u32) -> bool) -> Option<u32> {
+        self.shares(als, i).into_iter().filter(|&(j, share)| share > 0.0 && keep(j)).max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0))).map(|x| x.0)
     }
 }
 
