@@ -8,7 +8,7 @@ CREATE TABLE reco.category_settings (
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE reco.category_settings IS 'Per category: repeatable (consumables: items already bought may be recommended again) '
-    'and max_per_list (overrides reco.max_per_category for this category).';
+    'and max_per_list (recorded, not applied yet: diversity is reco.diversity_penalty and reco.max_per_category).';
 
 CREATE TABLE reco.placement_weights (
     placement     text COLLATE "C" PRIMARY KEY CHECK (placement ~ '^[a-z_]{1,32}$'),

@@ -10,6 +10,11 @@ pub const MAX_TRAINING_THREADS: i32 = 64;
 
 /// Serving: at most this many items of one category in a list (0 = no cap).
 pub static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(D.max_per_category as i32);
+/// Serving: each item of a category already in a list moves the next of that category this
+/// many places down the ranking (0 = none).
+pub static DIVERSITY_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(D.diversity_penalty as f64);
+/// Serving: items the customer viewed or carted and does not own come after every other item.
+pub static SEEN_LAST: GucSetting<bool> = GucSetting::<bool>::new(D.seen_last);
 /// Serving: per blend member, how many top items become candidates (and set the normalization).
 pub static CANDIDATES: GucSetting<i32> = GucSetting::<i32>::new(D.candidates as i32);
 /// Serving: how many of the customer's latest events a request reads.
@@ -79,11 +84,29 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"reco.max_per_category",
-        c"At most this many items of one category in a recommendation list (0 = no cap).",
-        c"Diversity: a category's own max_per_list in reco.category_settings wins; the cap is relaxed when the list could not be filled otherwise. A request's context key max_per_category overrides it.",
+        c"At most this many items of one category in a recommendation list (0 = no cap, the default).",
+        c"A hard cap beside the soft reco.diversity_penalty; relaxed when the list could not be filled otherwise. A request's context key max_per_category overrides it.",
         &MAX_PER_CATEGORY,
         0,
         1000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"reco.diversity_penalty",
+        c"Places a category's next item moves down a recommendation list per item of that category already in it (0 = none).",
+        c"Soft diversity: the list is picked greedily by place in the ranking plus this penalty times the items of the same category already picked, so a category's third item must rank 2 x penalty places above another category's first. A request's context key diversity_penalty overrides it.",
+        &DIVERSITY_PENALTY,
+        0.0,
+        1000.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"reco.seen_last",
+        c"Items the customer viewed, clicked or put in a cart, and does not own, come after every other item of a recommendation list.",
+        c"They fill the list only when nothing new is left. A request's context key seen_last overrides it.",
+        &SEEN_LAST,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -2,13 +2,17 @@
 //! pipeline `reco.train` runs, on the same planted-structure data `reco.load_demo` loads.
 //!
 //!   cargo run --release -p reco-engine --example offline_eval -- [small|medium] [threads] [params-json]
+//!
+//! For each kind: the holdout's served lists (what `reco.recommend` would return, with the
+//! demo's settings and the default GUCs; RECO_TUNING='{"max_per_category": 0}' changes a GUC)
+//! beside the raw ranking.
 // a command-line tool: bad arguments or a failed step stop it with the panic's message
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use reco_engine::demo;
-use reco_engine::models::content::ItemFeatures;
-use reco_engine::models::dataset::{contribution, Dataset, Event, Interner, DEFAULT_WEIGHTS, NONE};
-use reco_engine::models::pipeline::{self, Kind, Params, TrainingItems};
-use std::collections::HashMap;
+use reco_engine::models::dataset::DEFAULT_WEIGHTS;
+use reco_engine::models::pipeline::{self, Kind, Params};
+use reco_engine::serve::offline::Setup;
+use reco_engine::serve::policy::{Placement, Settings, Tuning, DEFAULT_TUNING};
 
 use reco_engine::standardize::time::PG_EPOCH_UNIX_MICROS;
 
@@ -23,70 +27,71 @@ fn main() {
     let t0 = std::time::Instant::now();
     let sc = demo::scale(scale).unwrap();
     let d = demo::generate(sc, 42, end_ms);
-    let weights: HashMap<&str, f64> = DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (*k, *w)).collect();
-    let mut items = Interner::default();
-    let mut cats = Interner::default();
-    let mut catalog = TrainingItems::default();
-    for it in &d.items {
-        items.get_or_insert(&it.item_id);
-        catalog.category.push(cats.get_or_insert(it.category));
-        catalog.features.push(ItemFeatures {
-            category: Some(it.category.into()),
-            brand: Some(it.brand.into()),
-            price: Some(it.price_minor as f64 / 100.0),
-            title: Some(it.title.clone()),
-            tags: vec![],
-            color: it.color.map(Into::into),
-            size: it.size.map(Into::into),
-        });
-    }
-    let (mut users, mut sessions) = (Interner::default(), Interner::default());
-    let mut ds = Dataset { n_items: items.len(), ..Default::default() };
-    let us = |ms: i64| ms * 1000 - PG_EPOCH_UNIX_MICROS;
-    for e in &d.events {
-        let w = contribution(e.kind, e.value, weights[e.kind]);
-        ds.events.push(Event {
-            user: users.get_or_insert(&e.customer_id),
-            item: items.get(&e.item_id).unwrap(),
-            weight: w as f32,
-            at: us(e.at_ms),
-            basket: NONE,
-            session: sessions.get_or_insert(&e.session_id),
-        });
-    }
-    for (bi, o) in d.orders.iter().enumerate() {
-        let user = users.get_or_insert(o["customer_id"].as_str().unwrap());
-        let at = us(o["created_ms"].as_i64().unwrap());
-        for l in o["cart"]["items"].as_array().unwrap() {
-            ds.events.push(Event {
-                user,
-                item: items.get(l["sku"].as_str().unwrap()).unwrap(),
-                weight: weights["purchase"] as f32,
-                at,
-                basket: bi as u32,
-                session: NONE,
-            });
-        }
-    }
-    ds.n_users = users.len();
+    let (ds, catalog, items) = demo::training_data(&d);
     println!("{scale}: {} customers, {} items, {} events; generated in {:.1}s", ds.n_users, ds.n_items, ds.events.len(), t0.elapsed().as_secs_f64());
+    // serving as the demo database has it: default weights, the demo's repeatable categories,
+    // the default GUCs, the home placement
+    let settings = Settings {
+        weights: DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(),
+        repeatable: demo::REPEATABLE.iter().map(|c| c.to_string()).collect(),
+    };
+    let tuning = match std::env::var("RECO_TUNING") {
+        Ok(json) => tuning_from(&DEFAULT_TUNING, &serde_json::from_str(&json).expect("RECO_TUNING json")),
+        Err(_) => DEFAULT_TUNING,
+    };
+    let setup = Setup { item_ids: &items, settings: &settings, tuning: &tuning, placement: Placement::default(), history_events: 200 };
     for kind in ["popularity", "cooccurrence", "content", "als", "hybrid"] {
         let t = std::time::Instant::now();
         let kind = Kind::parse(kind).unwrap();
-        let r = pipeline::train(&ds, &catalog, us(end_ms), kind, &Params { refit: false, ..p.clone() }, Default::default(), |_| Ok::<_, ()>(())).unwrap();
+        let r = pipeline::train(
+            &ds,
+            &catalog,
+            end_ms * 1000 - PG_EPOCH_UNIX_MICROS,
+            kind,
+            &Params { refit: false, ..p.clone() },
+            Some(&setup),
+            Default::default(),
+            |_| Ok::<_, ()>(()),
+        )
+        .unwrap();
         let rep = r.report.unwrap();
-        let s = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap() };
+        let raw = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap() };
+        let served = r.served.unwrap();
+        let s = served.model;
         println!(
-            "{:<13} ndcg@10 {:.4}  recall@10 {:.4}  hit@10 {:.4}  map@10 {:.4}  coverage {:.3}  users {}  {:.1}s{}",
+            "{:<13} served ndcg@10 {:.4}  recall@10 {:.4}  hit@10 {:.4}  coverage {:.3} | raw ndcg@10 {:.4}  coverage {:.3}  users {}  {:.1}s{}",
             kind.as_str(),
             s.ndcg,
             s.recall,
             s.hit_rate,
-            s.map,
             s.coverage,
+            raw.ndcg,
+            raw.coverage,
             s.users,
             t.elapsed().as_secs_f64(),
-            if kind == Kind::Hybrid { format!("  weights {:?}", rep.weights) } else { String::new() }
+            if kind == Kind::Hybrid { format!("  weights served {:?} raw {:?}", r.weights, rep.weights) } else { String::new() }
         );
     }
+}
+
+/// The default serving settings with some changed: {"max_per_category": 0, ...}.
+fn tuning_from(base: &Tuning, v: &serde_json::Value) -> Tuning {
+    let mut t = base.clone();
+    let n = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    if let Some(x) = n("max_per_category") {
+        t.max_per_category = x as usize;
+    }
+    if let Some(x) = n("diversity_penalty") {
+        t.diversity_penalty = x as f32;
+    }
+    if let Some(x) = v.get("seen_last").and_then(serde_json::Value::as_bool) {
+        t.seen_last = x;
+    }
+    if let Some(x) = n("candidates") {
+        t.candidates = x as usize;
+    }
+    if let Some(x) = n("history_half_life_days") {
+        t.history_half_life_days = x;
+    }
+    t
 }

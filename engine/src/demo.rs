@@ -7,6 +7,10 @@
 //! Orders are produced as `web` channel payloads, so loading them goes through the same
 //! normalization and ingestion as real orders.
 use crate::error::{show, Error, Result};
+use crate::models::content::ItemFeatures;
+use crate::models::dataset::{contribution, Dataset, Event as TrainingEvent, Interner, DEFAULT_WEIGHTS, NONE};
+use crate::models::pipeline::TrainingItems;
+use crate::standardize::time::PG_EPOCH_UNIX_MICROS;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -379,6 +383,69 @@ pub fn generate(scale: Scale, seed: u64, end_ms: i64) -> DemoData {
     let mut d = customers(scale, seed, end_ms, &items, 0..scale.customers);
     d.items = items;
     d
+}
+
+/// The demo data as training reads it from the database: each event with its kind's default
+/// weight (`dataset::DEFAULT_WEIGHTS`), each order line a purchase in its order's basket, the
+/// items with their features, categories and product groups. Returns the dataset, the items
+/// and the item ids by index.
+pub fn training_data(d: &DemoData) -> (Dataset, TrainingItems, Vec<String>) {
+    let weight = |kind: &str| DEFAULT_WEIGHTS.iter().find(|w| w.0 == kind).map_or(0.0, |w| w.1);
+    let mut items = Interner::default();
+    let mut cats = Interner::default();
+    let mut groups = Interner::default();
+    let mut catalog = TrainingItems::default();
+    for it in &d.items {
+        items.get_or_insert(&it.item_id);
+        catalog.category.push(cats.get_or_insert(it.category));
+        catalog.group.push(groups.get_or_insert(&it.group_id));
+        catalog.features.push(ItemFeatures {
+            category: Some(it.category.into()),
+            brand: Some(it.brand.into()),
+            price: Some(it.price_minor as f64 / 100.0),
+            title: Some(it.title.clone()),
+            tags: vec![],
+            color: it.color.map(Into::into),
+            size: it.size.map(Into::into),
+        });
+    }
+    let (mut users, mut sessions) = (Interner::default(), Interner::default());
+    let mut ds = Dataset { n_items: items.len(), ..Default::default() };
+    let us = |ms: i64| ms * 1000 - PG_EPOCH_UNIX_MICROS;
+    for e in &d.events {
+        let Some(item) = items.get(&e.item_id) else { continue };
+        let kind = ds.kind(e.kind);
+        ds.events.push(TrainingEvent {
+            user: users.get_or_insert(&e.customer_id),
+            item,
+            weight: contribution(e.kind, e.value, weight(e.kind)) as f32,
+            at: us(e.at_ms),
+            basket: NONE,
+            session: sessions.get_or_insert(&e.session_id),
+            kind,
+            value: e.value.map_or(f32::NAN, |v| v as f32),
+        });
+    }
+    let purchase = ds.kind("purchase");
+    for (bi, o) in d.orders.iter().enumerate() {
+        let user = users.get_or_insert(o["customer_id"].as_str().unwrap_or(""));
+        let at = us(o["created_ms"].as_i64().unwrap_or(0));
+        for l in o["cart"]["items"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let Some(item) = l["sku"].as_str().and_then(|id| items.get(id)) else { continue };
+            ds.events.push(TrainingEvent {
+                user,
+                item,
+                weight: weight("purchase") as f32,
+                at,
+                basket: bi as u32,
+                session: NONE,
+                kind: purchase,
+                value: f32::NAN,
+            });
+        }
+    }
+    ds.n_users = users.len();
+    (ds, catalog, items.ids)
 }
 
 #[cfg(test)]

@@ -37,8 +37,10 @@ pub fn contribution(kind: &str, value: Option<f64>, weight: f64) -> f64 {
 pub use crate::NONE;
 
 /// One event with dense ids. `basket` groups the lines of one order (purchases), `session` the
-/// events of one browsing session; `NONE` when absent.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// events of one browsing session; `NONE` when absent. `kind` (an index into
+/// [`Dataset::kinds`]) and `value` are the event as recorded, for evaluating what serving, which
+/// reads events by kind, would make of the history.
+#[derive(Debug, Clone, Copy)]
 pub struct Event {
     pub user: u32,
     pub item: u32,
@@ -47,6 +49,9 @@ pub struct Event {
     pub at: i64,
     pub basket: u32,
     pub session: u32,
+    pub kind: u16,
+    /// the rating's stars; NaN for none
+    pub value: f32,
 }
 
 /// Dense ids for strings, in first-seen order.
@@ -82,6 +87,21 @@ pub struct Dataset {
     pub n_users: usize,
     pub n_items: usize,
     pub events: Vec<Event>,
+    /// the event kinds' names, indexed by `Event::kind`
+    pub kinds: Vec<String>,
+}
+
+impl Dataset {
+    /// The index of event kind `name` in [`Dataset::kinds`], added when new.
+    pub fn kind(&mut self, name: &str) -> u16 {
+        match self.kinds.iter().position(|k| k == name) {
+            Some(i) => i as u16,
+            None => {
+                self.kinds.push(name.to_string());
+                self.kinds.len() as u16 - 1
+            }
+        }
+    }
 }
 
 /// Event indexes on each side of the holdout.
@@ -197,7 +217,7 @@ mod tests {
     use super::*;
 
     fn ev(user: u32, item: u32, weight: f32, at: i64, basket: u32) -> Event {
-        Event { user, item, weight, at, basket, session: NONE }
+        Event { user, item, weight, at, basket, session: NONE, kind: 0, value: f32::NAN }
     }
 
     #[test]
@@ -212,7 +232,7 @@ mod tests {
 
     #[test]
     fn returns_cancel_purchases_and_decay_halves_weights() {
-        let mut d = Dataset { n_users: 1, n_items: 2, events: vec![ev(0, 0, 8.0, 0, 1), ev(0, 0, -8.0, 5, NONE), ev(0, 1, 2.0, 10, NONE)] };
+        let mut d = Dataset { n_users: 1, n_items: 2, events: vec![ev(0, 0, 8.0, 0, 1), ev(0, 0, -8.0, 5, NONE), ev(0, 1, 2.0, 10, NONE)], kinds: vec![] };
         let m = d.matrix(None);
         assert_eq!(m.row(0), (&[1u32][..], &[2.0f32][..]), "the returned item is gone");
         d.decay(10, 10.0);
@@ -225,6 +245,7 @@ mod tests {
         let d = Dataset {
             n_users: 2,
             n_items: 4,
+            kinds: vec![],
             events: vec![
                 ev(0, 0, 1.0, 1, NONE),
                 ev(0, 1, 8.0, 2, 7),

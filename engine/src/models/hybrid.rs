@@ -114,7 +114,12 @@ pub struct Report {
     /// the chosen blend weights
     pub weights: [f32; 4],
     pub hybrid: Summary,
+    /// the grid's best blends, best first: (weights, NDCG@k), at most [`RUNNERS_UP`]
+    pub best: Vec<([f32; 4], f64)>,
 }
+
+/// How many of the grid's best blends the report keeps (for a choice on the served list).
+pub const RUNNERS_UP: usize = 6;
 
 struct UserCands {
     truth: HashSet<u32>,
@@ -232,7 +237,11 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize, exec: &
     }
     let weights = candidates.get(best).copied().unwrap_or([0.0, 0.0, 0.0, 1.0]);
     let rows: Vec<(Vec<u32>, &HashSet<u32>)> = per_user.iter().map(|c| (blend_top(c, &weights, k), &c.truth)).collect();
-    Report { members, weights, hybrid: summarize(&rows, k, n_items) }
+    let users = per_user.len().max(1) as f64;
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| ndcgs[b].total_cmp(&ndcgs[a]).then(a.cmp(&b)));
+    let best = order.into_iter().take(RUNNERS_UP).map(|i| (candidates[i], ndcgs[i] / users)).collect();
+    Report { members, weights, hybrid: summarize(&rows, k, n_items), best }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use super::hybrid::{self, Members, Report};
 use super::linalg::Exec;
 use super::{als, content, popularity};
 use crate::error::{show, Error, Result};
+use crate::eval::Summary;
+use crate::serve::offline::{self, Setup};
 use crate::standardize::time::PG_EPOCH_UNIX_MICROS as PG_EPOCH_US;
 use serde_json::{Map, Value};
 
@@ -218,11 +220,13 @@ impl Params {
     }
 }
 
-/// The input beside the events: per item, its content features and a category index.
+/// The input beside the events: per item, its content features, a category index and a
+/// product group index (variants share one; `NONE` for none).
 #[derive(Debug, Clone, Default)]
 pub struct TrainingItems {
     pub features: Vec<content::ItemFeatures>,
     pub category: Vec<u32>,
+    pub group: Vec<u32>,
 }
 
 /// What a run produced. Neighbour lists: `basket` from orders, `session` from browsing.
@@ -236,7 +240,10 @@ pub struct Trained {
     pub content: Option<Vec<f32>>,
     pub popularity: Option<popularity::Popularity>,
     pub weights: [f32; 4],
+    /// the holdout's raw rankings (each member and the blend over the whole catalogue)
     pub report: Option<Report>,
+    /// the holdout's served lists, when evaluated with a serving setup
+    pub served: Option<ServedReport>,
     pub n_train: usize,
     pub n_test: usize,
     pub nnz: usize,
@@ -277,6 +284,79 @@ pub fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], h: &[Vec<Neighbor>], n_it
             v
         })
         .collect()
+}
+
+/// What `reco.recommend` would have served on the holdout (see [`offline`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedReport {
+    /// per member (in [`hybrid::MEMBERS`] order) served alone, when trained
+    pub members: [Option<Summary>; 4],
+    /// the model's own served list: the chosen blend, for a hybrid
+    pub model: Summary,
+    /// every blend tried on the served list, with its NDCG@k, in the order tried
+    pub tried: Vec<([f32; 4], f64)>,
+}
+
+/// Which members `t` holds, in [`hybrid::MEMBERS`] order.
+fn trained_members(t: &Trained) -> [bool; 4] {
+    [t.popularity.is_some(), t.basket.is_some(), t.content.is_some(), t.als.is_some()]
+}
+
+/// Serves the holdout's customers from the model `t` trained on its training side: each member
+/// alone, and for a hybrid the grid's best blends (`raw.best`); the blend with the best served
+/// NDCG@k wins (ties: the better raw one), and since each member alone is among those tried, the
+/// hybrid served is never below its best member served.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_served(
+    ds: &Dataset,
+    h: &super::dataset::Holdout,
+    set: &hybrid::EvalSet,
+    t: &Trained,
+    items: &TrainingItems,
+    kind: Kind,
+    raw: &Report,
+    p: &Params,
+    setup: &Setup,
+    exec: Exec,
+) -> ([f32; 4], ServedReport) {
+    let end = h.train.iter().map(|&i| ds.events[i].at).max().unwrap_or(0);
+    let mut m = offline::model(t, items, setup.item_ids, p, kind.weights(), end);
+    let stored = |u: u32| t.als.as_ref().filter(|_| t.has_user.get(u as usize) == Some(&true)).map(|a| a.user_vec(u as usize).to_vec());
+    let mut tried: Vec<([f32; 4], f64)> = Vec::new();
+    let mut served = |w: [f32; 4], tried: &mut Vec<([f32; 4], f64)>| {
+        m.weights = w;
+        let s = offline::summarize(&offline::served_lists(&m, ds, h, set, &stored, setup, p.k, exec), set, p.k, ds.n_items);
+        tried.push((w, s.ndcg));
+        s
+    };
+    let present = trained_members(t);
+    let members: [Option<Summary>; 4] =
+        std::array::from_fn(|mi| present[mi].then(|| served(std::array::from_fn(|j| if j == mi { 1.0 } else { 0.0 }), &mut tried)));
+    if kind != Kind::Hybrid {
+        let own = members.iter().flatten().next().copied().unwrap_or_default();
+        return (kind.weights(), ServedReport { members, model: own, tried });
+    }
+    let mut results: Vec<([f32; 4], Summary)> = Vec::new();
+    for (w, _) in &raw.best {
+        if !tried.iter().any(|(x, _)| x == w) {
+            let s = served(*w, &mut tried);
+            results.push((*w, s));
+        }
+    }
+    // the members alone after the blends: a tie goes to the blend the raw grid preferred
+    for (mi, s) in members.iter().enumerate() {
+        if let Some(s) = s {
+            results.push((std::array::from_fn(|j| if j == mi { 1.0 } else { 0.0 }), *s));
+        }
+    }
+    let mut best = 0;
+    for (i, r) in results.iter().enumerate() {
+        if r.1.ndcg > results[best].1.ndcg + 1e-12 {
+            best = i;
+        }
+    }
+    let (w, model) = results.get(best).copied().unwrap_or((raw.weights, raw.hybrid));
+    (w, ServedReport { members, model, tried })
 }
 
 /// Progress reports, on the calling thread.
@@ -339,19 +419,22 @@ fn fit<E>(
 }
 
 /// Trains `kind` on `ds`. With `p.evaluate`, members are first trained on the temporal
-/// holdout's training side, evaluated (the hybrid's blend weights are chosen there), and then,
-/// with `p.refit`, trained again on everything. `end_us` is the data's end (PostgreSQL
-/// microseconds), the reference for decay.
+/// holdout's training side and evaluated: their raw rankings, and with a serving `setup` the
+/// lists `reco.recommend` would serve ([`evaluate_served`]), on which the hybrid's blend is then
+/// chosen (else on the raw rankings). With `p.refit`, they are then trained again on
+/// everything. `end_us` is the data's end (PostgreSQL microseconds), the reference for decay.
+#[allow(clippy::too_many_arguments)]
 pub fn train<E>(
     ds: &Dataset,
     items: &TrainingItems,
     end_us: i64,
     kind: Kind,
     p: &Params,
+    setup: Option<&Setup>,
     exec: Exec,
     mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
-    let (weights, report, n_train, n_test) = if p.evaluate {
+    let (weights, report, served, n_train, n_test) = if p.evaluate {
         progress(Step::Phase("holdout split"))?;
         let h = ds.holdout(p.holdout);
         let train_m = ds.matrix(Some(&h.train));
@@ -367,17 +450,25 @@ pub fn train<E>(
             als: on_split.als.as_ref(),
         };
         let r = hybrid::evaluate(&train_m, &set, &members, p.k, exec);
-        let w = if kind == Kind::Hybrid { r.weights } else { kind.weights() };
+        let (w, served) = match setup {
+            Some(setup) => {
+                progress(Step::Phase("evaluation of the served lists"))?;
+                let (w, s) = evaluate_served(ds, &h, &set, &on_split, items, kind, &r, p, setup, exec);
+                (w, Some(s))
+            }
+            None => (if kind == Kind::Hybrid { r.weights } else { kind.weights() }, None),
+        };
         if !p.refit {
-            return Ok(Trained { weights: w, report: Some(r), n_train: h.train.len(), n_test: h.test.len(), ..on_split });
+            return Ok(Trained { weights: w, report: Some(r), served, n_train: h.train.len(), n_test: h.test.len(), ..on_split });
         }
-        (w, Some(r), h.train.len(), h.test.len())
+        (w, Some(r), served, h.train.len(), h.test.len())
     } else {
-        (kind.weights(), None, ds.events.len(), 0)
+        (kind.weights(), None, None, ds.events.len(), 0)
     };
     let mut t = fit(ds, None, &ds.matrix(None), items, end_us, kind, p, "als", exec, &mut progress)?;
     t.weights = weights;
     t.report = report;
+    t.served = served;
     t.n_train = n_train;
     t.n_test = n_test;
     Ok(t)

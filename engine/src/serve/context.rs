@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 /// Every accepted key and what it is.
-pub const KEYS: [(&str, &str); 11] = [
+pub const KEYS: [(&str, &str); 13] = [
     ("cart", "item ids in the cart (array of strings)"),
     ("session_id", "the current session: its events weigh more"),
     ("device", "the device (recorded with a logged list)"),
@@ -18,6 +18,8 @@ pub const KEYS: [(&str, &str); 11] = [
     ("placement", "home, cart, checkout, post_purchase, email, or a row you added to reco.placement_weights"),
     ("log", "true: record the list in reco.recommendations and return its rec_id"),
     ("max_per_category", "diversity cap for this request (0 = none)"),
+    ("diversity_penalty", "places a category's next item moves down per item of it already listed (0 = none)"),
+    ("seen_last", "items the customer viewed or carted and does not own come last (true/false)"),
     ("rec_id", "ignored on input (it is what a logged list returns); accepted so a context can be passed back as is"),
 ];
 
@@ -36,6 +38,8 @@ pub struct Context {
     pub placement: String,
     pub log: bool,
     pub max_per_category: Option<usize>,
+    pub diversity_penalty: Option<f32>,
+    pub seen_last: Option<bool>,
 }
 
 /// A JSON value for a message: strings as themselves (quoted once), the rest as JSON.
@@ -111,6 +115,18 @@ impl Context {
                         bad(key, format!("context key max_per_category = {v} is not a whole number between 0 and 1000"), "0 turns the cap off")
                     })?;
                     c.max_per_category = Some(n as usize);
+                }
+                "diversity_penalty" => {
+                    let x = v.as_f64().filter(|x| (0.0..=1000.0).contains(x)).ok_or_else(|| {
+                        bad(key, format!("context key diversity_penalty = {v} is not a number between 0 and 1000"), "0 turns the penalty off")
+                    })?;
+                    c.diversity_penalty = Some(x as f32);
+                }
+                "seen_last" => {
+                    c.seen_last = Some(
+                        v.as_bool()
+                            .ok_or_else(|| bad(key, format!("context key seen_last must be true or false, not {v}"), "write seen_last as a JSON boolean"))?,
+                    )
                 }
                 "rec_id" => {}
                 other => {

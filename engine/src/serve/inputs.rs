@@ -73,6 +73,12 @@ pub struct Settings {
 pub struct Tuning {
     /// `reco.max_per_category`: the diversity cap when the context sets none (0 = no cap)
     pub max_per_category: usize,
+    /// `reco.diversity_penalty`: each item of a category already in the list moves the next of
+    /// that category this many places down (0 = none), when the context sets none
+    pub diversity_penalty: f32,
+    /// `reco.seen_last`: items the customer viewed, clicked or put in a cart (and does not own)
+    /// come after every other item, only to fill the list
+    pub seen_last: bool,
     /// `reco.candidates`: per member, how many top items become blend candidates
     pub candidates: usize,
     /// `reco.history_half_life_days`
@@ -92,7 +98,9 @@ pub struct Tuning {
 
 /// The settings' defaults: the extension's GUCs take theirs from here.
 pub const DEFAULT_TUNING: Tuning = Tuning {
-    max_per_category: 3,
+    max_per_category: 0,
+    diversity_penalty: 2.0,
+    seen_last: true,
     // what training's holdout evaluation blends over, so serving blends as the model was chosen
     candidates: crate::models::hybrid::CANDIDATES,
     history_half_life_days: 30.0,

@@ -1,45 +1,105 @@
-//! Pick and diversity: the first `k` buyable items of a ranking, at most so many per category
-//! and one variant per product group, checking as few items against stock as it can.
+//! Pick and diversity: the first `k` buyable items of a ranking, spread over categories (a
+//! soft per-category penalty, or a hard cap) and one variant per product group, checking as few
+//! items against stock as it can.
 use super::Catalogue;
 use crate::NONE;
 
-/// Picks up to `k` items from `ranked` (best first, all eligible) with at most `max_per_category`
-/// per category (0 = no cap) and one variant per product group. When the caps leave the list
-/// short, they are relaxed — first the category cap, then the group rule — so the list is full
-/// whenever enough eligible items exist.
-pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize) -> Vec<u32> {
-    pick(cat, ranked, k, max_per_category, true)
+/// How a list is spread over categories.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Diversity {
+    /// at most this many items of one category (0 = no cap); relaxed when the list could not
+    /// be filled otherwise
+    pub cap: usize,
+    /// each item of a category already in the list moves the next of that category this many
+    /// places down the ranking (0 = none): a decaying per-category penalty that never leaves
+    /// the list short
+    pub penalty: f32,
+}
+
+impl Diversity {
+    pub fn cap(cap: usize) -> Diversity {
+        Diversity { cap, penalty: 0.0 }
+    }
+}
+
+/// Picks up to `k` items from `ranked` (best first, all eligible), one variant per product
+/// group, spread over categories by `rule`: greedily, the item with the lowest place in the
+/// ranking plus `rule.penalty` × the items of its category already picked, under `rule.cap`.
+/// When the cap leaves the list short it is relaxed — first the category cap, then the group
+/// rule — so the list is full whenever enough eligible items exist.
+pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, rule: Diversity) -> Vec<u32> {
+    let placed: Vec<(u32, u32)> = ranked.iter().enumerate().map(|(p, &i)| (i, p as u32)).collect();
+    diversify_placed(cat, &placed, k, rule)
+}
+
+/// [`diversify`] over (item, place in the ranking) pairs, places ascending: a ranking some of
+/// whose items are left out (not buyable) without moving the others up.
+pub fn diversify_placed(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity) -> Vec<u32> {
+    pick(cat, ranked, k, rule, true).0
 }
 
 /// [`diversify`]; without `relax`, the first pass only (the caps hold, the list may be short).
-fn pick(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize, relax: bool) -> Vec<u32> {
+/// Also returns the penalized place of each item of the first pass (they never go down): an
+/// item ranked beyond one could not have been picked before it.
+fn pick(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity, relax: bool) -> (Vec<u32>, Vec<f32>) {
     let mut out: Vec<u32> = Vec::with_capacity(k);
     let mut per_cat: crate::hash::IntMap<u32, usize> = Default::default();
     let mut groups: crate::hash::IntSet<u32> = Default::default();
-    for pass in 0..if relax { 3 } else { 1 } {
-        for &i in ranked {
-            if out.len() >= k {
-                return out;
+    let mut places: Vec<f32> = Vec::with_capacity(k);
+    let mut taken = vec![false; ranked.len()];
+    let penalty = if rule.penalty.is_finite() { rule.penalty.max(0.0) } else { 0.0 };
+    // the first pass: the lowest penalized place, under the cap and the group rule
+    while out.len() < k {
+        let mut best: Option<(f32, usize)> = None;
+        for (p, &(i, place)) in ranked.iter().enumerate() {
+            if best.is_some_and(|(v, _)| place as f32 >= v) {
+                break;
             }
-            if out.contains(&i) {
+            if taken[p] {
                 continue;
             }
             let c = cat.category[i as usize];
             let g = cat.group[i as usize];
-            if pass == 0 && max_per_category > 0 && per_cat.get(&c).copied().unwrap_or(0) >= max_per_category {
+            let n = per_cat.get(&c).copied().unwrap_or(0);
+            if (rule.cap > 0 && n >= rule.cap) || (g != NONE && groups.contains(&g)) || out.contains(&i) {
                 continue;
             }
-            if pass <= 1 && g != NONE && groups.contains(&g) {
+            let v = place as f32 + penalty * n as f32;
+            if best.is_none_or(|(b, _)| v < b) {
+                best = Some((v, p));
+            }
+        }
+        let Some((v, p)) = best else { break };
+        let i = ranked[p].0;
+        taken[p] = true;
+        places.push(v);
+        *per_cat.entry(cat.category[i as usize]).or_insert(0) += 1;
+        let g = cat.group[i as usize];
+        if g != NONE {
+            groups.insert(g);
+        }
+        out.push(i);
+    }
+    if !relax {
+        return (out, places);
+    }
+    // relaxed: the category cap, then the group rule, in ranking order
+    for pass in 1..3 {
+        for &(i, _) in ranked {
+            if out.len() >= k {
+                return (out, places);
+            }
+            let g = cat.group[i as usize];
+            if out.contains(&i) || (pass == 1 && g != NONE && groups.contains(&g)) {
                 continue;
             }
-            *per_cat.entry(c).or_insert(0) += 1;
             if g != NONE {
                 groups.insert(g);
             }
             out.push(i);
         }
     }
-    out
+    (out, places)
 }
 
 /// [`diversify`] over the buyable items of a ranking, asking `check` about as few items as it
@@ -51,13 +111,14 @@ fn pick(cat: &Catalogue, ranked: &[u32], k: usize, max_per_category: usize, rela
 /// takes (so a catalogue that is 95% out of stock takes a few rounds, not dozens). The ranking
 /// comes from `fetch(window, taken)` — the best `window` items not yet `taken`, best first;
 /// empty once it runs out — a window at a time, each four times the last; the caps are relaxed
-/// only once it has run out. The result is what [`diversify`] picks from all the ranking's
-/// buyable items, without checking the variants and over-the-cap items the pick never reaches
-/// (a ranking often holds several variants of one product).
+/// only once it has run out. The result is what [`diversify_placed`] picks from all the
+/// ranking's buyable items at their places in the ranking, without checking the variants and
+/// over-the-cap items the pick never reaches (a ranking often holds several variants of one
+/// product).
 pub fn pick_buyable(
     cat: &Catalogue,
     k: usize,
-    max_per_category: usize,
+    rule: Diversity,
     mut fetch: impl FnMut(usize, &[bool]) -> Vec<u32>,
     mut check: impl FnMut(&[u32]) -> Vec<bool>,
 ) -> Vec<u32> {
@@ -75,14 +136,19 @@ pub fn pick_buyable(
     let mut depth = 0;
     let mut yes = 0;
     loop {
-        let live: Vec<u32> = ranked.iter().copied().filter(|i| checked.get(i) != Some(&false)).collect();
-        let sim = pick(cat, &live, target, max_per_category, exhausted);
+        // places in the ranking as fetched: an item that is not buyable moves nothing up
+        let placed: Vec<(u32, u32)> = ranked.iter().enumerate().filter(|(_, i)| checked.get(*i) != Some(&false)).map(|(p, &i)| (i, p as u32)).collect();
+        let live: Vec<u32> = placed.iter().map(|x| x.0).collect();
+        let (sim, places) = pick(cat, &placed, target, rule, exhausted);
         let head = &sim[..sim.len().min(k)];
-        if (head.len() == k || exhausted) && head.iter().all(|i| checked.get(i) == Some(&true)) {
+        // with a penalty, an item not fetched yet (placed after the whole ranking fetched so
+        // far) could still come before a pick whose penalized place is beyond it
+        let settled = exhausted || places.get(head.len().saturating_sub(1)).is_none_or(|&p| p < ranked.len() as f32);
+        if (head.len() == k || exhausted) && settled && head.iter().all(|i| checked.get(i) == Some(&true)) {
             return head.to_vec();
         }
         let unchecked = || live.iter().copied().filter(|i| !checked.contains_key(i));
-        if !exhausted && (sim.len() < target || unchecked().count() < depth) {
+        if !exhausted && (sim.len() < target || unchecked().count() < depth || !settled) {
             let batch = fetch(window, &taken);
             window = window.saturating_mul(4);
             exhausted = batch.is_empty();

@@ -6,6 +6,7 @@
 //! index search) is asked of a [`Live`], which the extension implements with SPI and the tests
 //! with fixed answers.
 use super::context::Context;
+use super::pick::Diversity;
 use super::request::{anchors, Customer};
 use super::{candidates, local_hour, pick_buyable, popular_reason, reason, related, top_n, Knn, Model, Request, Scores, ALS, CONTENT, POPULARITY};
 use crate::models::content::ItemFeatures;
@@ -34,12 +35,13 @@ fn best_sellers_without_model(live: &mut dyn Live, skip: &[String], category: Op
     live.recent_best_sellers(skip, category, k, now_ms).into_iter().map(|(id, n)| Served::new(id, n, NO_MODEL_REASON)).collect()
 }
 
-/// The request's diversity cap: none within one category, else the context's, else the setting's.
-pub fn max_per_category(ctx: &Context, tuning: &Tuning) -> usize {
+/// The request's diversity: none within one category, else the context's cap and penalty,
+/// else the settings'.
+pub fn diversity(ctx: &Context, tuning: &Tuning) -> Diversity {
     if ctx.category.is_some() {
-        return 0;
+        return Diversity::default();
     }
-    ctx.max_per_category.unwrap_or(tuning.max_per_category)
+    Diversity { cap: ctx.max_per_category.unwrap_or(tuning.max_per_category), penalty: ctx.diversity_penalty.unwrap_or(tuning.diversity_penalty) }
 }
 
 /// Bought items the customer may be offered again only if their category is still repeatable,
@@ -49,8 +51,8 @@ type Recheck<'a> = Option<(&'a HashSet<u32>, &'a Settings)>;
 /// The first `k` buyable items of the ranking `next(window, taken)` gives a window at a time,
 /// diversified ([`pick_buyable`]): only the items the pick reaches are checked against stock
 /// (and, for the `recheck` items among them, against their current category).
-fn collect_diverse(live: &mut dyn Live, m: &Model, k: usize, cap: usize, recheck: Recheck<'_>, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
-    pick_buyable(&m.cat, k, cap, next, |items| {
+fn collect_diverse(live: &mut dyn Live, m: &Model, k: usize, rule: Diversity, recheck: Recheck<'_>, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
+    pick_buyable(&m.cat, k, rule, next, |items| {
         let ids: Vec<&str> = items.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
         let mut out = live.buyable(&ids);
         out.resize(ids.len(), false);
@@ -70,7 +72,7 @@ fn collect_diverse(live: &mut dyn Live, m: &Model, k: usize, cap: usize, recheck
 /// The first `k` buyable items of a fixed order, one variant per product group.
 fn walk(live: &mut dyn Live, m: &Model, k: usize, order: &[u32], recheck: Recheck<'_>) -> Vec<u32> {
     let mut pos = 0;
-    collect_diverse(live, m, k, 0, recheck, |w, _| {
+    collect_diverse(live, m, k, Diversity::default(), recheck, |w, _| {
         let v: Vec<u32> = order.iter().skip(pos).take(w).copied().collect();
         pos += v.len();
         v
@@ -118,7 +120,7 @@ fn fill_popular(
         // a window at a time: only what the stock check consumes is looked at
         let wanted = category.map(|cat| m.cat.category_index.get(cat).copied());
         let mut pos = 0;
-        let picked = collect_diverse(live, m, k - out.len(), 0, recheck, |w, _| {
+        let picked = collect_diverse(live, m, k - out.len(), Diversity::default(), recheck, |w, _| {
             m.with_popularity(now, |p| {
                 let source: &[u32] = match wanted {
                     Some(Some(cat)) => p.by_category.get(cat as usize).map(Vec::as_slice).unwrap_or(&[]),
@@ -223,10 +225,12 @@ pub struct Ask<'a> {
 /// 4. The customer's ALS vector: the stored one while nothing happened since training, else
 ///    folded in from the anchors (with what explains its scores).
 /// 5. Blend and pick: the members' scores blended with the model's weights times the
-///    placement's, diversified (at most so many per category, one variant per product group),
+///    placement's, diversified (a per-category penalty or cap, one variant per product group),
 ///    items that do not fit the customer's preferences lowered, only buyable items taken.
 /// 6. Placements that sell add-ons (`complements_first`: checkout, cart, post_purchase) with a
 ///    cart: other categories than the cart's first, the cart's own categories only to fill.
+///    With `seen_last` (the default), items the customer viewed or carted and does not own
+///    come after everything new to them, only to fill.
 /// 7. Reasons; then, when the model's catalogue runs out, items newer than the model.
 pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn Live, scores: &mut Scores, stats: &mut Stats) -> Vec<Served> {
     let (ctx, k, now, tuning) = (ask.ctx, ask.k, ask.now_ms, ask.tuning);
@@ -296,29 +300,46 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
     // placements that sell add-ons (checkout, cart, after the order): what goes with the cart
     // (other categories) first; more of the cart's own categories only if those run out
     let cart_categories: Vec<u32> = ctx.cart.iter().filter_map(|id| m.cat.index.get(id)).map(|&i| m.cat.category[i as usize]).collect();
-    let mut out = if ask.placement.complements_first && !cart_categories.is_empty() && ctx.category.is_none() {
-        let others: Vec<bool> = excluded.iter().zip(&m.cat.category).map(|(x, c)| *x || cart_categories.contains(c)).collect();
-        let mut out = pass.run(live, m, &others, k, scores, stats);
-        if out.len() < k {
-            let mut rest = excluded.clone();
-            for s in &out {
-                if let Some(&i) = m.cat.index.get(&s.item_id) {
-                    rest[i as usize] = true;
-                }
-            }
-            let more = pass.run(live, m, &rest, k - out.len(), scores, stats);
-            out.extend(more);
+    let complements_first = ask.placement.complements_first && !cart_categories.is_empty() && ctx.category.is_none();
+    // what the customer viewed, clicked or carted and does not own comes after everything new
+    // to them
+    let seen: Vec<u32> = if ctx.seen_last.unwrap_or(tuning.seen_last) { seen_items(m, cust) } else { Vec::new() };
+    // the passes, strictest first, each only when the ones before left the list short: (other
+    // categories than the cart's only, nothing seen)
+    let mut out: Vec<Served> = Vec::new();
+    for (cf, sl) in [(true, true), (true, false), (false, true), (false, false)] {
+        if out.len() >= k || (cf && !complements_first) || (sl && seen.is_empty()) {
+            continue;
         }
-        out
-    } else {
-        pass.run(live, m, &excluded, k, scores, stats)
-    };
+        let mut tier = excluded.clone();
+        if cf {
+            for (x, c) in tier.iter_mut().zip(&m.cat.category) {
+                *x |= cart_categories.contains(c);
+            }
+        }
+        let listed = out.iter().filter_map(|s| m.cat.index.get(&s.item_id).copied());
+        for i in listed.chain(if sl { seen.iter().copied() } else { [].iter().copied() }) {
+            tier[i as usize] = true;
+        }
+        let more = pass.run(live, m, &tier, k - out.len(), scores, stats);
+        out.extend(more);
+    }
     if out.len() < k {
         // every item the model knows has been ranked: what is left is new
         skip.extend(out.iter().map(|p| p.item_id.clone()));
         let more = new_items(live, m, &skip, ctx.category.as_deref(), &[], k - out.len());
         out.extend(more);
     }
+    out
+}
+
+/// The items the customer viewed, clicked or carted (in their history or this session) and
+/// does not own. What they own is never offered again, or, in a repeatable category, offered as
+/// anything else is.
+fn seen_items(m: &Model, cust: &Customer) -> Vec<u32> {
+    let mut out: Vec<u32> = cust.history.iter().filter(|p| !cust.bought.contains_key(&p.item)).filter_map(|p| m.cat.index.get(&p.item).copied()).collect();
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
@@ -343,7 +364,7 @@ impl Pass<'_> {
         let chosen = {
             let scores = &mut *scores;
             let widened = &mut stats.widened;
-            collect_diverse(live, m, k, max_per_category(ctx, tuning), Some((&self.cust.recheck, self.ask.settings)), |w, taken| {
+            collect_diverse(live, m, k, diversity(ctx, tuning), Some((&self.cust.recheck, self.ask.settings)), |w, taken| {
                 let mut v = scores.next(w, taken);
                 if v.is_empty() && scores.sparse {
                     // the candidates ran out of buyable items: rank the whole catalogue
@@ -472,7 +493,7 @@ pub fn similar_items(m: Option<&Model>, item: &Subject, k: usize, now_ms: i64, l
     let own_group = known.map(|i| m.cat.group[i as usize]).filter(|g| *g != crate::NONE && item.has_group);
     let excluded: Vec<bool> = m.cat.group.iter().map(|g| Some(*g) == own_group).collect();
     let sim = related::likeness(m, known, own.as_deref(), &excluded);
-    let ranked = collect_diverse(live, m, k, 0, None, |w, taken| top_n(&sim, w, |i| taken[i]));
+    let ranked = collect_diverse(live, m, k, Diversity::default(), None, |w, taken| top_n(&sim, w, |i| taken[i]));
     let mut out: Vec<Served> =
         ranked.iter().map(|&j| Served::new(m.cat.ids[j as usize].clone(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
     fill_popular(live, m, k, now_ms, &[item.item_id.to_string()], None, &[], &mut out, None, |i| Some(m.cat.group[i as usize]) != own_group);

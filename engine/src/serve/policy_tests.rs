@@ -377,3 +377,48 @@ fn a_popular_add_on_of_the_cart_says_bought_together_at_every_hour() {
         assert!(shoe.reason.starts_with("popular in shoes"), "hour {h}: {list:?}");
     }
 }
+
+#[test]
+fn what_the_customer_viewed_and_does_not_own_comes_after_everything_new_to_them() {
+    let m = shop_model();
+    // viewed a best-selling phone and a shoe yesterday, bought nothing
+    let history = History { events: vec![past("phone-2", "view", MONDAY - 20 * HOUR), past("shoe-10", "view", MONDAY - 20 * HOUR)], purchases: None };
+    let mut shop = Shop::default();
+    let cust = Customer::new(Profile::default(), history, Some(&m), &settings(), &mut shop);
+    for h in 0..24 {
+        let now = MONDAY + h * HOUR;
+        let got = recommend(Some(&m), &cust, &ctx(json!({})), 5, now, &mut shop);
+        assert!(!ids(&got).contains(&"phone-2") && !ids(&got).contains(&"shoe-10"), "hour {h}: {got:?}");
+        // a list that needs them ends with them (after the second variant of phone-0, the
+        // last of everything new to them)
+        let all = recommend(Some(&m), &cust, &ctx(json!({})), 14, now, &mut shop);
+        assert_eq!(all.len(), 14, "hour {h}: {all:?}");
+        let tail: HashSet<&str> = ids(&all)[12..].iter().copied().collect();
+        assert_eq!(tail, ["phone-2", "shoe-10"].into(), "hour {h}: {all:?}");
+        // seen_last off: the viewed phone ranks as it scores
+        let off = recommend(Some(&m), &cust, &ctx(json!({"seen_last": false})), 5, now, &mut shop);
+        assert!(ids(&off).contains(&"phone-2"), "hour {h}: {off:?}");
+    }
+}
+
+#[test]
+fn the_diversity_penalty_spreads_the_list_over_categories_and_never_leaves_it_short() {
+    let m = shop_model();
+    let cust = Customer::default();
+    let now = MONDAY + 10 * HOUR;
+    let cats = |list: &[Served]| -> Vec<String> { list.iter().map(|s| m.cat.category_name(m.cat.index[&s.item_id]).to_string()).collect() };
+    // no penalty: the best sellers as they rank (phones, then shoes)
+    let flat = recommend(Some(&m), &cust, &ctx(json!({"diversity_penalty": 0})), 4, now, &mut Shop::default());
+    assert_eq!(cats(&flat), ["phones", "phones", "shoes", "shoes"], "{flat:?}");
+    // a large penalty: one of each category first, best sellers first
+    let spread = recommend(Some(&m), &cust, &ctx(json!({"diversity_penalty": 100})), 4, now, &mut Shop::default());
+    let distinct: HashSet<String> = cats(&spread).into_iter().collect();
+    assert_eq!(distinct.len(), 4, "{spread:?}");
+    assert_eq!(spread[0].item_id, "phone-0");
+    // the default penalty (2 places) interleaves the two that outsell the rest by far: the
+    // second phone (place 2, + 2) after the first shoe (place 3)
+    let default = recommend(Some(&m), &cust, &ctx(json!({})), 4, now, &mut Shop::default());
+    assert_eq!(cats(&default), ["phones", "shoes", "phones", "shoes"], "{default:?}");
+    let all = recommend(Some(&m), &cust, &ctx(json!({"diversity_penalty": 100})), 13, now, &mut Shop::default());
+    assert_eq!(all.len(), 13, "a penalty is not a cap: {all:?}");
+}

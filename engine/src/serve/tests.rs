@@ -111,21 +111,40 @@ fn diversify_caps_categories_and_variants_then_relaxes_to_fill() {
     let cat = catalogue(&["a", "a", "a", "b", "a"], &[Some("g1"), Some("g1"), None, None, None]);
     // ranked: 0 (g1), 1 (g1, same product), 2 (a), 4 (a), 3 (b)
     let ranked = [0, 1, 2, 4, 3];
-    assert_eq!(diversify(&cat, &ranked, 3, 2), vec![0, 2, 3], "one variant of g1, at most 2 of category a");
-    assert_eq!(diversify(&cat, &ranked, 5, 2), vec![0, 2, 3, 4, 1], "relaxed: the category cap, then the variant rule");
-    assert_eq!(diversify(&cat, &ranked, 10, 0).len(), 5, "never more than were given");
-    assert_eq!(diversify(&cat, &ranked, 4, 0), vec![0, 2, 4, 3], "no category cap, still one variant first");
+    assert_eq!(diversify(&cat, &ranked, 3, Diversity::cap(2)), vec![0, 2, 3], "one variant of g1, at most 2 of category a");
+    assert_eq!(diversify(&cat, &ranked, 5, Diversity::cap(2)), vec![0, 2, 3, 4, 1], "relaxed: the category cap, then the variant rule");
+    assert_eq!(diversify(&cat, &ranked, 10, Diversity::cap(0)).len(), 5, "never more than were given");
+    assert_eq!(diversify(&cat, &ranked, 4, Diversity::cap(0)), vec![0, 2, 4, 3], "no category cap, still one variant first");
+}
+
+#[test]
+fn the_penalty_moves_a_category_down_per_item_of_it_already_listed() {
+    // categories by rank: a a a a b b c
+    let cat = catalogue(&["a", "a", "a", "a", "b", "b", "c"], &[None; 7]);
+    let ranked = [0, 1, 2, 3, 4, 5, 6];
+    let soft = |penalty: f32, k: usize| diversify(&cat, &ranked, k, Diversity { cap: 0, penalty });
+    assert_eq!(soft(0.0, 7), ranked.to_vec(), "no penalty: the ranking");
+    // penalty 2: places a0 0, a1 1+2, b4 4, a2 2+4, b5 5+2, c6 6, a3 3+6
+    assert_eq!(soft(2.0, 7), vec![0, 1, 4, 2, 6, 5, 3]);
+    // a big penalty takes one of each category first, then the second of each, in rank order
+    assert_eq!(soft(100.0, 7), vec![0, 4, 6, 1, 5, 2, 3]);
+    assert_eq!(soft(2.0, 3), vec![0, 1, 4], "a short list is the head of the long one");
+    // never short: a penalty is not a cap
+    let one = catalogue(&["a", "a", "a"], &[None; 3]);
+    assert_eq!(diversify(&one, &[2, 0, 1], 3, Diversity { cap: 0, penalty: 50.0 }), vec![2, 0, 1]);
+    // with a cap too: the cap holds first, then relaxes to fill
+    assert_eq!(diversify(&cat, &ranked, 7, Diversity { cap: 1, penalty: 2.0 }), vec![0, 4, 6, 1, 2, 3, 5]);
 }
 
 /// Runs `pick_buyable` over a fixed ranking; returns the pick, the items checked, the rounds.
-fn pick_over(cat: &Catalogue, ranking: &[u32], buyable: &[bool], k: usize, cap: usize) -> (Vec<u32>, Vec<u32>, usize) {
+fn pick_over(cat: &Catalogue, ranking: &[u32], buyable: &[bool], k: usize, rule: Diversity) -> (Vec<u32>, Vec<u32>, usize) {
     let mut pos = 0;
     let mut asked = Vec::new();
     let mut rounds = 0;
     let out = pick_buyable(
         cat,
         k,
-        cap,
+        rule,
         |w, taken| {
             let v: Vec<u32> = ranking[pos..].iter().take(w).copied().collect();
             pos += v.len();
@@ -173,10 +192,19 @@ fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few(
             ranking.swap(i, rnd(i as u64 + 1) as usize);
         }
         let k = 1 + rnd(20) as usize;
-        let cap = [0, 3, 1][case % 3];
-        let ok: Vec<u32> = ranking.iter().copied().filter(|&i| buyable[i as usize]).collect();
-        let (got, asked, _) = pick_over(&cat, &ranking, &buyable, k, cap);
-        assert_eq!(got, diversify(&cat, &ok, k, cap), "case {case}: n {n}, k {k}, cap {cap}, {rate}% buyable");
+        let rule = [
+            Diversity::cap(0),
+            Diversity::cap(3),
+            Diversity::cap(1),
+            Diversity { cap: 0, penalty: 2.0 },
+            Diversity { cap: 2, penalty: 3.0 },
+            Diversity { cap: 0, penalty: 40.0 },
+            Diversity { cap: 0, penalty: 0.5 },
+        ][case % 7];
+        // the buyable items at their places in the whole ranking
+        let ok: Vec<(u32, u32)> = ranking.iter().enumerate().filter(|(_, &i)| buyable[i as usize]).map(|(p, &i)| (i, p as u32)).collect();
+        let (got, asked, _) = pick_over(&cat, &ranking, &buyable, k, rule);
+        assert_eq!(got, diversify_placed(&cat, &ok, k, rule), "case {case}: n {n}, k {k}, {rule:?}, {rate}% buyable");
         assert!(got.iter().all(|i| asked.contains(i)), "case {case}: nothing is returned unchecked");
     }
     // the usual case: most items buyable, the ranking full of variants of a few products
@@ -186,9 +214,9 @@ fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few(
     let cat = catalogue(&cats, &groups);
     let ranking: Vec<u32> = (0..200).collect();
     let buyable: Vec<bool> = (0..200).map(|i| i % 7 != 3).collect();
-    let (got, asked, rounds) = pick_over(&cat, &ranking, &buyable, 10, 3);
+    let (got, asked, rounds) = pick_over(&cat, &ranking, &buyable, 10, Diversity::cap(3));
     let ok: Vec<u32> = ranking.iter().copied().filter(|&i| buyable[i as usize]).collect();
-    assert_eq!(got, diversify(&cat, &ok, 10, 3));
+    assert_eq!(got, diversify(&cat, &ok, 10, Diversity::cap(3)));
     // 10 wanted + a margin of 4, then the replacements of the 2 that were not buyable (the next
     // variants) and the item that moves up into the margin: 17 checked, not the 45 ranked items
     // a window holds
@@ -199,12 +227,12 @@ fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few(
     let big = catalogue(&cats, &names.iter().map(|s| Some(s.as_str())).collect::<Vec<_>>());
     let ranking: Vec<u32> = (0..2000).collect();
     let buyable: Vec<bool> = (0..2000).map(|i| i % 20 == 9).collect();
-    let (got, asked, rounds) = pick_over(&big, &ranking, &buyable, 10, 0);
+    let (got, asked, rounds) = pick_over(&big, &ranking, &buyable, 10, Diversity::cap(0));
     assert_eq!(got, (0..10).map(|n| 20 * n + 9).collect::<Vec<u32>>());
     // (the answer lies 190 items deep: 2 rounds, 222 checked)
     assert!(rounds <= 3 && asked.len() < 300, "{rounds} rounds, {} checked", asked.len());
     // nothing buyable: empty, every item checked once
-    let (got, asked, _) = pick_over(&cat, &(0..200).collect::<Vec<u32>>(), &[false; 200], 10, 3);
+    let (got, asked, _) = pick_over(&cat, &(0..200).collect::<Vec<u32>>(), &[false; 200], 10, Diversity::cap(3));
     assert!(got.is_empty());
     assert_eq!(asked.len(), 200);
 }

@@ -28,6 +28,8 @@ fn upto(ms: i64) -> TimestampWithTimeZone {
 pub fn tuning() -> Tuning {
     Tuning {
         max_per_category: gucs::MAX_PER_CATEGORY.get().max(0) as usize,
+        diversity_penalty: gucs::DIVERSITY_PENALTY.get() as f32,
+        seen_last: gucs::SEEN_LAST.get(),
         candidates: gucs::CANDIDATES.get().max(1) as usize,
         history_half_life_days: gucs::HISTORY_HALF_LIFE_DAYS.get(),
         preference_penalty: gucs::PREFERENCE_PENALTY.get() as f32,

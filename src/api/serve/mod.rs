@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 
 mod cache;
-mod live;
+pub(crate) mod live;
 
 use live::SpiLive;
 

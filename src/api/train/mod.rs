@@ -22,6 +22,7 @@ use reco_engine::models::dataset::{contribution, Dataset, Event, Interner, NONE}
 use reco_engine::models::hybrid::MEMBERS;
 use reco_engine::models::linalg::Exec;
 use reco_engine::models::pipeline::{self, Kind, Params, Step, Trained, TrainingItems};
+use reco_engine::serve::offline::Setup;
 use reco_engine::{Error, ErrorKind};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -31,21 +32,47 @@ fn summary_json(s: &Summary) -> Value {
     json!({"ndcg": r(s.ndcg), "recall": r(s.recall), "hit_rate": r(s.hit_rate), "map": r(s.map), "coverage": r(s.coverage), "users": s.users})
 }
 
-/// The metrics of a run: its own kind's at top level, members' below.
+/// The metrics of a run: its own kind's served list at top level (what `reco.recommend` would
+/// have returned on the holdout), the raw ranking under `raw`, and for a hybrid each member's,
+/// served and raw, under `members`.
 fn metrics_json(kind: Kind, t: &Trained, p: &Params) -> Option<Value> {
     let rep = t.report.as_ref()?;
-    let own = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap_or_default() };
-    let mut m = summary_json(&own);
+    let raw = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap_or_default() };
+    let mut m = match &t.served {
+        Some(s) => summary_json(&s.model),
+        None => summary_json(&raw),
+    };
     let o = m.as_object_mut()?;
+    o.insert("raw".into(), summary_json(&raw));
     o.insert("k".into(), json!(p.k));
     o.insert("holdout".into(), json!(p.holdout));
     o.insert("train_events".into(), json!(t.n_train));
     o.insert("test_events".into(), json!(t.n_test));
     if kind == Kind::Hybrid {
-        let members: Map<String, Value> = MEMBERS.iter().zip(&rep.members).filter_map(|(n, s)| Some((n.to_string(), summary_json(s.as_ref()?)))).collect();
-        o.insert("members".into(), Value::Object(members));
+        o.insert("members".into(), Value::Object(members_json(rep, t.served.as_ref())));
+        if let Some(s) = &t.served {
+            let tried: Vec<Value> = s.tried.iter().map(|(w, ndcg)| json!({"blend": blend_json(w), "ndcg": (ndcg * 1e6).round() / 1e6})).collect();
+            o.insert("blends_tried".into(), Value::Array(tried));
+        }
     }
     Some(m)
+}
+
+/// Each member's metrics: served (when evaluated so) with the raw ranking under `raw`.
+fn members_json(rep: &reco_engine::models::hybrid::Report, served: Option<&pipeline::ServedReport>) -> Map<String, Value> {
+    MEMBERS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let raw = rep.members[i].as_ref()?;
+            let mut v = match served.and_then(|s| s.members[i].as_ref()) {
+                Some(s) => summary_json(s),
+                None => summary_json(raw),
+            };
+            v["raw"] = summary_json(raw);
+            Some((n.to_string(), v))
+        })
+        .collect()
 }
 
 fn blend_json(w: &[f32; 4]) -> Value {
@@ -109,7 +136,15 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
         )
         .or_raise();
         if let Some(m) = metrics {
-            pgrx::notice!("{label}: ready in {:.1}s; holdout ndcg@{} {}, recall@{} {}", started.elapsed().as_secs_f64(), p.k, m["ndcg"], p.k, m["recall"]);
+            pgrx::notice!(
+                "{label}: ready in {:.1}s; holdout ndcg@{} {} served ({} raw), recall@{} {} served",
+                started.elapsed().as_secs_f64(),
+                p.k,
+                m["ndcg"],
+                m["raw"]["ndcg"],
+                p.k,
+                m["recall"]
+            );
         }
     });
     match result {
@@ -139,13 +174,13 @@ fn evaluate(params: default!(Option<Payload>, "'{}'")) -> JsonbText {
     let t = run(&l, Kind::Hybrid, &p, started, "evaluate");
     let mut kinds = Map::new();
     if let Some(r) = &t.report {
-        for (n, s) in MEMBERS.iter().zip(&r.members) {
-            if let Some(s) = s {
-                kinds.insert(n.to_string(), summary_json(s));
-            }
-        }
-        let mut h = summary_json(&r.hybrid);
-        h["weights"] = blend_json(&r.weights);
+        kinds = members_json(r, t.served.as_ref());
+        let mut h = match &t.served {
+            Some(s) => summary_json(&s.model),
+            None => summary_json(&r.hybrid),
+        };
+        h["raw"] = summary_json(&r.hybrid);
+        h["weights"] = blend_json(&t.weights);
         kinds.insert("hybrid".into(), h);
     }
     JsonbText::of(&json!({

@@ -15,11 +15,11 @@ pub(super) struct Loaded {
 pub(super) const READ_SQL: &str = concat!(
     "SELECT 0, i.item_id, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::timestamptz, ",
     crate::api::items::feature_columns!(),
-    "
+    ", i.group_id
   FROM reco.items i
 UNION ALL
 SELECT 1, e.item_id, e.customer_id, e.session_id, e.order_id, w.weight, e.value, e.occurred_at,
-       e.kind, NULL, NULL, NULL, NULL, NULL, NULL
+       e.kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL
   FROM reco.events e JOIN reco.event_weights w ON w.kind = e.kind
  WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0
    AND ($1 = 0 OR e.occurred_at >= now() - make_interval(secs => $1 * 86400))"
@@ -30,6 +30,7 @@ pub(super) fn item_index(l: &mut Loaded, id: &str) -> u32 {
     if i as usize == l.features.features.len() {
         l.features.features.push(ItemFeatures::default());
         l.features.category.push(l.categories.get_or_insert(""));
+        l.features.group.push(NONE);
     }
     i
 }
@@ -44,7 +45,7 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
         data_from: None,
         data_to: None,
     };
-    let (mut baskets, mut sessions) = (Interner::default(), Interner::default());
+    let (mut baskets, mut sessions, mut groups) = (Interner::default(), Interner::default(), Interner::default());
     Spi::connect(|c| {
         crate::api::scan(c, READ_SQL, &[DatumWithOid::from(window_days)], 20_000, |r| {
             let src: i32 = r.get(1).or_raise().unwrap_or(1);
@@ -54,6 +55,7 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
                 let f = crate::api::items::features(r, 9);
                 l.features.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
                 l.features.features[i] = f;
+                l.features.group[i] = r.get::<String>(16).or_raise().map_or(NONE, |g| groups.get_or_insert(&g));
                 return;
             }
             let customer: String = r.get(3).or_raise().unwrap_or_default();
@@ -72,7 +74,16 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
                 (Some(s), "view" | "click" | "cart_add") => sessions.get_or_insert(s),
                 _ => NONE,
             };
-            let ev = Event { user: l.users.get_or_insert(&customer), item: item_index(&mut l, &item_id), weight: w, at, basket, session };
+            let ev = Event {
+                user: l.users.get_or_insert(&customer),
+                item: item_index(&mut l, &item_id),
+                weight: w,
+                at,
+                basket,
+                session,
+                kind: l.ds.kind(&kind),
+                value: value.map_or(f32::NAN, |v| v as f32),
+            };
             l.data_from = Some(l.data_from.map_or(at, |x| x.min(at)));
             l.data_to = Some(l.data_to.map_or(at, |x| x.max(at)));
             l.ds.events.push(ev);

@@ -51,10 +51,21 @@ pub(super) fn memory(reset: bool) -> (i64, i64) {
 pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Trained {
     let end = l.data_to.unwrap_or(0);
     let pool = pool();
+    // the holdout is served as `reco.recommend` serves a home page now: this session's serving
+    // settings, the event weights, the repeatable categories and the `home` placement
+    let (placement, settings) = if p.evaluate {
+        let (_, placement, settings) = Spi::connect(|c| crate::api::serve::live::deployed(c, "home", true));
+        (placement, settings)
+    } else {
+        Default::default()
+    };
+    let tuning = crate::api::serve::live::tuning();
+    let setup =
+        Setup { item_ids: &l.items.ids, settings: &settings, tuning: &tuning, placement, history_events: crate::gucs::HISTORY_EVENTS.get().max(1) as usize };
     let r = {
         let cancel = cancel_requested;
         let exec = Exec { pool: Some(&pool), cancel: Some(&cancel) };
-        pipeline::train(&l.ds, &l.features, end, kind, p, exec, |step| -> Result<(), std::convert::Infallible> {
+        pipeline::train(&l.ds, &l.features, end, kind, p, p.evaluate.then_some(&setup), exec, |step| -> Result<(), std::convert::Infallible> {
             pg_sys::check_for_interrupts!();
             let secs = started.elapsed().as_secs_f64();
             match step {

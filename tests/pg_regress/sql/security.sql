@@ -102,7 +102,7 @@ SET client_min_messages = warning;
 SET reco.hnsw_min_items = 1;  -- index-backed at this size: HNSW indexes and reco.item_knn
 SET search_path = pg_catalog, pg_temp;  -- without public, where pgvector lives: names are qualified
 SELECT (reco.load_demo('small', 42) ->> 'customers') AS customers;
-SELECT reco.train('hybrid', '{"iterations": 5}') AS first \gset
+SELECT reco.train('hybrid', '{"iterations": 5, "evaluate": false}') AS first \gset
 SELECT reco.train('als', '{"iterations": 5}') AS second \gset
 SELECT count(*) AS hnsw_indexes FROM pg_indexes WHERE schemaname = 'reco' AND indexname ~ ('^item_vectors_' || :first || '_');
 SELECT count(*) > 0 AS knn_lists FROM reco.item_knn WHERE model_id = :first;

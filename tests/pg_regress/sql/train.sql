@@ -17,6 +17,12 @@ SELECT round((SELECT sum(value::float8) FROM jsonb_each_text(blend))::numeric, 3
        bool_and((metrics->>'ndcg')::float8 >= (m.value->>'ndcg')::float8) AS hybrid_beats_members,
        count(*) AS members
 FROM reco.models, jsonb_each(metrics->'members') m WHERE model_id = :hybrid GROUP BY blend;
+-- those figures are the served lists' (what reco.recommend would return on the holdout), with
+-- the raw rankings' beside them; the blend is the best served of those tried
+SELECT metrics ? 'raw' AS raw_beside, bool_and(m.value ? 'raw') AS members_raw_beside,
+       jsonb_array_length(metrics->'blends_tried') >= 4 AS blends_tried,
+       (metrics->>'ndcg')::float8 >= (SELECT max((t->>'ndcg')::float8) FROM jsonb_array_elements(metrics->'blends_tried') t) - 1e-6 AS best_of_tried
+FROM reco.models, jsonb_each(metrics->'members') m WHERE model_id = :hybrid GROUP BY metrics;
 -- and every member learned something: better than popularity except content (cold start)
 SELECT m.key AS member, (m.value->>'ndcg')::float8 > 0 AS some_hits,
        (m.value->>'ndcg')::float8 >= (metrics->'members'->'popularity'->>'ndcg')::float8 AS beats_popularity
