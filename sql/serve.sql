@@ -18,19 +18,21 @@ CREATE TABLE reco.placement_weights (
     als           real NOT NULL DEFAULT 1 CHECK (als >= 0),
     session_boost real NOT NULL DEFAULT 3 CHECK (session_boost >= 1),
     complements_first boolean NOT NULL DEFAULT false,
+    alternatives  boolean NOT NULL DEFAULT false,
     description   text,
     builtin       boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE reco.placement_weights IS 'Per placement, multipliers on the deployed model''s blend weights (popularity, co-occurrence, content, ALS) '
     'and how much more this session''s events weigh than older history; with complements_first, what goes with the cart '
-    '(other categories than the cart''s) comes before more of the cart''s own categories. Edit the rows to tune a placement; '
+    '(other categories than the cart''s) comes before more of the cart''s own categories; with alternatives, those are offered as '
+    'alternatives to the cart item of their category (an abandoned cart''s page). Edit the rows to tune a placement; '
     'add rows for your own placements. pg_dump saves the rows you add (builtin = false); re-apply edits of built-in rows after a restore.';
-INSERT INTO reco.placement_weights (placement, popularity, cooccurrence, content, als, session_boost, complements_first, description, builtin) VALUES
-    ('home', 1, 1, 1, 1, 3, false, 'home page and listings: the blend as trained', true),
-    ('cart', 1, 0.5, 3, 1, 3, true, 'cart page and abandoned carts: what goes with the cart first, then alternatives to the cart items (similar items weigh more)', true),
-    ('checkout', 1, 3, 0.5, 1, 3, true, 'checkout: add-ons that go with the cart (bought together weighs more)', true),
-    ('post_purchase', 0.5, 3, 0.3, 1, 3, true, 'after the order: accessories for what was just bought (pass the order''s items as cart)', true),
-    ('email', 1, 1, 1, 1, 1, false, 'campaigns: no live session, history only', true);
+INSERT INTO reco.placement_weights (placement, popularity, cooccurrence, content, als, session_boost, complements_first, alternatives, description, builtin) VALUES
+    ('home', 1, 1, 1, 1, 3, false, false, 'home page and listings: the blend as trained', true),
+    ('cart', 1, 0.5, 3, 1, 3, true, true, 'cart page and abandoned carts: what goes with the cart first, then alternatives to the cart items (similar items weigh more)', true),
+    ('checkout', 1, 3, 0.5, 1, 3, true, false, 'checkout: add-ons that go with the cart (bought together weighs more)', true),
+    ('post_purchase', 0.5, 3, 0.3, 1, 3, true, false, 'after the order: accessories for what was just bought (pass the order''s items as cart)', true),
+    ('email', 1, 1, 1, 1, 1, false, false, 'campaigns: no live session, history only', true);
 
 CREATE TABLE reco.recommendations (
     rec_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -7,3 +7,4 @@ pub mod hybrid;
 pub mod linalg;
 pub mod pipeline;
 pub mod popularity;
+pub mod tune;

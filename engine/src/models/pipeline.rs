@@ -85,6 +85,40 @@ pub struct Params {
     pub history_neighbors: bool,
     /// shrinkage of the history neighbours' cosine (customers a pair needs to count fully)
     pub history_shrinkage: f32,
+    /// search the members' hyper-parameters on the holdout ([`super::tune`])
+    pub tune: Tune,
+    /// the search's time budget, seconds
+    pub tune_budget_s: f64,
+    /// the keys the caller set (a search keeps them as given)
+    pub given: Vec<String>,
+}
+
+/// Whether a training searches hyper-parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tune {
+    Off,
+    /// as much of the search as fits in the budget
+    On,
+    /// the whole search when the data is small enough for the budget ([`Tune::fits`]), else none
+    Auto,
+}
+
+/// Interactions × trials a search gets through per second of budget, measured: an ALS fit and
+/// evaluation of the demo `medium` holdout (1.2 M interactions) takes about 3 s on 2 threads.
+pub const TUNE_RATE: f64 = 350_000.0;
+
+impl Tune {
+    /// Whether a search of `kind` over `interactions` customer–item pairs runs with this setting
+    /// and budget: always when on; when auto, if interactions × the trials planned is at most
+    /// [`TUNE_RATE`] × the budget (deterministic: the same data decides the same way on any
+    /// machine).
+    pub fn runs(self, kind: Kind, interactions: usize, budget_s: f64) -> bool {
+        match self {
+            Tune::On => true,
+            Tune::Off => false,
+            Tune::Auto => (interactions * super::tune::planned(kind)) as f64 <= TUNE_RATE * budget_s,
+        }
+    }
 }
 
 impl Default for Params {
@@ -105,12 +139,15 @@ impl Default for Params {
             hnsw: true,
             history_neighbors: true,
             history_shrinkage: 10.0,
+            tune: Tune::Auto,
+            tune_budget_s: 60.0,
+            given: Vec::new(),
         }
     }
 }
 
 /// Every accepted key: (name, what it is).
-pub const PARAM_KEYS: [(&str, &str); 21] = [
+pub const PARAM_KEYS: [(&str, &str); 23] = [
     ("factors", "ALS latent factors (1..1024, default 64)"),
     ("regularization", "ALS L2 regularization (>= 0, default 0.05)"),
     ("alpha", "ALS confidence slope: c = 1 + alpha * weight (> 0, default 2)"),
@@ -132,6 +169,8 @@ pub const PARAM_KEYS: [(&str, &str); 21] = [
     ("hnsw", "build HNSW indexes on the stored item vectors (default true)"),
     ("history_neighbors", "co-occurrence: also learn from each customer's whole history, item-kNN (default true)"),
     ("history_shrinkage", "history neighbours: cosine shrinkage, customers a pair needs to count fully (>= 0, default 10)"),
+    ("tune", "search hyper-parameters on the holdout: true, false, or \"auto\" (the default: when the whole search fits in tune_budget_s)"),
+    ("tune_budget_s", "the search's time budget in seconds (1..86400, default 60)"),
 ];
 
 fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
@@ -168,7 +207,7 @@ fn boolean(v: &Value, key: &str) -> Result<bool> {
 
 impl Params {
     pub fn from_json(obj: &Map<String, Value>) -> Result<Params> {
-        let mut p = Params::default();
+        let mut p = Params { given: obj.keys().cloned().collect(), ..Params::default() };
         for (key, v) in obj {
             match key.as_str() {
                 "factors" => p.als.factors = int(v, key, 1.0, 1024.0)?,
@@ -195,6 +234,19 @@ impl Params {
                 "hnsw" => p.hnsw = boolean(v, key)?,
                 "history_neighbors" => p.history_neighbors = boolean(v, key)?,
                 "history_shrinkage" => p.history_shrinkage = num(v, key, 0.0, 1e6)? as f32,
+                "tune" => {
+                    p.tune = match v {
+                        Value::Bool(true) => Tune::On,
+                        Value::Bool(false) => Tune::Off,
+                        Value::String(s) if s == "auto" => Tune::Auto,
+                        other => {
+                            return Err(Error::invalid(format!("training parameter tune must be true, false or \"auto\", not {other}"))
+                                .at("$.tune")
+                                .hint("write tune as a JSON boolean, or \"auto\""))
+                        }
+                    }
+                }
+                "tune_budget_s" => p.tune_budget_s = num(v, key, 1.0, 86_400.0)?,
                 other => {
                     return Err(Error::invalid(format!("training parameter {} is not known", show(other)))
                         .at(format!("$.{other}"))
@@ -216,6 +268,8 @@ impl Params {
             "holdout": self.holdout, "eval_users": self.eval_users, "k": self.k, "refit": self.refit,
             "seed": self.seed, "report_loss": self.als.report_loss, "window_days": self.window_days, "hnsw": self.hnsw,
             "history_neighbors": self.history_neighbors, "history_shrinkage": self.history_shrinkage,
+            "tune": match self.tune { Tune::On => Value::Bool(true), Tune::Off => Value::Bool(false), Tune::Auto => Value::String("auto".into()) },
+            "tune_budget_s": self.tune_budget_s,
         })
     }
 }
@@ -244,6 +298,8 @@ pub struct Trained {
     pub report: Option<Report>,
     /// the holdout's served lists, when evaluated with a serving setup
     pub served: Option<ServedReport>,
+    /// the hyper-parameter search, when one ran, and the parameters it chose (the ones trained)
+    pub tuning: Option<(super::tune::Report, Params)>,
     pub n_train: usize,
     pub n_test: usize,
     pub nnz: usize,
@@ -359,11 +415,32 @@ fn evaluate_served(
     (w, ServedReport { members, model, tried })
 }
 
+/// `ds` with each event's weight halved every `half_life_days` of age at `end_us`
+/// (microseconds); `ds` itself (no copy) when the half-life is 0.
+pub fn decayed(ds: &Dataset, end_us: i64, half_life_days: f64) -> std::borrow::Cow<'_, Dataset> {
+    if half_life_days <= 0.0 || !half_life_days.is_finite() {
+        return std::borrow::Cow::Borrowed(ds);
+    }
+    let mut d = ds.clone();
+    d.decay(end_us, half_life_days * 86_400_000_000.0);
+    std::borrow::Cow::Owned(d)
+}
+
 /// Progress reports, on the calling thread.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Phase(&'static str),
-    Iteration { phase: &'static str, iteration: usize, of: usize, loss: Option<f64> },
+    Iteration {
+        phase: &'static str,
+        iteration: usize,
+        of: usize,
+        loss: Option<f64>,
+    },
+    /// a hyper-parameter trial, and whether it is the best so far
+    Trial {
+        trial: super::tune::Trial,
+        best: bool,
+    },
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -434,14 +511,24 @@ pub fn train<E>(
     exec: Exec,
     mut progress: impl FnMut(Step) -> std::result::Result<(), E>,
 ) -> std::result::Result<Trained, E> {
+    let decayed = decayed(ds, end_us, p.half_life_days);
+    let ds: &Dataset = &decayed;
+    let mut tuning = None;
     let (weights, report, served, n_train, n_test) = if p.evaluate {
         progress(Step::Phase("holdout split"))?;
         let h = ds.holdout(p.holdout);
         let train_m = ds.matrix(Some(&h.train));
-        let on_split = fit(ds, Some(&h.train), &train_m, items, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
-        progress(Step::Phase("evaluation"))?;
         let test_m = ds.matrix(Some(&h.test));
         let set = hybrid::eval_set(&train_m, &test_m, p.eval_users, p.seed);
+        if p.tune.runs(kind, train_m.nnz(), p.tune_budget_s) {
+            progress(Step::Phase("tuning"))?;
+            let split = super::tune::Split { ds, h: &h, train: &train_m, set: &set, items, end_us };
+            let (q, r) = super::tune::search(&split, kind, p, p.tune_budget_s, exec, |t, best| progress(Step::Trial { trial: t.clone(), best }))?;
+            tuning = Some((r, q));
+        }
+        let p = tuning.as_ref().map_or(p, |t| &t.1);
+        let on_split = fit(ds, Some(&h.train), &train_m, items, end_us, kind, p, "als (holdout)", exec, &mut progress)?;
+        progress(Step::Phase("evaluation"))?;
         let merged = on_split.merged_neighbors(ds.n_items);
         let members = Members {
             popularity: on_split.popularity.as_ref().map(|x| x.score.as_slice()),
@@ -459,13 +546,15 @@ pub fn train<E>(
             None => (if kind == Kind::Hybrid { r.weights } else { kind.weights() }, None),
         };
         if !p.refit {
-            return Ok(Trained { weights: w, report: Some(r), served, n_train: h.train.len(), n_test: h.test.len(), ..on_split });
+            return Ok(Trained { weights: w, report: Some(r), served, tuning, n_train: h.train.len(), n_test: h.test.len(), ..on_split });
         }
         (w, Some(r), served, h.train.len(), h.test.len())
     } else {
         (kind.weights(), None, None, ds.events.len(), 0)
     };
+    let p = tuning.as_ref().map_or(p, |t| &t.1);
     let mut t = fit(ds, None, &ds.matrix(None), items, end_us, kind, p, "als", exec, &mut progress)?;
+    t.tuning = tuning;
     t.weights = weights;
     t.report = report;
     t.served = served;
@@ -477,7 +566,18 @@ pub fn train<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::NONE;
     use serde_json::json;
+
+    #[test]
+    fn the_event_half_life_halves_old_events() {
+        let ev = |at: i64| crate::models::dataset::Event { user: 0, item: 0, weight: 8.0, at, basket: NONE, session: NONE, kind: 0, value: f32::NAN };
+        let day = 86_400_000_000i64;
+        let ds = Dataset { n_users: 1, n_items: 1, events: vec![ev(0), ev(30 * day)], kinds: vec!["purchase".into()] };
+        let d = decayed(&ds, 30 * day, 30.0);
+        assert_eq!((d.events[0].weight, d.events[1].weight), (4.0, 8.0), "a 30-day-old event counts half");
+        assert!(matches!(decayed(&ds, 30 * day, 0.0), std::borrow::Cow::Borrowed(_)), "no half-life: no copy");
+    }
 
     #[test]
     fn params_parse_with_errors_that_name_the_key() {
@@ -489,7 +589,17 @@ mod tests {
         assert!(e.message.contains("factors = 0"), "{}", e.message);
         assert!(Params::from_json(json!({"factors": 1.5}).as_object().unwrap()).is_err());
         assert!(Params::from_json(json!({"refit": "yes"}).as_object().unwrap()).is_err());
-        assert_eq!(Params::from_json(Params::default().to_json().as_object().unwrap()).unwrap(), Params::default());
+        let mut q = Params::from_json(Params::default().to_json().as_object().unwrap()).unwrap();
+        assert_eq!(q.given.len(), PARAM_KEYS.len(), "every key is spelled out, and recorded as given");
+        q.given.clear();
+        assert_eq!(q, Params::default());
+        assert!(Tune::Auto.runs(Kind::Hybrid, 15_000, 60.0) && !Tune::Auto.runs(Kind::Hybrid, 1_200_000, 60.0));
+        assert!(Tune::On.runs(Kind::Hybrid, 1_200_000, 1.0) && !Tune::Off.runs(Kind::Als, 10, 60.0));
+        let p = Params::from_json(json!({"tune": true, "tune_budget_s": 30}).as_object().unwrap()).unwrap();
+        assert_eq!((p.tune, p.tune_budget_s), (Tune::On, 30.0));
+        assert_eq!(Params::from_json(json!({"tune": "auto"}).as_object().unwrap()).unwrap().tune, Tune::Auto);
+        assert!(Params::from_json(json!({"tune": "yes"}).as_object().unwrap()).unwrap_err().hint.unwrap().contains("auto"));
+        assert!(Params::from_json(json!({"tune_budget_s": 0}).as_object().unwrap()).is_err());
         assert!(Kind::parse("svd").unwrap_err().hint.unwrap().contains("hybrid"));
     }
 }

@@ -51,11 +51,14 @@ pub struct Placement {
     pub session_boost: f64,
     /// what goes with the cart (other categories) before more of the cart's own categories
     pub complements_first: bool,
+    /// items of a cart item's own category are offered as alternatives to it ("an alternative
+    /// to X in your cart"): the cart page of an abandoned cart
+    pub alternatives: bool,
 }
 
 impl Default for Placement {
     fn default() -> Placement {
-        Placement { multipliers: [1.0; 4], session_boost: 1.0, complements_first: false }
+        Placement { multipliers: [1.0; 4], session_boost: 1.0, complements_first: false, alternatives: false }
     }
 }
 

@@ -229,8 +229,10 @@ pub struct Ask<'a> {
 ///    items that do not fit the customer's preferences lowered, only buyable items taken.
 /// 6. Placements that sell add-ons (`complements_first`: checkout, cart, post_purchase) with a
 ///    cart: other categories than the cart's first, the cart's own categories only to fill.
-///    With `seen_last` (the default), items the customer viewed or carted and does not own
-///    come after everything new to them, only to fill.
+///    With `alternatives` (the cart page), those of the cart's own categories are offered as
+///    alternatives to the cart item of their category, and say so. With `seen_last` (the
+///    default), items the customer viewed or carted and does not own come after everything new
+///    to them, only to fill.
 /// 7. Reasons; then, when the model's catalogue runs out, items newer than the model.
 pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn Live, scores: &mut Scores, stats: &mut Stats) -> Vec<Served> {
     let (ctx, k, now, tuning) = (ask.ctx, ask.k, ask.now_ms, ask.tuning);
@@ -321,7 +323,10 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         for i in listed.chain(if sl { seen.iter().copied() } else { [].iter().copied() }) {
             tier[i as usize] = true;
         }
-        let more = pass.run(live, m, &tier, k - out.len(), scores, stats);
+        let mut more = pass.run(live, m, &tier, k - out.len(), scores, stats);
+        if ask.placement.alternatives && !cf {
+            alternatives(m, &ctx.cart, &mut more);
+        }
         out.extend(more);
     }
     if out.len() < k {
@@ -331,6 +336,18 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         out.extend(more);
     }
     out
+}
+
+/// Says of each item of a cart item's own category that it is an alternative to that cart item
+/// (the first in the cart of that category).
+fn alternatives(m: &Model, cart: &[String], list: &mut [Served]) {
+    for s in list {
+        let Some(&i) = m.cat.index.get(&s.item_id) else { continue };
+        let same = cart.iter().filter_map(|id| m.cat.index.get(id).copied()).find(|&c| m.cat.category[c as usize] == m.cat.category[i as usize]);
+        if let Some(c) = same {
+            s.reason = format!("an alternative to {} in your cart", m.cat.title[c as usize]);
+        }
+    }
 }
 
 /// The items the customer viewed, clicked or carted (in their history or this session) and

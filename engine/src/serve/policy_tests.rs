@@ -286,7 +286,7 @@ fn back_in_stock_in_the_customers_size_says_so() {
 }
 
 fn checkout() -> Placement {
-    Placement { multipliers: [1.0, 3.0, 0.5, 1.0], session_boost: 3.0, complements_first: true }
+    Placement { multipliers: [1.0, 3.0, 0.5, 1.0], session_boost: 3.0, complements_first: true, alternatives: false }
 }
 
 #[test]
@@ -367,7 +367,7 @@ fn a_popular_add_on_of_the_cart_says_bought_together_at_every_hour() {
     let (s, t) = (settings(), Tuning::default());
     let c = ctx(json!({"cart": ["phone-2"], "placement": "checkout"}));
     // popularity weighs far more than co-occurrence here: the case is picked for its popularity
-    let placement = Placement { multipliers: [20.0, 0.2, 0.0, 0.0], session_boost: 1.0, complements_first: true };
+    let placement = Placement { multipliers: [20.0, 0.2, 0.0, 0.0], session_boost: 1.0, complements_first: true, alternatives: false };
     for h in 0..24 {
         let ask = Ask { customer_id: None, k: 4, ctx: &c, now_ms: MONDAY + h * HOUR, placement, settings: &s, tuning: &t };
         let list = policy::recommend(Some(&m), &ask, &Customer::default(), &mut Shop::default(), &mut Scores::default(), &mut Stats::default());
@@ -421,4 +421,28 @@ fn the_diversity_penalty_spreads_the_list_over_categories_and_never_leaves_it_sh
     assert_eq!(cats(&default), ["phones", "shoes", "phones", "shoes"], "{default:?}");
     let all = recommend(Some(&m), &cust, &ctx(json!({"diversity_penalty": 100})), 13, now, &mut Shop::default());
     assert_eq!(all.len(), 13, "a penalty is not a cap: {all:?}");
+}
+
+#[test]
+fn an_abandoned_cart_page_offers_alternatives_to_the_cart_items_after_what_goes_with_them() {
+    let m = shop_model();
+    let (settings, tuning) = (settings(), Tuning::default());
+    let cart_page = Placement { multipliers: [1.0, 0.5, 3.0, 1.0], session_boost: 3.0, complements_first: true, alternatives: true };
+    let c = ctx(json!({"cart": ["phone-2"]}));
+    for h in 0..24 {
+        let now = MONDAY + h * HOUR;
+        let serve = |placement: Placement| {
+            let ask = Ask { customer_id: Some("c1"), k: 12, ctx: &c, now_ms: now, placement, settings: &settings, tuning: &tuning };
+            policy::recommend(Some(&m), &ask, &Customer::default(), &mut Shop::default(), &mut Scores::default(), &mut Stats::default())
+        };
+        let list = serve(cart_page);
+        // cases, chargers and shoes first; then the other phones, each "an alternative to" the one in the cart
+        let first_phone = list.iter().position(|s| s.item_id.starts_with("phone-")).unwrap();
+        assert!(list[..first_phone].len() >= 8 && list[first_phone..].iter().all(|s| s.item_id.starts_with("phone-")), "hour {h}: {list:?}");
+        assert!(list[first_phone..].iter().all(|s| s.reason == "an alternative to PHONE-2 in your cart"), "hour {h}: {list:?}");
+        assert!(list[..first_phone].iter().all(|s| !s.reason.starts_with("an alternative")), "hour {h}: {list:?}");
+        // checkout fills with the same phones, but does not call them alternatives
+        let at_checkout = serve(checkout());
+        assert!(at_checkout.iter().all(|s| !s.reason.starts_with("an alternative")), "hour {h}: {at_checkout:?}");
+    }
 }

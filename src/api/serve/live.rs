@@ -48,7 +48,7 @@ pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i
         ($columns:literal, $from:literal) => {
             concat!(
                 "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                        p.session_boost, p.placement IS NOT NULL, p.complements_first",
+                        p.session_boost, p.placement IS NOT NULL, p.complements_first, p.alternatives",
                 $columns,
                 " FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
                 $from
@@ -80,15 +80,16 @@ pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i
     let f = |i: usize| r.get::<f32>(i).or_raise().unwrap_or(1.0);
     let mut out = Settings::default();
     if settings {
-        let kinds: Vec<Option<String>> = r.get(9).or_raise().unwrap_or_default();
-        let weights: Vec<Option<f64>> = r.get(10).or_raise().unwrap_or_default();
+        let kinds: Vec<Option<String>> = r.get(10).or_raise().unwrap_or_default();
+        let weights: Vec<Option<f64>> = r.get(11).or_raise().unwrap_or_default();
         out.weights = kinds.into_iter().zip(weights).filter_map(|(k, w)| Some((k?, w.unwrap_or(0.0)))).collect();
-        out.repeatable = r.get::<Vec<Option<String>>>(11).or_raise().unwrap_or_default().into_iter().flatten().collect();
+        out.repeatable = r.get::<Vec<Option<String>>>(12).or_raise().unwrap_or_default().into_iter().flatten().collect();
     }
     let placement = Placement {
         multipliers: [f(2), f(3), f(4), f(5)],
         session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64,
         complements_first: r.get::<bool>(8).or_raise().unwrap_or(false),
+        alternatives: r.get::<bool>(9).or_raise().unwrap_or(false),
     };
     (r.get::<i64>(1).or_raise(), placement, out)
 }

@@ -48,6 +48,9 @@ fn metrics_json(kind: Kind, t: &Trained, p: &Params) -> Option<Value> {
     o.insert("holdout".into(), json!(p.holdout));
     o.insert("train_events".into(), json!(t.n_train));
     o.insert("test_events".into(), json!(t.n_test));
+    if let Some((r, chosen)) = &t.tuning {
+        o.insert("tuning".into(), r.to_json(chosen));
+    }
     if kind == Kind::Hybrid {
         o.insert("members".into(), Value::Object(members_json(rep, t.served.as_ref())));
         if let Some(s) = &t.served {
@@ -111,6 +114,9 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
             );
         }
         let t = run(&l, kind, &p, started, &label);
+        // what trained: the search's choice when one ran
+        let p = t.tuning.as_ref().map_or(p.clone(), |x| x.1.clone());
+        let effective = p.to_json();
         store(model_id, &l, &t, &p, &mut progress);
         let (_, peak) = memory(false);
         let metrics = metrics_json(kind, &t, &p);

@@ -70,6 +70,14 @@ pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &
             let secs = started.elapsed().as_secs_f64();
             match step {
                 Step::Phase(name) => pgrx::notice!("{label}: {name} ({secs:.1}s)"),
+                Step::Trial { trial, best } => pgrx::notice!(
+                    "{label}: tuning {} {}: ndcg@{} {:.4}{} ({secs:.1}s)",
+                    trial.member,
+                    if trial.change.as_object().is_some_and(|o| o.is_empty()) { "as given".to_string() } else { trial.change.to_string() },
+                    p.k,
+                    trial.ndcg,
+                    if best { ", best so far" } else { "" }
+                ),
                 Step::Iteration { phase, iteration, of, loss } => match loss {
                     Some(loss) => pgrx::notice!("{label}: {phase} iteration {iteration}/{of}, loss {loss:.6} ({secs:.1}s)"),
                     None => pgrx::notice!("{label}: {phase} iteration {iteration}/{of} ({secs:.1}s)"),

@@ -103,7 +103,7 @@ SET reco.hnsw_min_items = 1;  -- index-backed at this size: HNSW indexes and rec
 SET search_path = pg_catalog, pg_temp;  -- without public, where pgvector lives: names are qualified
 SELECT (reco.load_demo('small', 42) ->> 'customers') AS customers;
 SELECT reco.train('hybrid', '{"iterations": 5, "evaluate": false}') AS first \gset
-SELECT reco.train('als', '{"iterations": 5}') AS second \gset
+SELECT reco.train('als', '{"iterations": 5, "tune": false}') AS second \gset
 SELECT count(*) AS hnsw_indexes FROM pg_indexes WHERE schemaname = 'reco' AND indexname ~ ('^item_vectors_' || :first || '_');
 SELECT count(*) > 0 AS knn_lists FROM reco.item_knn WHERE model_id = :first;
 SELECT (reco.evaluate('{"iterations": 3}') -> 'kinds' ? 'hybrid') AS evaluated;

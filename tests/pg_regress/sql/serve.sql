@@ -275,6 +275,18 @@ JOIN reco.items i USING (item_id);
 -- a phone case first, whose reason names the phone ("bought together with ...", or "goes with
 -- ... in your cart" when the ALS member leads) at every hour
 SELECT title AS phone_title FROM reco.items WHERE item_id = :'phone' \gset
+-- the cart page of an abandoned cart (placement cart: alternatives): once what goes with the
+-- cart runs out (here everything but phones is excluded) other phones come, each "an
+-- alternative to" the phone in the cart; at checkout the same phones are not called that
+SELECT count(*) > 0 AS alternatives_offered,
+       bool_and(r.reason = 'an alternative to ' || :'phone_title' || ' in your cart') AS say_so
+FROM reco.recommend('brand-new-customer', 5, jsonb_build_object('cart', ARRAY[:'phone'], 'placement', 'cart',
+       'exclude', (SELECT jsonb_agg(item_id) FROM reco.items WHERE category <> 'phones'),
+       'now', date_trunc('day', now()) - interval '10 hours')) r;
+SELECT count(*) > 0 AS phones_offered, bool_and(r.reason NOT LIKE 'an alternative%') AS not_alternatives
+FROM reco.recommend('brand-new-customer', 5, jsonb_build_object('cart', ARRAY[:'phone'], 'placement', 'checkout',
+       'exclude', (SELECT jsonb_agg(item_id) FROM reco.items WHERE category <> 'phones'),
+       'now', date_trunc('day', now()) - interval '10 hours')) r;
 SELECT count(DISTINCT h) AS hours, count(*) AS rows,
        count(*) FILTER (WHERE i.category = 'phones') AS phones_offered,
        count(*) FILTER (WHERE r.ord = 1 AND i.category = 'phone_cases') AS phone_case_first,

@@ -23,6 +23,12 @@ SELECT metrics ? 'raw' AS raw_beside, bool_and(m.value ? 'raw') AS members_raw_b
        jsonb_array_length(metrics->'blends_tried') >= 4 AS blends_tried,
        (metrics->>'ndcg')::float8 >= (SELECT max((t->>'ndcg')::float8) FROM jsonb_array_elements(metrics->'blends_tried') t) - 1e-6 AS best_of_tried
 FROM reco.models, jsonb_each(metrics->'members') m WHERE model_id = :hybrid GROUP BY metrics;
+-- tuning: the default ("auto") searches data this small (interactions x trials within the
+-- budget); every trial is recorded, and the parameters stored are the ones chosen
+SELECT jsonb_array_length(metrics->'tuning'->'tried') >= 15 AS searched,
+       (metrics->'tuning'->'chosen'->>'factors') = params->>'factors' AS stored_as_chosen,
+       (metrics->'tuning'->>'skipped')::int AS skipped, params->>'tune' AS tune
+FROM reco.models WHERE model_id = :hybrid;
 -- and every member learned something: better than popularity except content (cold start)
 SELECT m.key AS member, (m.value->>'ndcg')::float8 > 0 AS some_hits,
        (m.value->>'ndcg')::float8 >= (metrics->'members'->'popularity'->>'ndcg')::float8 AS beats_popularity
@@ -69,7 +75,7 @@ SELECT kind, status, metrics IS NULL AS no_metrics, blend->>'cooccurrence' AS we
        (SELECT count(*) FROM reco.item_vectors v WHERE v.model_id = m.model_id) AS vectors,
        (SELECT count(*) > 0 FROM reco.item_neighbors n WHERE n.model_id = m.model_id) AS neighbours
 FROM reco.models m WHERE model_id = :cooc;
-SELECT reco.train('als', '{"factors": 8, "iterations": 3, "hnsw": false}') AS als \gset
+SELECT reco.train('als', '{"factors": 8, "iterations": 3, "hnsw": false, "tune": false}') AS als \gset
 SELECT kind, status, params->>'factors' AS factors, (SELECT min(vector_dims(v)) FROM reco.item_vectors v WHERE v.model_id = :als) AS dims,
        (SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'item_vectors_' || :als || '_%') AS indexes
 FROM reco.models WHERE model_id = :als;
@@ -91,6 +97,8 @@ SELECT try($$SELECT reco.train('svd')$$);
 SELECT try($$SELECT reco.train('als', '{"factor": 8}')$$);
 SELECT try($$SELECT reco.train('als', '{"factors": 0}')$$);
 SELECT try($$SELECT reco.train('als', '{"holdout": "a lot"}')$$);
+SELECT try($$SELECT reco.train('als', '{"tune": "yes"}')$$);
+SELECT try($$SELECT reco.train('als', '{"tune_budget_s": 0}')$$);
 SELECT try($$SELECT reco.train('als', '[]')$$);
 SELECT try($$SELECT reco.prune_models(-1)$$);
 SELECT try($$SELECT reco.schedule_training('0 3 * * *', 'svd')$$);
