@@ -10,8 +10,8 @@
 # time), the movies as items (title; first genre as category, all genres as tags), trains every
 # kind with default parameters on the same temporal holdout (each customer's last 20%), and the
 # `implicit` library's ALS on the same events, split and metric (bench/train_implicit.py).
-# Ratings count as in training everywhere: (stars - 3) / 2, so 1-2 stars are dislikes and
-# 3 stars is neutral; only liked held-out items are relevant.
+# Ratings count as in training everywhere: (stars - 2) / 3, so 3 stars is a weak interaction,
+# 2 stars neutral and 1 star a dislike; only liked (4-5 star) held-out items are relevant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${1:-2}

@@ -20,8 +20,8 @@ rows = []  # (u, i, contribution, at)
 with open(path) as f:
     for cid, iid, kind, weight, value, at in csv.reader(f):
         w = float(weight)
-        if kind == "rating":  # (stars - 3) / 2, as in engine/src/models/dataset.rs
-            w = w * ((min(max(float(value), 0.0), 5.0) - 3.0) / 2.0) if value else 0.0
+        if kind == "rating":  # (stars - 2) / 3, as in engine/src/models/dataset.rs
+            w = w * ((min(max(float(value), 0.0), 5.0) - 2.0) / 3.0) if value else 0.0
         u = users.setdefault(cid, len(users))
         i = items.setdefault(iid, len(items))
         rows.append((u, i, w, int(at)))

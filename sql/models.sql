@@ -20,14 +20,14 @@ SELECT d.kind, coalesce(o.weight, d.weight) AS weight, d.weight AS default_weigh
     ('cart_add', 4, 'put it in the cart'),
     ('cart_remove', -2, 'took it out again: cancels half a cart add'),
     ('purchase', 8, 'bought it (per order line)'),
-    ('rating', 6, 'scaled by (stars - 3) / 2: 5 stars +6, 3 stars 0, 1 star -6'),
+    ('rating', 6, 'scaled by (stars - 2) / 3: 5 stars +6, 3 stars +2, 2 stars 0, 1 star -2'),
     ('return', -8, 'returned it: cancels the purchase'),
     ('impression', 0, 'was shown it: no signal of interest'),
     ('email_open', 0, 'opened an email: not about one item'),
     ('email_click', 2, 'clicked the item in an email')
   ) AS d(kind, weight, description)
   LEFT JOIN reco.event_weight_overrides o ON o.kind = d.kind;
-COMMENT ON VIEW reco.event_weights IS 'How much each kind of event says about liking an item, for training. Ratings are scaled by (stars - 3) / 2; '
+COMMENT ON VIEW reco.event_weights IS 'How much each kind of event says about liking an item, for training. Ratings are scaled by (stars - 2) / 3; '
     'negative weights (returns, cart removals) cancel positive ones; a customer-item pair counts only when its sum is positive. '
     'UPDATE it to change a weight.';
 

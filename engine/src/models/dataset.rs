@@ -2,7 +2,9 @@
 //! customer × item matrix, baskets and sessions the models train on.
 //!
 //! Each event contributes `weight(kind) × f(kind, value) × 0.5^(age / half_life)`:
-//! f is 1 except for ratings, where f = (value − 3) / 2 (5 stars → +1, 3 → 0, 1 → −1), so a low
+//! f is 1 except for ratings, where f = (value − 2) / 3 (5 stars → +1, 3 → +1/3, 2 → 0,
+//! 1 → −1/3: a 3-star rating is still an interaction, chosen by measurement on MovieLens 100K
+//! against (value − 3) / 2, (value − 2.5) / 2.5 and (value − 1) / 4), so a low
 //! rating counts against the item instead of as liking it. A return carries a negative weight
 //! that cancels the purchase. A customer–item pair enters the matrix only when its sum is
 //! positive.
@@ -16,7 +18,7 @@ pub const DEFAULT_WEIGHTS: [(&str, f64, &str); 10] = [
     ("cart_add", 4.0, "put it in the cart"),
     ("cart_remove", -2.0, "took it out again: cancels half a cart add"),
     ("purchase", 8.0, "bought it (per order line)"),
-    ("rating", 6.0, "scaled by (stars - 3) / 2: 5 stars +6, 3 stars 0, 1 star -6"),
+    ("rating", 6.0, "scaled by (stars - 2) / 3: 5 stars +6, 3 stars +2, 2 stars 0, 1 star -2"),
     ("return", -8.0, "returned it: cancels the purchase"),
     ("impression", 0.0, "was shown it: no signal of interest"),
     ("email_open", 0.0, "opened an email: not about one item"),
@@ -27,7 +29,7 @@ pub const DEFAULT_WEIGHTS: [(&str, f64, &str); 10] = [
 pub fn contribution(kind: &str, value: Option<f64>, weight: f64) -> f64 {
     match kind {
         "rating" => match value {
-            Some(v) if v.is_finite() => weight * ((v.clamp(0.0, 5.0) - 3.0) / 2.0),
+            Some(v) if v.is_finite() => weight * ((v.clamp(0.0, 5.0) - 2.0) / 3.0),
             _ => 0.0,
         },
         _ => weight,
@@ -224,8 +226,9 @@ mod tests {
     fn contributions_follow_the_documented_weights() {
         assert_eq!(contribution("view", None, 1.0), 1.0);
         assert_eq!(contribution("rating", Some(5.0), 6.0), 6.0);
-        assert_eq!(contribution("rating", Some(3.0), 6.0), 0.0);
-        assert_eq!(contribution("rating", Some(1.0), 6.0), -6.0);
+        assert_eq!(contribution("rating", Some(3.0), 6.0), 2.0);
+        assert_eq!(contribution("rating", Some(2.0), 6.0), 0.0);
+        assert_eq!(contribution("rating", Some(1.0), 6.0), -2.0);
         assert_eq!(contribution("rating", None, 6.0), 0.0);
         assert_eq!(contribution("rating", Some(f64::NAN), 6.0), 0.0);
     }
