@@ -5,7 +5,7 @@
 //!
 //! For each kind: the holdout's served lists (what `reco.recommend` would return, with the
 //! demo's settings and the default GUCs; RECO_TUNING='{"max_per_category": 0}' changes a GUC)
-//! beside the raw ranking.
+//! beside the raw ranking; RECO_TRIED=1 lists the blends the hybrid tried.
 // a command-line tool: bad arguments or a failed step stop it with the panic's message
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use reco_engine::demo;
@@ -58,6 +58,14 @@ fn main() {
         let raw = if kind == Kind::Hybrid { rep.hybrid } else { rep.members.iter().flatten().next().copied().unwrap() };
         let served = r.served.unwrap();
         let s = served.model;
+        if kind == Kind::Hybrid && std::env::var("RECO_TRIED").is_ok() {
+            for (w, ndcg) in &served.tried {
+                println!("  blend {w:?}: served ndcg@10 {ndcg:.4}");
+            }
+            for (w, ndcg) in &rep.best {
+                println!("  raw grid {w:?}: ndcg@10 {ndcg:.4}");
+            }
+        }
         println!(
             "{:<13} served ndcg@10 {:.4}  recall@10 {:.4}  hit@10 {:.4}  coverage {:.3} | raw ndcg@10 {:.4}  coverage {:.3}  users {}  {:.1}s{}",
             kind.as_str(),
