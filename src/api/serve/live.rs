@@ -41,8 +41,30 @@ pub fn tuning() -> Tuning {
 }
 
 /// The deployed model (None when nothing is deployed), the placement's row and, with
-/// `settings`, the event weights and repeatable categories: one statement.
+/// `settings`, the event weights and repeatable categories: one statement. A placement with no
+/// row is an error (22023): the caller asked for it by name.
 pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Placement, Settings) {
+    let (model_id, row, out) = read(c, placement, settings);
+    let Some(row) = row else {
+        raise(
+            Error::invalid(format!("placement {} is not known", reco_engine::error::show(placement)))
+                .at("context.placement")
+                .hint("placements: home, cart, checkout, post_purchase, email, or a row you add to reco.placement_weights"),
+        )
+    };
+    (model_id, row, out)
+}
+
+/// [`deployed`] for the calls that name a built-in placement themselves (training's served
+/// evaluation, complements, similar items, the cache warm-up): a row a DBA deleted counts as
+/// the neutral placement instead of failing them.
+pub fn deployed_or_neutral(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Placement, Settings) {
+    let (model_id, row, out) = read(c, placement, settings);
+    (model_id, row.unwrap_or_default(), out)
+}
+
+/// The statement behind [`deployed`]: the placement's row, or None when there is none.
+fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Option<Placement>, Settings) {
     // the placement's row; with `settings`, the weights and repeatable categories too
     macro_rules! deployed_sql {
         ($columns:literal, $from:literal) => {
@@ -69,13 +91,7 @@ pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i
     )
     .or_raise();
     let r = rows.first();
-    if !r.get::<bool>(7).or_raise().unwrap_or(false) {
-        raise(
-            Error::invalid(format!("placement {} is not known", reco_engine::error::show(placement)))
-                .at("context.placement")
-                .hint("placements: home, cart, checkout, post_purchase, email, or a row you add to reco.placement_weights"),
-        );
-    }
+    let known = r.get::<bool>(7).or_raise().unwrap_or(false);
     // a NULL multiplier (the columns are NOT NULL; a row edited by hand) counts as 1
     let f = |i: usize| r.get::<f32>(i).or_raise().unwrap_or(1.0);
     let mut out = Settings::default();
@@ -85,12 +101,12 @@ pub fn deployed(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i
         out.weights = kinds.into_iter().zip(weights).filter_map(|(k, w)| Some((k?, w.unwrap_or(0.0)))).collect();
         out.repeatable = r.get::<Vec<Option<String>>>(12).or_raise().unwrap_or_default().into_iter().flatten().collect();
     }
-    let placement = Placement {
+    let placement = known.then(|| Placement {
         multipliers: [f(2), f(3), f(4), f(5)],
         session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64,
         complements_first: r.get::<bool>(8).or_raise().unwrap_or(false),
         alternatives: r.get::<bool>(9).or_raise().unwrap_or(false),
-    };
+    });
     (r.get::<i64>(1).or_raise(), placement, out)
 }
 

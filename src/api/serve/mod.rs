@@ -141,7 +141,7 @@ fn complements(
     let now = super::transaction_start().timestamp_millis();
     let tuning = live::tuning();
     let out = Spi::connect(|c| {
-        let (model_id, _, settings) = live::deployed(c, "checkout", customer_id.is_some());
+        let (model_id, _, settings) = live::deployed_or_neutral(c, "checkout", customer_id.is_some());
         let m = model_id.map(cache::cached);
         let (profile, history) = live::customer(c, customer_id, None, model_id, now);
         let mut live = SpiLive { c };
@@ -177,7 +177,7 @@ fn similar_items(item_id: &str, k: default!(i32, 10)) -> TableIterator<'static, 
         };
         let features = crate::api::items::features(&r, 1);
         let has_group = r.get::<bool>(8).or_raise().unwrap_or(false);
-        let (model_id, _, _) = live::deployed(c, "home", false);
+        let (model_id, _, _) = live::deployed_or_neutral(c, "home", false);
         let m = model_id.map(cache::cached);
         if m.is_none() {
             notice_no_model("reco.similar_items");
@@ -226,7 +226,7 @@ fn cache_info() -> JsonbText {
 /// so the first recommendation does not pay for it. Returns cache_info().
 #[pg_extern(volatile, parallel_unsafe)]
 fn warm_cache() -> JsonbText {
-    let model_id = Spi::connect(|c| live::deployed(c, "home", false).0);
+    let model_id = Spi::connect(|c| live::deployed_or_neutral(c, "home", false).0);
     match model_id {
         Some(id) => {
             cache::cached(id);

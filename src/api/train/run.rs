@@ -54,7 +54,7 @@ pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &
     // the holdout is served as `reco.recommend` serves a home page now: this session's serving
     // settings, the event weights, the repeatable categories and the `home` placement
     let (placement, settings) = if p.evaluate {
-        let (_, placement, settings) = Spi::connect(|c| crate::api::serve::live::deployed(c, "home", true));
+        let (_, placement, settings) = Spi::connect(|c| crate::api::serve::live::deployed_or_neutral(c, "home", true));
         (placement, settings)
     } else {
         Default::default()

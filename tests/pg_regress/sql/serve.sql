@@ -373,6 +373,18 @@ UPDATE reco.stock SET available = 9 WHERE item_id = :'back_item';
 SELECT back_in_stock_at IS NULL AS not_stamped_again FROM reco.stock WHERE item_id = :'back_item';
 SELECT reco.revoke_preference(:'cust', 'size_tops') \g /dev/null
 
+-- a built-in placement row a DBA deleted: the calls that name one themselves (similar items,
+-- complements, training's served evaluation) use the neutral placement; a request for it by
+-- name is told it is not known
+BEGIN;
+SET LOCAL client_min_messages = warning;
+DELETE FROM reco.placement_weights WHERE placement IN ('home', 'checkout');
+SELECT count(*) AS similar_rows FROM reco.similar_items(:'phone', 3);
+SELECT count(*) AS complement_rows FROM reco.complements(ARRAY[:'phone'], 3);
+SELECT (reco.evaluate('{"eval_users": 100, "tune": false}') -> 'kinds' -> 'hybrid' ->> 'users')::int > 0 AS evaluates;
+SELECT try($$SELECT * FROM reco.recommend('x', 3)$$) AS home_asked_for;
+ROLLBACK;
+
 -- bad input: SQLSTATE, a message naming the value, a hint
 SELECT try($$SELECT * FROM reco.recommend('x', 0)$$);
 SELECT try($$SELECT * FROM reco.recommend('x', 1001)$$);
