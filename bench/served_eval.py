@@ -128,39 +128,38 @@ def baselines(train, users, relevant, threads):
         import implicit
         from threadpoolctl import threadpool_limits
 
-        best = (-1.0, None)
+        import itertools
+
+        def best_of(grid, make):
+            """The best NDCG@10 of `implicit` models built by make(*point) over the grid, and its point."""
+            best = (-1.0, None)
+            with threadpool_limits(1, "blas"):
+                for point in itertools.product(*grid):
+                    m = make(*point)
+                    m.fit(X, show_progress=False)
+                    uf, itf = m.user_factors, m.item_factors
+                    v = evaluate(lambda u: itf @ uf[urow[u]], users, relevant, seen, item_ids)
+                    if v > best[0]:
+                        best = (v, point)
+            return best
+
         t = time.time()
-        with threadpool_limits(1, "blas"):
-            for factors in (32, 64, 128):
-                for reg in (0.01, 0.1, 1.0):
-                    for alpha in (1.0, 5.0, 20.0):
-                        m = implicit.cpu.als.AlternatingLeastSquares(
-                            factors=factors, regularization=reg, alpha=alpha, iterations=15, random_state=7, num_threads=threads
-                        )
-                        m.fit(X, show_progress=False)
-                        uf, itf = m.user_factors, m.item_factors
-                        v = evaluate(lambda u: itf @ uf[urow[u]], users, relevant, seen, item_ids)
-                        if v > best[0]:
-                            best = (v, (factors, reg, alpha))
-        f, r, a = best[1]
-        res[f"implicit ALS, best of 27 (factors {f}, reg {r}, alpha {a})"] = (best[0], time.time() - t)
+        v, (f, r, a) = best_of(
+            ((32, 64, 128), (0.01, 0.1, 1.0), (1.0, 5.0, 20.0)),
+            lambda f, r, a: implicit.cpu.als.AlternatingLeastSquares(
+                factors=f, regularization=r, alpha=a, iterations=15, random_state=7, num_threads=threads
+            ),
+        )
+        res[f"implicit ALS, best of 27 (factors {f}, reg {r}, alpha {a})"] = (v, time.time() - t)
         # BPR, tuned the same way on this holdout (12 points)
-        best = (-1.0, None)
         t = time.time()
-        with threadpool_limits(1, "blas"):
-            for factors in (32, 64, 128):
-                for lr in (0.01, 0.05):
-                    for reg in (0.001, 0.01):
-                        m = implicit.cpu.bpr.BayesianPersonalizedRanking(
-                            factors=factors, learning_rate=lr, regularization=reg, iterations=100, random_state=7, num_threads=threads
-                        )
-                        m.fit(X, show_progress=False)
-                        uf, itf = m.user_factors, m.item_factors
-                        v = evaluate(lambda u: itf @ uf[urow[u]], users, relevant, seen, item_ids)
-                        if v > best[0]:
-                            best = (v, (factors, lr, reg))
-        f, lr, r = best[1]
-        res[f"implicit BPR, best of 12 (factors {f}, learning rate {lr}, reg {r}, 100 iterations)"] = (best[0], time.time() - t)
+        v, (f, lr, r) = best_of(
+            ((32, 64, 128), (0.01, 0.05), (0.001, 0.01)),
+            lambda f, lr, r: implicit.cpu.bpr.BayesianPersonalizedRanking(
+                factors=f, learning_rate=lr, regularization=r, iterations=100, random_state=7, num_threads=threads
+            ),
+        )
+        res[f"implicit BPR, best of 12 (factors {f}, learning rate {lr}, reg {r}, 100 iterations)"] = (v, time.time() - t)
     except ImportError:
         pass
     return res
