@@ -445,7 +445,7 @@ pub enum Step {
 
 #[allow(clippy::too_many_arguments)]
 /// Fits the members of `kind` on the events `idx` (all when None), whose matrix is `m`.
-fn fit<E>(
+pub(super) fn fit<E>(
     ds: &Dataset,
     idx: Option<&[usize]>,
     m: &Csr,

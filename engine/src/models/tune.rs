@@ -7,13 +7,12 @@
 //! history neighbours' shrinkage and the neighbours kept; popularity: its half-life. The blend
 //! is then chosen on the served lists as in any training ([`super::pipeline`]). A trial starts
 //! only while the time spent plus the member's last fit fits in the budget.
+use super::als;
 use super::als::Csr;
 use super::dataset::{Dataset, Holdout};
 use super::hybrid::{self, EvalSet, Members};
 use super::linalg::Exec;
 use super::pipeline::{Kind, Params, TrainingItems};
-use super::{als, cooccurrence, popularity};
-use crate::standardize::time::PG_EPOCH_UNIX_MICROS as PG_EPOCH_US;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -98,40 +97,16 @@ pub struct Split<'a> {
     pub end_us: i64,
 }
 
-/// Fits member `mi` with `p` on the holdout's training side and returns its NDCG@k.
+/// Fits member `mi` with `p` on the holdout's training side, as training does
+/// ([`super::pipeline::fit`] with that member's kind), and returns its NDCG@k.
 fn score(on: &Split, mi: usize, p: &Params, exec: Exec) -> f64 {
-    let (ds, idx) = (on.ds, Some(on.h.train.as_slice()));
-    let mut m = Members::default();
-    let (pop, nb, a);
-    match mi {
-        0 => {
-            let xs: Vec<popularity::Interaction> =
-                on.h.train
-                    .iter()
-                    .map(|&i| ds.events[i])
-                    .filter(|e| e.weight > 0.0)
-                    .map(|e| popularity::Interaction { item: e.item, weight: e.weight, at_ms: (e.at + PG_EPOCH_US) / 1000 })
-                    .collect();
-            pop = popularity::train(&xs, ds.n_items, (on.end_us + PG_EPOCH_US) / 1000, p.popularity_half_life_days);
-            m.popularity = Some(&pop.score);
-        }
-        1 => {
-            let basket = cooccurrence::train(&ds.groups(idx, |e| e.basket), &on.items.category, p.cooccurrence);
-            let session = cooccurrence::train(&ds.groups(idx, |e| e.session), &on.items.category, p.cooccurrence);
-            let history = if p.history_neighbors {
-                cooccurrence::train_histories(&ds.groups(idx, |e| e.user), &on.items.category, p.cooccurrence, p.history_shrinkage, exec)
-            } else {
-                Vec::new()
-            };
-            nb = super::pipeline::merge(&basket, &session, &history, ds.n_items);
-            m.cooccurrence = Some(&nb);
-        }
-        _ => {
-            let q = als::Params { report_loss: false, ..p.als };
-            a = als::train(on.train, &q, exec, |_| Ok::<_, ()>(())).ok();
-            m.als = a.as_ref();
-        }
-    }
+    let kind = [Kind::Popularity, Kind::Cooccurrence, Kind::Content, Kind::Als][mi];
+    let q = Params { als: als::Params { report_loss: false, ..p.als }, ..p.clone() };
+    let Ok(t) = super::pipeline::fit(on.ds, Some(&on.h.train), on.train, on.items, on.end_us, kind, &q, "tuning", exec, &mut |_| Ok::<_, ()>(())) else {
+        return 0.0;
+    };
+    let merged = t.merged_neighbors(on.ds.n_items);
+    let m = Members { popularity: t.popularity.as_ref().map(|x| x.score.as_slice()), cooccurrence: merged.as_deref(), content: None, als: t.als.as_ref() };
     let r = hybrid::evaluate(on.train, on.set, &m, p.k, exec);
     r.members[mi].map_or(0.0, |s| s.ndcg)
 }
