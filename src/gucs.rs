@@ -7,6 +7,9 @@ use reco_engine::serve::policy::DEFAULT_TUNING as D;
 pub static TRAINING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 /// The most threads reco.training_threads may ask for.
 pub const MAX_TRAINING_THREADS: i32 = 64;
+/// Training: up to this many items, each item's nearest-item lists are computed exactly; above,
+/// found with the HNSW indexes (0 = always the indexes).
+pub static EXACT_KNN_MAX_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(reco_engine::models::linalg::nearest::EXACT_MAX_ROWS as i32);
 
 /// Serving: at most this many items of one category in a list (0 = no cap).
 pub static MAX_PER_CATEGORY: GucSetting<i32> = GucSetting::<i32>::new(D.max_per_category as i32);
@@ -57,7 +60,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.hnsw_min_items",
         c"Catalogues with at least this many items take ALS and content candidates from pgvector HNSW indexes (0 = never).",
-        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, candidates come from each item's nearest items that training found with the model's HNSW indexes (the reco.item_knn table; the reco.item_knn setting turns them off), or from an index search (item_vectors_<model>_<space>_hnsw), hnsw.ef_search items per space (pgvector's setting, 40 by default). Training stores the nearest-item lists when the catalogue has at least this many items. Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
+        c"Below it, recommend scores the customer's vector against every cached item vector (an i8 pass, its top rescored exactly); from it on, candidates come from each item's nearest items that training stored (the reco.item_knn table, exact or found with the model's HNSW indexes; the reco.item_knn setting turns them off), or from an index search (item_vectors_<model>_<space>_hnsw), hnsw.ef_search items per space (pgvector's setting, 40 by default). Training stores the nearest-item lists when the catalogue has at least this many items. Either way the stock filter applies afterwards and the list widens until k buyable items are found. The default is the crossover measured in docs/benchmarks.md.",
         &HNSW_MIN_ITEMS,
         0,
         i32::MAX,
@@ -67,8 +70,18 @@ pub fn init() {
     GucRegistry::define_bool_guc(
         c"reco.item_knn",
         c"Above reco.hnsw_min_items, take ALS and content candidates from the nearest-item lists training stored instead of searching the HNSW indexes on every call.",
-        c"When the catalogue has at least reco.hnsw_min_items items, training stores each item's 30 nearest items per space (reco.item_knn, found with the model's HNSW indexes) and every backend keeps them with the model. A request then scores the lists of its 8 strongest anchors, and of the 4 best items found there, against the customer's vector or content profile. Off, or for a model without lists or a request without anchors, the request searches the index (hnsw.ef_search items per space).",
+        c"When the catalogue has at least reco.hnsw_min_items items, training stores each item's 30 nearest items per space (reco.item_knn, computed exactly up to reco.exact_knn_max_items items, else found with the model's HNSW indexes) and every backend keeps them with the model. A request then scores the lists of its 8 strongest anchors, and of the 4 best items found there, against the customer's vector or content profile. Off, or for a model without lists or a request without anchors, the request searches the index (hnsw.ef_search items per space).",
         &ITEM_KNN,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"reco.exact_knn_max_items",
+        c"Training computes each item's nearest items (reco.item_knn) exactly up to this many items, and with the HNSW indexes above (0 = always the indexes).",
+        c"The exact pass scores every pair of items on the training threads (about a second for 30 000 items of 64 dimensions on two cores, growing with the square of the catalogue); an index search per item grows more slowly but misses some neighbours. Only catalogues that reach reco.hnsw_min_items get lists at all.",
+        &EXACT_KNN_MAX_ITEMS,
+        0,
+        i32::MAX,
         GucContext::Userset,
         GucFlags::default(),
     );

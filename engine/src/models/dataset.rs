@@ -60,7 +60,7 @@ pub struct Event {
 #[derive(Debug, Clone, Default)]
 pub struct Interner {
     pub ids: Vec<String>,
-    index: HashMap<String, u32>,
+    index: HashMap<String, u32, foldhash::fast::RandomState>,
 }
 
 impl Interner {

@@ -111,13 +111,15 @@ impl Tune {
     /// Whether a search of `kind` over `interactions` customer–item pairs runs with this setting
     /// and budget: always when on; when auto, if interactions × the trials planned is at most
     /// [`TUNE_RATE`] × the budget (deterministic: the same data decides the same way on any
-    /// machine).
-    pub fn runs(self, kind: Kind, interactions: usize, budget_s: f64) -> bool {
-        match self {
-            Tune::On => true,
-            Tune::Off => false,
-            Tune::Auto => (interactions * super::tune::planned(kind)) as f64 <= TUNE_RATE * budget_s,
-        }
+    /// machine). Never when the caller set every knob of `kind`'s members (`given`).
+    pub fn runs(self, kind: Kind, given: &[String], interactions: usize, budget_s: f64) -> bool {
+        let planned = super::tune::planned(kind, given);
+        planned > 0
+            && match self {
+                Tune::On => true,
+                Tune::Off => false,
+                Tune::Auto => (interactions * planned) as f64 <= TUNE_RATE * budget_s,
+            }
     }
 }
 
@@ -520,7 +522,7 @@ pub fn train<E>(
         let train_m = ds.matrix(Some(&h.train));
         let test_m = ds.matrix(Some(&h.test));
         let set = hybrid::eval_set(&train_m, &test_m, p.eval_users, p.seed);
-        if p.tune.runs(kind, train_m.nnz(), p.tune_budget_s) {
+        if p.tune.runs(kind, &p.given, train_m.nnz(), p.tune_budget_s) {
             progress(Step::Phase("tuning"))?;
             let split = super::tune::Split { ds, h: &h, train: &train_m, set: &set, items, end_us };
             let (q, r) = super::tune::search(&split, kind, p, p.tune_budget_s, exec, |t, best| progress(Step::Trial { trial: t.clone(), best }))?;
@@ -593,8 +595,12 @@ mod tests {
         assert_eq!(q.given.len(), PARAM_KEYS.len(), "every key is spelled out, and recorded as given");
         q.given.clear();
         assert_eq!(q, Params::default());
-        assert!(Tune::Auto.runs(Kind::Hybrid, 15_000, 60.0) && !Tune::Auto.runs(Kind::Hybrid, 1_200_000, 60.0));
-        assert!(Tune::On.runs(Kind::Hybrid, 1_200_000, 1.0) && !Tune::Off.runs(Kind::Als, 10, 60.0));
+        assert!(Tune::Auto.runs(Kind::Hybrid, &[], 15_000, 60.0) && !Tune::Auto.runs(Kind::Hybrid, &[], 1_200_000, 60.0));
+        assert!(Tune::On.runs(Kind::Hybrid, &[], 1_200_000, 1.0) && !Tune::Off.runs(Kind::Als, &[], 10, 60.0));
+        // with every ALS knob set there is nothing to search: auto does not start one
+        let all: Vec<String> = ["factors", "regularization", "alpha", "iterations"].map(String::from).to_vec();
+        assert_eq!(super::super::tune::planned(Kind::Als, &all), 0);
+        assert!(Tune::Auto.runs(Kind::Als, &all[1..], 1_000, 60.0) && !Tune::Auto.runs(Kind::Als, &all, 1_000, 60.0));
         let p = Params::from_json(json!({"tune": true, "tune_budget_s": 30}).as_object().unwrap()).unwrap();
         assert_eq!((p.tune, p.tune_budget_s), (Tune::On, 30.0));
         assert_eq!(Params::from_json(json!({"tune": "auto"}).as_object().unwrap()).unwrap().tune, Tune::Auto);

@@ -129,7 +129,9 @@ pub fn search<E>(
     // ALS first (it gains most), then co-occurrence, then popularity
     let plan: [(usize, &'static str, &[Knob]); 3] = [(3, "als", &ALS_KNOBS), (1, "cooccurrence", &COOCCURRENCE_KNOBS), (0, "popularity", &POPULARITY_KNOBS)];
     for (mi, member, knobs) in plan {
-        if !members[mi] || exec.cancelled() {
+        let free: Vec<&Knob> = knobs.iter().filter(|k| !start.given.iter().any(|g| g == k.name)).collect();
+        // a member whose every knob the caller set has nothing to search
+        if !members[mi] || free.is_empty() || exec.cancelled() {
             continue;
         }
         let mut last = 0.0;
@@ -147,7 +149,7 @@ pub fn search<E>(
         let mut best = base.ndcg;
         progress(&base, true)?;
         report.tried.push(base);
-        for knob in knobs.iter().filter(|k| !start.given.iter().any(|g| g == k.name)) {
+        for knob in free {
             let now = current(&p, knob.name);
             let mut keep = now;
             for &v in knob.values.iter().filter(|v| (**v - now).abs() > 1e-9) {
@@ -169,10 +171,18 @@ pub fn search<E>(
     Ok((p, report))
 }
 
-/// How many trials a full search of `kind` makes (the starting points included).
-pub fn planned(kind: Kind) -> usize {
+/// How many trials a full search of `kind` makes (the starting points included), leaving the
+/// knobs in `given` as they are.
+pub fn planned(kind: Kind, given: &[String]) -> usize {
     let m = kind.members();
-    let count = |knobs: &[Knob]| 1 + knobs.iter().map(|k| k.values.len() - 1).sum::<usize>();
+    let count = |knobs: &[Knob]| {
+        let free: Vec<&Knob> = knobs.iter().filter(|k| !given.iter().any(|g| g == k.name)).collect();
+        if free.is_empty() {
+            0
+        } else {
+            1 + free.iter().map(|k| k.values.len() - 1).sum::<usize>()
+        }
+    };
     usize::from(m[3]) * count(&ALS_KNOBS) + usize::from(m[1]) * count(&COOCCURRENCE_KNOBS) + usize::from(m[0]) * count(&POPULARITY_KNOBS)
 }
 
@@ -203,7 +213,7 @@ mod tests {
             Ok::<_, ()>(())
         })
         .unwrap();
-        assert_eq!(r.tried.len(), planned(Kind::Hybrid) + 1, "every trial ran (iterations 5 is not a candidate value: one more try)");
+        assert_eq!(r.tried.len(), planned(Kind::Hybrid, &[]) + 1, "every trial ran (iterations 5 is not a candidate value: one more try)");
         assert_eq!(heard, r.tried.len());
         for member in ["als", "cooccurrence", "popularity"] {
             let mine: Vec<&Trial> = r.tried.iter().filter(|t| t.member == member).collect();

@@ -49,39 +49,39 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
     Spi::connect(|c| {
         crate::api::scan(c, READ_SQL, &[DatumWithOid::from(window_days)], 20_000, |r| {
             let src: i32 = r.get(1).or_raise().unwrap_or(1);
-            let item_id: String = r.get(2).or_raise().unwrap_or_default();
+            let item_id: &str = r.get(2).or_raise().unwrap_or_default();
             if src == 0 {
-                let i = item_index(&mut l, &item_id) as usize;
+                let i = item_index(&mut l, item_id) as usize;
                 let f = crate::api::items::features(r, 9);
                 l.features.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
                 l.features.features[i] = f;
                 l.features.group[i] = r.get::<String>(16).or_raise().map_or(NONE, |g| groups.get_or_insert(&g));
                 return;
             }
-            let customer: String = r.get(3).or_raise().unwrap_or_default();
-            let session: Option<String> = r.get(4).or_raise();
-            let order: Option<String> = r.get(5).or_raise();
+            let customer: &str = r.get(3).or_raise().unwrap_or_default();
+            let session: Option<&str> = r.get(4).or_raise();
+            let order: Option<&str> = r.get(5).or_raise();
             let weight: f64 = r.get(6).or_raise().unwrap_or(0.0);
             let value: Option<f64> = r.get(7).or_raise();
             let at: i64 = r.get::<TimestampWithTimeZone>(8).or_raise().map(pg_sys::TimestampTz::from).unwrap_or(0);
-            let kind: String = r.get(9).or_raise().unwrap_or_default();
-            let w = contribution(&kind, value, weight) as f32;
-            let basket = match (&order, kind.as_str()) {
+            let kind: &str = r.get(9).or_raise().unwrap_or_default();
+            let w = contribution(kind, value, weight) as f32;
+            let basket = match (order, kind) {
                 (Some(o), "purchase") => baskets.get_or_insert(o),
                 _ => NONE,
             };
-            let session = match (&session, kind.as_str()) {
+            let session = match (session, kind) {
                 (Some(s), "view" | "click" | "cart_add") => sessions.get_or_insert(s),
                 _ => NONE,
             };
             let ev = Event {
-                user: l.users.get_or_insert(&customer),
-                item: item_index(&mut l, &item_id),
+                user: l.users.get_or_insert(customer),
+                item: item_index(&mut l, item_id),
                 weight: w,
                 at,
                 basket,
                 session,
-                kind: l.ds.kind(&kind),
+                kind: l.ds.kind(kind),
                 value: value.map_or(f32::NAN, |v| v as f32),
             };
             l.data_from = Some(l.data_from.map_or(at, |x| x.min(at)));

@@ -1,6 +1,8 @@
 //! Storing what a model serves with: vectors (and their HNSW indexes), nearest-item lists,
 //! neighbours, popularity and segment best sellers.
 use super::*;
+use reco_engine::models::linalg::nearest::nearest;
+use reco_engine::models::linalg::normalize;
 
 pub(super) const ITEM_VECTORS_SQL: &str = "INSERT INTO reco.item_vectors (model_id, space, item_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
 pub(super) const CUSTOMER_VECTORS_SQL: &str =
@@ -17,58 +19,67 @@ pub(super) fn hnsw(model_id: i64, space: &str, dims: usize) {
 }
 
 /// A space's HNSW index (ALS by inner product, content by cosine) and, for a catalogue served
-/// from the indexes (`reco.hnsw_min_items`), each item's nearest items found with it.
-pub(super) fn index_space(model_id: i64, space: &str, dims: usize, l: &Loaded, progress: &mut dyn FnMut(&str)) {
+/// from the nearest-item lists (`reco.hnsw_min_items`), each item's nearest items: computed
+/// exactly from `rows` (one row per item, `dims` wide; `stored` says which rows were written)
+/// up to `reco.exact_knn_max_items` items, found with the index above.
+pub(super) fn index_space(model_id: i64, space: &str, dims: usize, rows: &[f32], stored: &[bool], l: &Loaded, progress: &mut dyn FnMut(&str)) {
     let name = if space == "als" { "ALS" } else { "content" };
     progress(&format!("indexing {name} item vectors (HNSW)"));
     hnsw(model_id, space, dims);
     if crate::gucs::index_backed(l.ds.n_items) {
-        progress(&format!("finding each item's nearest items by {name} (HNSW)"));
-        knn(model_id, space, dims, &l.items);
+        let lists = if l.ds.n_items <= crate::gucs::EXACT_KNN_MAX_ITEMS.get().max(0) as usize {
+            progress(&format!("finding each item's nearest items by {name} (exact)"));
+            Some(exact_knn(space, dims, rows, stored))
+        } else {
+            progress(&format!("finding each item's nearest items by {name} (HNSW)"));
+            None
+        };
+        knn(model_id, space, dims, &l.items, lists);
     }
 }
 
 /// How many nearest items training keeps per item and space (reco.item_knn).
 pub const KNN: usize = 30;
 
-/// Each item's `KNN` nearest items in `space`, found with the model's HNSW index for the space
-/// (one search per item, `hnsw.ef_search` deep; ALS by inner product, content by cosine, items
-/// without content features skipped), stored as the model's item numbers so that a backend
-/// loads them without a lookup per neighbour.
-pub(super) fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
-    let op = crate::api::hnsw::operator(space);
-    let vs = vector::schema();
-    let skip_zero = if space == "als" { String::new() } else { format!("AND {vs}.vector_norm(a.v::{vs}.vector({dims})) > 0") };
-    let sql = format!(
-        "SELECT a.item_id, ARRAY(SELECT b.item_id FROM reco.item_vectors b WHERE b.model_id = {model_id} AND b.space = '{space}'
-                                  ORDER BY b.v::{vs}.vector({dims}) OPERATOR({vs}.{op}) a.v::{vs}.vector({dims}) LIMIT {})
-           FROM reco.item_vectors a WHERE a.model_id = {model_id} AND a.space = '{space}' {skip_zero}",
-        KNN + 1
-    );
-    let (mut ids, mut nos, mut ends, mut flat): (Vec<String>, Vec<i32>, Vec<i32>, Vec<i32>) = Default::default();
-    // the vectors were written by this transaction, after the statistics: without enable_sort
-    // off the planner sorts every item's whole space instead of searching the index
-    // (quadratic); and a search returns at most hnsw.ef_search items
-    let restore = [("enable_sort", crate::gucs::setting(c"enable_sort")), ("hnsw.ef_search", crate::gucs::setting(c"hnsw.ef_search"))];
-    Spi::run("SELECT set_config('enable_sort', 'off', true)").or_raise();
-    if crate::api::hnsw::ef_search() <= KNN {
-        Spi::run(&format!("SELECT set_config('hnsw.ef_search', '{}', true)", KNN + 1)).or_raise();
-    }
-    Spi::connect(|c| {
-        crate::api::scan(c, &sql, &[], 10_000, |r| {
-            let Some(id) = r.get::<String>(1).or_raise() else { return };
-            let Some(no) = items.get(&id) else { return };
-            let list: Vec<Option<String>> = r.get(2).or_raise().unwrap_or_default();
-            flat.extend(list.iter().flatten().filter_map(|n| items.get(n)).filter(|&n| n != no).take(KNN).map(|n| n as i32));
-            ends.push(flat.len() as i32);
-            nos.push(no as i32);
-            ids.push(id);
-        });
-    });
-    for (name, value) in &restore {
-        if let Some(v) = value {
-            Spi::run_with_args("SELECT set_config($1, $2, true)", &[DatumWithOid::from(*name), DatumWithOid::from(v.as_str())]).or_raise();
+/// Every stored row's [`KNN`] nearest stored rows, exactly, on a training pool: ALS by inner
+/// product, content by cosine (rows of zero length neither ask nor answer).
+fn exact_knn(space: &str, dims: usize, rows: &[f32], stored: &[bool]) -> Vec<Vec<u32>> {
+    let unit;
+    let (rows, usable): (&[f32], Vec<bool>) = if space == "als" {
+        (rows, stored.to_vec())
+    } else {
+        let mut u = rows.to_vec();
+        let mut usable = stored.to_vec();
+        for (r, ok) in u.chunks_exact_mut(dims.max(1)).zip(usable.iter_mut()) {
+            normalize(r);
+            *ok &= r.iter().any(|x| *x != 0.0);
         }
+        unit = u;
+        (&unit, usable)
+    };
+    let pool = pool();
+    let cancel = cancel_requested;
+    let lists = nearest(rows, dims, KNN, &usable, &usable, &Exec { pool: Some(&pool), cancel: Some(&cancel) });
+    leave_if_cancelled();
+    lists
+}
+
+/// Writes each item's nearest items in `space` to reco.item_knn, stored as the model's item
+/// numbers so that a backend loads them without a lookup per neighbour: `lists` when given
+/// (one per item number, empty for items without a list), else found with the model's HNSW
+/// index for the space.
+pub(super) fn knn(model_id: i64, space: &str, dims: usize, items: &Interner, lists: Option<Vec<Vec<u32>>>) {
+    let (mut ids, mut nos, mut ends, mut flat): (Vec<String>, Vec<i32>, Vec<i32>, Vec<i32>) = Default::default();
+    match lists {
+        Some(lists) => {
+            for (no, list) in lists.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+                flat.extend(list.iter().map(|&n| n as i32));
+                ends.push(flat.len() as i32);
+                nos.push(no as i32);
+                ids.push(items.ids[no].clone());
+            }
+        }
+        None => hnsw_knn(model_id, space, dims, items, (&mut ids, &mut nos, &mut ends, &mut flat)),
     }
     const BATCH: usize = 20_000;
     let mut start = 0usize;
@@ -98,6 +109,49 @@ pub(super) fn knn(model_id: i64, space: &str, dims: usize, items: &Interner) {
     }
 }
 
+/// Columns of reco.item_knn rows: item ids, item numbers, list ends, the lists one after another.
+type KnnColumns<'a> = (&'a mut Vec<String>, &'a mut Vec<i32>, &'a mut Vec<i32>, &'a mut Vec<i32>);
+
+/// Each item's nearest items found with the model's HNSW index for `space` (one search per
+/// item, `hnsw.ef_search` deep; ALS by inner product, content by cosine, items without content
+/// features skipped).
+fn hnsw_knn(model_id: i64, space: &str, dims: usize, items: &Interner, out: KnnColumns) {
+    let op = crate::api::hnsw::operator(space);
+    let vs = vector::schema();
+    let skip_zero = if space == "als" { String::new() } else { format!("AND {vs}.vector_norm(a.v::{vs}.vector({dims})) > 0") };
+    let sql = format!(
+        "SELECT a.item_id, ARRAY(SELECT b.item_id FROM reco.item_vectors b WHERE b.model_id = {model_id} AND b.space = '{space}'
+                                  ORDER BY b.v::{vs}.vector({dims}) OPERATOR({vs}.{op}) a.v::{vs}.vector({dims}) LIMIT {})
+           FROM reco.item_vectors a WHERE a.model_id = {model_id} AND a.space = '{space}' {skip_zero}",
+        KNN + 1
+    );
+    let (ids, nos, ends, flat) = out;
+    // the vectors were written by this transaction, after the statistics: without enable_sort
+    // off the planner sorts every item's whole space instead of searching the index
+    // (quadratic); and a search returns at most hnsw.ef_search items
+    let restore = [("enable_sort", crate::gucs::setting(c"enable_sort")), ("hnsw.ef_search", crate::gucs::setting(c"hnsw.ef_search"))];
+    Spi::run("SELECT set_config('enable_sort', 'off', true)").or_raise();
+    if crate::api::hnsw::ef_search() <= KNN {
+        Spi::run(&format!("SELECT set_config('hnsw.ef_search', '{}', true)", KNN + 1)).or_raise();
+    }
+    Spi::connect(|c| {
+        crate::api::scan(c, &sql, &[], 10_000, |r| {
+            let Some(id) = r.get::<String>(1).or_raise() else { return };
+            let Some(no) = items.get(&id) else { return };
+            let list: Vec<Option<String>> = r.get(2).or_raise().unwrap_or_default();
+            flat.extend(list.iter().flatten().filter_map(|n| items.get(n)).filter(|&n| n != no).take(KNN).map(|n| n as i32));
+            ends.push(flat.len() as i32);
+            nos.push(no as i32);
+            ids.push(id);
+        });
+    });
+    for (name, value) in &restore {
+        if let Some(v) = value {
+            Spi::run_with_args("SELECT set_config($1, $2, true)", &[DatumWithOid::from(*name), DatumWithOid::from(v.as_str())]).or_raise();
+        }
+    }
+}
+
 /// Writes what the model needs for scoring.
 pub(super) fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress: &mut dyn FnMut(&str)) {
     let vt = vector::vector_type();
@@ -108,7 +162,7 @@ pub(super) fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress
         let (keys, vecs): (Vec<&str>, Vec<&[f32]>) = (0..l.ds.n_users).filter(|&u| t.has_user[u]).map(|u| (l.users.ids[u].as_str(), a.user_vec(u))).unzip();
         vector::insert_batched(vt, CUSTOMER_VECTORS_SQL, model_id, "als", &keys, &vecs);
         if p.hnsw {
-            index_space(model_id, "als", a.factors, l, progress);
+            index_space(model_id, "als", a.factors, &a.item, &t.has_item, l, progress);
         }
     }
     if let Some(c) = &t.content {
@@ -117,7 +171,7 @@ pub(super) fn store(model_id: i64, l: &Loaded, t: &Trained, p: &Params, progress
         let (keys, vecs): (Vec<&str>, Vec<&[f32]>) = (0..l.ds.n_items).map(|i| (l.items.ids[i].as_str(), &c[i * dims..(i + 1) * dims])).unzip();
         vector::insert_batched(vt, ITEM_VECTORS_SQL, model_id, "content", &keys, &vecs);
         if p.hnsw {
-            index_space(model_id, "content", dims, l, progress);
+            index_space(model_id, "content", dims, c, &vec![true; l.ds.n_items], l, progress);
         }
     }
     for (source, lists) in [("basket", &t.basket), ("session", &t.session), ("history", &t.history)] {

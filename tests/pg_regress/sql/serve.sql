@@ -160,20 +160,44 @@ SELECT array_length(pg_temp.recs(:'cust', 10), 1) AS rows_without_indexes;
 SELECT reco.deploy(:hnsw_model) IS NOT NULL AS redeployed;
 DELETE FROM reco.models WHERE model_id = :plain_model;
 -- a catalogue that reaches reco.hnsw_min_items at training also gets each item's nearest items
--- per space (reco.item_knn, found with the HNSW indexes); serving then takes ALS and content
--- candidates from the anchors' lists instead of searching the indexes on every call
--- (a session's low hnsw.ef_search does not shorten them, and is left as it was)
+-- per space (reco.item_knn, computed exactly up to reco.exact_knn_max_items items, found with
+-- the HNSW indexes above); serving then takes ALS and content candidates from the anchors'
+-- lists instead of searching the indexes on every call
 SET client_min_messages = warning;
-SET hnsw.ef_search = 10;
 SELECT reco.train('hybrid', '{"evaluate": false}') AS knn_model \gset
+-- the same data with the lists found with the indexes (a session's low hnsw.ef_search does not
+-- shorten them, and is left as it was)
+SET reco.exact_knn_max_items = 0;
+SET hnsw.ef_search = 10;
+SELECT reco.train('hybrid', '{"evaluate": false}') AS index_knn_model \gset
 SHOW hnsw.ef_search;
 RESET hnsw.ef_search;
+RESET reco.exact_knn_max_items;
 SELECT reco.deploy(:knn_model) IS NOT NULL AS deployed_with_lists;
 RESET client_min_messages;
-SELECT space, count(*) > 100 AS items_with_lists, max(cardinality(neighbors)) = 30 AS thirty,
+SELECT model_id = :knn_model AS exact, space, count(*) > 100 AS items_with_lists, max(cardinality(neighbors)) = 30 AS thirty,
        bool_and(NOT item_no = ANY (neighbors)) AS never_itself,
        bool_and((SELECT count(DISTINCT n) FROM unnest(neighbors) n) = cardinality(neighbors)) AS no_repeats
-FROM reco.item_knn WHERE model_id = :knn_model GROUP BY space ORDER BY space;
+FROM reco.item_knn WHERE model_id IN (:knn_model, :index_knn_model) GROUP BY model_id, space ORDER BY model_id, space;
+-- exact lists are exact: for every item, the sum of its 30 inner products (ALS) is at least
+-- that of the list the index found; and the index finds most of the exact neighbours
+WITH lists AS (
+  SELECT k.model_id, k.space, k.item_id, n.item_id AS near,
+         CASE k.space WHEN 'als' THEN -(a.v::vector(64) <#> b.v::vector(64)) END AS ip
+    FROM reco.item_knn k CROSS JOIN LATERAL unnest(k.neighbors) u(no)
+    JOIN reco.item_knn n ON n.model_id = k.model_id AND n.space = k.space AND n.item_no = u.no
+    LEFT JOIN reco.item_vectors a ON k.space = 'als' AND a.model_id = k.model_id AND a.space = 'als' AND a.item_id = k.item_id
+    LEFT JOIN reco.item_vectors b ON k.space = 'als' AND b.model_id = k.model_id AND b.space = 'als' AND b.item_id = n.item_id
+   WHERE k.model_id IN (:knn_model, :index_knn_model)),
+sums AS (SELECT model_id, space, item_id, sum(ip) AS total FROM lists GROUP BY 1, 2, 3)
+SELECT e.space,
+       bool_and(e.total >= i.total - 1e-3 * abs(i.total)) FILTER (WHERE e.space = 'als') AS exact_never_below_index,
+       (SELECT count(*) FROM lists x JOIN lists y ON y.model_id = :index_knn_model AND y.space = x.space AND y.item_id = x.item_id AND y.near = x.near
+         WHERE x.model_id = :knn_model AND x.space = e.space)::float
+         / (SELECT count(*) FROM lists x WHERE x.model_id = :knn_model AND x.space = e.space) >= 0.8 AS index_finds_most
+  FROM sums e JOIN sums i ON i.model_id = :index_knn_model AND i.space = e.space AND i.item_id = e.item_id
+ WHERE e.model_id = :knn_model GROUP BY e.space ORDER BY e.space;
+DELETE FROM reco.models WHERE model_id = :index_knn_model;
 -- against this model's own exact lists (events were added since the first model, so its lists
 -- are not the same; comparing across models made this check depend on the hour)
 SET reco.hnsw_min_items = 0;

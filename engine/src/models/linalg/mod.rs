@@ -2,6 +2,8 @@
 //! vectorizes them (a plain `iter().sum()` of products keeps one serial chain). Fold-in (a
 //! customer vector against fixed ALS item factors) and its Cholesky solve are in [`fold_in`].
 pub mod fold_in;
+pub mod kernels;
+pub mod nearest;
 pub use fold_in::{Als, Explainer};
 
 /// Where parallel work runs: a caller-owned rayon pool, or rayon's global one. Only the work
@@ -168,19 +170,12 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
-/// Gram matrix `Y^T Y` (f × f, row-major) of `rows` vectors of length f stored row-major.
+/// Gram matrix `Y^T Y` (f × f, row-major) of `rows` vectors of length f stored row-major,
+/// summed in f64 on the calling thread (fold-in's, once per model load; training's parallel
+/// one is in `als`).
 pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
-    gram_unless(y, f, || false)
-}
-
-/// `gram`, asking `stop` every 64 rows (with many factors one Gram matrix takes seconds); a
-/// stopped pass returns a partial sum, which the caller discards.
-pub fn gram_unless(y: &[f32], f: usize, stop: impl Fn() -> bool) -> Vec<f32> {
     let mut g = vec![0f64; f * f];
-    for (n, row) in y.chunks_exact(f).enumerate() {
-        if n % 64 == 0 && stop() {
-            break;
-        }
+    for row in y.chunks_exact(f) {
         for a in 0..f {
             let ra = f64::from(row[a]);
             if ra == 0.0 {
@@ -199,15 +194,6 @@ pub fn gram_unless(y: &[f32], f: usize, stop: impl Fn() -> bool) -> Vec<f32> {
         }
     }
     out
-}
-
-/// out = M v for a square row-major matrix M.
-#[inline]
-pub fn matvec(m: &[f32], v: &[f32], out: &mut [f32]) {
-    let f = v.len();
-    for (o, row) in out.iter_mut().zip(m.chunks_exact(f)) {
-        *o = dot(row, v);
-    }
 }
 
 #[cfg(test)]
@@ -267,9 +253,6 @@ mod tests {
         // 2 rows of length 3: [1 2 3], [0 1 0]
         let g = gram(&[1.0, 2.0, 3.0, 0.0, 1.0, 0.0], 3);
         assert_eq!(g, vec![1.0, 2.0, 3.0, 2.0, 5.0, 6.0, 3.0, 6.0, 9.0]);
-        let mut out = [0.0; 3];
-        matvec(&g, &[1.0, 0.0, 1.0], &mut out);
-        assert_eq!(out, [4.0, 8.0, 12.0]);
         let mut v = [3.0, 4.0];
         normalize(&mut v);
         assert_relative_eq!(v[0], 0.6);
