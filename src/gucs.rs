@@ -78,7 +78,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"reco.exact_knn_max_items",
         c"Training computes each item's nearest items (reco.item_knn) exactly up to this many items, and with the HNSW indexes above (0 = always the indexes).",
-        c"The exact pass scores every pair of items on the training threads (about a second for 30 000 items of 64 dimensions on two cores, growing with the square of the catalogue); an index search per item grows more slowly but misses some neighbours. Only catalogues that reach reco.hnsw_min_items get lists at all.",
+        c"The exact pass scores every pair of items on the training threads (under a second for 30 000 items of 64 dimensions on two cores, growing with the square of the catalogue); an index search per item grows more slowly but misses some neighbours. Only catalogues that reach reco.hnsw_min_items get lists at all.",
         &EXACT_KNN_MAX_ITEMS,
         0,
         i32::MAX,

@@ -240,4 +240,39 @@ mod tests {
         assert_eq!(one::<i64>(&format!("SELECT reco.deploy({id}::bigint)")), id);
         assert!(one::<i64>(&format!("SELECT count(*) FROM reco.item_neighbors WHERE model_id = {id}")) > 100);
     }
+
+    #[pg_test]
+    fn the_raw_reader_reads_inline_compressed_and_out_of_line_values_and_nulls() {
+        // a short text (1-byte header), a long compressible one (compressed inline), a long
+        // incompressible one (stored out of line in the TOAST table), NULLs, by-value columns and
+        // a text array; more rows than one batch, so batches are fetched and freed in turn
+        Spi::run(
+            "CREATE TEMP TABLE raw_rows AS
+             SELECT g AS n, 'id-' || g AS short, repeat('ab', 5000) AS packed,
+                    (SELECT string_agg(md5(g::text || x::text), '') FROM generate_series(1, 300) x) AS external,
+                    CASE WHEN g % 2 = 0 THEN NULL ELSE g * 0.5 END::float8 AS half,
+                    ARRAY['t' || g, NULL] AS tags
+               FROM generate_series(1, 25) g",
+        )
+        .unwrap();
+        let stored: String = one("SELECT pg_column_compression(packed) FROM raw_rows LIMIT 1");
+        assert_eq!(stored, "pglz", "the long compressible value is stored compressed");
+        let mut rows = 0;
+        Spi::connect(|c| {
+            crate::api::scan_raw(c, "SELECT n, short, packed, external, half, tags, NULL::text FROM raw_rows ORDER BY n", &[], 10, |r| {
+                rows += 1;
+                let n: i32 = r.value(1).unwrap();
+                assert_eq!(r.text(2), Some(format!("id-{n}").as_str()));
+                assert_eq!(r.text(3).map(str::len), Some(10_000));
+                assert!(r.text(3).unwrap().starts_with("abab"));
+                assert_eq!(r.text(4).map(str::len), Some(300 * 32), "the out-of-line value, fetched whole");
+                assert_eq!(r.value::<f64>(5), (n % 2 == 1).then(|| f64::from(n) * 0.5));
+                assert_eq!(r.value::<Vec<Option<String>>>(6), Some(vec![Some(format!("t{n}")), None]));
+                assert_eq!(r.text(7), None);
+                assert_eq!(r.text(0), None, "columns are numbered from 1");
+                assert_eq!(r.text(99), None);
+            });
+        });
+        assert_eq!(rows, 25);
+    }
 }

@@ -5,7 +5,8 @@
 //!
 //! For each kind: the holdout's served lists (what `reco.recommend` would return, with the
 //! demo's settings and the default GUCs; RECO_TUNING='{"max_per_category": 0}' changes a GUC)
-//! beside the raw ranking; RECO_TRIED=1 lists the blends the hybrid tried.
+//! beside the raw ranking; RECO_TRIED=1 lists the blends the hybrid tried; RECO_KINDS=hybrid,als
+//! evaluates only those kinds.
 // a command-line tool: bad arguments or a failed step stop it with the panic's message
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use reco_engine::demo;
@@ -40,7 +41,8 @@ fn main() {
         Err(_) => DEFAULT_TUNING,
     };
     let setup = Setup { item_ids: &items, settings: &settings, tuning: &tuning, placement: Placement::default(), history_events: 200 };
-    for kind in ["popularity", "cooccurrence", "content", "als", "hybrid"] {
+    let kinds = std::env::var("RECO_KINDS").unwrap_or_else(|_| "popularity,cooccurrence,content,als,hybrid".into());
+    for kind in kinds.split(',') {
         let t = std::time::Instant::now();
         let kind = Kind::parse(kind).unwrap();
         let r = pipeline::train(
@@ -67,12 +69,13 @@ fn main() {
             }
         }
         println!(
-            "{:<13} served ndcg@10 {:.4}  recall@10 {:.4}  hit@10 {:.4}  coverage {:.3} | raw ndcg@10 {:.4}  coverage {:.3}  users {}  {:.1}s{}",
+            "{:<13} served ndcg@10 {:.4}  recall@10 {:.4}  hit@10 {:.4}  coverage {:.3}  categories/list {:.2} | raw ndcg@10 {:.4}  coverage {:.3}  users {}  {:.1}s{}",
             kind.as_str(),
             s.ndcg,
             s.recall,
             s.hit_rate,
             s.coverage,
+            s.categories,
             raw.ndcg,
             raw.coverage,
             s.users,

@@ -12,6 +12,19 @@ macro_rules! feature_columns {
 }
 pub(crate) use feature_columns;
 
+/// An item's content features from the [`feature_columns`] of a raw row (training's reader).
+pub(crate) fn features_raw(r: &crate::api::RawRow, first: usize) -> ItemFeatures {
+    ItemFeatures {
+        category: r.text(first).map(str::to_owned),
+        brand: r.text(first + 1).map(str::to_owned),
+        price: r.value(first + 2),
+        title: r.text(first + 3).map(str::to_owned),
+        color: r.text(first + 4).map(str::to_owned),
+        size: r.text(first + 5).map(str::to_owned),
+        tags: r.value::<Vec<Option<String>>>(first + 6).unwrap_or_default().into_iter().flatten().collect(),
+    }
+}
+
 /// An item's content features from the [`feature_columns`] of row `r`, starting at column `first`.
 pub(crate) fn features(r: &pgrx::spi::SpiHeapTupleData, first: usize) -> ItemFeatures {
     ItemFeatures {

@@ -14,7 +14,9 @@ pub mod train;
 use pgrx::prelude::*;
 
 /// Runs a read-only statement through a cursor, `batch` rows at a time, calling `f` on each
-/// row, so a large result is never held in memory whole.
+/// row, so a large result is never held in memory whole: each batch's tuple table is freed once
+/// its rows were seen (pgrx leaves them to the end of the SPI connection). `f` must not keep
+/// anything borrowed from a row.
 pub fn scan(c: &pgrx::spi::SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid], batch: i64, mut f: impl FnMut(&pgrx::spi::SpiHeapTupleData)) {
     use crate::error::OrRaise;
     let mut cur = c.open_cursor(sql, args);
@@ -23,9 +25,98 @@ pub fn scan(c: &pgrx::spi::SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumW
         if rows.is_empty() {
             return;
         }
+        // SAFETY: `fetch` left the batch's table in SPI_tuptable (pgrx reads it from there)
+        let table = unsafe { pg_sys::SPI_tuptable };
         for r in rows {
             f(&r);
         }
+        free_batch(table);
+    }
+}
+
+/// Frees a fetched batch's tuple table after every row of it was dropped.
+fn free_batch(table: *mut pg_sys::SPITupleTable) {
+    if !table.is_null() {
+        // SAFETY: `table` is the batch SPI just returned in this connection, not freed before,
+        // and no row or value borrowed from it outlives this call (the callers' contract)
+        unsafe { pg_sys::SPI_freetuptable(table) };
+    }
+}
+
+/// One fetched row, deformed once: a column's raw value by number (1-based), read without a
+/// call into PostgreSQL per column. For the hot loops that read millions of rows (training).
+pub struct RawRow<'a> {
+    values: &'a [pg_sys::Datum],
+    nulls: &'a [bool],
+}
+
+impl<'a> RawRow<'a> {
+    fn datum(&self, col: usize) -> Option<pg_sys::Datum> {
+        let i = col.checked_sub(1)?;
+        (!self.nulls.get(i).copied().unwrap_or(true)).then(|| self.values[i])
+    }
+
+    /// A `text` column, borrowed from the batch (valid until the callback returns).
+    pub fn text(&self, col: usize) -> Option<&'a str> {
+        let d = self.datum(col)?;
+        let p = d.cast_mut_ptr::<pg_sys::varlena>();
+        // SAFETY: a non-null datum of a text column points at a varlena in the batch's tuple
+        let bytes = unsafe {
+            if pgrx::varlena::varatt_is_1b_e(p) || pgrx::varlena::varatt_is_4b_c(p) {
+                // stored out of line or compressed: pgrx detoasts it (in the current context)
+                return <&str as pgrx::datum::FromDatum>::from_datum(d, false);
+            }
+            pgrx::varlena::varlena_to_byte_slice(p)
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Some(s),
+            Err(_) => crate::error::raise(
+                reco_engine::Error::new(reco_engine::ErrorKind::InvalidText, "a text value read for training is not valid UTF-8")
+                    .hint("pg_reco needs a UTF8 database"),
+            ),
+        }
+    }
+
+    /// A by-value column (float8, int4, timestamptz as its microseconds, ...).
+    pub fn value<T: pgrx::datum::FromDatum>(&self, col: usize) -> Option<T> {
+        let d = self.datum(col)?;
+        // SAFETY: the caller names the column's type; by-value types read the datum itself, and
+        // by-reference ones (arrays) point into the batch's tuple, alive during the callback
+        unsafe { T::from_datum(d, false) }
+    }
+}
+
+/// [`scan`] for hot loops: each row is deformed once (`heap_deform_tuple`) and handed over as a
+/// [`RawRow`], instead of pgrx's per-column calls. `f` must not keep anything borrowed.
+pub fn scan_raw(c: &pgrx::spi::SpiClient<'_>, sql: &str, args: &[pgrx::datum::DatumWithOid], batch: i64, mut f: impl FnMut(&RawRow)) {
+    use crate::error::OrRaise;
+    let mut cur = c.open_cursor(sql, args);
+    let (mut values, mut nulls) = (Vec::new(), Vec::new());
+    loop {
+        let rows = cur.fetch(batch as _).or_raise();
+        if rows.is_empty() {
+            return;
+        }
+        let n = rows.len();
+        // SAFETY: `fetch` left the batch's table in SPI_tuptable (pgrx reads it from there)
+        let table = unsafe { pg_sys::SPI_tuptable };
+        if table.is_null() {
+            return;
+        }
+        // SAFETY: the table holds `n` tuples of its descriptor's width; each is deformed into
+        // buffers of that width, and `f` sees them before the next tuple overwrites them
+        unsafe {
+            let desc = (*table).tupdesc;
+            let natts = (*desc).natts as usize;
+            values.resize(natts, pg_sys::Datum::from(0));
+            nulls.resize(natts, true);
+            for &tuple in std::slice::from_raw_parts((*table).vals, n) {
+                pg_sys::heap_deform_tuple(tuple, desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+                f(&RawRow { values: &values, nulls: &nulls });
+            }
+        }
+        // (`rows` only borrows the table; it is not read again)
+        free_batch(table);
     }
 }
 

@@ -92,6 +92,9 @@ pub struct Summary {
     pub ndcg: f64,
     pub map: f64,
     pub coverage: f64,
+    /// mean distinct categories in a list's top k, over the evaluated customers (served lists;
+    /// 0 where not measured)
+    pub categories: f64,
 }
 
 /// Averages the scores of ranked lists (best first) against their held-out sets, and the

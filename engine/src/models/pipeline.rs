@@ -383,7 +383,7 @@ fn evaluate_served(
     let mut tried: Vec<([f32; 4], f64)> = Vec::new();
     let mut served = |w: [f32; 4], tried: &mut Vec<([f32; 4], f64)>| {
         m.weights = w;
-        let s = offline::summarize(&offline::served_lists(&m, ds, h, set, &stored, setup, p.k, exec), set, p.k, ds.n_items);
+        let s = offline::summarize(&offline::served_lists(&m, ds, h, set, &stored, setup, p.k, exec), set, p.k, ds.n_items, &items.category);
         tried.push((w, s.ndcg));
         s
     };

@@ -251,10 +251,19 @@ pub fn served_lists(
     })
 }
 
-/// The metrics of served lists against `set`'s held-out items.
-pub fn summarize(lists: &[Vec<u32>], set: &EvalSet, k: usize, n_items: usize) -> Summary {
+/// The metrics of served lists against `set`'s held-out items, with the mean number of
+/// distinct categories (`category`, by catalogue index) in a list's top `k`.
+pub fn summarize(lists: &[Vec<u32>], set: &EvalSet, k: usize, n_items: usize, category: &[u32]) -> Summary {
     let truth: Vec<HashSet<u32>> = set.truth.iter().map(|t| t.iter().copied().collect()).collect();
-    crate::eval::summarize(lists.iter().zip(&truth).map(|(l, t)| (l.as_slice(), t)), k, n_items)
+    let mut s = crate::eval::summarize(lists.iter().zip(&truth).map(|(l, t)| (l.as_slice(), t)), k, n_items);
+    let counted: Vec<usize> = lists
+        .iter()
+        .zip(&truth)
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(l, _)| l.iter().take(k).filter_map(|&i| category.get(i as usize)).collect::<HashSet<_>>().len())
+        .collect();
+    s.categories = if counted.is_empty() { 0.0 } else { counted.iter().sum::<usize>() as f64 / counted.len() as f64 };
+    s
 }
 
 #[cfg(test)]
@@ -295,6 +304,9 @@ mod tests {
             let bought: HashSet<u32> = h.train.iter().map(|&i| ds.events[i]).filter(|e| e.user == *u && e.kind == purchase).map(|e| e.item).collect();
             assert!(list.iter().all(|i| !bought.contains(i)), "customer {u}: {list:?} holds a bought item");
         }
-        assert_eq!(summarize(&lists, &set, 10, ds.n_items).users, set.users.len());
+        let s = summarize(&lists, &set, 10, ds.n_items, &items.category);
+        assert_eq!(s.users, set.users.len());
+        // what the diversity penalty keeps: several categories per list (the small demo has 12)
+        assert!(s.categories > 3.0 && s.categories <= 10.0, "{s:?}");
     }
 }

@@ -29,7 +29,12 @@ use std::time::Instant;
 
 fn summary_json(s: &Summary) -> Value {
     let r = |x: f64| (x * 1e6).round() / 1e6;
-    json!({"ndcg": r(s.ndcg), "recall": r(s.recall), "hit_rate": r(s.hit_rate), "map": r(s.map), "coverage": r(s.coverage), "users": s.users})
+    let mut j = json!({"ndcg": r(s.ndcg), "recall": r(s.recall), "hit_rate": r(s.hit_rate), "map": r(s.map), "coverage": r(s.coverage), "users": s.users});
+    // served lists only: the mean distinct categories of a list's top k
+    if s.categories > 0.0 {
+        j["categories_per_list"] = json!(r(s.categories));
+    }
+    j
 }
 
 /// The metrics of a run: its own kind's served list at top level (what `reco.recommend` would

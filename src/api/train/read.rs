@@ -47,24 +47,25 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
     };
     let (mut baskets, mut sessions, mut groups) = (Interner::default(), Interner::default(), Interner::default());
     Spi::connect(|c| {
-        crate::api::scan(c, READ_SQL, &[DatumWithOid::from(window_days)], 20_000, |r| {
-            let src: i32 = r.get(1).or_raise().unwrap_or(1);
-            let item_id: &str = r.get(2).or_raise().unwrap_or_default();
+        crate::api::scan_raw(c, READ_SQL, &[DatumWithOid::from(window_days)], 20_000, |r| {
+            let src: i32 = r.value(1).unwrap_or(1);
+            let item_id = r.text(2).unwrap_or_default();
             if src == 0 {
                 let i = item_index(&mut l, item_id) as usize;
-                let f = crate::api::items::features(r, 9);
+                let f = crate::api::items::features_raw(r, 9);
                 l.features.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
                 l.features.features[i] = f;
-                l.features.group[i] = r.get::<String>(16).or_raise().map_or(NONE, |g| groups.get_or_insert(&g));
+                l.features.group[i] = r.text(16).map_or(NONE, |g| groups.get_or_insert(g));
                 return;
             }
-            let customer: &str = r.get(3).or_raise().unwrap_or_default();
-            let session: Option<&str> = r.get(4).or_raise();
-            let order: Option<&str> = r.get(5).or_raise();
-            let weight: f64 = r.get(6).or_raise().unwrap_or(0.0);
-            let value: Option<f64> = r.get(7).or_raise();
-            let at: i64 = r.get::<TimestampWithTimeZone>(8).or_raise().map(pg_sys::TimestampTz::from).unwrap_or(0);
-            let kind: &str = r.get(9).or_raise().unwrap_or_default();
+            let customer = r.text(3).unwrap_or_default();
+            let session = r.text(4);
+            let order = r.text(5);
+            let weight: f64 = r.value(6).unwrap_or(0.0);
+            let value: Option<f64> = r.value(7);
+            // timestamptz: PostgreSQL's microseconds since 2000-01-01, the engine's own unit
+            let at: i64 = r.value(8).unwrap_or(0);
+            let kind = r.text(9).unwrap_or_default();
             let w = contribution(kind, value, weight) as f32;
             let basket = match (order, kind) {
                 (Some(o), "purchase") => baskets.get_or_insert(o),

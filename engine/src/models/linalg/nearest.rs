@@ -132,19 +132,48 @@ fn score<M: Madd>(_: M, rows: &[f32], dims: usize, qs: &[u32], packed: &[f32], c
             x[d][i] = v;
         }
     }
-    for (b, block) in packed.chunks_exact(dims * LANES).enumerate() {
-        let mut acc = [[0f32; LANES]; QUERIES];
-        for (col, xd) in block.chunks_exact(LANES).zip(&x) {
-            for (a, &xq) in acc.iter_mut().zip(xd) {
+    // two blocks per pass over the queries' dimensions: each broadcast query value serves 16
+    // candidates, so the loop waits on multiply-adds rather than on loads
+    let blocks: Vec<&[f32]> = packed.chunks_exact(dims * LANES).collect();
+    let mut b = 0;
+    while b < blocks.len() {
+        if b + 1 < blocks.len() {
+            let acc = block_scores::<M, 2>([blocks[b], blocks[b + 1]], &x);
+            offer(tops, &acc, b, cands);
+            b += 2;
+        } else {
+            let acc = block_scores::<M, 1>([blocks[b]], &x);
+            offer(tops, &acc, b, cands);
+            b += 1;
+        }
+    }
+}
+
+/// The scores of up to four queries (`x`, by dimension) against `B` packed blocks.
+#[inline(always)]
+fn block_scores<M: Madd, const B: usize>(blocks: [&[f32]; B], x: &[[f32; QUERIES]]) -> [[[f32; LANES]; QUERIES]; B] {
+    let mut acc = [[[0f32; LANES]; QUERIES]; B];
+    for (d, xd) in x.iter().enumerate() {
+        for (ab, block) in acc.iter_mut().zip(&blocks) {
+            let col = &block[d * LANES..d * LANES + LANES];
+            for (a, &xq) in ab.iter_mut().zip(xd) {
                 for l in 0..LANES {
                     a[l] = M::madd(xq, col[l], a[l]);
                 }
             }
         }
-        for (t, a) in tops.iter_mut().zip(&acc) {
+    }
+    acc
+}
+
+/// Offers the scores of blocks `first`, `first + 1`, ... to the queries' tops.
+#[inline(always)]
+fn offer<const B: usize>(tops: &mut [Top], acc: &[[[f32; LANES]; QUERIES]; B], first: usize, cands: &[u32]) {
+    for (j, ab) in acc.iter().enumerate() {
+        for (t, a) in tops.iter_mut().zip(ab) {
             for (l, &s) in a.iter().enumerate() {
                 if s > t.floor {
-                    t.offer(s, cands.get(b * LANES + l).copied().unwrap_or(u32::MAX));
+                    t.offer(s, cands.get((first + j) * LANES + l).copied().unwrap_or(u32::MAX));
                 }
             }
         }
