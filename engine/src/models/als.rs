@@ -149,7 +149,6 @@ pub fn train<E>(user_items: &Csr, params: &Params, exec: Exec, mut progress: imp
 
 /// One half-step: every row of `x` from `y` fixed. Rows left when `exec` is cancelled are
 /// skipped. On a CPU with AVX2 and FMA the rows are solved with those (see [`kernels`]).
-#[allow(clippy::too_many_arguments)]
 fn solve(c: &Csr, x: &mut [f32], y: &[f32], f: usize, reg: f32, cg_steps: usize, exec: &Exec) {
     let mut yty = gram_par(y, f, exec);
     for d in 0..f {
@@ -157,16 +156,15 @@ fn solve(c: &Csr, x: &mut [f32], y: &[f32], f: usize, reg: f32, cg_steps: usize,
     }
     let fused = Fused::detect();
     x.par_chunks_mut(f).enumerate().for_each_init(
-        || (vec![0f32; f], vec![0f32; f], vec![0f32; f]),
-        |(r, p, ap), (u, xu)| {
+        || Scratch::new(f),
+        |scratch, (u, xu)| {
             if exec.cancelled() {
                 return;
             }
-            let (items, confs) = c.row(u);
             match fused {
                 // SAFETY: `fused` is Some only on a CPU with AVX2 and FMA
-                Some(k) => unsafe { cg_row_fused(k, &yty, y, f, items, confs, xu, r, p, ap, cg_steps) },
-                None => cg_row(Plain, &yty, y, f, items, confs, xu, r, p, ap, cg_steps),
+                Some(k) => unsafe { cg_row_fused(k, &yty, y, c.row(u), xu, scratch, cg_steps) },
+                None => cg_row(Plain, &yty, y, c.row(u), xu, scratch, cg_steps),
             }
         },
     );
@@ -206,14 +204,7 @@ fn gram_par(y: &[f32], f: usize, exec: &Exec) -> Vec<f32> {
     for part in &parts {
         g.iter_mut().zip(part).for_each(|(x, p)| *x += p);
     }
-    let mut out = vec![0f32; f * f];
-    for a in 0..f {
-        for b in a..f {
-            out[a * f + b] = g[a * f + b] as f32;
-            out[b * f + a] = g[a * f + b] as f32;
-        }
-    }
-    out
+    super::linalg::symmetric(&g, f)
 }
 
 /// [`kernels::syrk_upper`] compiled for AVX2 and FMA.
@@ -225,44 +216,34 @@ unsafe fn syrk_fused(_: Fused, y: &[f32], f: usize, g: &mut [f32]) {
     kernels::syrk_upper::<Fused>(y, f, g)
 }
 
+/// A row solve's work vectors (residual, direction, A·direction), one set per thread.
+struct Scratch {
+    r: Vec<f32>,
+    p: Vec<f32>,
+    ap: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(f: usize) -> Scratch {
+        Scratch { r: vec![0f32; f], p: vec![0f32; f], ap: vec![0f32; f] }
+    }
+}
+
 /// [`cg_row`] compiled for AVX2 and FMA.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA (a [`Fused`] token says so).
-#[allow(clippy::too_many_arguments)]
 #[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn cg_row_fused(
-    k: Fused,
-    yty: &[f32],
-    y: &[f32],
-    f: usize,
-    items: &[u32],
-    confs: &[f32],
-    x: &mut [f32],
-    r: &mut [f32],
-    p: &mut [f32],
-    ap: &mut [f32],
-    steps: usize,
-) {
-    cg_row(k, yty, y, f, items, confs, x, r, p, ap, steps)
+unsafe fn cg_row_fused(k: Fused, yty: &[f32], y: &[f32], row: (&[u32], &[f32]), x: &mut [f32], s: &mut Scratch, steps: usize) {
+    cg_row(k, yty, y, row, x, s, steps)
 }
 
-/// A few conjugate-gradient steps on one row's system, from its current value `x`.
-#[allow(clippy::too_many_arguments)]
+/// A few conjugate-gradient steps on one row's system (f = `x.len()`; `row`: its items and
+/// confidences), from its current value `x`.
 #[inline(always)]
-fn cg_row<M: Madd>(
-    k: M,
-    yty: &[f32],
-    y: &[f32],
-    f: usize,
-    items: &[u32],
-    confs: &[f32],
-    x: &mut [f32],
-    r: &mut [f32],
-    p: &mut [f32],
-    ap: &mut [f32],
-    steps: usize,
-) {
+fn cg_row<M: Madd>(k: M, yty: &[f32], y: &[f32], (items, confs): (&[u32], &[f32]), x: &mut [f32], s: &mut Scratch, steps: usize) {
+    let f = x.len();
+    let (r, p, ap) = (&mut s.r[..], &mut s.p[..], &mut s.ap[..]);
     use kernels::axpy;
     let row = |i: u32| &y[i as usize * f..(i as usize + 1) * f];
     // the item rows are scattered over the matrix: ask for them now, and read them after the
@@ -439,14 +420,14 @@ mod tests {
         let det = a[0] * a[3] - a[1] * a[2];
         let exact = [(b[0] * a[3] - a[1] * b[1]) / det, (a[0] * b[1] - a[2] * b[0]) / det];
         let mut x = [0.0f32; 2];
-        let (mut r, mut p, mut ap) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-        cg_row(Plain, &yty, &y, 2, &items, &confs, &mut x, &mut r, &mut p, &mut ap, 2);
+        let mut scratch = Scratch::new(2);
+        cg_row(Plain, &yty, &y, (&items, &confs), &mut x, &mut scratch, 2);
         approx::assert_relative_eq!(x[0], exact[0], epsilon = 1e-4);
         approx::assert_relative_eq!(x[1], exact[1], epsilon = 1e-4);
         if let Some(k) = Fused::detect() {
             let mut x = [0.0f32; 2];
             // SAFETY: `k` exists only on a CPU with AVX2 and FMA
-            unsafe { cg_row_fused(k, &yty, &y, 2, &items, &confs, &mut x, &mut r, &mut p, &mut ap, 2) };
+            unsafe { cg_row_fused(k, &yty, &y, (&items, &confs), &mut x, &mut scratch, 2) };
             approx::assert_relative_eq!(x[0], exact[0], epsilon = 1e-4);
             approx::assert_relative_eq!(x[1], exact[1], epsilon = 1e-4);
         }

@@ -160,6 +160,17 @@ pub fn syrk_upper<M: Madd>(y: &[f32], f: usize, g: &mut [f32]) {
     }
 }
 
+/// The sum of a register's eight lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+pub(super) fn hsum_avx(acc: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
+}
+
 /// a · b with two 8-wide fused accumulators.
 ///
 /// # Safety
@@ -185,10 +196,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
             i += 8;
         }
     }
-    let acc = _mm256_add_ps(acc0, acc1);
-    let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    let mut s = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+    let mut s = hsum_avx(_mm256_add_ps(acc0, acc1));
     while i < n {
         s = a[i].mul_add(b[i], s);
         i += 1;

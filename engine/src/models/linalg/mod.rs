@@ -121,10 +121,7 @@ impl QuantRows {
                     i += 8;
                 }
             }
-            let acc = _mm256_add_ps(acc0, acc1);
-            let h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-            let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-            let mut x = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+            let mut x = kernels::hsum_avx(_mm256_add_ps(acc0, acc1));
             while i < n {
                 x += q[i] * f32::from(r[i]);
                 i += 1;
@@ -186,11 +183,16 @@ pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
             }
         }
     }
+    symmetric(&g, f)
+}
+
+/// The full f × f matrix (f32, row-major) whose upper triangle is that of `upper`.
+pub fn symmetric(upper: &[f64], f: usize) -> Vec<f32> {
     let mut out = vec![0f32; f * f];
     for a in 0..f {
         for b in a..f {
-            out[a * f + b] = g[a * f + b] as f32;
-            out[b * f + a] = g[a * f + b] as f32;
+            out[a * f + b] = upper[a * f + b] as f32;
+            out[b * f + a] = upper[a * f + b] as f32;
         }
     }
     out
