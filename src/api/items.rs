@@ -12,28 +12,47 @@ macro_rules! feature_columns {
 }
 pub(crate) use feature_columns;
 
-/// An item's content features from the [`feature_columns`] of a raw row (training's reader).
-pub(crate) fn features_raw(r: &crate::api::RawRow, first: usize) -> ItemFeatures {
-    ItemFeatures {
-        category: r.text(first).map(str::to_owned),
-        brand: r.text(first + 1).map(str::to_owned),
-        price: r.value(first + 2),
-        title: r.text(first + 3).map(str::to_owned),
-        color: r.text(first + 4).map(str::to_owned),
-        size: r.text(first + 5).map(str::to_owned),
-        tags: r.value::<Vec<Option<String>>>(first + 6).unwrap_or_default().into_iter().flatten().collect(),
+/// A row the [`feature_columns`] are read from: pgrx's (serving, one item) or a raw one
+/// (training's reader), so both read the same columns the same way.
+pub(crate) trait FeatureRow {
+    fn text_at(&self, col: usize) -> Option<String>;
+    fn float_at(&self, col: usize) -> Option<f64>;
+    fn texts_at(&self, col: usize) -> Vec<String>;
+}
+
+impl FeatureRow for pgrx::spi::SpiHeapTupleData<'_> {
+    fn text_at(&self, col: usize) -> Option<String> {
+        self.get(col).or_raise()
+    }
+    fn float_at(&self, col: usize) -> Option<f64> {
+        self.get(col).or_raise()
+    }
+    fn texts_at(&self, col: usize) -> Vec<String> {
+        self.get::<Vec<Option<String>>>(col).or_raise().unwrap_or_default().into_iter().flatten().collect()
+    }
+}
+
+impl FeatureRow for crate::api::RawRow<'_> {
+    fn text_at(&self, col: usize) -> Option<String> {
+        self.text(col).map(str::to_owned)
+    }
+    fn float_at(&self, col: usize) -> Option<f64> {
+        self.value(col)
+    }
+    fn texts_at(&self, col: usize) -> Vec<String> {
+        self.value::<Vec<Option<String>>>(col).unwrap_or_default().into_iter().flatten().collect()
     }
 }
 
 /// An item's content features from the [`feature_columns`] of row `r`, starting at column `first`.
-pub(crate) fn features(r: &pgrx::spi::SpiHeapTupleData, first: usize) -> ItemFeatures {
+pub(crate) fn features(r: &impl FeatureRow, first: usize) -> ItemFeatures {
     ItemFeatures {
-        category: r.get(first).or_raise(),
-        brand: r.get(first + 1).or_raise(),
-        price: r.get(first + 2).or_raise(),
-        title: r.get(first + 3).or_raise(),
-        color: r.get(first + 4).or_raise(),
-        size: r.get(first + 5).or_raise(),
-        tags: r.get::<Vec<Option<String>>>(first + 6).or_raise().unwrap_or_default().into_iter().flatten().collect(),
+        category: r.text_at(first),
+        brand: r.text_at(first + 1),
+        price: r.float_at(first + 2),
+        title: r.text_at(first + 3),
+        color: r.text_at(first + 4),
+        size: r.text_at(first + 5),
+        tags: r.texts_at(first + 6),
     }
 }

@@ -9,7 +9,7 @@
 //! half-step, so a customer costs O(f² + n_u f) per CG step. Customers and items are solved in
 //! parallel on a rayon pool the caller sizes.
 use super::linalg::kernels::{self, Fused, Madd, Plain};
-use super::linalg::{dot, Exec};
+use super::linalg::{dot, gram_on, Exec};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rayon::prelude::*;
 
@@ -150,7 +150,7 @@ pub fn train<E>(user_items: &Csr, params: &Params, exec: Exec, mut progress: imp
 /// One half-step: every row of `x` from `y` fixed. Rows left when `exec` is cancelled are
 /// skipped. On a CPU with AVX2 and FMA the rows are solved with those (see [`kernels`]).
 fn solve(c: &Csr, x: &mut [f32], y: &[f32], f: usize, reg: f32, cg_steps: usize, exec: &Exec) {
-    let mut yty = gram_par(y, f, exec);
+    let mut yty = gram_on(y, f, exec);
     for d in 0..f {
         yty[d * f + d] += reg;
     }
@@ -168,52 +168,6 @@ fn solve(c: &Csr, x: &mut [f32], y: &[f32], f: usize, reg: f32, cg_steps: usize,
             }
         },
     );
-}
-
-/// YᵀY of the rows of `y` (f wide), in parallel on the caller's pool. The rows are cut into a
-/// fixed number of ranges, whatever the pool's size or timing, each summed in blocks of rows
-/// in f32 and the blocks in f64, and the ranges added in order: the same input gives the same
-/// bits every time. Asks `exec` once per block; a cancelled pass returns a partial sum, which
-/// the caller discards.
-fn gram_par(y: &[f32], f: usize, exec: &Exec) -> Vec<f32> {
-    const BLOCK: usize = 512;
-    const RANGES: usize = 32;
-    let n = y.len() / f.max(1);
-    let per = n.div_ceil(RANGES).max(1);
-    let fused = Fused::detect();
-    let parts: Vec<Vec<f64>> = y
-        .par_chunks(per * f)
-        .map(|range| {
-            let (mut sum, mut part) = (vec![0f64; f * f], vec![0f32; f * f]);
-            for rows in range.chunks(BLOCK * f) {
-                if exec.cancelled() {
-                    break;
-                }
-                part.iter_mut().for_each(|v| *v = 0.0);
-                match fused {
-                    // SAFETY: `fused` is Some only on a CPU with AVX2 and FMA
-                    Some(k) => unsafe { syrk_fused(k, rows, f, &mut part) },
-                    None => kernels::syrk_upper::<Plain>(rows, f, &mut part),
-                }
-                sum.iter_mut().zip(&part).for_each(|(s, p)| *s += f64::from(*p));
-            }
-            sum
-        })
-        .collect();
-    let mut g = vec![0f64; f * f];
-    for part in &parts {
-        g.iter_mut().zip(part).for_each(|(x, p)| *x += p);
-    }
-    super::linalg::symmetric(&g, f)
-}
-
-/// [`kernels::syrk_upper`] compiled for AVX2 and FMA.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA (a [`Fused`] token says so).
-#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
-unsafe fn syrk_fused(_: Fused, y: &[f32], f: usize, g: &mut [f32]) {
-    kernels::syrk_upper::<Fused>(y, f, g)
 }
 
 /// A row solve's work vectors (residual, direction, A·direction), one set per thread.
@@ -296,7 +250,7 @@ pub fn loss(cui: &Csr, m: &Model, reg: f32) -> f64 {
 
 fn loss_unless(cui: &Csr, m: &Model, reg: f32, exec: &Exec) -> f64 {
     let f = m.factors;
-    let yty = gram_par(&m.item, f, exec);
+    let yty = gram_on(&m.item, f, exec);
     let fused = Fused::detect();
     let (sum, conf, unorm): (f64, f64, f64) = (0..cui.rows)
         .into_par_iter()
@@ -440,14 +394,14 @@ mod tests {
         for f in [3usize, 8, 64] {
             let y: Vec<f32> = (0..50_003 * f).map(|i| ((i as f32) * 0.731).sin()).collect();
             let want = crate::models::linalg::gram(&y, f);
-            let got = gram_par(&y, f, &Exec::default());
+            let got = gram_on(&y, f, &Exec::default());
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "f {f}: {a} vs {b}");
             }
             for threads in [1, 3] {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 let exec = Exec { pool: Some(&pool), cancel: None };
-                assert_eq!(exec.run(|| gram_par(&y, f, &exec)), got, "{threads} threads");
+                assert_eq!(exec.run(|| gram_on(&y, f, &exec)), got, "{threads} threads");
             }
         }
     }

@@ -52,7 +52,7 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
             let item_id = r.text(2).unwrap_or_default();
             if src == 0 {
                 let i = item_index(&mut l, item_id) as usize;
-                let f = crate::api::items::features_raw(r, 9);
+                let f = crate::api::items::features(r, 9);
                 l.features.category[i] = l.categories.get_or_insert(f.category.as_deref().unwrap_or(""));
                 l.features.features[i] = f;
                 l.features.group[i] = r.text(16).map_or(NONE, |g| groups.get_or_insert(g));

@@ -50,7 +50,6 @@ pub(super) fn memory(reset: bool) -> (i64, i64) {
 /// Runs the pipeline on a private pool, with NOTICEs and cancellation between steps.
 pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &str) -> Trained {
     let end = l.data_to.unwrap_or(0);
-    let pool = pool();
     // the holdout is served as `reco.recommend` serves a home page now: this session's serving
     // settings, the event weights, the repeatable categories and the `home` placement
     let (placement, settings) = if p.evaluate {
@@ -62,9 +61,9 @@ pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &
     let tuning = crate::api::serve::live::tuning();
     let setup =
         Setup { item_ids: &l.items.ids, settings: &settings, tuning: &tuning, placement, history_events: crate::gucs::HISTORY_EVENTS.get().max(1) as usize };
-    let r = {
-        let cancel = cancel_requested;
-        let exec = Exec { pool: Some(&pool), cancel: Some(&cancel) };
+    // cancellation leaves through check_for_interrupts!, so the callback never fails; a run
+    // cut short after its last callback is caught by on_training_pool
+    let r = on_training_pool(|exec| {
         pipeline::train(&l.ds, &l.features, end, kind, p, p.evaluate.then_some(&setup), exec, |step| -> Result<(), std::convert::Infallible> {
             pg_sys::check_for_interrupts!();
             let secs = started.elapsed().as_secs_f64();
@@ -85,14 +84,21 @@ pub(super) fn run(l: &Loaded, kind: Kind, p: &Params, started: Instant, label: &
             }
             Ok(())
         })
-    };
-    // cancellation leaves through check_for_interrupts!, so the callback never fails; a run
-    // cut short after its last callback is caught here
-    leave_if_cancelled();
+    });
     match r {
         Ok(t) => t,
         Err(never) => match never {},
     }
+}
+
+/// Runs `f` on a training pool whose work stops when PostgreSQL is asked to cancel; a run cut
+/// short raises the cancel (57014) instead of returning what it computed.
+pub(super) fn on_training_pool<R>(f: impl FnOnce(Exec) -> R) -> R {
+    let pool = pool();
+    let cancel = cancel_requested;
+    let r = f(Exec { pool: Some(&pool), cancel: Some(&cancel) });
+    leave_if_cancelled();
+    r
 }
 
 /// Whether PostgreSQL was asked to cancel this statement or end this backend

@@ -1,8 +1,7 @@
 //! Storing what a model serves with: vectors (and their HNSW indexes), nearest-item lists,
 //! neighbours, popularity and segment best sellers.
 use super::*;
-use reco_engine::models::linalg::nearest::nearest;
-use reco_engine::models::linalg::normalize;
+use reco_engine::models::linalg::nearest::{nearest, nearest_by_cosine};
 
 pub(super) const ITEM_VECTORS_SQL: &str = "INSERT INTO reco.item_vectors (model_id, space, item_id, v) SELECT $3, $4, unnest($1::text[]), unnest($2)";
 pub(super) const CUSTOMER_VECTORS_SQL: &str =
@@ -42,26 +41,12 @@ pub(super) fn index_space(model_id: i64, space: &str, dims: usize, rows: &[f32],
 pub const KNN: usize = 30;
 
 /// Every stored row's [`KNN`] nearest stored rows, exactly, on a training pool: ALS by inner
-/// product, content by cosine (rows of zero length neither ask nor answer).
+/// product, content by cosine.
 fn exact_knn(space: &str, dims: usize, rows: &[f32], stored: &[bool]) -> Vec<Vec<u32>> {
-    let unit;
-    let (rows, usable): (&[f32], Vec<bool>) = if space == "als" {
-        (rows, stored.to_vec())
-    } else {
-        let mut u = rows.to_vec();
-        let mut usable = stored.to_vec();
-        for (r, ok) in u.chunks_exact_mut(dims.max(1)).zip(usable.iter_mut()) {
-            normalize(r);
-            *ok &= r.iter().any(|x| *x != 0.0);
-        }
-        unit = u;
-        (&unit, usable)
-    };
-    let pool = pool();
-    let cancel = cancel_requested;
-    let lists = nearest(rows, dims, KNN, &usable, &usable, &Exec { pool: Some(&pool), cancel: Some(&cancel) });
-    leave_if_cancelled();
-    lists
+    on_training_pool(|exec| match space {
+        "als" => nearest(rows, dims, KNN, stored, stored, &exec),
+        _ => nearest_by_cosine(rows, dims, KNN, stored, &exec),
+    })
 }
 
 /// Writes each item's nearest items in `space` to reco.item_knn, stored as the model's item

@@ -68,14 +68,10 @@ impl Madd for Fused {
     }
 
     #[inline(always)]
+    #[cfg(target_arch = "x86_64")]
     fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: a `Fused` exists only on a CPU with AVX2 and FMA
-            return unsafe { dot_avx2(a, b) };
-        }
-        #[allow(unreachable_code)]
-        dot::<Self>(a, b)
+        // SAFETY: a `Fused` exists only on a CPU with AVX2 and FMA
+        unsafe { dot_avx2(a, b) }
     }
 
     #[inline(always)]

@@ -167,23 +167,69 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
-/// Gram matrix `Y^T Y` (f × f, row-major) of `rows` vectors of length f stored row-major,
-/// summed in f64 on the calling thread (fold-in's, once per model load; training's parallel
-/// one is in `als`).
+/// Gram matrix `Y^T Y` (f × f, row-major) of the rows of `y` (f wide), on the calling thread
+/// (fold-in's, once per model load): the same sums as [`gram_on`], in the same order, so the
+/// same bits.
 pub fn gram(y: &[f32], f: usize) -> Vec<f32> {
-    let mut g = vec![0f64; f * f];
-    for row in y.chunks_exact(f) {
-        for a in 0..f {
-            let ra = f64::from(row[a]);
-            if ra == 0.0 {
-                continue;
-            }
-            for b in a..f {
-                g[a * f + b] += ra * f64::from(row[b]);
-            }
+    let parts: Vec<Vec<f64>> = gram_ranges(y, f).map(|range| range_gram(range, f, &Exec::default())).collect();
+    sum_parts(&parts, f)
+}
+
+/// [`gram`] in parallel on `exec`'s pool (training). The rows are cut into a fixed number of
+/// ranges, whatever the pool's size or timing, each summed in blocks of rows in f32 and the
+/// blocks in f64, and the ranges added in order: the same input gives the same bits every
+/// time. Asks `exec` once per block; a cancelled pass returns a partial sum, which the caller
+/// discards.
+pub fn gram_on(y: &[f32], f: usize, exec: &Exec) -> Vec<f32> {
+    use rayon::prelude::*;
+    let per = gram_ranges(y, f).next().map_or(1, <[f32]>::len);
+    let parts: Vec<Vec<f64>> = y.par_chunks(per).map(|range| range_gram(range, f, exec)).collect();
+    sum_parts(&parts, f)
+}
+
+/// The row ranges a Gram matrix is summed over: 32 of them (fewer for few rows).
+fn gram_ranges(y: &[f32], f: usize) -> std::slice::Chunks<'_, f32> {
+    const RANGES: usize = 32;
+    let n = y.len() / f.max(1);
+    y.chunks(n.div_ceil(RANGES).max(1) * f.max(1))
+}
+
+/// One range's upper-triangle Gram in f64, from blocks of rows summed in f32.
+fn range_gram(range: &[f32], f: usize, exec: &Exec) -> Vec<f64> {
+    const BLOCK: usize = 512;
+    let fused = kernels::Fused::detect();
+    let (mut sum, mut part) = (vec![0f64; f * f], vec![0f32; f * f]);
+    for rows in range.chunks(BLOCK * f.max(1)) {
+        if exec.cancelled() {
+            break;
         }
+        part.iter_mut().for_each(|v| *v = 0.0);
+        match fused {
+            // SAFETY: `fused` is Some only on a CPU with AVX2 and FMA
+            Some(k) => unsafe { syrk_fused(k, rows, f, &mut part) },
+            None => kernels::syrk_upper::<kernels::Plain>(rows, f, &mut part),
+        }
+        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += f64::from(*p));
+    }
+    sum
+}
+
+/// The ranges' sums added in order, as a full symmetric matrix.
+fn sum_parts(parts: &[Vec<f64>], f: usize) -> Vec<f32> {
+    let mut g = vec![0f64; f * f];
+    for part in parts {
+        g.iter_mut().zip(part).for_each(|(x, p)| *x += p);
     }
     symmetric(&g, f)
+}
+
+/// [`kernels::syrk_upper`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA (a [`kernels::Fused`] token says so).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn syrk_fused(_: kernels::Fused, y: &[f32], f: usize, g: &mut [f32]) {
+    kernels::syrk_upper::<kernels::Fused>(y, f, g)
 }
 
 /// The full f × f matrix (f32, row-major) whose upper triangle is that of `upper`.

@@ -59,6 +59,20 @@ pub fn nearest(rows: &[f32], dims: usize, k: usize, query: &[bool], candidate: &
     out
 }
 
+/// [`nearest`] by cosine: the rows are scaled to unit length first, and rows of zero length
+/// neither ask nor answer.
+pub fn nearest_by_cosine(rows: &[f32], dims: usize, k: usize, usable: &[bool], exec: &Exec) -> Vec<Vec<u32>> {
+    let dims = dims.max(1);
+    let mut unit = rows.to_vec();
+    let mut ok = usable.to_vec();
+    ok.resize(rows.len() / dims, false);
+    for (r, ok) in unit.chunks_exact_mut(dims).zip(ok.iter_mut()) {
+        super::normalize(r);
+        *ok &= r.iter().any(|x| *x != 0.0);
+    }
+    nearest(&unit, dims, k, &ok, &ok, exec)
+}
+
 /// The best `k` (score, candidate) of one query, excluding the query itself.
 struct Top {
     k: usize,
@@ -223,6 +237,15 @@ mod tests {
                 assert!(g.iter().all(|&c| candidate[c as usize]), "only candidates");
             }
         }
+    }
+
+    #[test]
+    fn cosine_lists_ignore_length_and_skip_zero_rows() {
+        // row 1 is row 0 scaled (cosine 1), row 2 points elsewhere, row 3 is zero
+        let rows = [1.0f32, 0.0, 10.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        let got = nearest_by_cosine(&rows, 2, 2, &[true; 4], &Exec::default());
+        assert_eq!(got[0], vec![1, 2]);
+        assert!(got[3].is_empty() && !got.iter().any(|l| l.contains(&3)), "a zero row neither asks nor answers: {got:?}");
     }
 
     #[test]
