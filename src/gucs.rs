@@ -43,6 +43,9 @@ pub fn index_backed(n: usize) -> bool {
 pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(D.item_knn);
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+/// The most memory a training, an evaluation or a demo load may be estimated to take, kB
+/// (-1 = half of the server's memory, 0 = no limit).
+pub static TRAINING_MEMORY_LIMIT_KB: GucSetting<i32> = GucSetting::<i32>::new(-1);
 
 /// The customer a customer-facing session acts for: set only by reco.enter_customer_scope
 /// (superuser-level context, so a plain SET by any other role fails).
@@ -179,6 +182,16 @@ pub fn init() {
         c"The cache is loaded by a backend's first recommendation call and reloaded when another model is deployed; a model whose estimated size (from its registry row) is larger than this is refused before anything is loaded, with an error naming its size. Superuser-only: it protects the server's memory.",
         &CACHE_MAX_KB,
         64,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"reco.training_memory_limit",
+        c"reco.train, reco.evaluate and reco.load_demo refuse to start when their memory, estimated from the data's shape, is above this (-1, the default: half of the server's memory; 0: no limit).",
+        c"A backend that runs out of memory is killed by the kernel, and PostgreSQL then restarts every connection of the cluster; refusing first (SQLSTATE 54000, with the parameter to lower in the hint) keeps the server up. The server's memory is the smaller of the machine's (/proc/meminfo) and its control group's limit. Superuser-only: it protects the server.",
+        &TRAINING_MEMORY_LIMIT_KB,
+        -1,
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_KB,

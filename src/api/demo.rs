@@ -19,6 +19,8 @@ const CHUNK: usize = 10_000;
 #[pg_extern(volatile)]
 fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> JsonbText {
     let sc = demo::scale(scale).map_err(|e| e.at("scale")).or_raise();
+    // the estimate's line is for a progress NOTICE; load_demo reports its counts instead
+    let _ = crate::api::budget::check(&format!("reco.load_demo('{scale}')"), &reco_engine::models::budget::demo(sc.products, sc.customers, CHUNK));
     let loaded: Option<bool> = Spi::get_one("SELECT EXISTS (SELECT 1 FROM reco.items WHERE item_id LIKE 'demo-%')").or_raise();
     if loaded == Some(true) {
         raise(

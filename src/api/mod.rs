@@ -1,4 +1,5 @@
 //! SQL functions by area.
+mod budget;
 pub mod demo;
 pub mod events;
 mod hnsw;

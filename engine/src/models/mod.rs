@@ -1,5 +1,6 @@
 //! Recommendation models (training issue). Pure functions over dense item indexes.
 pub mod als;
+pub mod budget;
 pub mod content;
 pub mod cooccurrence;
 pub mod dataset;

@@ -17,6 +17,7 @@ use pgrx::pg_sys::panic::CaughtError;
 use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use reco_engine::eval::Summary;
+use reco_engine::models::budget::{self, Shape};
 use reco_engine::models::content::ItemFeatures;
 use reco_engine::models::dataset::{contribution, Dataset, Event, Interner, NONE};
 use reco_engine::models::hybrid::MEMBERS;
@@ -102,6 +103,8 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
     let kind =
         Kind::parse(crate::api::required(kind, "kind", "pass a value: hybrid, als, cooccurrence, content, popularity")).map_err(|e| e.at("kind")).or_raise();
     let (p, effective) = parse_params(params);
+    // refused before anything is recorded when it would not fit
+    let estimate = crate::api::budget::check(&format!("reco.train('{}')", kind.as_str()), &budget::training(shape(p.window_days), kind, &p, threads()));
     let started = Instant::now();
     crate::api::registry::reap_orphans();
     let model_id: i64 = Spi::get_one("SELECT nextval('reco.models_model_id_seq')").or_raise().unwrap_or(0);
@@ -111,6 +114,7 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
     let result = in_subtransaction(|| {
         let (rss0, _) = memory(true);
         let mut progress = notices(&label, started);
+        progress(&estimate);
         let l = load(p.window_days, &mut progress);
         if l.ds.events.is_empty() {
             raise(
@@ -177,8 +181,11 @@ fn evaluate(params: default!(Option<Payload>, "'{}'")) -> JsonbText {
     let (mut p, effective) = parse_params(params);
     p.evaluate = true;
     p.refit = false;
+    let estimate = crate::api::budget::check("reco.evaluate()", &budget::training(shape(p.window_days), Kind::Hybrid, &p, threads()));
     let started = Instant::now();
-    let l = load(p.window_days, &mut notices("evaluate", started));
+    let mut progress = notices("evaluate", started);
+    progress(&estimate);
+    let l = load(p.window_days, &mut progress);
     if l.ds.events.is_empty() {
         raise(Error::new(ErrorKind::NotInPrerequisiteState, "there are no events to evaluate on").hint("ingest orders and events first"));
     }

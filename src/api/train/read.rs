@@ -12,6 +12,17 @@ pub(super) struct Loaded {
     pub(super) data_to: Option<i64>,
 }
 
+/// The events a training reads: with a weight, a customer and an item, in the window ($1 days,
+/// 0 = all).
+macro_rules! weighted_events {
+    () => {
+        "
+  FROM reco.events e JOIN reco.event_weights w ON w.kind = e.kind
+ WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0
+   AND ($1 = 0 OR e.occurred_at >= now() - make_interval(secs => $1 * 86400))"
+    };
+}
+
 pub(super) const READ_SQL: &str = concat!(
     "SELECT 0, i.item_id, NULL::text, NULL::text, NULL::text, NULL::float8, NULL::float8, NULL::timestamptz, ",
     crate::api::items::feature_columns!(),
@@ -19,11 +30,18 @@ pub(super) const READ_SQL: &str = concat!(
   FROM reco.items i
 UNION ALL
 SELECT 1, e.item_id, e.customer_id, e.session_id, e.order_id, w.weight, e.value, e.occurred_at,
-       e.kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-  FROM reco.events e JOIN reco.event_weights w ON w.kind = e.kind
- WHERE e.customer_id IS NOT NULL AND e.item_id IS NOT NULL AND w.weight <> 0
-   AND ($1 = 0 OR e.occurred_at >= now() - make_interval(secs => $1 * 86400))"
+       e.kind, NULL, NULL, NULL, NULL, NULL, NULL, NULL",
+    weighted_events!()
 );
+
+/// The shape of what `load` will read, counted (a scan of the events: about 0.15 s per 2 million;
+/// the planner's row estimates cost nothing but were off tenfold after a bulk load).
+pub(super) fn shape(window_days: f64) -> Shape {
+    const SQL: &str = concat!("SELECT (SELECT count(*) ", weighted_events!(), "), (SELECT count(*) FROM reco.customers), (SELECT count(*) FROM reco.items)");
+    let (events, customers, items) = Spi::get_three_with_args::<i64, i64, i64>(SQL, &[DatumWithOid::from(window_days)]).or_raise();
+    let n = |x: Option<i64>| x.unwrap_or(0).max(0) as usize;
+    Shape { events: n(events), customers: n(customers), items: n(items) }
+}
 
 pub(super) fn item_index(l: &mut Loaded, id: &str) -> u32 {
     let i = l.items.get_or_insert(id);

@@ -10,14 +10,19 @@ pub(super) fn notices(label: &str, started: Instant) -> impl FnMut(&str) + '_ {
     }
 }
 
+/// The training threads: reco.training_threads, or one per core (at most two per core).
+pub(super) fn threads() -> usize {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    match crate::gucs::TRAINING_THREADS.get() {
+        0 => cores,
+        n => (n as usize).min(2 * cores),
+    }
+}
+
 /// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
 /// handlers must run on the backend's own thread).
 pub(super) fn pool() -> rayon::ThreadPool {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let n = match crate::gucs::TRAINING_THREADS.get() {
-        0 => cores,
-        n => (n as usize).min(2 * cores),
-    };
+    let n = threads();
     // SAFETY: sigset_t is plain data (zeroed, then filled by sigfillset); the backend thread's
     // signal mask is blocked only while the pool's threads are spawned (they inherit it) and
     // restored right after

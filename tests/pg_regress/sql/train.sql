@@ -135,4 +135,19 @@ SELECT reco.prune_models(0) AS pruned;
 SELECT kind, status FROM reco.models ORDER BY model_id;
 SELECT count(*) AS orphan_indexes FROM pg_indexes WHERE indexname ~ '^item_vectors_[0-9]+_'
   AND substring(indexname from '^item_vectors_([0-9]+)_')::bigint NOT IN (SELECT model_id FROM reco.models);
+
+-- memory: a training, an evaluation or a demo load estimated above reco.training_memory_limit
+-- is refused before it starts (54000, with the knob to lower in the hint), recording nothing
+SELECT count(*) AS models_before FROM reco.models \gset
+SET reco.training_memory_limit = '40MB';
+SELECT try($$SELECT reco.train('hybrid', '{"tune": false}')$$);
+SELECT try($$SELECT reco.evaluate()$$);
+SELECT try($$SELECT reco.load_demo('medium')$$);
+SELECT count(*) = :models_before AS nothing_recorded FROM reco.models;
+RESET reco.training_memory_limit;
+-- it protects the server, so only a superuser lifts it: not an admin
+SET ROLE reco_admin;
+SELECT try($$SET reco.training_memory_limit = 0$$);
+SELECT try($$SELECT reco.train('popularity', '{"evaluate": false}')$$) AS admin_trains_within_the_default;
+RESET ROLE;
 RESET client_min_messages;
