@@ -23,9 +23,18 @@ fn normalize_order_mapped(channel: Option<&str>, payload: Option<Payload>, mappi
     JsonbText::of(&normalize::normalize_order(channel, &value, m.as_ref()).or_raise())
 }
 
-/// Checks one row of reco.channel_mappings (called by its trigger).
+/// Checks one row of reco.channel_mappings (called by its trigger). A row without a channel or
+/// field passes here: the table's NOT NULL constraints refuse it, naming the column (23502).
 #[pg_extern(immutable, parallel_safe)]
-fn _check_mapping_row(channel: &str, field: &str, path: Option<&str>, value: Option<Payload>, transform: Option<&str>, zone: Option<&str>) -> bool {
+fn _check_mapping_row(
+    channel: Option<&str>,
+    field: Option<&str>,
+    path: Option<&str>,
+    value: Option<Payload>,
+    transform: Option<&str>,
+    zone: Option<&str>,
+) -> bool {
+    let (Some(channel), Some(field)) = (channel, field) else { return true };
     normalize::channel_name(channel).or_raise();
     let v = value.map(Payload::value).transpose().or_raise();
     if v.as_ref().is_some_and(|v| v.is_array() || v.is_object()) {
