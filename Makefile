@@ -12,10 +12,17 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 bootstrap:
 	@scripts/bootstrap
 
+# cargo pgrx writes the library over the installed one, in place: a running backend that has
+# it loaded then reads the new file's bytes as its code and crashes (seen while fuzzing during a
+# make test). Unlinking it first leaves those backends the old file, as a package manager does.
+UNLINK_LIBRARY = rm -f "$$($(PG_CONFIG) --pkglibdir)/pg_reco.so"
+
 install: bootstrap
+	$(UNLINK_LIBRARY)
 	cargo pgrx install --pg-config $(PG_CONFIG)
 
 install-release: bootstrap
+	$(UNLINK_LIBRARY)
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
 
 demo: install-release
@@ -45,6 +52,7 @@ test-engine:
 # cargo pgrx test runs its cluster as the postgres OS user; its data directory must be theirs.
 test-pgrx:
 	scripts/pg-access $(PGRX_DATA)
+	$(UNLINK_LIBRARY)
 	cargo pgrx test pg$(PG_MAJOR) -p pg_reco --runas postgres --pgdata $(PGRX_DATA)/test
 
 # pg_regress against the project cluster (cargo pgrx regress 0.18.1 ignores --runas at start-up),

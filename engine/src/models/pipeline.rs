@@ -99,12 +99,14 @@ pub enum Tune {
     Off,
     /// as much of the search as fits in the budget
     On,
-    /// the whole search when the data is small enough for the budget ([`Tune::fits`]), else none
+    /// the whole search when the data is small enough for the budget ([`Tune::runs`]), else none
     Auto,
 }
 
-/// Interactions × trials a search gets through per second of budget, measured: an ALS fit and
-/// evaluation of the demo `medium` holdout (1.2 M interactions) takes about 3 s on 2 threads.
+/// Interactions × trials a search is assumed to get through per second of budget. Measured
+/// before the ALS kernels of 2a67adc (an ALS fit and evaluation of the demo `medium` holdout,
+/// 1.2 M interactions, took about 3 s on 2 threads; about 1 s since): a conservative figure, kept
+/// so that `auto` decides as before (the decision depends on the data only, never on the machine).
 pub const TUNE_RATE: f64 = 350_000.0;
 
 impl Tune {

@@ -54,38 +54,36 @@ impl Report {
     }
 }
 
-/// A knob: its name, its candidate values, and how to set it.
+/// A knob: its name, its candidate values, and how to read and set it.
 struct Knob {
     name: &'static str,
     values: &'static [f64],
+    get: fn(&Params) -> f64,
     set: fn(&mut Params, f64),
 }
 
+/// The largest value a search tries for the knob `name` (memory estimates plan for it), if a
+/// search tries that knob.
+pub(crate) fn largest_tried(name: &str) -> Option<f64> {
+    ALS_KNOBS.iter().chain(&COOCCURRENCE_KNOBS).chain(&POPULARITY_KNOBS).find(|k| k.name == name).map(|k| k.values.iter().copied().fold(f64::MIN, f64::max))
+}
+
 const ALS_KNOBS: [Knob; 4] = [
-    Knob { name: "factors", values: &[32.0, 64.0, 128.0], set: |p, v| p.als.factors = v as usize },
-    Knob { name: "regularization", values: &[0.01, 0.05, 0.1, 0.5], set: |p, v| p.als.regularization = v as f32 },
-    Knob { name: "alpha", values: &[1.0, 2.0, 5.0, 10.0], set: |p, v| p.als.alpha = v as f32 },
-    Knob { name: "iterations", values: &[10.0, 15.0, 25.0], set: |p, v| p.als.iterations = v as usize },
+    Knob { name: "factors", values: &[32.0, 64.0, 128.0], get: |p| p.als.factors as f64, set: |p, v| p.als.factors = v as usize },
+    Knob { name: "regularization", values: &[0.01, 0.05, 0.1, 0.5], get: |p| f64::from(p.als.regularization), set: |p, v| p.als.regularization = v as f32 },
+    Knob { name: "alpha", values: &[1.0, 2.0, 5.0, 10.0], get: |p| f64::from(p.als.alpha), set: |p, v| p.als.alpha = v as f32 },
+    Knob { name: "iterations", values: &[10.0, 15.0, 25.0], get: |p| p.als.iterations as f64, set: |p, v| p.als.iterations = v as usize },
 ];
 const COOCCURRENCE_KNOBS: [Knob; 2] = [
-    Knob { name: "history_shrinkage", values: &[0.0, 10.0, 50.0, 200.0], set: |p, v| p.history_shrinkage = v as f32 },
-    Knob { name: "neighbors", values: &[20.0, 50.0, 100.0], set: |p, v| p.cooccurrence.top_k = v as usize },
+    Knob { name: "history_shrinkage", values: &[0.0, 10.0, 50.0, 200.0], get: |p| f64::from(p.history_shrinkage), set: |p, v| p.history_shrinkage = v as f32 },
+    Knob { name: "neighbors", values: &[20.0, 50.0, 100.0], get: |p| p.cooccurrence.top_k as f64, set: |p, v| p.cooccurrence.top_k = v as usize },
 ];
-const POPULARITY_KNOBS: [Knob; 1] =
-    [Knob { name: "popularity_half_life_days", values: &[7.0, 30.0, 90.0, 365.0], set: |p, v| p.popularity_half_life_days = v }];
-
-/// The current value of a knob, to skip trying it again.
-fn current(p: &Params, name: &str) -> f64 {
-    match name {
-        "factors" => p.als.factors as f64,
-        "regularization" => f64::from(p.als.regularization),
-        "alpha" => f64::from(p.als.alpha),
-        "iterations" => p.als.iterations as f64,
-        "history_shrinkage" => f64::from(p.history_shrinkage),
-        "neighbors" => p.cooccurrence.top_k as f64,
-        _ => p.popularity_half_life_days,
-    }
-}
+const POPULARITY_KNOBS: [Knob; 1] = [Knob {
+    name: "popularity_half_life_days",
+    values: &[7.0, 30.0, 90.0, 365.0],
+    get: |p| p.popularity_half_life_days,
+    set: |p, v| p.popularity_half_life_days = v,
+}];
 
 /// The holdout a search scores on.
 pub struct Split<'a> {
@@ -150,7 +148,7 @@ pub fn search<E>(
         progress(&base, true)?;
         report.tried.push(base);
         for knob in free {
-            let now = current(&p, knob.name);
+            let now = (knob.get)(&p);
             let mut keep = now;
             for &v in knob.values.iter().filter(|v| (**v - now).abs() > 1e-9) {
                 let mut q = p.clone();
@@ -189,6 +187,20 @@ pub fn planned(kind: Kind, given: &[String]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_knob_reads_back_what_it_sets() {
+        for k in ALS_KNOBS.iter().chain(&COOCCURRENCE_KNOBS).chain(&POPULARITY_KNOBS) {
+            for &v in k.values {
+                let mut p = Params::default();
+                (k.set)(&mut p, v);
+                assert!(((k.get)(&p) - v).abs() < 1e-6, "{}: set {v}, read {}", k.name, (k.get)(&p));
+            }
+        }
+        assert_eq!(largest_tried("factors"), Some(128.0));
+        assert_eq!(largest_tried("neighbors"), Some(100.0));
+        assert_eq!(largest_tried("content_dims"), None);
+    }
     use crate::standardize::time::PG_EPOCH_UNIX_MICROS;
 
     fn small() -> (Dataset, TrainingItems) {

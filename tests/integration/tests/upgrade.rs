@@ -191,7 +191,8 @@ fn every_kept_release_updates_in_place_keeping_rows_the_deployed_model_and_the_s
     let fresh_config = config_dump(&mut fresh_db);
     for (version, script) in kept {
         assert_ne!(version, current, "sql/releases holds released versions only; this build is {current}");
-        std::fs::copy(&script, extdir.join(format!("pg_reco--{version}.sql"))).unwrap();
+        let dest = extdir.join(format!("pg_reco--{version}.sql"));
+        std::fs::copy(&script, &dest).unwrap_or_else(|e| panic!("{}: {e} (run as the user who ran make install)", dest.display()));
         let db = format!("it_upgrade_from_{}", version.replace('.', "_"));
         let mut c = fresh(&mut admin, &db);
         c.batch_execute(&format!("CREATE EXTENSION pg_reco VERSION '{version}' CASCADE")).unwrap();
