@@ -21,6 +21,29 @@ pub fn fresh_db(name: &str) -> String {
     dsn(name)
 }
 
+/// A PostgreSQL client program of the test cluster's major version (`PG_MAJOR`, default 15).
+pub fn pg_bin(tool: &str) -> std::path::PathBuf {
+    let major = std::env::var("PG_MAJOR").unwrap_or_else(|_| "15".into());
+    std::path::PathBuf::from(format!("/usr/lib/postgresql/{major}/bin/{tool}"))
+}
+
+/// `dsn` as the -h/-p/-U/-d arguments of psql, pg_dump and the other client programs.
+pub fn pg_args(dsn: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    for kv in dsn.split_whitespace() {
+        let Some((k, v)) = kv.split_once('=') else { continue };
+        let flag = match k {
+            "host" => "-h",
+            "port" => "-p",
+            "user" => "-U",
+            "dbname" => "-d",
+            _ => continue,
+        };
+        args.extend([flag.to_string(), v.to_string()]);
+    }
+    args
+}
+
 pub fn connect(dsn: &str) -> Client {
     Client::connect(dsn, NoTls).unwrap()
 }

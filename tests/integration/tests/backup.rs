@@ -2,7 +2,7 @@
 //! registered with pg_extension_config_dump, or a backup would hold none of the orders.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use pg_reco_integration::{connect, dsn, fixture, fresh_db};
+use pg_reco_integration::{connect, dsn, fixture, fresh_db, pg_args, pg_bin};
 use std::process::Command;
 
 fn count(c: &mut postgres::Client, sql: &str) -> i64 {
@@ -26,27 +26,13 @@ fn pg_dump_and_restore_keeps_orders_events_preferences_and_mappings() {
     let vectors = count(&mut c, "SELECT count(*) FROM reco.item_vectors");
     assert!(vectors >= 2);
     let dump = std::env::temp_dir().join("pg_reco_backup_test.sql");
-    let conn = |d: &str| -> Vec<String> {
-        let mut args = Vec::new();
-        for kv in d.split_whitespace() {
-            let (k, v) = kv.split_once('=').unwrap();
-            match k {
-                "host" => args.extend(["-h".into(), v.into()]),
-                "port" => args.extend(["-p".into(), v.into()]),
-                "user" => args.extend(["-U".into(), v.into()]),
-                "dbname" => args.extend(["-d".into(), v.into()]),
-                _ => {}
-            }
-        }
-        args
-    };
-    let st = Command::new("/usr/lib/postgresql/15/bin/pg_dump").args(conn(&src)).arg("-f").arg(&dump).status().unwrap();
+    let st = Command::new(pg_bin("pg_dump")).args(pg_args(&src)).arg("-f").arg(&dump).status().unwrap();
     assert!(st.success());
     let mut admin = connect(&dsn("postgres"));
     admin.batch_execute("DROP DATABASE IF EXISTS it_backup_dst WITH (FORCE)").unwrap();
     admin.batch_execute("CREATE DATABASE it_backup_dst").unwrap();
     let dst = dsn("it_backup_dst");
-    let st = Command::new("psql").args(conn(&dst)).args(["-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&dump).status().unwrap();
+    let st = Command::new("psql").args(pg_args(&dst)).args(["-q", "-v", "ON_ERROR_STOP=1", "-f"]).arg(&dump).status().unwrap();
     assert!(st.success(), "restore failed");
     let mut r = connect(&dst);
     assert_eq!(count(&mut r, "SELECT count(*) FROM reco.orders"), 1);

@@ -15,16 +15,11 @@
 //!   are data, removed), and so do the tables registered for dumping.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use pg_reco_integration::{connect, dsn};
+use pg_reco_integration::{connect, dsn, pg_args, pg_bin};
 use postgres::Client;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn pg_bin(tool: &str) -> PathBuf {
-    let major = std::env::var("PG_MAJOR").unwrap_or_else(|_| "15".into());
-    PathBuf::from(format!("/usr/lib/postgresql/{major}/bin/{tool}"))
-}
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -113,19 +108,8 @@ fn served(c: &mut Client) -> Vec<(String, Vec<(String, String)>)> {
 /// with the same schema: OIDs, frozen transaction ids, sequence positions, the dump's
 /// \restrict key, comments and blank lines, and the HNSW indexes training builds per model.
 fn schema(db: &str) -> String {
-    let d = dsn(db);
     let mut args: Vec<String> = vec!["--schema-only".into(), "--binary-upgrade".into()];
-    for kv in d.split_whitespace() {
-        let (k, v) = kv.split_once('=').unwrap();
-        let flag = match k {
-            "host" => "-h",
-            "port" => "-p",
-            "user" => "-U",
-            "dbname" => "-d",
-            _ => continue,
-        };
-        args.extend([flag.to_string(), v.to_string()]);
-    }
+    args.extend(pg_args(&dsn(db)));
     let out = Command::new(pg_bin("pg_dump")).args(&args).output().unwrap();
     assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
