@@ -20,10 +20,12 @@ UNLINK_LIBRARY = rm -f "$$($(PG_CONFIG) --pkglibdir)/pg_reco.so"
 install: bootstrap
 	$(UNLINK_LIBRARY)
 	cargo pgrx install --pg-config $(PG_CONFIG)
+	scripts/upgrade-scripts $(PG_CONFIG)
 
 install-release: bootstrap
 	$(UNLINK_LIBRARY)
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	scripts/upgrade-scripts $(PG_CONFIG)
 
 demo: install-release
 	scripts/cluster restart

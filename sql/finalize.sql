@@ -120,27 +120,7 @@ SELECT 30 AS window_days,
 FROM judged;
 COMMENT ON VIEW reco.preference_utilization_rate IS 'Share of the last 30 days'' orders whose sized/colored lines match the preferences resolved at order time.';
 
--- Roles and privileges: an allow-list per role (docs/security.md). Roles are created once per
--- cluster; the grants are the extension's.
---   reco_owner     NOLOGIN, not a superuser: owns the definer functions (prosecdef) and
---                  reco.item_vectors (so training can index it), holds just what they need,
---                  and alone reads reco.secrets. Nobody is granted membership in it.
---   reco_reader    serving and reading; reco_writer (ingest, capture) includes it; reco_admin
---                  (train, deploy, forget, demo) includes reco_writer.
---   reco_customer  a customer-facing session: its own preferences, after enter_customer_scope.
--- Nobody but the owner has TRIGGER, TRUNCATE or REFERENCES on any table.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_owner') THEN
-        CREATE ROLE reco_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_reader') THEN CREATE ROLE reco_reader NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_writer') THEN CREATE ROLE reco_writer NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_admin') THEN CREATE ROLE reco_admin NOLOGIN; END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_customer') THEN CREATE ROLE reco_customer NOLOGIN; END IF;
-END $$;
-GRANT reco_reader TO reco_writer;
-GRANT reco_writer TO reco_admin;
+-- The roles themselves are created first, in schema.sql.
 
 -- The secret behind customer tokens and keyed customer hashes: 256 random bits
 -- (gen_random_uuid draws from pg_strong_random), readable by the owner role only.

@@ -3,6 +3,29 @@
 -- Every timestamp is timestamptz (UTC on output with TimeZone = UTC); money is bigint minor units
 -- with an ISO 4217 currency beside it.
 
+-- Roles, created before any object so every file can grant to them; the allow-list per role
+-- (docs/security.md) is in finalize.sql and each area's file. Roles are created once per
+-- cluster; the grants are the extension's.
+--   reco_owner     NOLOGIN, not a superuser: owns the definer functions (prosecdef) and
+--                  reco.item_vectors (so training can index it), holds just what they need,
+--                  and alone reads reco.secrets. Nobody is granted membership in it.
+--   reco_reader    serving and reading; reco_writer (ingest, capture) includes it; reco_admin
+--                  (train, deploy, forget, demo) includes reco_writer.
+--   reco_customer  a customer-facing session: its own preferences, after enter_customer_scope.
+-- Nobody but the owner has TRIGGER, TRUNCATE or REFERENCES on any table.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_owner') THEN
+        CREATE ROLE reco_owner NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_reader') THEN CREATE ROLE reco_reader NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_writer') THEN CREATE ROLE reco_writer NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_admin') THEN CREATE ROLE reco_admin NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_customer') THEN CREATE ROLE reco_customer NOLOGIN; END IF;
+END $$;
+GRANT reco_reader TO reco_writer;
+GRANT reco_writer TO reco_admin;
+
 CREATE TABLE reco.customers (
     customer_id   text COLLATE "C" PRIMARY KEY CHECK (length(customer_id) BETWEEN 1 AND 256),
     timezone      text,

@@ -17,6 +17,7 @@ pub fn sqlstate(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::InvalidAuthorization => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
         ErrorKind::NullValue => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
         ErrorKind::QueryCanceled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+        ErrorKind::Syntax => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
     }
 }
 

@@ -22,6 +22,11 @@ extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);
 extension_sql_file!("../sql/models.sql", name = "models", requires = ["schema"]);
 extension_sql_file!("../sql/deploy.sql", name = "deploy", requires = ["models"]);
 extension_sql_file!("../sql/serve.sql", name = "serve", requires = ["models"]);
+extension_sql_file!(
+    "../sql/notify.sql",
+    name = "notify",
+    requires = ["serve", api::notify::render, api::notify::_check_template, api::notify::_send_after, api::serve::recommend, api::scope::customer_key]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     NullValue,
     /// 57014 query_canceled: a long run stopped by a cancel request or statement_timeout.
     QueryCanceled,
+    /// 42601 syntax_error: a template that does not parse.
+    Syntax,
 }
 
 impl ErrorKind {
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::InvalidAuthorization => "28000",
             ErrorKind::NullValue => "22004",
             ErrorKind::QueryCanceled => "57014",
+            ErrorKind::Syntax => "42601",
         }
     }
 }

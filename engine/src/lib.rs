@@ -11,6 +11,7 @@ pub mod token;
 
 pub use error::{Error, ErrorKind, Result};
 pub mod normalize;
+pub mod notify;
 pub mod prefs;
 pub mod serve;
 

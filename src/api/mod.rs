@@ -5,6 +5,7 @@ pub mod events;
 mod hnsw;
 pub mod ingest;
 mod items;
+pub mod notify;
 pub mod prefs;
 pub mod registry;
 pub mod scope;

@@ -2,7 +2,8 @@
 use super::*;
 
 /// Forgets a customer in one transaction: every row that holds their id goes (preferences,
-/// revocations, events, model vectors, the recommendation log), their orders keep their lines
+/// revocations, events, model vectors, the recommendation log, notification candidates and
+/// sends), their orders keep their lines
 /// (for sales totals) but lose the customer id and e-mail, and the customer row goes. A
 /// tombstone (the keyed hash of the id, reco.forgotten_customers) keeps ingestion from
 /// creating them again: later events of the id are not stored, later orders are stored
@@ -55,6 +56,8 @@ pub(super) const FORGET: &[(&str, &str)] = &[
     ("events", "DELETE FROM reco.events WHERE customer_id = $1 RETURNING 1"),
     ("customer_vectors", "DELETE FROM reco.customer_vectors WHERE customer_id = $1 RETURNING 1"),
     ("recommendations", "DELETE FROM reco.recommendations WHERE customer_id = $1 RETURNING 1"),
+    ("notification_sends", "DELETE FROM reco.notification_sends WHERE customer_id = $1 RETURNING 1"),
+    ("notification_candidates", "DELETE FROM reco.notification_candidates WHERE customer_id = $1 RETURNING 1"),
     ("orders_anonymized", "UPDATE reco.orders SET customer_id = NULL, email = NULL, updated_at = pg_catalog.now() WHERE customer_id = $1 RETURNING 1"),
     ("customers", "DELETE FROM reco.customers WHERE customer_id = $1 RETURNING 1"),
 ];

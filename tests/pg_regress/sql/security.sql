@@ -194,7 +194,7 @@ SELECT status, error LIKE '57014:%' AS cancelled FROM reco.models WHERE kind = '
 SELECT count(*) FILTER (WHERE NOT covered) AS tables_not_covered, string_agg(t, ', ' ORDER BY t) AS tables
 FROM (SELECT c.relname AS t,
              c.relname = ANY (ARRAY['customers', 'preferences', 'preference_revocations', 'events', 'customer_vectors',
-                                    'recommendations', 'orders']) AS covered
+                                    'recommendations', 'orders', 'notification_candidates', 'notification_sends']) AS covered
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
       WHERE c.relnamespace = 'reco'::regnamespace AND c.relkind IN ('r', 'p') AND a.attname = 'customer_id' AND NOT a.attisdropped) x;
 SELECT count(*) > 0 AS has_vectors FROM reco.customer_vectors WHERE customer_id = 'demo-c0000001';

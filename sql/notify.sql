@@ -1,0 +1,574 @@
+-- Notifications: triggers (rows, not code) turn behaviour into candidates; candidates carry
+-- the deployed model's items; templates render them with live price and stock; sending puts
+-- one message per channel on a pgmq queue. Loaded after the Rust functions it calls.
+
+CREATE TABLE reco.notification_channels (
+    channel           text COLLATE "C" PRIMARY KEY CHECK (channel IN ('email', 'push', 'in_app')),
+    max_per_day       integer NOT NULL DEFAULT 1 CHECK (max_per_day >= 0),
+    max_per_week      integer NOT NULL DEFAULT 3 CHECK (max_per_week >= 0),
+    quiet_start       integer NOT NULL DEFAULT 21 CHECK (quiet_start BETWEEN 0 AND 23),
+    quiet_end         integer NOT NULL DEFAULT 8 CHECK (quiet_end BETWEEN 0 AND 23),
+    default_timezone  text NOT NULL DEFAULT 'UTC',
+    queue             text NOT NULL CHECK (queue ~ '^[a-z_][a-z0-9_]{0,40}$'),
+    builtin           boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE reco.notification_channels IS 'Per channel: the frequency caps per customer (messages per day and per rolling week), '
+    'quiet hours in the customer''s local time (quiet_start to quiet_end; equal means none), the time zone of customers '
+    'without one, and the pgmq queue its messages go to. Edit the rows to tune.';
+INSERT INTO reco.notification_channels (channel, max_per_day, max_per_week, quiet_start, quiet_end, queue, builtin) VALUES
+    ('email', 1, 3, 21, 8, 'reco_email', true),
+    ('push', 2, 6, 21, 8, 'reco_push', true),
+    ('in_app', 5, 20, 0, 0, 'reco_in_app', true);
+
+-- A channel row: its time zone is an IANA name (checked by computing a send time with it).
+CREATE FUNCTION reco._notification_channels_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    PERFORM reco._send_after(pg_catalog.now(), NULL, NEW.default_timezone, NEW.quiet_start, NEW.quiet_end);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER notification_channels_check BEFORE INSERT OR UPDATE ON reco.notification_channels
+FOR EACH ROW EXECUTE FUNCTION reco._notification_channels_check();
+
+CREATE TABLE reco.email_templates (
+    template_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text COLLATE "C" NOT NULL CHECK (name ~ '^[a-z0-9_]{1,64}$'),
+    version      integer NOT NULL DEFAULT 1 CHECK (version > 0),
+    channel      text COLLATE "C" NOT NULL DEFAULT 'email' REFERENCES reco.notification_channels,
+    locale       text COLLATE "C" NOT NULL DEFAULT 'en' CHECK (locale ~ '^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$'),
+    style        text COLLATE "C" NOT NULL DEFAULT 'default' CHECK (style ~ '^[a-z0-9_]{1,32}$'),
+    subject      text NOT NULL,
+    html_body    text,
+    text_body    text NOT NULL,
+    link_base    text NOT NULL DEFAULT 'https://shop.example/item/' CHECK (link_base ~ '^https?://'),
+    active       boolean NOT NULL DEFAULT true,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (name, channel, locale, style, version)
+);
+COMMENT ON TABLE reco.email_templates IS 'Message templates (minijinja, Jinja2 syntax) per name, channel, locale and copy style; '
+    'the highest active version is used. Checked on insert and update: a syntax error or an unknown variable is an error '
+    'with its line and column (docs/reference.md, "Templates", lists the variables).';
+
+CREATE TABLE reco.triggers (
+    name          text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
+    kind          text NOT NULL CHECK (kind IN ('long_view', 'abandoned_cart', 'first_day', 'post_purchase', 'back_in_stock', 'low_stock')),
+    enabled       boolean NOT NULL DEFAULT true,
+    params        jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(params) = 'object'),
+    template      text COLLATE "C" NOT NULL,
+    channels      text[] NOT NULL DEFAULT '{email}',
+    cooldown      interval NOT NULL DEFAULT '7 days' CHECK (cooldown > '0'),
+    priority      integer NOT NULL DEFAULT 100,
+    items         integer NOT NULL DEFAULT 4 CHECK (items BETWEEN 1 AND 20),
+    placement     text COLLATE "C" NOT NULL DEFAULT 'email' REFERENCES reco.placement_weights,
+    last_run_at   timestamptz
+);
+COMMENT ON TABLE reco.triggers IS 'One row per notification trigger; reco.run_triggers() turns what happened since its last run '
+    'into candidates. params per kind (defaults in docs/reference.md): long_view {min_seconds, wait_minutes}, abandoned_cart '
+    '{wait_hours, show: related|cart}, first_day {wait_hours}, post_purchase {wait_hours}, back_in_stock {interest_days}, '
+    'low_stock {max_available, interest_days}; every kind takes lookback_hours (how far back a first run looks).';
+
+CREATE TABLE reco.notification_candidates (
+    candidate_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id   text COLLATE "C" NOT NULL,
+    trigger_name  text COLLATE "C" NOT NULL REFERENCES reco.triggers ON UPDATE CASCADE ON DELETE CASCADE,
+    subject       text COLLATE "C" NOT NULL,
+    anchors       text[] NOT NULL DEFAULT '{}',
+    items         text[] NOT NULL,
+    reasons       text[] NOT NULL,
+    rec_id        bigint,
+    style         text COLLATE "C" NOT NULL DEFAULT 'default',
+    send_at       timestamptz NOT NULL,
+    status        text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'cancelled', 'dropped')),
+    status_reason text,
+    created_at    timestamptz NOT NULL,
+    sent_at       timestamptz
+);
+COMMENT ON TABLE reco.notification_candidates IS 'What the triggers chose: per customer, trigger and subject (an item, an order, the cart) '
+    'at most one within the trigger''s cooldown. items are the deployed model''s picks with spares (an item out of stock at '
+    'render time is replaced by the next one); rec_id is their logged recommendation list, which links carry.';
+CREATE INDEX notification_candidates_due_idx ON reco.notification_candidates (send_at) WHERE status = 'pending';
+CREATE INDEX notification_candidates_customer_idx ON reco.notification_candidates (customer_id, trigger_name, subject, created_at DESC);
+
+CREATE TABLE reco.notification_sends (
+    idempotency_key text COLLATE "C" PRIMARY KEY,
+    candidate_id    bigint NOT NULL REFERENCES reco.notification_candidates ON DELETE CASCADE,
+    customer_id     text COLLATE "C" NOT NULL,
+    channel         text COLLATE "C" NOT NULL,
+    msg_id          bigint,
+    sent_at         timestamptz NOT NULL
+);
+COMMENT ON TABLE reco.notification_sends IS 'One row per message put on a queue; its key (customer, trigger, subject, cooldown window, '
+    'channel) makes a replay enqueue nothing. Frequency caps count these rows.';
+CREATE INDEX notification_sends_customer_idx ON reco.notification_sends (customer_id, sent_at DESC);
+
+CREATE VIEW reco.email_candidates AS
+SELECT c.candidate_id, c.customer_id, c.trigger_name, t.kind AS trigger_kind, c.subject, c.items[1:t.items] AS items,
+       c.reasons[1:t.items] AS reasons, c.send_at, t.template, c.style, t.channels, c.rec_id, c.created_at
+FROM reco.notification_candidates c
+JOIN reco.triggers t ON t.name = c.trigger_name
+WHERE c.status = 'pending';
+COMMENT ON VIEW reco.email_candidates IS 'Pending candidates: customer, trigger, the items to show (in order) with their reasons, '
+    'when to send, the template and copy style, and the rec_id links carry. reco.send_due() queues the due ones.';
+
+CREATE FUNCTION reco._email_templates_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    PERFORM reco._check_template(NEW.name || ' v' || NEW.version, NEW.subject, NEW.html_body, NEW.text_body);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER email_templates_check BEFORE INSERT OR UPDATE ON reco.email_templates
+FOR EACH ROW EXECUTE FUNCTION reco._email_templates_check();
+
+-- A trigger row: parameters known for its kind and of the right type, channels known.
+CREATE FUNCTION reco._triggers_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    allowed constant jsonb := '{
+        "long_view": ["min_seconds", "wait_minutes", "lookback_hours"],
+        "abandoned_cart": ["wait_hours", "show", "lookback_hours"],
+        "first_day": ["wait_hours", "lookback_hours"],
+        "post_purchase": ["wait_hours", "lookback_hours"],
+        "back_in_stock": ["interest_days", "lookback_hours"],
+        "low_stock": ["max_available", "interest_days", "lookback_hours"]}';
+    k text;
+    bad text;
+BEGIN
+    FOR k IN SELECT jsonb_object_keys(NEW.params) LOOP
+        IF NOT (allowed -> NEW.kind) ? k THEN
+            RAISE EXCEPTION 'trigger "%": % takes no parameter "%"', NEW.name, NEW.kind, k
+                USING ERRCODE = '22023', HINT = pg_catalog.format('%s takes %s', NEW.kind, allowed -> NEW.kind);
+        END IF;
+        IF k = 'show' THEN
+            IF NEW.params ->> k IS NULL OR NEW.params ->> k NOT IN ('related', 'cart') THEN
+                RAISE EXCEPTION 'trigger "%": show is %, not related or cart', NEW.name, NEW.params -> k
+                    USING ERRCODE = '22023', HINT = 'show: "related" offers what goes with the cart, "cart" the cart itself';
+            END IF;
+        ELSIF jsonb_typeof(NEW.params -> k) <> 'number' OR (NEW.params ->> k)::numeric <= 0 THEN
+            RAISE EXCEPTION 'trigger "%": % is %, not a positive number', NEW.name, k, NEW.params -> k
+                USING ERRCODE = '22023', HINT = pg_catalog.format('give %s as a number above 0, e.g. {"%s": 4}', k, k);
+        END IF;
+    END LOOP;
+    IF NOT EXISTS (SELECT 1 FROM reco.email_templates x WHERE x.name = NEW.template AND x.channel = ANY (NEW.channels)) THEN
+        RAISE EXCEPTION 'trigger "%": no template "%" for its channels %', NEW.name, NEW.template, NEW.channels
+            USING ERRCODE = '42704', HINT = 'insert the template into reco.email_templates first (one per channel the trigger sends on)';
+    END IF;
+    SELECT x INTO bad FROM unnest(NEW.channels) x WHERE x IS NULL OR x NOT IN (SELECT channel FROM reco.notification_channels) LIMIT 1;
+    IF FOUND OR cardinality(NEW.channels) IS NULL THEN
+        RAISE EXCEPTION 'trigger "%": channel % is not in reco.notification_channels', NEW.name, coalesce(pg_catalog.quote_literal(bad), 'list is empty and')
+            USING ERRCODE = '22023', HINT = 'channels are email, push or in_app';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER triggers_check BEFORE INSERT OR UPDATE ON reco.triggers
+FOR EACH ROW EXECUTE FUNCTION reco._triggers_check();
+
+-- The subjects a trigger finds between `since` and `now`: customer, subject, anchor items.
+CREATE FUNCTION reco._trigger_subjects(t reco.triggers, since timestamptz, now timestamptz)
+RETURNS TABLE (customer_id text, subject text, anchors text[])
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    p constant jsonb := t.params;
+BEGIN
+    IF t.kind = 'long_view' THEN
+        -- a product viewed for min_seconds or more in one session (dwell summed), wait_minutes
+        -- ago or earlier, and not bought since
+        RETURN QUERY
+        SELECT e.customer_id, e.item_id, ARRAY[e.item_id]
+        FROM reco.events e
+        WHERE e.kind = 'view' AND e.customer_id IS NOT NULL AND e.item_id IS NOT NULL
+          AND e.occurred_at > since - make_interval(mins => coalesce((p ->> 'wait_minutes')::int, 60))
+          AND e.occurred_at <= now - make_interval(mins => coalesce((p ->> 'wait_minutes')::int, 60))
+        GROUP BY e.customer_id, coalesce(e.session_id, ''), e.item_id
+        HAVING sum(coalesce(e.value, 0)) >= coalesce((p ->> 'min_seconds')::float8, 180)
+           AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = e.item_id
+                           AND b.kind = 'purchase' AND b.occurred_at >= min(e.occurred_at));
+    ELSIF t.kind = 'abandoned_cart' THEN
+        -- the customer's last cart add is wait_hours old or older and nothing was bought since;
+        -- the anchors are what is still in the cart
+        RETURN QUERY
+        WITH last_add AS (
+            SELECT e.customer_id, max(e.occurred_at) AS at
+            FROM reco.events e
+            WHERE e.kind = 'cart_add' AND e.customer_id IS NOT NULL
+              AND e.occurred_at > since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 4))
+              AND e.occurred_at <= now
+            GROUP BY e.customer_id
+        )
+        SELECT l.customer_id, 'cart', array_agg(c.item_id ORDER BY c.last_at DESC)
+        FROM last_add l
+        CROSS JOIN LATERAL (
+            SELECT e.item_id, max(e.occurred_at) AS last_at
+            FROM reco.events e
+            WHERE e.customer_id = l.customer_id AND e.item_id IS NOT NULL AND e.kind IN ('cart_add', 'cart_remove')
+              AND e.occurred_at > l.at - interval '7 days' AND e.occurred_at <= l.at
+            GROUP BY e.item_id
+            HAVING sum(CASE WHEN e.kind = 'cart_add' THEN coalesce(e.value, 1) ELSE -coalesce(e.value, 1) END) > 0
+        ) c
+        WHERE l.at <= now - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 4))
+          AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = l.customer_id AND b.kind = 'purchase'
+                          AND b.occurred_at > l.at AND b.occurred_at <= now)
+        GROUP BY l.customer_id;
+    ELSIF t.kind = 'first_day' THEN
+        -- a customer first seen wait_hours ago (or earlier, within the window) who has not
+        -- ordered: starter picks from what they browsed
+        RETURN QUERY
+        SELECT c.customer_id, 'welcome',
+               coalesce((SELECT array_agg(v.item_id) FROM (
+                   SELECT e.item_id FROM reco.events e WHERE e.customer_id = c.customer_id AND e.item_id IS NOT NULL
+                     AND e.occurred_at <= now ORDER BY e.occurred_at DESC LIMIT 5) v), '{}')
+        FROM reco.customers c
+        WHERE c.created_at > since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+          AND c.created_at <= now - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+          AND NOT EXISTS (SELECT 1 FROM reco.orders o WHERE o.customer_id = c.customer_id AND o.placed_at <= now);
+    ELSIF t.kind = 'post_purchase' THEN
+        -- an order confirmed wait_hours ago: accessories for what was bought
+        RETURN QUERY
+        SELECT o.customer_id, o.order_id::text, array_agg(DISTINCT l.item_id)
+        FROM reco.orders o JOIN reco.order_lines l USING (order_id)
+        WHERE o.customer_id IS NOT NULL AND o.status <> 'cancelled' AND l.item_id IS NOT NULL
+          AND o.placed_at > since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+          AND o.placed_at <= now - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+        GROUP BY o.customer_id, o.order_id;
+    ELSIF t.kind = 'back_in_stock' THEN
+        -- an item available again since the last run, for customers who viewed or carted it
+        -- (or another variant of its product) within interest_days and did not buy it
+        RETURN QUERY
+        SELECT DISTINCT ON (e.customer_id, s.item_id) e.customer_id, s.item_id, ARRAY[s.item_id]
+        FROM reco.stock s
+        JOIN reco.items i ON i.item_id = s.item_id AND i.active
+        JOIN reco.items v ON v.item_id = s.item_id OR (i.group_id IS NOT NULL AND v.group_id = i.group_id)
+        JOIN reco.events e ON e.item_id = v.item_id AND e.kind IN ('view', 'cart_add') AND e.customer_id IS NOT NULL
+             AND e.occurred_at > now - make_interval(days => coalesce((p ->> 'interest_days')::int, 30)) AND e.occurred_at <= now
+        WHERE s.back_in_stock_at > since AND s.back_in_stock_at <= now AND s.available > 0 AND NOT s.backordered
+          AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = v.item_id
+                          AND b.kind = 'purchase' AND b.occurred_at >= e.occurred_at);
+    ELSIF t.kind = 'low_stock' THEN
+        -- items with few units left, for customers who viewed or carted that category within
+        -- interest_days and have not bought the item
+        RETURN QUERY
+        SELECT DISTINCT ON (e.customer_id, i.item_id) e.customer_id, i.item_id, ARRAY[i.item_id]
+        FROM reco.stock s
+        JOIN reco.items i ON i.item_id = s.item_id AND i.active AND i.category IS NOT NULL
+        JOIN reco.items v ON v.category = i.category AND v.active
+        JOIN reco.events e ON e.item_id = v.item_id AND e.kind IN ('view', 'cart_add') AND e.customer_id IS NOT NULL
+             AND e.occurred_at > greatest(since, now - make_interval(days => coalesce((p ->> 'interest_days')::int, 14)))
+             AND e.occurred_at <= now
+        WHERE s.available BETWEEN 1 AND coalesce((p ->> 'max_available')::int, 5) AND NOT s.backordered
+          AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = i.item_id AND b.kind = 'purchase');
+    END IF;
+END $$;
+
+-- Runs every enabled trigger over what happened since its last run (the first run looks back
+-- lookback_hours, default 48) and records candidates: one per customer, trigger and subject
+-- within the trigger's cooldown, customers with consent on one of its channels only. Items come
+-- from reco.recommend (the trigger's placement, the subject's items as the cart, logged).
+CREATE FUNCTION reco.run_triggers(now timestamptz DEFAULT now(), only_trigger text DEFAULT NULL)
+RETURNS TABLE (trigger_name text, candidates integer)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    t reco.triggers;
+    s record;
+    since timestamptz;
+    n integer;
+    picked text[];
+    why text[];
+    rec bigint;
+    ch reco.notification_channels;
+BEGIN
+    IF now IS NULL OR NOT isfinite(now) THEN
+        RAISE EXCEPTION 'now is %, not a finite timestamp', coalesce(now::text, 'NULL')
+            USING ERRCODE = '22004', HINT = 'leave now out to use the transaction''s time';
+    END IF;
+    IF only_trigger IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reco.triggers x WHERE x.name = only_trigger) THEN
+        RAISE EXCEPTION 'trigger "%" does not exist', only_trigger
+            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.triggers lists them';
+    END IF;
+    -- one run at a time: concurrent runs would both pass the cooldown check
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.run_triggers'));
+    FOR t IN SELECT * FROM reco.triggers x WHERE x.enabled AND (only_trigger IS NULL OR x.name = only_trigger)
+             ORDER BY x.priority, x.name LOOP
+        -- (least() skips NULLs, so the first run's NULL is handled apart)
+        since := CASE WHEN t.last_run_at IS NULL THEN now - make_interval(hours => coalesce((t.params ->> 'lookback_hours')::int, 48))
+                      ELSE least(t.last_run_at, now) END;
+        n := 0;
+        FOR s IN SELECT * FROM reco._trigger_subjects(t, since, now) LOOP
+            CONTINUE WHEN EXISTS (
+                SELECT 1 FROM reco.notification_candidates c
+                WHERE c.customer_id = s.customer_id AND c.trigger_name = t.name AND c.subject = s.subject
+                  AND c.created_at > now - t.cooldown);
+            -- consent on one of the trigger's channels
+            CONTINUE WHEN NOT EXISTS (
+                SELECT 1 FROM reco.customers cu, unnest(t.channels) x(channel)
+                WHERE cu.customer_id = s.customer_id
+                  AND (CASE x.channel WHEN 'email' THEN cu.email_opt_in
+                                      ELSE coalesce((cu.attributes -> 'consent' ->> x.channel)::boolean, false) END));
+            picked := NULL;
+            why := NULL;
+            IF (t.kind = 'abandoned_cart' AND t.params ->> 'show' = 'cart') OR t.kind IN ('back_in_stock', 'low_stock') THEN
+                -- the subject itself: the cart, the item back in stock, the item nearly gone
+                SELECT s.anchors AS items_,
+                       array_fill(CASE t.kind WHEN 'abandoned_cart' THEN 'in your cart' WHEN 'back_in_stock' THEN 'back in stock'
+                                  ELSE 'only a few left' END, ARRAY[cardinality(s.anchors)]) AS reasons_ INTO picked, why;
+            ELSIF t.kind = 'long_view' THEN
+                -- that product's alternatives and complements, alternately
+                SELECT array_agg(d.item_id ORDER BY d.pos) AS items_, array_agg(d.reason ORDER BY d.pos) AS reasons_ INTO picked, why
+                FROM (SELECT DISTINCT ON (u.item_id) u.item_id, u.reason, u.pos FROM (
+                          SELECT x.item_id, x.reason, 2 * x.ord - 1 AS pos
+                          FROM reco.similar_items(s.anchors[1], t.items) WITH ORDINALITY x(item_id, score, reason, ord)
+                          UNION ALL
+                          SELECT x.item_id, x.reason, 2 * x.ord
+                          FROM reco.complements(s.anchors, t.items, s.customer_id) WITH ORDINALITY x(item_id, score, reason, ord)) u
+                      WHERE u.item_id <> ALL (s.anchors) ORDER BY u.item_id, u.pos) d;
+            ELSIF t.kind IN ('abandoned_cart', 'post_purchase') THEN
+                -- what goes with the cart or the order
+                SELECT array_agg(x.item_id ORDER BY x.ord) AS items_, array_agg(x.reason ORDER BY x.ord) AS reasons_ INTO picked, why
+                FROM reco.complements(s.anchors, t.items * 2, s.customer_id) WITH ORDINALITY x(item_id, score, reason, ord);
+            END IF;
+            IF picked IS NOT NULL THEN
+                -- logged like a served list, so the message's links carry a rec_id
+                INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
+                VALUES (s.customer_id, t.placement, picked, array_fill(0::real, ARRAY[cardinality(picked)]),
+                        jsonb_build_object('trigger', t.name, 'subject', s.subject), now)
+                RETURNING reco.recommendations.rec_id INTO rec;
+            ELSE
+                -- first day, or nothing related known (no model yet): the deployed model's picks
+                -- with the subject's items as the cart (cold start for a new customer)
+                SELECT array_agg(r.item_id ORDER BY r.ord) AS items_, array_agg(r.reason ORDER BY r.ord) AS reasons_, max(r.rec_id) AS rec_
+                INTO picked, why, rec
+                FROM reco.recommend(s.customer_id, t.items * 2,
+                                    jsonb_build_object('cart', to_jsonb(s.anchors), 'placement', t.placement, 'now', now, 'log', true))
+                     WITH ORDINALITY r(item_id, score, reason, rec_id, ord);
+            END IF;
+            CONTINUE WHEN picked IS NULL;
+            SELECT * INTO ch FROM reco.notification_channels x WHERE x.channel = t.channels[1];
+            INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, anchors, items, reasons, rec_id, style, send_at, created_at)
+            SELECT s.customer_id, t.name, s.subject, s.anchors, picked, why, rec,
+                   coalesce(nullif(cu.attributes ->> 'notification_tone', ''), 'default'),
+                   reco._send_after(now, cu.timezone, ch.default_timezone, ch.quiet_start, ch.quiet_end), now
+            FROM reco.customers cu WHERE cu.customer_id = s.customer_id;
+            n := n + 1;
+        END LOOP;
+        UPDATE reco.triggers x SET last_run_at = now WHERE x.name = t.name;
+        trigger_name := t.name;
+        candidates := n;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION reco.run_triggers(timestamptz, text) IS 'Runs the enabled triggers (or one) over what happened since their last run; returns the candidates each recorded. Schedule it with pg_cron every minute.';
+
+-- Queues the due candidates, the triggers' priority first: one pgmq message per channel with
+-- consent and under its caps, transactionally with marking the candidate sent. A replay queues
+-- nothing (idempotency key). A candidate whose subject was bought since is cancelled; one with
+-- nothing in stock is dropped; one whose every consenting channel is at its cap waits until the
+-- cap frees (outside quiet hours), and expires when its trigger's cooldown has passed.
+CREATE FUNCTION reco.send_due(now timestamptz DEFAULT now(), max_messages integer DEFAULT 1000)
+RETURNS TABLE (candidate_id bigint, channel text, msg_id bigint, outcome text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    c record;
+    ch reco.notification_channels;
+    key text;
+    sent_any boolean;
+    consented boolean;
+    frees timestamptz;
+    waits_until timestamptz;
+    live record;
+    m bigint;
+    cust reco.customers;
+BEGIN
+    IF now IS NULL OR NOT isfinite(now) THEN
+        RAISE EXCEPTION 'now is %, not a finite timestamp', coalesce(now::text, 'NULL')
+            USING ERRCODE = '22004', HINT = 'leave now out to use the transaction''s time';
+    END IF;
+    IF max_messages IS NULL OR max_messages < 1 THEN
+        RAISE EXCEPTION 'max_messages is %, not a positive count', coalesce(max_messages::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'send at most this many candidates per call, e.g. 1000';
+    END IF;
+    IF pg_catalog.to_regnamespace('pgmq') IS NULL THEN
+        RAISE EXCEPTION 'the pgmq extension is not installed in this database'
+            USING ERRCODE = '55000', HINT = 'CREATE EXTENSION pgmq; scripts/bootstrap installs it';
+    END IF;
+    FOR c IN SELECT n.*, t.channels, t.cooldown, t.kind
+             FROM reco.notification_candidates n JOIN reco.triggers t ON t.name = n.trigger_name
+             WHERE n.status = 'pending' AND n.send_at <= now
+             ORDER BY t.priority, n.send_at, n.candidate_id
+             LIMIT max_messages
+             FOR UPDATE OF n SKIP LOCKED LOOP
+        candidate_id := c.candidate_id;
+        channel := NULL;
+        msg_id := NULL;
+        IF now > c.created_at + c.cooldown THEN
+            UPDATE reco.notification_candidates x SET status = 'cancelled', status_reason = 'expired: not sent within the trigger''s cooldown'
+            WHERE x.candidate_id = c.candidate_id;
+            outcome := 'cancelled: expired';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        -- bought since: the subject's items were purchased after the candidate was made
+        IF c.kind <> 'post_purchase' AND EXISTS (
+               SELECT 1 FROM reco.events b WHERE b.customer_id = c.customer_id AND b.kind = 'purchase'
+                 AND b.occurred_at > c.created_at AND b.occurred_at <= now AND b.item_id = ANY (c.anchors)) THEN
+            UPDATE reco.notification_candidates x SET status = 'cancelled', status_reason = 'bought since' WHERE x.candidate_id = c.candidate_id;
+            outcome := 'cancelled: bought since';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        SELECT r.dropped_reason INTO live FROM reco.render(c.candidate_id, NULL, now) r;
+        IF live.dropped_reason IS NOT NULL THEN
+            UPDATE reco.notification_candidates x SET status = 'dropped', status_reason = live.dropped_reason WHERE x.candidate_id = c.candidate_id;
+            outcome := 'dropped: ' || live.dropped_reason;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        SELECT * INTO cust FROM reco.customers x WHERE x.customer_id = c.customer_id;
+        sent_any := false;
+        consented := false;
+        waits_until := NULL;
+        FOR ch IN SELECT x.* FROM reco.notification_channels x WHERE x.channel = ANY (c.channels) ORDER BY x.channel LOOP
+            channel := ch.channel;
+            msg_id := NULL;
+            IF NOT coalesce(CASE ch.channel WHEN 'email' THEN cust.email_opt_in
+                                 ELSE (cust.attributes -> 'consent' ->> ch.channel)::boolean END, false) THEN
+                outcome := 'skipped: no consent';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            consented := true;
+            -- at a cap: when does it free? (the oldest send that counts leaves its window)
+            SELECT min(f) INTO frees FROM (
+                SELECT (SELECT s.sent_at FROM reco.notification_sends s WHERE s.customer_id = c.customer_id AND s.channel = ch.channel
+                          AND s.sent_at > now - interval '1 day' ORDER BY s.sent_at DESC OFFSET ch.max_per_day - 1 LIMIT 1) + interval '1 day'
+                UNION ALL
+                SELECT (SELECT s.sent_at FROM reco.notification_sends s WHERE s.customer_id = c.customer_id AND s.channel = ch.channel
+                          AND s.sent_at > now - interval '7 days' ORDER BY s.sent_at DESC OFFSET ch.max_per_week - 1 LIMIT 1) + interval '7 days'
+            ) x(f) WHERE f IS NOT NULL;
+            IF frees IS NOT NULL OR ch.max_per_day = 0 OR ch.max_per_week = 0 THEN
+                waits_until := greatest(waits_until, coalesce(frees, 'infinity'));
+                outcome := 'skipped: frequency cap';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            key := reco.customer_key(c.customer_id) || '/' || c.trigger_name || '/' || c.subject || '/'
+                   || floor(extract(epoch FROM c.created_at) / extract(epoch FROM c.cooldown))::bigint || '/' || ch.channel;
+            INSERT INTO reco.notification_sends (idempotency_key, candidate_id, customer_id, channel, sent_at)
+            VALUES (key, c.candidate_id, c.customer_id, ch.channel, now)
+            ON CONFLICT (idempotency_key) DO NOTHING;
+            IF NOT FOUND THEN
+                outcome := 'skipped: already sent';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM pgmq.meta q WHERE q.queue_name = ch.queue) THEN
+                RAISE EXCEPTION 'pgmq queue "%" of channel % does not exist', ch.queue, ch.channel
+                    USING ERRCODE = '55000', HINT = 'a superuser runs SELECT reco.setup_queues() once (and after adding a channel)';
+            END IF;
+            m := (SELECT pgmq.send(ch.queue, jsonb_build_object(
+                      'candidate_id', c.candidate_id, 'channel', ch.channel, 'rec_id', c.rec_id,
+                      'idempotency_key', key, 'send_at', c.send_at)));
+            UPDATE reco.notification_sends s SET msg_id = m WHERE s.idempotency_key = key;
+            sent_any := true;
+            msg_id := m;
+            outcome := 'queued';
+            RETURN NEXT;
+        END LOOP;
+        IF sent_any THEN
+            UPDATE reco.notification_candidates x SET status = 'sent', status_reason = NULL, sent_at = now WHERE x.candidate_id = c.candidate_id;
+        ELSIF consented AND waits_until IS NOT NULL AND isfinite(waits_until) AND waits_until < c.created_at + c.cooldown THEN
+            SELECT reco._send_after(waits_until, cust.timezone, x.default_timezone, x.quiet_start, x.quiet_end) INTO waits_until
+            FROM reco.notification_channels x WHERE x.channel = c.channels[1];
+            UPDATE reco.notification_candidates x SET send_at = waits_until, status_reason = 'waiting: frequency cap'
+            WHERE x.candidate_id = c.candidate_id;
+        ELSE
+            UPDATE reco.notification_candidates x SET status = 'cancelled',
+                status_reason = CASE WHEN NOT consented THEN 'no consent on any of its channels'
+                                     WHEN waits_until IS NOT NULL THEN 'frequency cap until after the cooldown'
+                                     ELSE 'already sent' END
+            WHERE x.candidate_id = c.candidate_id;
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION reco.send_due(timestamptz, integer) IS 'Queues due candidates on their channels'' pgmq queues (one message per channel, with an idempotency key); returns what happened to each. Workers read the queue and call reco.render(candidate_id) just before delivery.';
+
+-- Creates each channel's pgmq queue and its dead-letter queue (<queue>_dlq) and lets reco_admin
+-- send to them and workers (reco_admin) read, archive and delete. pgmq creates queue tables in
+-- its own schema, so a superuser runs this once, and again after adding a channel.
+CREATE FUNCTION reco.setup_queues() RETURNS SETOF text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    q text;
+BEGIN
+    IF pg_catalog.to_regnamespace('pgmq') IS NULL THEN
+        RAISE EXCEPTION 'the pgmq extension is not installed in this database'
+            USING ERRCODE = '55000', HINT = 'CREATE EXTENSION pgmq; scripts/bootstrap installs it';
+    END IF;
+    GRANT USAGE ON SCHEMA pgmq TO reco_admin;
+    GRANT SELECT ON pgmq.meta TO reco_admin;
+    FOR q IN SELECT x.queue FROM reco.notification_channels x UNION SELECT x.queue || '_dlq' FROM reco.notification_channels x ORDER BY 1 LOOP
+        PERFORM pgmq.create(q);
+        EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON pgmq.%I, pgmq.%I TO reco_admin', 'q_' || q, 'a_' || q);
+        EXECUTE pg_catalog.format('GRANT USAGE, SELECT ON SEQUENCE pgmq.%I TO reco_admin', 'q_' || q || '_msg_id_seq');
+        RETURN NEXT q;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION reco.setup_queues() IS 'Creates the pgmq queue of every channel in reco.notification_channels and its dead-letter queue, and grants reco_admin their use. Run once as a superuser.';
+
+-- A worker's failed delivery: retried later with exponential backoff (base × 2^(reads − 1),
+-- from the message's read count), or moved to the channel's dead-letter queue once it was read
+-- max_attempts times. Returns when it comes back, or NULL when it was dead-lettered.
+CREATE FUNCTION reco.retry_message(channel text, msg_id bigint, max_attempts integer DEFAULT 5, base interval DEFAULT '30 seconds')
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    q text;
+    m record;
+    back timestamptz;
+BEGIN
+    IF max_attempts IS NULL OR max_attempts < 1 THEN
+        RAISE EXCEPTION 'max_attempts is %, not a positive count', coalesce(max_attempts::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'how many reads a message gets before the dead-letter queue, e.g. 5';
+    END IF;
+    IF base IS NULL OR base <= '0' THEN
+        RAISE EXCEPTION 'base is %, not a positive interval', coalesce(base::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'the first retry''s delay, e.g. ''30 seconds''';
+    END IF;
+    SELECT x.queue INTO q FROM reco.notification_channels x WHERE x.channel = retry_message.channel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'channel % is not in reco.notification_channels', coalesce(pg_catalog.quote_literal(retry_message.channel), 'NULL')
+            USING ERRCODE = '42704', HINT = 'channels are email, push or in_app';
+    END IF;
+    EXECUTE pg_catalog.format('SELECT read_ct, message, headers FROM pgmq.%I WHERE msg_id = $1 FOR UPDATE', 'q_' || q) INTO m USING msg_id;
+    IF m IS NULL THEN
+        RAISE EXCEPTION 'message % is not on queue %', msg_id, q
+            USING ERRCODE = '42704', HINT = 'it was archived or deleted already, or belongs to another channel';
+    END IF;
+    IF m.read_ct >= max_attempts THEN
+        PERFORM pgmq.send(q || '_dlq', m.message || jsonb_build_object('attempts', m.read_ct, 'dead_lettered_at', pg_catalog.now()));
+        PERFORM pgmq.archive(q, msg_id);
+        RETURN NULL;
+    END IF;
+    back := pg_catalog.clock_timestamp() + base * power(2, greatest(m.read_ct, 1) - 1);
+    PERFORM pgmq.set_vt(q, msg_id, back);
+    RETURN back;
+END $$;
+COMMENT ON FUNCTION reco.retry_message(text, bigint, integer, interval) IS 'For a worker whose delivery failed: hides the message until base × 2^(reads − 1) from now, or moves it to the dead-letter queue once it was read max_attempts times (returns NULL then).';
+
+REVOKE ALL ON FUNCTION reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz),
+    reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
+    reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz) TO reco_reader;
+GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
+    reco._trigger_subjects(reco.triggers, timestamptz, timestamptz), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
+    reco.retry_message(text, bigint, integer, interval) TO reco_admin;
+GRANT SELECT ON reco.notification_channels, reco.email_templates, reco.triggers, reco.notification_candidates,
+    reco.notification_sends, reco.email_candidates TO reco_reader;
+GRANT INSERT, UPDATE, DELETE ON reco.notification_channels, reco.email_templates, reco.triggers, reco.notification_candidates,
+    reco.notification_sends TO reco_admin;
+GRANT SELECT, DELETE ON reco.notification_candidates, reco.notification_sends TO reco_owner;
+
+SELECT pg_catalog.pg_extension_config_dump('reco.notification_channels', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('reco.email_templates', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.email_templates_template_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.triggers', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.notification_candidates', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.notification_candidates_candidate_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.notification_sends', '');

@@ -1,0 +1,181 @@
+-- Notifications: templates, triggers, candidates, rendering with live price and stock, the
+-- pgmq queue. Every call pins now, so the answers hold at any hour and on any date.
+SET timezone = 'UTC';
+SELECT reset();
+TRUNCATE reco.models CASCADE;
+TRUNCATE reco.deployments, reco.recommendations, reco.triggers CASCADE;
+DELETE FROM reco.email_templates;
+CREATE EXTENSION IF NOT EXISTS pgmq;
+SELECT * FROM reco.setup_queues();
+
+-- a small shop: a phone, its case and charger, a t-shirt; three customers
+INSERT INTO reco.items (item_id, title, brand, category, price, currency) VALUES
+    ('phone', 'Nova phone <5G>', 'Nova', 'phones', 499, 'EUR'),
+    ('case', 'Nova case', 'Nova', 'accessories', 19.9, 'EUR'),
+    ('charger', 'Fast charger', 'Volt', 'accessories', 25, 'EUR'),
+    ('tee', 'Plain tee', 'Loom', 'tops', 12.5, 'EUR'),
+    ('yen-mug', 'Mug', 'Kiln', 'kitchen', 1500, 'JPY');
+INSERT INTO reco.stock (item_id, available) VALUES ('phone', 3), ('case', 40), ('charger', 12), ('tee', 0), ('yen-mug', 8);
+INSERT INTO reco.customers (customer_id, timezone, email_opt_in, attributes) VALUES
+    ('alice', 'Europe/Berlin', true, '{"name": "Alice"}'),
+    ('bob', NULL, false, '{}'),
+    ('carol', 'America/New_York', true, '{"notification_tone": "playful"}'),
+    ('dave', 'Not/AZone', true, '{}');
+-- best sellers in the month before (no model is deployed: recommend offers them)
+SELECT count(reco.record_event('shopper' || n, i, 'purchase', value => 1, occurred_at => '2026-02-20 12:00+00'))
+FROM generate_series(1, 3) n, unnest(ARRAY['case', 'charger', 'yen-mug']) i;
+
+-- Templates: a valid one per style, then every kind of bad one
+INSERT INTO reco.email_templates (name, subject, html_body, text_body, link_base) VALUES ('cart',
+ '{{ customer.name or "Hello" }}, your cart is waiting',
+ '<p>{% for item in items %}<a href="{{ item.link }}">{{ item.title }}</a> {{ item.price }}<br>{% endfor %}</p>',
+ 'Still thinking?{% for item in items %}
+- {{ item.title }}: {{ item.price }} ({{ item.availability }}) {{ item.link }}{% endfor %}',
+ 'https://shop.example/p/');
+INSERT INTO reco.email_templates (name, style, subject, text_body) VALUES ('cart', 'playful',
+ 'Psst, {{ items|length }} things miss you', '{% for item in items %}{{ item.title|upper }} {{ item.price }}
+{% endfor %}');
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', E'line one\n {% for item in items %}{{ item.title }')$$);
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi {{ customer.name }}', E'ok\nand {{ coupon_code }}')$$);
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{% for item in items %}{{ item.colour }}{% endfor %}')$$);
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}')$$);
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}')$$);
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{{ "x" * 1000000 }}')$$);
+SELECT try($$INSERT INTO reco.email_templates (name, channel, subject, text_body) VALUES ('bad', 'fax', 'Hi', 'x')$$);
+SELECT try($$UPDATE reco.email_templates SET text_body = '{{ nope }}' WHERE name = 'cart' AND style = 'default'$$);
+SELECT try($$UPDATE reco.notification_channels SET default_timezone = 'Mars/Olympus' WHERE channel = 'email'$$);
+SELECT try($$UPDATE reco.notification_channels SET quiet_end = 24 WHERE channel = 'email'$$);
+
+-- Triggers: parameters are checked per kind, the template and channels must exist
+SELECT try($$INSERT INTO reco.triggers (name, kind, template, params) VALUES ('t', 'abandoned_cart', 'cart', '{"wait_minutes": 5}')$$);
+SELECT try($$INSERT INTO reco.triggers (name, kind, template, params) VALUES ('t', 'abandoned_cart', 'cart', '{"wait_hours": -1}')$$);
+SELECT try($$INSERT INTO reco.triggers (name, kind, template, params) VALUES ('t', 'abandoned_cart', 'cart', '{"show": "everything"}')$$);
+SELECT try($$INSERT INTO reco.triggers (name, kind, template) VALUES ('t', 'abandoned_cart', 'no_such_template')$$);
+SELECT try($$INSERT INTO reco.triggers (name, kind, template, channels) VALUES ('t', 'abandoned_cart', 'cart', '{email,fax}')$$);
+SELECT try($$INSERT INTO reco.triggers (name, kind, template) VALUES ('t', 'birthday', 'cart')$$);
+INSERT INTO reco.triggers (name, kind, template, params, items) VALUES
+    ('cart_itself', 'abandoned_cart', 'cart', '{"wait_hours": 4, "show": "cart"}', 2),
+    ('cart_related', 'abandoned_cart', 'cart', '{"wait_hours": 4}', 2);
+UPDATE reco.triggers SET enabled = false WHERE name = 'cart_related';
+
+-- Alice and Bob (no consent) leave carts on Monday morning; Carol and Dave (a time zone that
+-- is not one) in the evening
+SELECT count(reco.record_event(c, i, 'cart_add', value => 1, occurred_at => t)) FROM (VALUES
+    ('alice', 'phone', '2026-03-02 09:00+00'::timestamptz), ('alice', 'tee', '2026-03-02 09:01+00'),
+    ('alice', 'case', '2026-03-02 09:02+00'), ('bob', 'phone', '2026-03-02 09:00+00'),
+    ('carol', 'charger', '2026-03-02 21:00+00'), ('dave', 'case', '2026-03-02 21:00+00')) v(c, i, t);
+SELECT count(reco.record_event('alice', 'case', 'cart_remove', value => 1, occurred_at => '2026-03-02 09:03+00'));
+
+-- 15:00 UTC: Alice's cart is six hours old; Carol's is too young
+SELECT * FROM reco.run_triggers(now => '2026-03-02 15:00+00');
+SELECT customer_id, trigger_name, subject, items, reasons, send_at, style, rec_id IS NULL AS no_rec_id FROM reco.email_candidates ORDER BY candidate_id;
+-- idempotent: the same run, or a later one, records nothing new within the cooldown
+SELECT * FROM reco.run_triggers(now => '2026-03-02 15:00+00');
+-- 03:00 UTC on Tuesday: Carol's cart is old enough, but it is 22:00 in New York, inside the
+-- quiet hours (21–8): she gets it at 08:00 her time; Dave's zone is not one, so UTC's rules apply
+SELECT * FROM reco.run_triggers(now => '2026-03-03 03:00+00');
+SELECT customer_id, items, send_at, style FROM reco.email_candidates WHERE customer_id IN ('carol', 'dave') ORDER BY 1;
+
+-- the related items are what goes with the cart (reco.complements; with no model deployed,
+-- best sellers), logged with a rec_id
+UPDATE reco.triggers SET enabled = true WHERE name = 'cart_related';
+SELECT * FROM reco.run_triggers(now => '2026-03-03 03:00+00', only_trigger => 'cart_related');
+SELECT customer_id, items, rec_id IS NOT NULL AS has_rec_id, (SELECT placement FROM reco.recommendations r WHERE r.rec_id = c.rec_id) AS logged_as
+FROM reco.email_candidates c WHERE trigger_name = 'cart_related' ORDER BY 1;
+UPDATE reco.triggers SET enabled = false WHERE name = 'cart_related';
+
+-- Rendering: live price in exact minor units, availability, escaped HTML, links with the rec_id
+SELECT candidate_id AS alice_cart FROM reco.notification_candidates WHERE customer_id = 'alice' AND trigger_name = 'cart_itself' \gset
+SELECT subject, html_body, text_body, items, skipped, dropped_reason FROM reco.render(:alice_cart, now => '2026-03-02 15:00+00');
+-- the copy style follows the customer's notification tone
+SELECT subject, text_body FROM reco.render((SELECT candidate_id FROM reco.notification_candidates WHERE customer_id = 'carol' AND trigger_name = 'cart_itself'));
+-- the phone sells out: the message shows what is left; with nothing left, it is dropped
+UPDATE reco.stock SET available = 0 WHERE item_id = 'phone';
+SELECT items, skipped, dropped_reason FROM reco.render(:alice_cart, now => '2026-03-02 15:00+00');
+UPDATE reco.stock SET backordered = true WHERE item_id = 'case';
+SELECT items, skipped, dropped_reason FROM reco.render(:alice_cart, now => '2026-03-02 15:00+00');
+UPDATE reco.stock SET backordered = false WHERE item_id = 'case';
+-- back in stock: said so
+UPDATE reco.stock SET available = 30 WHERE item_id = 'phone';
+SELECT items, text_body FROM reco.render(:alice_cart, now => now());
+SELECT try($$SELECT * FROM reco.render(NULL)$$);
+SELECT try(format($$SELECT * FROM reco.render(%s, channel => 'push')$$, :alice_cart));
+SELECT * FROM reco.render(-1);
+
+-- Sending: due candidates go on the queue, one message per channel with consent and under the
+-- caps; a replay queues nothing
+SELECT try($$SELECT * FROM reco.send_due(max_messages => 0)$$);
+SELECT try($$SELECT * FROM reco.run_triggers(now => NULL)$$);
+SELECT try($$SELECT * FROM reco.run_triggers(only_trigger => 'nope')$$);
+SELECT c.customer_id, s.channel, s.msg_id IS NOT NULL AS queued, s.outcome
+FROM reco.send_due(now => '2026-03-03 09:00+00') s JOIN reco.notification_candidates c USING (candidate_id) ORDER BY 1, 2;
+SELECT * FROM reco.send_due(now => '2026-03-03 09:00+00');
+SELECT customer_id, trigger_name, status, status_reason FROM reco.notification_candidates ORDER BY 1, 2;
+SELECT queue_name, queue_length FROM pgmq.metrics_all() WHERE queue_name = 'reco_email';
+-- a message holds ids only; the worker renders it
+SELECT message - 'idempotency_key' - 'candidate_id' AS message, message ? 'idempotency_key' AS keyed FROM pgmq.read('reco_email', 30, 10) ORDER BY msg_id LIMIT 1;
+-- a failed delivery comes back later, twice as late each time, and goes to the dead-letter
+-- queue after max_attempts reads
+SELECT min(msg_id) AS first_msg FROM pgmq.q_reco_email \gset
+SELECT reco.retry_message('email', :first_msg, base => '1 minute') - clock_timestamp() BETWEEN '59 s' AND '60 s' AS back_in_a_minute;
+UPDATE pgmq.q_reco_email SET read_ct = 3, vt = now() WHERE msg_id = :first_msg;
+SELECT reco.retry_message('email', :first_msg, base => '1 minute') - clock_timestamp() BETWEEN '239 s' AND '240 s' AS back_in_four;
+SELECT reco.retry_message('email', :first_msg, max_attempts => 3) AS dead_lettered;
+SELECT (SELECT message ->> 'attempts' FROM pgmq.q_reco_email_dlq) AS attempts,
+       (SELECT count(*) FROM pgmq.q_reco_email WHERE msg_id = :first_msg) AS left_on_queue;
+SELECT try(format($$SELECT reco.retry_message('email', %s)$$, :first_msg));
+SELECT try($$SELECT reco.retry_message('fax', 1)$$);
+SELECT try($$SELECT reco.retry_message('email', 1, max_attempts => 0)$$);
+-- the cap: one e-mail a day. Alice's second candidate (the related items) waits until her
+-- first message is a day old, then goes
+SELECT send_at, status_reason FROM reco.notification_candidates WHERE customer_id = 'alice' AND status = 'pending';
+SELECT s.outcome FROM reco.send_due(now => '2026-03-03 15:00+00') s;
+SELECT s.outcome FROM reco.send_due(now => '2026-03-04 09:00+00') s WHERE s.candidate_id IN (SELECT candidate_id FROM reco.notification_candidates WHERE customer_id = 'alice');
+-- a candidate not sent within its trigger's cooldown expires
+SELECT s.outcome FROM reco.send_due(now => '2026-03-11 09:00+00') s;
+-- bought since: Carol bought the charger before her message went out (at 08:00 her time)
+SELECT count(reco.record_event('carol', 'charger', 'cart_add', value => 1, occurred_at => '2026-03-11 01:00+00'));
+SELECT * FROM reco.run_triggers(now => '2026-03-11 06:00+00', only_trigger => 'cart_itself');
+SELECT count(reco.record_event('carol', 'charger', 'purchase', value => 1, occurred_at => '2026-03-11 06:10+00'));
+SELECT send_at FROM reco.email_candidates WHERE customer_id = 'carol';
+SELECT s.outcome FROM reco.send_due(now => '2026-03-11 13:00+00') s;
+
+-- Other kinds: a long view, a first day, an order's accessories
+INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('picks', 'For you', '{% for item in items %}{{ item.title }}
+{% endfor %}');
+INSERT INTO reco.triggers (name, kind, template, params, items) VALUES
+    ('long_look', 'long_view', 'picks', '{"min_seconds": 180, "wait_minutes": 30}', 2),
+    ('welcome', 'first_day', 'picks', '{"wait_hours": 24}', 2),
+    ('accessories', 'post_purchase', 'picks', '{"wait_hours": 2}', 2);
+SELECT count(reco.record_event('alice', 'phone', 'view', value => v, session_id => 's9', occurred_at => t)) FROM (VALUES
+    (100, '2026-03-05 10:00+00'::timestamptz), (90, '2026-03-05 10:05+00'), (60, '2026-03-05 11:00+00')) x(v, t);
+SELECT count(reco.record_event('bob', 'tee', 'view', value => 400, session_id => 's10', occurred_at => '2026-03-05 10:00+00'));
+UPDATE reco.customers SET created_at = '2026-03-04 09:00+00' WHERE customer_id = 'carol';
+INSERT INTO reco.orders (order_id, channel, external_id, customer_id, placed_at, currency, subtotal_minor, total_minor, status, canonical_hash)
+VALUES ('web:1', 'web', '1', 'alice', '2026-03-05 08:00+00', 'EUR', 49900, 49900, 'paid', 1);
+INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor) VALUES ('web:1', 1, 'phone', 1, 49900);
+SELECT * FROM reco.run_triggers(now => '2026-03-05 12:00+00') WHERE trigger_name IN ('long_look', 'welcome', 'accessories');
+SELECT customer_id, trigger_name, subject, anchors FROM reco.notification_candidates
+WHERE trigger_name IN ('long_look', 'welcome', 'accessories') ORDER BY 2, 1;
+
+-- Roles: readers see candidates and render; only admins run triggers and send
+SET ROLE reco_reader;
+SELECT count(*) > 0 AS reader_sees_candidates FROM reco.email_candidates;
+SELECT dropped_reason IS NULL AS reader_renders FROM reco.render(:alice_cart, now => now());
+SELECT try($$SELECT * FROM reco.run_triggers()$$);
+SELECT try($$SELECT * FROM reco.send_due()$$);
+SELECT try($$INSERT INTO reco.triggers (name, kind, template) VALUES ('x', 'long_view', 'picks')$$);
+SELECT try($$SELECT * FROM reco.setup_queues()$$);
+RESET ROLE;
+SET ROLE reco_admin;
+SELECT sum(candidates) AS admin_runs_finds_nothing_new FROM reco.run_triggers(now => '2026-03-05 12:00+00');
+SELECT c.trigger_name, s.outcome FROM reco.send_due(now => '2026-03-05 12:00+00') s JOIN reco.notification_candidates c USING (candidate_id) ORDER BY 1;
+SELECT try($$SELECT * FROM reco.setup_queues()$$);
+RESET ROLE;
+
+-- Forgetting a customer deletes their candidates and sends; a worker holding a message of
+-- theirs renders nothing
+SELECT reco.forget_customer('alice') -> 'notification_candidates' AS candidates, reco.forget_customer('alice') -> 'notification_candidates' AS again;
+SELECT count(*) AS alice_rows FROM reco.notification_candidates WHERE customer_id = 'alice';
+SELECT count(*) AS alice_sends FROM reco.notification_sends WHERE customer_id = 'alice';
+SELECT dropped_reason FROM reco.render(:alice_cart);
