@@ -99,7 +99,7 @@ CREATE TABLE reco.notification_sends (
 );
 COMMENT ON TABLE reco.notification_sends IS 'One row per message put on a queue; its key (customer, trigger, subject, cooldown window, '
     'channel) makes a replay enqueue nothing. Frequency caps count these rows.';
-CREATE INDEX notification_sends_customer_idx ON reco.notification_sends (customer_id, sent_at DESC);
+CREATE INDEX notification_sends_customer_idx ON reco.notification_sends (customer_id, channel, sent_at DESC);
 
 CREATE VIEW reco.email_candidates AS
 SELECT c.candidate_id, c.customer_id, c.trigger_name, t.kind AS trigger_kind, c.subject, c.items[1:t.items] AS items,
@@ -357,24 +357,16 @@ END $$;
 COMMENT ON FUNCTION reco.run_triggers(timestamptz, text) IS 'Runs the enabled triggers (or one) over what happened since their last run; returns the candidates each recorded. Schedule it with pg_cron every minute.';
 
 -- Queues the due candidates, the triggers' priority first: one pgmq message per channel with
--- consent and under its caps, transactionally with marking the candidate sent. A replay queues
--- nothing (idempotency key). A candidate whose subject was bought since is cancelled; one with
--- nothing in stock is dropped; one whose every consenting channel is at its cap waits until the
--- cap frees (outside quiet hours), and expires when its trigger's cooldown has passed.
+-- consent and room under its caps, in the same transaction as marking the candidate sent. A
+-- replay queues nothing (idempotency key). A candidate whose subject was bought since is
+-- cancelled, one past its trigger's cooldown expires, one with nothing in stock is dropped; one
+-- whose every consenting channel is at its cap waits until the caps free (outside quiet hours).
+-- Set-based: one statement decides the whole batch and one pgmq.send_batch per channel queues it.
 CREATE FUNCTION reco.send_due(now timestamptz DEFAULT now(), max_messages integer DEFAULT 1000)
 RETURNS TABLE (candidate_id bigint, channel text, msg_id bigint, outcome text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
-    c record;
-    ch reco.notification_channels;
-    key text;
-    sent_any boolean;
-    consented boolean;
-    frees timestamptz;
-    waits_until timestamptz;
-    live record;
-    m bigint;
-    cust reco.customers;
+    qname text;
 BEGIN
     IF now IS NULL OR NOT isfinite(now) THEN
         RAISE EXCEPTION 'now is %, not a finite timestamp', coalesce(now::text, 'NULL')
@@ -388,104 +380,132 @@ BEGIN
         RAISE EXCEPTION 'the pgmq extension is not installed in this database'
             USING ERRCODE = '55000', HINT = 'CREATE EXTENSION pgmq; scripts/bootstrap installs it';
     END IF;
-    FOR c IN SELECT n.*, t.channels, t.cooldown, t.kind
-             FROM reco.notification_candidates n JOIN reco.triggers t ON t.name = n.trigger_name
-             WHERE n.status = 'pending' AND n.send_at <= now
-             ORDER BY t.priority, n.send_at, n.candidate_id
-             LIMIT max_messages
-             FOR UPDATE OF n SKIP LOCKED LOOP
-        candidate_id := c.candidate_id;
-        channel := NULL;
-        msg_id := NULL;
-        IF now > c.created_at + c.cooldown THEN
-            UPDATE reco.notification_candidates x SET status = 'cancelled', status_reason = 'expired: not sent within the trigger''s cooldown'
-            WHERE x.candidate_id = c.candidate_id;
-            outcome := 'cancelled: expired';
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        -- bought since: the subject's items were purchased after the candidate was made
-        IF c.kind <> 'post_purchase' AND EXISTS (
-               SELECT 1 FROM reco.events b WHERE b.customer_id = c.customer_id AND b.kind = 'purchase'
-                 AND b.occurred_at > c.created_at AND b.occurred_at <= now AND b.item_id = ANY (c.anchors)) THEN
-            UPDATE reco.notification_candidates x SET status = 'cancelled', status_reason = 'bought since' WHERE x.candidate_id = c.candidate_id;
-            outcome := 'cancelled: bought since';
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        SELECT r.dropped_reason INTO live FROM reco.render(c.candidate_id, NULL, now) r;
-        IF live.dropped_reason IS NOT NULL THEN
-            UPDATE reco.notification_candidates x SET status = 'dropped', status_reason = live.dropped_reason WHERE x.candidate_id = c.candidate_id;
-            outcome := 'dropped: ' || live.dropped_reason;
-            RETURN NEXT;
-            CONTINUE;
-        END IF;
-        SELECT * INTO cust FROM reco.customers x WHERE x.customer_id = c.customer_id;
-        sent_any := false;
-        consented := false;
-        waits_until := NULL;
-        FOR ch IN SELECT x.* FROM reco.notification_channels x WHERE x.channel = ANY (c.channels) ORDER BY x.channel LOOP
-            channel := ch.channel;
-            msg_id := NULL;
-            IF NOT coalesce(CASE ch.channel WHEN 'email' THEN cust.email_opt_in
-                                 ELSE (cust.attributes -> 'consent' ->> ch.channel)::boolean END, false) THEN
-                outcome := 'skipped: no consent';
-                RETURN NEXT;
-                CONTINUE;
-            END IF;
-            consented := true;
-            -- at a cap: when does it free? (the oldest send that counts leaves its window)
-            SELECT min(f) INTO frees FROM (
-                SELECT (SELECT s.sent_at FROM reco.notification_sends s WHERE s.customer_id = c.customer_id AND s.channel = ch.channel
-                          AND s.sent_at > now - interval '1 day' ORDER BY s.sent_at DESC OFFSET ch.max_per_day - 1 LIMIT 1) + interval '1 day'
-                UNION ALL
-                SELECT (SELECT s.sent_at FROM reco.notification_sends s WHERE s.customer_id = c.customer_id AND s.channel = ch.channel
-                          AND s.sent_at > now - interval '7 days' ORDER BY s.sent_at DESC OFFSET ch.max_per_week - 1 LIMIT 1) + interval '7 days'
-            ) x(f) WHERE f IS NOT NULL;
-            IF frees IS NOT NULL OR ch.max_per_day = 0 OR ch.max_per_week = 0 THEN
-                waits_until := greatest(waits_until, coalesce(frees, 'infinity'));
-                outcome := 'skipped: frequency cap';
-                RETURN NEXT;
-                CONTINUE;
-            END IF;
-            key := reco.customer_key(c.customer_id) || '/' || c.trigger_name || '/' || c.subject || '/'
-                   || floor(extract(epoch FROM c.created_at) / extract(epoch FROM c.cooldown))::bigint || '/' || ch.channel;
-            INSERT INTO reco.notification_sends (idempotency_key, candidate_id, customer_id, channel, sent_at)
-            VALUES (key, c.candidate_id, c.customer_id, ch.channel, now)
-            ON CONFLICT (idempotency_key) DO NOTHING;
-            IF NOT FOUND THEN
-                outcome := 'skipped: already sent';
-                RETURN NEXT;
-                CONTINUE;
-            END IF;
-            IF NOT EXISTS (SELECT 1 FROM pgmq.meta q WHERE q.queue_name = ch.queue) THEN
-                RAISE EXCEPTION 'pgmq queue "%" of channel % does not exist', ch.queue, ch.channel
-                    USING ERRCODE = '55000', HINT = 'a superuser runs SELECT reco.setup_queues() once (and after adding a channel)';
-            END IF;
-            m := (SELECT pgmq.send(ch.queue, jsonb_build_object(
-                      'candidate_id', c.candidate_id, 'channel', ch.channel, 'rec_id', c.rec_id,
-                      'idempotency_key', key, 'send_at', c.send_at)));
-            UPDATE reco.notification_sends s SET msg_id = m WHERE s.idempotency_key = key;
-            sent_any := true;
-            msg_id := m;
-            outcome := 'queued';
-            RETURN NEXT;
-        END LOOP;
-        IF sent_any THEN
-            UPDATE reco.notification_candidates x SET status = 'sent', status_reason = NULL, sent_at = now WHERE x.candidate_id = c.candidate_id;
-        ELSIF consented AND waits_until IS NOT NULL AND isfinite(waits_until) AND waits_until < c.created_at + c.cooldown THEN
-            SELECT reco._send_after(waits_until, cust.timezone, x.default_timezone, x.quiet_start, x.quiet_end) INTO waits_until
-            FROM reco.notification_channels x WHERE x.channel = c.channels[1];
-            UPDATE reco.notification_candidates x SET send_at = waits_until, status_reason = 'waiting: frequency cap'
-            WHERE x.candidate_id = c.candidate_id;
-        ELSE
-            UPDATE reco.notification_candidates x SET status = 'cancelled',
-                status_reason = CASE WHEN NOT consented THEN 'no consent on any of its channels'
-                                     WHEN waits_until IS NOT NULL THEN 'frequency cap until after the cooldown'
-                                     ELSE 'already sent' END
-            WHERE x.candidate_id = c.candidate_id;
-        END IF;
-    END LOOP;
+    SELECT x.queue INTO qname FROM reco.notification_channels x
+    WHERE NOT EXISTS (SELECT 1 FROM pgmq.meta m WHERE m.queue_name = x.queue) ORDER BY x.channel LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pgmq queue "%" does not exist', qname
+            USING ERRCODE = '55000', HINT = 'a superuser runs SELECT reco.setup_queues() once (and after adding a channel)';
+    END IF;
+    RETURN QUERY
+    WITH batch AS MATERIALIZED (
+        -- the due candidates, locked (SKIP LOCKED: concurrent senders take different ones), and
+        -- what ends a candidate before any channel is looked at
+        SELECT n.candidate_id AS cid, n.customer_id AS cust, n.trigger_name AS trig, n.subject AS subj, n.rec_id AS rec,
+               n.send_at AS due, n.created_at AS made, t.channels AS chans, t.cooldown AS cool, t.priority AS prio,
+               CASE WHEN t.kind <> 'post_purchase' AND EXISTS (
+                        SELECT 1 FROM reco.events b WHERE b.customer_id = n.customer_id AND b.kind = 'purchase'
+                          AND b.occurred_at > n.created_at AND b.occurred_at <= now AND b.item_id = ANY (n.anchors))
+                    THEN 'cancelled: bought since'
+                    WHEN now > n.created_at + t.cooldown THEN 'cancelled: expired'
+                    WHEN NOT EXISTS (SELECT 1 FROM unnest(n.items) u(id) JOIN reco.items i ON i.item_id = u.id AND i.active
+                                     JOIN reco.stock s ON s.item_id = u.id AND s.available > 0 AND NOT s.backordered)
+                    THEN 'dropped: every item is out of stock or gone' END AS verdict
+        FROM reco.notification_candidates n JOIN reco.triggers t ON t.name = n.trigger_name
+        WHERE n.status = 'pending' AND n.send_at <= now
+        ORDER BY t.priority, n.send_at, n.candidate_id
+        LIMIT max_messages
+        FOR UPDATE OF n SKIP LOCKED),
+    pairs AS MATERIALIZED (
+        -- each live candidate on each of its channels: consent and the idempotency key
+        SELECT b.cid, b.cust, b.prio, b.due, b.rec, x.channel AS chan, x.queue, x.max_per_day, x.max_per_week,
+               coalesce(CASE x.channel WHEN 'email' THEN cu.email_opt_in
+                        ELSE (cu.attributes -> 'consent' ->> x.channel)::boolean END, false) AS consent,
+               reco.customer_key(b.cust) || '/' || b.trig || '/' || b.subj || '/'
+                   || floor(extract(epoch FROM b.made) / extract(epoch FROM b.cool))::bigint || '/' || x.channel AS key
+        FROM batch b JOIN reco.notification_channels x ON x.channel = ANY (b.chans)
+        LEFT JOIN reco.customers cu ON cu.customer_id = b.cust
+        WHERE b.verdict IS NULL),
+    keyed AS MATERIALIZED (
+        -- a key already used (sent before, or a second candidate with the same key in this batch)
+        SELECT p.*, EXISTS (SELECT 1 FROM reco.notification_sends s WHERE s.idempotency_key = p.key) AS used,
+               row_number() OVER (PARTITION BY p.key ORDER BY p.prio, p.due, p.cid) AS key_rank
+        FROM pairs p WHERE p.consent),
+    open AS MATERIALIZED (
+        -- consenting pairs with a fresh key, numbered per customer and channel in priority
+        -- order, with the room the day and week caps leave
+        SELECT k.*, row_number() OVER w AS nth, count(*) OVER w AS in_batch,
+               least(k.max_per_day - (SELECT count(*) FROM reco.notification_sends s WHERE s.customer_id = k.cust
+                                        AND s.channel = k.chan AND s.sent_at > now - interval '1 day'),
+                     k.max_per_week - (SELECT count(*) FROM reco.notification_sends s WHERE s.customer_id = k.cust
+                                        AND s.channel = k.chan AND s.sent_at > now - interval '7 days')) AS room
+        FROM keyed k WHERE NOT k.used AND k.key_rank = 1
+        WINDOW w AS (PARTITION BY k.cust, k.chan ORDER BY k.prio, k.due, k.cid ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
+    queued AS MATERIALIZED (
+        -- one pgmq.send_batch per channel; ROWS FROM zips its ids, which come back in the order
+        -- of the messages, with the pairs they were made from
+        SELECT q.cid, q.cust, c.chan, q.key, q.id
+        FROM (SELECT o.chan, min(o.queue) AS queue, array_agg(o.cid ORDER BY o.cid) AS cids, array_agg(o.cust ORDER BY o.cid) AS custs,
+                     array_agg(o.key ORDER BY o.cid) AS keys,
+                     array_agg(jsonb_build_object('candidate_id', o.cid, 'channel', o.chan, 'rec_id', o.rec,
+                                                  'idempotency_key', o.key, 'send_at', o.due) ORDER BY o.cid) AS msgs
+              FROM open o WHERE o.nth <= o.room GROUP BY o.chan) c
+        CROSS JOIN LATERAL ROWS FROM (unnest(c.cids), unnest(c.custs), unnest(c.keys), pgmq.send_batch(c.queue, c.msgs))
+            AS q(cid, cust, key, id)),
+    sends AS (
+        INSERT INTO reco.notification_sends (idempotency_key, candidate_id, customer_id, channel, msg_id, sent_at)
+        SELECT q.key, q.cid, q.cust, q.chan, q.id, now FROM queued q
+        ON CONFLICT (idempotency_key) DO NOTHING),
+    capped AS MATERIALIZED (
+        -- consenting pairs over a cap, and when it frees: the send that must leave the window
+        -- (this batch's m sends count, at now); both windows must have room
+        SELECT o.cid, o.chan,
+               greatest(
+                   CASE WHEN o.max_per_day = 0 THEN 'infinity'
+                        WHEN o.m >= o.max_per_day THEN now + interval '1 day'
+                        ELSE (SELECT s.sent_at FROM reco.notification_sends s WHERE s.customer_id = o.cust AND s.channel = o.chan
+                                AND s.sent_at > now - interval '1 day' ORDER BY s.sent_at DESC OFFSET o.max_per_day - o.m - 1 LIMIT 1)
+                             + interval '1 day' END,
+                   CASE WHEN o.max_per_week = 0 THEN 'infinity'
+                        WHEN o.m >= o.max_per_week THEN now + interval '7 days'
+                        ELSE (SELECT s.sent_at FROM reco.notification_sends s WHERE s.customer_id = o.cust AND s.channel = o.chan
+                                AND s.sent_at > now - interval '7 days' ORDER BY s.sent_at DESC OFFSET o.max_per_week - o.m - 1 LIMIT 1)
+                             + interval '7 days' END) AS frees
+        FROM (SELECT o.*, least(greatest(o.room, 0), o.in_batch) AS m FROM open o WHERE o.nth > o.room) o),
+    fates AS MATERIALIZED (
+        -- per candidate, from one pass over what happened to it (no join: the batch's own row
+        -- carries its columns)
+        SELECT g.cid, g.cust, g.first_channel,
+               CASE WHEN g.verdict IS NOT NULL THEN g.verdict
+                    WHEN g.queued THEN 'sent'
+                    WHEN NOT g.consent THEN 'cancelled: no consent on any of its channels'
+                    WHEN g.until < g.made + g.cool THEN 'waiting'
+                    WHEN g.until IS NOT NULL THEN 'cancelled: frequency cap until after the cooldown'
+                    ELSE 'cancelled: already sent' END AS fate,
+               g.until
+        FROM (SELECT x.cid, max(x.cust) AS cust, max(x.first_channel) AS first_channel, max(x.verdict) AS verdict,
+                     max(x.made) AS made, max(x.cool) AS cool, bool_or(x.queued) AS queued, bool_or(x.consent) AS consent,
+                     max(x.until) AS until
+              FROM (SELECT b.cid, b.cust, b.chans[1] AS first_channel, b.verdict, b.made, b.cool, false AS queued, false AS consent,
+                           NULL::timestamptz AS until FROM batch b
+                    UNION ALL SELECT q.cid, NULL, NULL, NULL, NULL, NULL, true, true, NULL FROM queued q
+                    UNION ALL SELECT p.cid, NULL, NULL, NULL, NULL, NULL, false, true, NULL FROM pairs p WHERE p.consent
+                    UNION ALL SELECT c.cid, NULL, NULL, NULL, NULL, NULL, false, true, c.frees FROM capped c) x
+              GROUP BY x.cid) g),
+    updated AS (
+        UPDATE reco.notification_candidates n
+        SET status = CASE WHEN f.fate = 'sent' THEN 'sent' WHEN f.fate = 'waiting' THEN 'pending'
+                          WHEN f.fate LIKE 'dropped:%' THEN 'dropped' ELSE 'cancelled' END,
+            status_reason = CASE WHEN f.fate = 'sent' THEN NULL
+                                 WHEN f.fate = 'waiting' THEN 'waiting: frequency cap'
+                                 WHEN f.fate = 'cancelled: expired' THEN 'expired: not sent within the trigger''s cooldown'
+                                 ELSE regexp_replace(f.fate, '^[a-z]+: ', '') END,
+            sent_at = CASE WHEN f.fate = 'sent' THEN now END,
+            send_at = CASE WHEN f.fate = 'waiting'
+                           THEN reco._send_after(f.until, cu.timezone, x.default_timezone, x.quiet_start, x.quiet_end)
+                           ELSE n.send_at END
+        FROM fates f
+        LEFT JOIN reco.customers cu ON cu.customer_id = f.cust
+        LEFT JOIN reco.notification_channels x ON x.channel = f.first_channel
+        WHERE n.candidate_id = f.cid)
+    SELECT b.cid, NULL::text, NULL::bigint, b.verdict FROM batch b WHERE b.verdict IS NOT NULL
+    UNION ALL
+    SELECT p.cid, p.chan::text, NULL::bigint, 'skipped: no consent' FROM pairs p WHERE NOT p.consent
+    UNION ALL
+    SELECT k.cid, k.chan::text, NULL::bigint, 'skipped: already sent' FROM keyed k WHERE k.used OR k.key_rank > 1
+    UNION ALL
+    SELECT c.cid, c.chan::text, NULL::bigint, 'skipped: frequency cap' FROM capped c
+    UNION ALL
+    SELECT q.cid, q.chan::text, q.id, 'queued' FROM queued q;
 END $$;
 COMMENT ON FUNCTION reco.send_due(timestamptz, integer) IS 'Queues due candidates on their channels'' pgmq queues (one message per channel, with an idempotency key); returns what happened to each. Workers read the queue and call reco.render(candidate_id) just before delivery.';
 

@@ -1,7 +1,7 @@
 //! Notifications: template checks, the quiet-hours send time, and rendering a candidate with
 //! live price and stock. Triggers, candidates and the queue are SQL (sql/notify.sql).
 use crate::error::{raise, OrRaise};
-use crate::gucs;
+use crate::{gucs, plans};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use reco_engine::notify::template::{self, Compiled, Context, Customer, Limits, Parts, Trigger};
@@ -81,18 +81,17 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
     });
     let now = now.unwrap_or_else(|| raise(Error::new(reco_engine::ErrorKind::NullValue, "now is NULL").hint("leave now out to use the transaction's time")));
     Spi::connect(|c| {
-        let cand = c
-            .select(
-                "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, coalesce($2, t.channels[1]), c.items, c.reasons,
+        let cand = plans::select(
+            c,
+            "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, coalesce($2, t.channels[1]), c.items, c.reasons,
                         coalesce(c.rec_id, 0), c.style, coalesce(cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
                         coalesce(cu.attributes->>'locale', 'en'), $2 IS NULL OR $2 = ANY (t.channels)
                  FROM reco.notification_candidates c JOIN reco.triggers t ON t.name = c.trigger_name
                  LEFT JOIN reco.customers cu ON cu.customer_id = c.customer_id
                  WHERE c.candidate_id = $1",
-                Some(1),
-                &[DatumWithOid::from(candidate_id), DatumWithOid::from(channel)],
-            )
-            .or_raise();
+            &[DatumWithOid::from(candidate_id), DatumWithOid::from(channel)],
+        )
+        .or_raise();
         let Some(r) = cand.into_iter().next() else {
             return dropped("the candidate no longer exists (customer forgotten or trigger deleted)");
         };
@@ -115,21 +114,20 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         let style = text(10);
         let customer = Customer { id: customer_id, name: text(11), timezone: text(12), locale: text(13) };
 
-        let tpl = c
-            .select(
-                "SELECT template_id, xmin::text, name || ' v' || version, subject, html_body, text_body, link_base
+        let tpl = plans::select(
+            c,
+            "SELECT template_id, xmin::text, name || ' v' || version, subject, html_body, text_body, link_base
                  FROM reco.email_templates
                  WHERE name = $1 AND channel = $2 AND active AND locale IN ($3, 'en') AND style IN ($4, 'default')
                  ORDER BY locale = $3 DESC, style = $4 DESC, version DESC LIMIT 1",
-                Some(1),
-                &[
-                    DatumWithOid::from(template_name.as_str()),
-                    DatumWithOid::from(channel.as_str()),
-                    DatumWithOid::from(customer.locale.as_str()),
-                    DatumWithOid::from(style.as_str()),
-                ],
-            )
-            .or_raise();
+            &[
+                DatumWithOid::from(template_name.as_str()),
+                DatumWithOid::from(channel.as_str()),
+                DatumWithOid::from(customer.locale.as_str()),
+                DatumWithOid::from(style.as_str()),
+            ],
+        )
+        .or_raise();
         let Some(t) = tpl.into_iter().next() else {
             return dropped(format!("no active template \"{template_name}\" for channel {channel}"));
         };
@@ -148,18 +146,17 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
             compiled
         });
 
-        let rows = c
-            .select(
-                "SELECT u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
+        let rows = plans::select(
+            c,
+            "SELECT u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
                         coalesce(s.backordered, false), coalesce(i.active, false),
                         coalesce(s.back_in_stock_at > $2 - make_interval(secs => $3 * 86400), false)
                  FROM unnest($1::text[]) WITH ORDINALITY u(id, n)
                  LEFT JOIN reco.items i ON i.item_id = u.id LEFT JOIN reco.stock s ON s.item_id = u.id
                  ORDER BY u.n",
-                None,
-                &[DatumWithOid::from(items), DatumWithOid::from(now), DatumWithOid::from(gucs::BACK_IN_STOCK_DAYS.get())],
-            )
-            .or_raise();
+            &[DatumWithOid::from(items), DatumWithOid::from(now), DatumWithOid::from(gucs::BACK_IN_STOCK_DAYS.get())],
+        )
+        .or_raise();
         let mut live = Vec::with_capacity(rows.len());
         for r in rows {
             live.push(LiveItem {

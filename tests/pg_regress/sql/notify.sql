@@ -108,7 +108,7 @@ SELECT try($$SELECT * FROM reco.send_due(max_messages => 0)$$);
 SELECT try($$SELECT * FROM reco.run_triggers(now => NULL)$$);
 SELECT try($$SELECT * FROM reco.run_triggers(only_trigger => 'nope')$$);
 SELECT c.customer_id, s.channel, s.msg_id IS NOT NULL AS queued, s.outcome
-FROM reco.send_due(now => '2026-03-03 09:00+00') s JOIN reco.notification_candidates c USING (candidate_id) ORDER BY 1, 2;
+FROM reco.send_due(now => '2026-03-03 09:00+00') s JOIN reco.notification_candidates c USING (candidate_id) ORDER BY 1, 2, 4;
 SELECT * FROM reco.send_due(now => '2026-03-03 09:00+00');
 SELECT customer_id, trigger_name, status, status_reason FROM reco.notification_candidates ORDER BY 1, 2;
 SELECT queue_name, queue_length FROM pgmq.metrics_all() WHERE queue_name = 'reco_email';
@@ -129,16 +129,21 @@ SELECT try($$SELECT reco.retry_message('email', 1, max_attempts => 0)$$);
 -- the cap: one e-mail a day. Alice's second candidate (the related items) waits until her
 -- first message is a day old, then goes
 SELECT send_at, status_reason FROM reco.notification_candidates WHERE customer_id = 'alice' AND status = 'pending';
-SELECT s.outcome FROM reco.send_due(now => '2026-03-03 15:00+00') s;
+SELECT s.outcome FROM reco.send_due(now => '2026-03-03 15:00+00') s ORDER BY 1;
 SELECT s.outcome FROM reco.send_due(now => '2026-03-04 09:00+00') s WHERE s.candidate_id IN (SELECT candidate_id FROM reco.notification_candidates WHERE customer_id = 'alice');
 -- a candidate not sent within its trigger's cooldown expires
-SELECT s.outcome FROM reco.send_due(now => '2026-03-11 09:00+00') s;
+SELECT s.outcome FROM reco.send_due(now => '2026-03-11 09:00+00') s ORDER BY 1;
+-- nothing in stock to show at send time: dropped, with the reason
+INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+VALUES ('dave', 'cart_itself', 'tee-only', '{tee}', '{""}', '2026-03-11 09:30+00', '2026-03-11 09:30+00');
+SELECT s.outcome FROM reco.send_due(now => '2026-03-11 10:00+00') s ORDER BY 1;
+SELECT status, status_reason FROM reco.notification_candidates WHERE subject = 'tee-only';
 -- bought since: Carol bought the charger before her message went out (at 08:00 her time)
 SELECT count(reco.record_event('carol', 'charger', 'cart_add', value => 1, occurred_at => '2026-03-11 01:00+00'));
 SELECT * FROM reco.run_triggers(now => '2026-03-11 06:00+00', only_trigger => 'cart_itself');
 SELECT count(reco.record_event('carol', 'charger', 'purchase', value => 1, occurred_at => '2026-03-11 06:10+00'));
 SELECT send_at FROM reco.email_candidates WHERE customer_id = 'carol';
-SELECT s.outcome FROM reco.send_due(now => '2026-03-11 13:00+00') s;
+SELECT s.outcome FROM reco.send_due(now => '2026-03-11 13:00+00') s ORDER BY 1;
 
 -- Other kinds: a long view, a first day, an order's accessories
 INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('picks', 'For you', '{% for item in items %}{{ item.title }}
@@ -169,7 +174,7 @@ SELECT try($$SELECT * FROM reco.setup_queues()$$);
 RESET ROLE;
 SET ROLE reco_admin;
 SELECT sum(candidates) AS admin_runs_finds_nothing_new FROM reco.run_triggers(now => '2026-03-05 12:00+00');
-SELECT c.trigger_name, s.outcome FROM reco.send_due(now => '2026-03-05 12:00+00') s JOIN reco.notification_candidates c USING (candidate_id) ORDER BY 1;
+SELECT c.trigger_name, s.outcome FROM reco.send_due(now => '2026-03-05 12:00+00') s JOIN reco.notification_candidates c USING (candidate_id) ORDER BY 1, 2;
 SELECT try($$SELECT * FROM reco.setup_queues()$$);
 RESET ROLE;
 
