@@ -97,26 +97,27 @@ te1=$(now_s)
 Q=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
 echo "enqueue: $N candidates checked, $Q queued in $(secs $te0 $te1) s = $(rate $N $te0 $te1) candidates/s, $(rate $Q $te0 $te1) messages/s" | tee -a $OUT
 
-# dequeue: 4 workers, read 10 with a 30 s visibility timeout, archive them
+# dequeue: 4 workers (pgbench clients) running SQL file $1 until the Q queued messages are
+# taken (10 per transaction); sets t0, t1 and DONE, prints "$2: ..."
 W=$(mktemp -d)
-echo "SELECT count(pgmq.archive('reco_email', msg_id)) FROM pgmq.read('reco_email', 30, 10);" > $W/dequeue.sql
-chmod -R a+rX $W
+chmod a+rx $W
 T=$(( (Q + 39) / 40 ))
-t0=$(now_s)
-$PGBENCH -h 127.0.0.1 -p $PORT -U postgres -n -c 4 -j 4 -t $T -f $W/dequeue.sql $DB > $W/pgbench.log 2>&1
-t1=$(now_s)
-LEFT=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
-DONE=$(( Q - LEFT ))
-echo "dequeue: 4 workers took $DONE messages in $(secs $t0 $t1) s = $(rate $DONE $t0 $t1) messages/s ($LEFT left)" | tee -a $OUT
+drain() {
+  chmod a+r "$1"
+  t0=$(now_s)
+  $PGBENCH -h 127.0.0.1 -p $PORT -U postgres -n -c 4 -j 4 -t $T -f "$1" $DB > $W/pgbench.log 2>&1
+  t1=$(now_s)
+  local left
+  left=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
+  DONE=$(( Q - left ))
+  echo "$2: 4 workers took $DONE messages in $(secs $t0 $t1) s = $(rate $DONE $t0 $t1) messages/s ($left left)" | tee -a $OUT
+}
+echo "SELECT count(pgmq.archive('reco_email', msg_id)) FROM pgmq.read('reco_email', 30, 10);" > $W/dequeue.sql
+drain $W/dequeue.sql dequeue
 echo "end to end: $DONE messages queued and taken in $(awk -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.2f", (b - a) + (d - c) }') s = $(awk -v n=$DONE -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.0f", n / ((b - a) + (d - c)) }') messages/s" | tee -a $OUT
 # the same messages again, with workers that render each one before archiving it
 "${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.send_batch('reco_email', ARRAY(SELECT message FROM pgmq.a_reco_email ORDER BY msg_id))" >/dev/null
 echo "SELECT count(pgmq.archive('reco_email', m.msg_id)) FROM pgmq.read('reco_email', 30, 10) m, reco.render((m.message->>'candidate_id')::int8, now => '$RUN_AT') r WHERE r.dropped_reason IS NULL;" > $W/render.sql
-t0=$(now_s)
-$PGBENCH -h 127.0.0.1 -p $PORT -U postgres -n -c 4 -j 4 -t $T -f $W/render.sql $DB > $W/pgbench.log 2>&1
-t1=$(now_s)
-LEFT=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
-DONE=$(( Q - LEFT ))
-echo "dequeue and render: 4 workers took and rendered $DONE messages in $(secs $t0 $t1) s = $(rate $DONE $t0 $t1) messages/s ($LEFT left)" | tee -a $OUT
+drain $W/render.sql "dequeue and render"
 rm -rf $W
 echo "figures in $OUT"

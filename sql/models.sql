@@ -5,52 +5,15 @@
 -- (what pg_dump saves), so the defaults can improve in an upgrade without clobbering them.
 CREATE TABLE reco.event_weight_overrides (
     kind        text COLLATE "C" PRIMARY KEY CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating',
-                                                         'return', 'impression', 'email_open', 'email_click')),
+                                                         'return', 'impression', 'email_open', 'email_click', 'email_delivered',
+                                                         'email_bounce', 'unsubscribe')),
     weight      double precision NOT NULL CHECK (weight BETWEEN -1000 AND 1000),
     updated_by  text NOT NULL DEFAULT current_user,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE reco.event_weight_overrides IS 'Weights a DBA changed (UPDATE reco.event_weights writes here); delete a row to return to the default.';
 
-CREATE VIEW reco.event_weights AS
-SELECT d.kind, coalesce(o.weight, d.weight) AS weight, d.weight AS default_weight, o.kind IS NOT NULL AS overridden, d.description
-  FROM (VALUES
-    ('view', 1::float8, 'looked at the item'),
-    ('click', 2, 'clicked a recommendation or a listing'),
-    ('cart_add', 4, 'put it in the cart'),
-    ('cart_remove', -2, 'took it out again: cancels half a cart add'),
-    ('purchase', 8, 'bought it (per order line)'),
-    ('rating', 6, 'scaled by (stars - 2) / 3: 5 stars +6, 3 stars +2, 2 stars 0, 1 star -2'),
-    ('return', -8, 'returned it: cancels the purchase'),
-    ('impression', 0, 'was shown it: no signal of interest'),
-    ('email_open', 0, 'opened an email: not about one item'),
-    ('email_click', 2, 'clicked the item in an email')
-  ) AS d(kind, weight, description)
-  LEFT JOIN reco.event_weight_overrides o ON o.kind = d.kind;
-COMMENT ON VIEW reco.event_weights IS 'How much each kind of event says about liking an item, for training. Ratings are scaled by (stars - 2) / 3; '
-    'negative weights (returns, cart removals) cancel positive ones; a customer-item pair counts only when its sum is positive. '
-    'UPDATE it to change a weight.';
-
-CREATE FUNCTION reco._event_weights_update() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
-BEGIN
-    IF NEW.kind IS DISTINCT FROM OLD.kind THEN
-        RAISE EXCEPTION 'the kind of an event weight cannot change' USING ERRCODE = '22023', HINT = 'update the weight only';
-    END IF;
-    IF NEW.weight NOT BETWEEN -1000 AND 1000 THEN
-        RAISE EXCEPTION 'event weight % for % is out of range', NEW.weight, OLD.kind USING ERRCODE = '22023',
-            HINT = 'weights lie between -1000 and 1000; negative ones cancel positive ones';
-    END IF;
-    IF NEW.weight IS NULL OR NEW.weight = OLD.default_weight THEN
-        DELETE FROM reco.event_weight_overrides WHERE kind = OLD.kind;
-    ELSE
-        INSERT INTO reco.event_weight_overrides (kind, weight) VALUES (OLD.kind, NEW.weight)
-        ON CONFLICT (kind) DO UPDATE SET weight = EXCLUDED.weight, updated_by = current_user, updated_at = now();
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER event_weights_update INSTEAD OF UPDATE ON reco.event_weights
-    FOR EACH ROW EXECUTE FUNCTION reco._event_weights_update();
+-- The view reco.event_weights over these: sql/event_weights.sql.
 
 CREATE TABLE reco.models (
     model_id           bigint PRIMARY KEY,

@@ -24,11 +24,36 @@ INSERT INTO reco.notification_channels (channel, max_per_day, max_per_week, quie
 CREATE FUNCTION reco._notification_channels_check() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
-    PERFORM reco._send_after(pg_catalog.now(), NULL, NEW.default_timezone, NEW.quiet_start, NEW.quiet_end);
+    -- NULLs are left to the NOT NULL constraints, checked after this trigger
+    IF NEW.default_timezone IS NOT NULL AND NEW.quiet_start IS NOT NULL AND NEW.quiet_end IS NOT NULL THEN
+        PERFORM reco._send_after(pg_catalog.now(), NULL, NEW.default_timezone, NEW.quiet_start, NEW.quiet_end);
+    END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER notification_channels_check BEFORE INSERT OR UPDATE ON reco.notification_channels
 FOR EACH ROW EXECUTE FUNCTION reco._notification_channels_check();
+
+-- best_send_time reads every customer's e-mail engagement of the last 90 days
+CREATE INDEX events_email_engagement_idx ON reco.events (occurred_at) WHERE kind IN ('email_open', 'email_click');
+
+-- An unsubscribe event (reco.record_event(customer, NULL, 'unsubscribe', context => '{"channel":
+-- "push"}'), e-mail when no channel is given) clears the customer's consent on that channel.
+CREATE FUNCTION reco._events_unsubscribe() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    ch constant text := coalesce(NEW.context ->> 'channel', 'email');
+BEGIN
+    IF ch = 'email' THEN
+        UPDATE reco.customers SET email_opt_in = false WHERE customer_id = NEW.customer_id AND email_opt_in;
+    ELSE
+        UPDATE reco.customers
+        SET attributes = attributes || jsonb_build_object('consent', coalesce(attributes -> 'consent', '{}') || jsonb_build_object(ch, false))
+        WHERE customer_id = NEW.customer_id;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_unsubscribe AFTER INSERT ON reco.events
+FOR EACH ROW WHEN (NEW.kind = 'unsubscribe' AND NEW.customer_id IS NOT NULL) EXECUTE FUNCTION reco._events_unsubscribe();
 
 CREATE TABLE reco.email_templates (
     template_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -344,7 +369,7 @@ BEGIN
             INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, anchors, items, reasons, rec_id, style, send_at, created_at)
             SELECT s.customer_id, t.name, s.subject, s.anchors, picked, why, rec,
                    coalesce(nullif(cu.attributes ->> 'notification_tone', ''), 'default'),
-                   reco._send_after(now, cu.timezone, ch.default_timezone, ch.quiet_start, ch.quiet_end), now
+                   reco.best_send_time(s.customer_id, now, ch.channel), now
             FROM reco.customers cu WHERE cu.customer_id = s.customer_id;
             n := n + 1;
         END LOOP;
@@ -572,10 +597,11 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.retry_message(text, bigint, integer, interval) IS 'For a worker whose delivery failed: hides the message until base × 2^(reads − 1) from now, or moves it to the dead-letter queue once it was read max_attempts times (returns NULL then).';
 
-REVOKE ALL ON FUNCTION reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz),
+REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz),
     reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
-    reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz) TO reco_reader;
+    reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz),
+    reco.best_send_time(text, timestamptz, text, integer, double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision) TO reco_reader;
 GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
     reco._trigger_subjects(reco.triggers, timestamptz, timestamptz), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
     reco.retry_message(text, bigint, integer, interval) TO reco_admin;

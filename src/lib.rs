@@ -20,12 +20,21 @@ mod vector;
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);
 extension_sql_file!("../sql/models.sql", name = "models", requires = ["schema"]);
+extension_sql_file!("../sql/event_weights.sql", name = "event_weights", requires = ["models"]);
 extension_sql_file!("../sql/deploy.sql", name = "deploy", requires = ["models"]);
 extension_sql_file!("../sql/serve.sql", name = "serve", requires = ["models"]);
 extension_sql_file!(
     "../sql/notify.sql",
     name = "notify",
-    requires = ["serve", api::notify::render, api::notify::_check_template, api::notify::_send_after, api::serve::recommend, api::scope::customer_key]
+    requires = [
+        "serve",
+        api::notify::render,
+        api::notify::_check_template,
+        api::notify::_send_after,
+        api::notify::best_send_time,
+        api::serve::recommend,
+        api::scope::customer_key
+    ]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

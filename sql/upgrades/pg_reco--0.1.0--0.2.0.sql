@@ -4,6 +4,13 @@
 -- fresh 0.2.0 install.
 \echo Use "ALTER EXTENSION pg_reco UPDATE" to load this file. \quit
 
+-- Event kinds for messages: delivered, bounced, unsubscribed (which clears consent).
+ALTER TABLE reco.events DROP CONSTRAINT events_kind_check,
+    ADD CONSTRAINT events_kind_check CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating', 'return', 'impression', 'email_open', 'email_click', 'email_delivered', 'email_bounce', 'unsubscribe'));
+ALTER TABLE reco.event_weight_overrides DROP CONSTRAINT event_weight_overrides_kind_check,
+    ADD CONSTRAINT event_weight_overrides_kind_check CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating', 'return', 'impression', 'email_open', 'email_click', 'email_delivered', 'email_bounce', 'unsubscribe'));
+-- @include sql/event_weights.sql
+
 -- Notifications (triggers, candidates, templates, the pgmq queue): the Rust functions, then
 -- the tables and SQL functions that use them.
 -- @generated pg_reco::api::notify::

@@ -4,6 +4,7 @@ use crate::error::{raise, OrRaise};
 use crate::{gucs, plans};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use reco_engine::notify::send_time::Profile;
 use reco_engine::notify::template::{self, Compiled, Context, Customer, Limits, Parts, Trigger};
 use reco_engine::notify::{link, message_items, send_time, LiveItem};
 use reco_engine::standardize::time::{from_pg_micros, to_pg_micros};
@@ -15,9 +16,13 @@ use std::rc::Rc;
 /// Checks a template (reco.email_templates' insert and update trigger): raises 42601 for a
 /// syntax error and 42704 for an unknown variable, with the part, line and column; 54000 when a
 /// part is too long or its sample render runs away.
+/// A NULL name, subject or text body is left to the table's NOT NULL constraints (23502), which
+/// PostgreSQL checks after this BEFORE trigger.
 #[pg_extern(immutable, parallel_safe)]
-fn _check_template(name: &str, subject: &str, html_body: Option<&str>, text_body: &str) -> bool {
-    template::compile(name, Parts { subject, html: html_body, text: text_body }, Limits::default()).or_raise();
+fn _check_template(name: Option<&str>, subject: Option<&str>, html_body: Option<&str>, text_body: Option<&str>) -> bool {
+    if let (Some(name), Some(subject), Some(text)) = (name, subject, text_body) {
+        template::compile(name, Parts { subject, html: html_body, text }, Limits::default()).or_raise();
+    }
     true
 }
 
@@ -26,7 +31,19 @@ fn _check_template(name: &str, subject: &str, html_body: Option<&str>, text_body
 /// customer has none or one that is not an IANA name: one customer's bad row does not stop a
 /// run for everybody.
 #[pg_extern(stable, parallel_safe)]
-fn _send_after(at: TimestampWithTimeZone, timezone: Option<&str>, fallback: &str, quiet_start: i32, quiet_end: i32) -> TimestampWithTimeZone {
+fn _send_after(
+    at: Option<TimestampWithTimeZone>,
+    timezone: Option<&str>,
+    fallback: Option<&str>,
+    quiet_start: Option<i32>,
+    quiet_end: Option<i32>,
+) -> TimestampWithTimeZone {
+    let null = |what: &str| -> ! {
+        raise(Error::new(reco_engine::ErrorKind::NullValue, format!("{what} is NULL")).hint("every argument but the customer's time zone is required"))
+    };
+    let at = at.unwrap_or_else(|| null("at"));
+    let fallback = fallback.unwrap_or_else(|| null("fallback"));
+    let (quiet_start, quiet_end) = (quiet_start.unwrap_or_else(|| null("quiet_start")), quiet_end.unwrap_or_else(|| null("quiet_end")));
     let fallback_tz = send_time::zone(None, fallback).or_raise();
     let tz = send_time::zone(timezone, fallback).unwrap_or(fallback_tz);
     let hours = send_time::check_quiet(quiet_start, quiet_end).or_raise();
@@ -37,6 +54,120 @@ fn _send_after(at: TimestampWithTimeZone, timezone: Option<&str>, fallback: &str
 thread_local! {
     /// Compiled templates by id, with the row version (xmin) they were compiled from.
     static TEMPLATES: RefCell<HashMap<i64, (String, Rc<Compiled>)>> = RefCell::new(HashMap::new());
+    /// The population's engagement profile, with the hour and fallback zone it was read for.
+    static POPULATION: RefCell<Option<(i64, String, Profile)>> = const { RefCell::new(None) };
+}
+
+/// Days of e-mail engagement a customer's profile, and the population's, are read from.
+const CUSTOMER_DAYS: i32 = 365;
+const POPULATION_DAYS: i32 = 90;
+
+/// The population's profile at `at`: every customer's e-mail opens and clicks of the last 90
+/// days (machine opens left out), each in its customer's zone. Read once per hour per backend.
+fn population(c: &pgrx::spi::SpiClient<'_>, at: chrono::DateTime<chrono::Utc>, fallback: &str) -> Profile {
+    let hour = at.timestamp().div_euclid(3600);
+    if let Some(p) = POPULATION.with(|p| p.borrow().as_ref().filter(|(h, f, _)| *h == hour && f == fallback).map(|(_, _, p)| *p)) {
+        return p;
+    }
+    let fallback_tz = send_time::zone(None, fallback).or_raise();
+    let rows = plans::select(
+        c,
+        "SELECT coalesce(cu.timezone, ''), date_trunc('hour', e.occurred_at), sum(CASE WHEN e.kind = 'email_click' THEN 3 ELSE 1 END)::float8
+         FROM reco.events e LEFT JOIN reco.customers cu ON cu.customer_id = e.customer_id
+         WHERE e.kind IN ('email_open', 'email_click') AND e.occurred_at > $1 - make_interval(days => $2) AND e.occurred_at <= $1
+           AND coalesce(e.context->>'machine_open', '') <> 'true'
+         GROUP BY 1, 2",
+        &[DatumWithOid::from(super::timestamptz(to_pg_micros(&at))), DatumWithOid::from(POPULATION_DAYS)],
+    )
+    .or_raise();
+    let mut p = [0.0; send_time::SLOTS];
+    for r in rows {
+        let zone: String = r.get(1).or_raise().unwrap_or_default();
+        let Some(t) = r.get::<TimestampWithTimeZone>(2).or_raise() else { continue };
+        let w: f64 = r.get(3).or_raise().unwrap_or(0.0);
+        let tz = send_time::zone(Some(&zone), fallback).unwrap_or(fallback_tz);
+        p[send_time::slot(from_pg_micros(t.into_inner()).with_timezone(&tz).naive_local())] += w;
+    }
+    POPULATION.with(|x| *x.borrow_mut() = Some((hour, fallback.to_string(), p)));
+    p
+}
+
+/// The best time to send a customer a message on a channel: from `after`, within the next
+/// `within_hours` (1 to 168), the hour the customer engages most, outside the channel's quiet
+/// hours in the customer's time zone. The customer's 168-slot (hour-of-week) profile of e-mail
+/// opens and clicks (a click weighs 3; opens flagged `"machine_open": true` in the event's
+/// context are left out) is shrunk toward the population's, so a customer with three opens is
+/// not ruled by them; with no history it is the population's best hour. A share `explore` of
+/// choices (deterministic per customer and day) takes another allowed hour, so the profile keeps
+/// learning; there is nothing to explore while nobody has engaged yet.
+#[pg_extern(stable)]
+fn best_send_time(
+    customer_id: Option<&str>,
+    after: default!(Option<TimestampWithTimeZone>, "now()"),
+    channel: default!(Option<&str>, "'email'"),
+    within_hours: default!(Option<i32>, 24),
+    explore: default!(Option<f64>, 0.1),
+) -> TimestampWithTimeZone {
+    let null = |what: &str, hint: &str| -> ! { raise(Error::new(reco_engine::ErrorKind::NullValue, format!("{what} is NULL")).hint(hint.to_string())) };
+    let customer_id = customer_id.unwrap_or_else(|| null("customer_id", "pass the customer the message is for"));
+    let after = after.unwrap_or_else(|| null("after", "leave after out to use the transaction's time"));
+    let channel = channel.unwrap_or_else(|| null("channel", "email, push or in_app"));
+    let within = within_hours.unwrap_or(24);
+    if !(1..=send_time::SLOTS as i32).contains(&within) {
+        raise(
+            Error::invalid(format!("within_hours is {within}, not 1 to 168"))
+                .hint("how far ahead to look for the best hour: 24 for a reminder, 168 for a campaign"),
+        );
+    }
+    let explore = explore.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&explore) {
+        raise(Error::invalid(format!("explore is {explore}, not a share from 0 to 1")).hint("the share of choices that try another hour, e.g. 0.1"));
+    }
+    let at = from_pg_micros(after.into_inner());
+    Spi::connect(|c| {
+        let ch = plans::select(
+            c,
+            "SELECT x.default_timezone, x.quiet_start, x.quiet_end, cu.timezone
+             FROM reco.notification_channels x LEFT JOIN reco.customers cu ON cu.customer_id = $2 WHERE x.channel = $1",
+            &[DatumWithOid::from(channel), DatumWithOid::from(customer_id)],
+        )
+        .or_raise();
+        let Some(r) = ch.into_iter().next() else {
+            raise(
+                Error::new(
+                    reco_engine::ErrorKind::UndefinedObject,
+                    format!("channel {} is not in reco.notification_channels", reco_engine::error::show(channel)),
+                )
+                .hint("channels are email, push or in_app"),
+            )
+        };
+        let fallback: String = r.get(1).or_raise().unwrap_or_else(|| "UTC".into());
+        let quiet = send_time::check_quiet(r.get(2).or_raise().unwrap_or(0), r.get(3).or_raise().unwrap_or(0)).or_raise();
+        let customer_zone: Option<String> = r.get(4).or_raise();
+        let tz = send_time::zone(customer_zone.as_deref(), &fallback).or_else(|_| send_time::zone(None, &fallback)).or_raise();
+        let rows = plans::select(
+            c,
+            "SELECT e.occurred_at, e.kind = 'email_click' FROM reco.events e
+             WHERE e.customer_id = $1 AND e.kind IN ('email_open', 'email_click') AND e.occurred_at > $2 - make_interval(days => $3)
+               AND e.occurred_at <= $2 AND coalesce(e.context->>'machine_open', '') <> 'true'
+             ORDER BY e.occurred_at DESC LIMIT 1000",
+            &[DatumWithOid::from(customer_id), DatumWithOid::from(after), DatumWithOid::from(CUSTOMER_DAYS)],
+        )
+        .or_raise();
+        let mut own = Vec::with_capacity(rows.len());
+        for r in rows {
+            if let Some(t) = r.get::<TimestampWithTimeZone>(1).or_raise() {
+                own.push((send_time::slot(from_pg_micros(t.into_inner()).with_timezone(&tz).naive_local()), r.get::<bool>(2).or_raise().unwrap_or(false)));
+            }
+        }
+        let pop = population(c, at, &fallback);
+        let scores = send_time::shrunk(&send_time::counts(own), &pop, send_time::PRIOR_EVENTS);
+        let explore = if pop.iter().sum::<f64>() > 0.0 { explore } else { 0.0 };
+        let day = at.with_timezone(&tz).date_naive();
+        let draw = send_time::draw(customer_id, day);
+        let best = send_time::best_time(at, tz, &scores, quiet, within as u32, explore, draw);
+        super::timestamptz(to_pg_micros(&best))
+    })
 }
 
 /// "Only N left" is shown at or below this many units.

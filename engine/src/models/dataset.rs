@@ -12,7 +12,7 @@ use super::als::Csr;
 use std::collections::HashMap;
 
 /// The documented defaults of `reco.event_weights`: (kind, weight, why).
-pub const DEFAULT_WEIGHTS: [(&str, f64, &str); 10] = [
+pub const DEFAULT_WEIGHTS: [(&str, f64, &str); 13] = [
     ("view", 1.0, "looked at the item"),
     ("click", 2.0, "clicked a recommendation or a listing"),
     ("cart_add", 4.0, "put it in the cart"),
@@ -23,6 +23,9 @@ pub const DEFAULT_WEIGHTS: [(&str, f64, &str); 10] = [
     ("impression", 0.0, "was shown it: no signal of interest"),
     ("email_open", 0.0, "opened an email: not about one item"),
     ("email_click", 2.0, "clicked the item in an email"),
+    ("email_delivered", 0.0, "a message reached the customer: not about one item"),
+    ("email_bounce", 0.0, "a message could not be delivered"),
+    ("unsubscribe", 0.0, "opted out of a channel (clears its consent)"),
 ];
 
 /// The contribution of one event before decay.

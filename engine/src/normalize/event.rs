@@ -25,10 +25,26 @@ pub enum Kind {
     Impression,
     EmailOpen,
     EmailClick,
+    EmailDelivered,
+    EmailBounce,
+    Unsubscribe,
 }
 
-pub const KINDS: [Kind; 10] =
-    [Kind::View, Kind::Click, Kind::CartAdd, Kind::CartRemove, Kind::Purchase, Kind::Rating, Kind::Return, Kind::Impression, Kind::EmailOpen, Kind::EmailClick];
+pub const KINDS: [Kind; 13] = [
+    Kind::View,
+    Kind::Click,
+    Kind::CartAdd,
+    Kind::CartRemove,
+    Kind::Purchase,
+    Kind::Rating,
+    Kind::Return,
+    Kind::Impression,
+    Kind::EmailOpen,
+    Kind::EmailClick,
+    Kind::EmailDelivered,
+    Kind::EmailBounce,
+    Kind::Unsubscribe,
+];
 
 /// Largest serialized `context` kept with an event.
 pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
@@ -46,6 +62,9 @@ impl Kind {
             Kind::Impression => "impression",
             Kind::EmailOpen => "email_open",
             Kind::EmailClick => "email_click",
+            Kind::EmailDelivered => "email_delivered",
+            Kind::EmailBounce => "email_bounce",
+            Kind::Unsubscribe => "unsubscribe",
         }
     }
 
@@ -62,6 +81,9 @@ impl Kind {
             "impression" | "view_item_list" | "product_impression" | "rec_impression" => Kind::Impression,
             "email_open" | "email_opened" | "open" => Kind::EmailOpen,
             "email_click" | "email_clicked" => Kind::EmailClick,
+            "email_delivered" | "delivered" | "delivery" => Kind::EmailDelivered,
+            "email_bounce" | "email_bounced" | "bounce" | "bounced" => Kind::EmailBounce,
+            "unsubscribe" | "unsubscribed" | "opt_out" => Kind::Unsubscribe,
             _ => {
                 return Err(Error::invalid(format!("event kind {} is not known", show(raw))).hint(format!(
                     "event kinds: {} (synonyms such as add_to_cart, view_item, product_viewed are accepted)",
@@ -73,7 +95,7 @@ impl Kind {
 
     /// Kinds that are about one item and need its id.
     pub fn needs_item(self) -> bool {
-        !matches!(self, Kind::Impression | Kind::EmailOpen | Kind::EmailClick)
+        !matches!(self, Kind::Impression | Kind::EmailOpen | Kind::EmailClick | Kind::EmailDelivered | Kind::EmailBounce | Kind::Unsubscribe)
     }
 }
 

@@ -45,6 +45,14 @@ SELECT try($$INSERT INTO reco.email_templates (name, channel, subject, text_body
 SELECT try($$UPDATE reco.email_templates SET text_body = '{{ nope }}' WHERE name = 'cart' AND style = 'default'$$);
 SELECT try($$UPDATE reco.notification_channels SET default_timezone = 'Mars/Olympus' WHERE channel = 'email'$$);
 SELECT try($$UPDATE reco.notification_channels SET quiet_end = 24 WHERE channel = 'email'$$);
+-- NULLs meet the NOT NULL constraints, not an internal error in the check triggers (SQLsmith
+-- found the XX000 with: insert into reco.notification_channels values (cast(null as text), 90,
+-- ..., pg_catalog.text(cast(null as xml)), ...) on conflict ... do update ...)
+SELECT try($$UPDATE reco.notification_channels SET default_timezone = pg_catalog.text(cast(null as xml)) WHERE channel = 'email'$$);
+SELECT try($$UPDATE reco.notification_channels SET quiet_start = NULL WHERE channel = 'email'$$);
+SELECT split_part(try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('x', NULL, 'y')$$), E'\n', 1) AS error;
+SELECT split_part(try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('x', 'y', NULL)$$), E'\n', 1) AS error;
+SELECT try($$SELECT reco._send_after(now(), NULL, NULL, 21, 8)$$);
 
 -- Triggers: parameters are checked per kind, the template and channels must exist
 SELECT try($$INSERT INTO reco.triggers (name, kind, template, params) VALUES ('t', 'abandoned_cart', 'cart', '{"wait_minutes": 5}')$$);
@@ -163,10 +171,49 @@ SELECT * FROM reco.run_triggers(now => '2026-03-05 12:00+00') WHERE trigger_name
 SELECT customer_id, trigger_name, subject, anchors FROM reco.notification_candidates
 WHERE trigger_name IN ('long_look', 'welcome', 'accessories') ORDER BY 2, 1;
 
+-- Send time: Erin opens e-mails around 19:00 in Berlin, the population around 09:00 UTC. Her
+-- 20 machine opens at noon (a mail client fetching images) do not count.
+INSERT INTO reco.customers (customer_id, timezone, email_opt_in) VALUES ('erin', 'Europe/Berlin', true), ('frank', NULL, true);
+SELECT count(reco.record_event('erin', NULL, CASE WHEN d % 3 = 0 THEN 'email_click' ELSE 'email_open' END,
+                               occurred_at => '2026-02-01 18:10+00'::timestamptz + make_interval(days => d)))
+FROM generate_series(1, 9) d;
+SELECT count(reco.record_event('erin', NULL, 'email_open', occurred_at => '2026-02-01 12:00+00'::timestamptz + make_interval(days => d),
+                               context => '{"machine_open": true}'))
+FROM generate_series(1, 20) d;
+SELECT count(reco.record_event('shopper' || n, NULL, 'email_open', occurred_at => '2026-02-01 09:05+00'::timestamptz + make_interval(days => d)))
+FROM generate_series(1, 3) n, generate_series(1, 10) d;
+SELECT reco.best_send_time('erin', '2026-03-02 06:00+00', explore => 0) AS erin,
+       reco.best_send_time('frank', '2026-03-02 06:00+00', explore => 0) AS frank_like_everyone,
+       reco.best_send_time('frank', '2026-03-02 06:00+00', within_hours => 2, explore => 0) AS frank_within_two_hours,
+       reco.best_send_time('erin', '2026-03-02 21:30+00', explore => 0) AS erin_after_quiet_hours;
+-- about a tenth of the choices explore another allowed hour (deterministic per customer and
+-- day), over the 80 days the population's engagement is recent enough to learn from
+SELECT count(*) FILTER (WHERE t <> reco.best_send_time('erin', a, explore => 0)) AS explored_of_80
+FROM generate_series('2026-03-02 06:00+00'::timestamptz, '2026-03-02 06:00+00'::timestamptz + interval '79 days', interval '1 day') a,
+     LATERAL (SELECT reco.best_send_time('erin', a) AS t) x;
+SELECT try($$SELECT reco.best_send_time(NULL)$$);
+SELECT try($$SELECT reco.best_send_time('erin', within_hours => 0)$$);
+SELECT try($$SELECT reco.best_send_time('erin', explore => 2)$$);
+SELECT try($$SELECT reco.best_send_time('erin', channel => 'fax')$$);
+
+-- Delivery, bounce and unsubscribe come back as events carrying the message's rec_id; an
+-- unsubscribe clears the consent of its channel (e-mail when none is named)
+UPDATE reco.customers SET attributes = attributes || '{"consent": {"push": true}}' WHERE customer_id = 'frank';
+SELECT count(reco.record_event('frank', NULL, k, context => c)) FROM (VALUES
+    ('email_delivered', '{"rec_id": 7}'::jsonb), ('email_bounce', '{"rec_id": 8}'), ('unsubscribe', '{"rec_id": 7, "channel": "push"}')) v(k, c);
+SELECT email_opt_in, attributes -> 'consent' AS consent FROM reco.customers WHERE customer_id = 'frank';
+SELECT count(reco.record_event('frank', NULL, 'unsubscribe'));
+SELECT email_opt_in, attributes -> 'consent' AS consent FROM reco.customers WHERE customer_id = 'frank';
+SELECT (reco.normalize_event('web', '{"event": "delivered", "user_id": "frank", "ts": 1709302000000}') ->> 'kind') AS delivered,
+       (reco.normalize_event('web', '{"event": "bounced", "user_id": "frank", "ts": 1709302000000}') ->> 'kind') AS bounced,
+       (reco.normalize_event('web', '{"event": "unsubscribed", "user_id": "frank", "ts": 1709302000000}') ->> 'kind') AS unsubscribed;
+SELECT kind, weight FROM reco.event_weights WHERE kind IN ('email_delivered', 'email_bounce', 'unsubscribe') ORDER BY 1;
+
 -- Roles: readers see candidates and render; only admins run triggers and send
 SET ROLE reco_reader;
 SELECT count(*) > 0 AS reader_sees_candidates FROM reco.email_candidates;
 SELECT dropped_reason IS NULL AS reader_renders FROM reco.render(:alice_cart, now => now());
+SELECT reco.best_send_time('erin', '2026-03-02 06:00+00', explore => 0) AS reader_picks_send_times;
 SELECT try($$SELECT * FROM reco.run_triggers()$$);
 SELECT try($$SELECT * FROM reco.send_due()$$);
 SELECT try($$INSERT INTO reco.triggers (name, kind, template) VALUES ('x', 'long_view', 'picks')$$);
