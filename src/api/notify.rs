@@ -38,12 +38,9 @@ fn _send_after(
     quiet_start: Option<i32>,
     quiet_end: Option<i32>,
 ) -> TimestampWithTimeZone {
-    let null = |what: &str| -> ! {
-        raise(Error::new(reco_engine::ErrorKind::NullValue, format!("{what} is NULL")).hint("every argument but the customer's time zone is required"))
-    };
-    let at = at.unwrap_or_else(|| null("at"));
-    let fallback = fallback.unwrap_or_else(|| null("fallback"));
-    let (quiet_start, quiet_end) = (quiet_start.unwrap_or_else(|| null("quiet_start")), quiet_end.unwrap_or_else(|| null("quiet_end")));
+    const HINT: &str = "every argument but the customer's time zone is required";
+    let (at, fallback) = (super::required(at, "at", HINT), super::required(fallback, "fallback", HINT));
+    let (quiet_start, quiet_end) = (super::required(quiet_start, "quiet_start", HINT), super::required(quiet_end, "quiet_end", HINT));
     let fallback_tz = send_time::zone(None, fallback).or_raise();
     let tz = send_time::zone(timezone, fallback).unwrap_or(fallback_tz);
     let hours = send_time::check_quiet(quiet_start, quiet_end).or_raise();
@@ -108,10 +105,9 @@ fn best_send_time(
     within_hours: default!(Option<i32>, 24),
     explore: default!(Option<f64>, 0.1),
 ) -> TimestampWithTimeZone {
-    let null = |what: &str, hint: &str| -> ! { raise(Error::new(reco_engine::ErrorKind::NullValue, format!("{what} is NULL")).hint(hint.to_string())) };
-    let customer_id = customer_id.unwrap_or_else(|| null("customer_id", "pass the customer the message is for"));
-    let after = after.unwrap_or_else(|| null("after", "leave after out to use the transaction's time"));
-    let channel = channel.unwrap_or_else(|| null("channel", "email, push or in_app"));
+    let customer_id = super::required(customer_id, "customer_id", "pass the customer the message is for");
+    let after = super::required(after, "after", "leave after out to use the transaction's time");
+    let channel = super::required(channel, "channel", "email, push or in_app");
     let within = within_hours.unwrap_or(24);
     if !(1..=send_time::SLOTS as i32).contains(&within) {
         raise(
@@ -207,10 +203,8 @@ fn render(
 }
 
 fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<TimestampWithTimeZone>) -> Row {
-    let candidate_id = candidate_id.unwrap_or_else(|| {
-        raise(Error::new(reco_engine::ErrorKind::NullValue, "candidate_id is NULL").hint("pass a candidate_id from reco.email_candidates or a queue message"))
-    });
-    let now = now.unwrap_or_else(|| raise(Error::new(reco_engine::ErrorKind::NullValue, "now is NULL").hint("leave now out to use the transaction's time")));
+    let candidate_id = super::required(candidate_id, "candidate_id", "pass a candidate_id from reco.email_candidates or a queue message");
+    let now = super::required(now, "now", "leave now out to use the transaction's time");
     Spi::connect(|c| {
         let cand = plans::select(
             c,

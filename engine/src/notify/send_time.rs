@@ -55,13 +55,12 @@ pub fn outside_quiet(at: DateTime<Utc>, tz: Tz, hours: (u32, u32)) -> DateTime<U
         return at;
     }
     let local = at.with_timezone(&tz).naive_local();
-    if !quiet(local.hour(), hours) {
-        return at;
+    let next = outside_quiet_local(local, hours);
+    if next == local {
+        at
+    } else {
+        instant(tz, next).max(at)
     }
-    // the next local `end` o'clock: today when still ahead, else tomorrow
-    let Some(today_end) = local.date().and_hms_opt(hours.1, 0, 0) else { return at };
-    let next = if today_end > local { today_end } else { today_end + Duration::days(1) };
-    instant(tz, next).max(at)
 }
 
 /// Hours in a week: a profile's slots, Monday 00:00–00:59 local first.
