@@ -120,10 +120,14 @@ CREATE TABLE reco.notification_sends (
     customer_id     text COLLATE "C" NOT NULL,
     channel         text COLLATE "C" NOT NULL,
     msg_id          bigint,
-    sent_at         timestamptz NOT NULL
+    sent_at         timestamptz NOT NULL,
+    trigger_name    text COLLATE "C" NOT NULL,
+    template        text COLLATE "C" NOT NULL,
+    style           text COLLATE "C" NOT NULL
 );
 COMMENT ON TABLE reco.notification_sends IS 'One row per message put on a queue; its key (customer, trigger, subject, cooldown window, '
-    'channel) makes a replay enqueue nothing. Frequency caps count these rows.';
+    'channel) makes a replay enqueue nothing. Frequency caps count these rows; the KPIs (reco.notification_kpis) group them by '
+    'the trigger, template and copy style they were sent with.';
 CREATE INDEX notification_sends_customer_idx ON reco.notification_sends (customer_id, channel, sent_at DESC);
 
 CREATE VIEW reco.email_candidates AS
@@ -416,7 +420,7 @@ BEGIN
         -- the due candidates, locked (SKIP LOCKED: concurrent senders take different ones), and
         -- what ends a candidate before any channel is looked at
         SELECT n.candidate_id AS cid, n.customer_id AS cust, n.trigger_name AS trig, n.subject AS subj, n.rec_id AS rec,
-               n.send_at AS due, n.created_at AS made, t.channels AS chans, t.cooldown AS cool, t.priority AS prio,
+               t.template AS tmpl, n.style AS sty, n.send_at AS due, n.created_at AS made, t.channels AS chans, t.cooldown AS cool, t.priority AS prio,
                CASE WHEN t.kind <> 'post_purchase' AND EXISTS (
                         SELECT 1 FROM reco.events b WHERE b.customer_id = n.customer_id AND b.kind = 'purchase'
                           AND b.occurred_at > n.created_at AND b.occurred_at <= now AND b.item_id = ANY (n.anchors))
@@ -467,8 +471,8 @@ BEGIN
         CROSS JOIN LATERAL ROWS FROM (unnest(c.cids), unnest(c.custs), unnest(c.keys), pgmq.send_batch(c.queue, c.msgs))
             AS q(cid, cust, key, id)),
     sends AS (
-        INSERT INTO reco.notification_sends (idempotency_key, candidate_id, customer_id, channel, msg_id, sent_at)
-        SELECT q.key, q.cid, q.cust, q.chan, q.id, now FROM queued q
+        INSERT INTO reco.notification_sends (idempotency_key, candidate_id, customer_id, channel, msg_id, sent_at, trigger_name, template, style)
+        SELECT q.key, q.cid, q.cust, q.chan, q.id, now, b.trig, b.tmpl, b.sty FROM queued q JOIN batch b ON b.cid = q.cid
         ON CONFLICT (idempotency_key) DO NOTHING),
     capped AS MATERIALIZED (
         -- consenting pairs over a cap, and when it frees: the send that must leave the window
@@ -597,16 +601,115 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.retry_message(text, bigint, integer, interval) IS 'For a worker whose delivery failed: hides the message until base × 2^(reads − 1) from now, or moves it to the dead-letter queue once it was read max_attempts times (returns NULL then).';
 
+-- KPIs. A message's events carry its rec_id (links and tracking pixels do, see reco.render):
+-- delivered, opened (machine opens left out), clicked, bounced, unsubscribed. An order is
+-- attributed to the last click on a message by the same customer before it, within the
+-- attribution window (7 days unless given), cancelled and refunded orders left out.
+CREATE TABLE reco.notification_kpi_targets (
+    metric  text COLLATE "C" PRIMARY KEY CHECK (metric IN ('open_rate', 'click_rate', 'conversion_rate')),
+    target  double precision NOT NULL CHECK (target > 0 AND target <= 1)
+);
+COMMENT ON TABLE reco.notification_kpi_targets IS 'The targets the KPI views set each rate beside (a share of delivered messages). Edit the rows to change them.';
+INSERT INTO reco.notification_kpi_targets VALUES ('open_rate', 0.25), ('click_rate', 0.035), ('conversion_rate', 0.012);
+
+-- what the KPIs look up: a message's events by rec_id
+CREATE INDEX events_rec_id_idx ON reco.events ((context ->> 'rec_id'), customer_id)
+WHERE kind IN ('email_delivered', 'email_open', 'email_click', 'email_bounce', 'unsubscribe');
+
+CREATE FUNCTION reco.notification_kpis_for(since timestamptz DEFAULT now() - interval '90 days', until timestamptz DEFAULT now(),
+                                           attribution_window interval DEFAULT '7 days')
+RETURNS TABLE (day date, trigger_name text, template text, style text, channel text, sent bigint, delivered bigint,
+               bounced bigint, opened bigint, clicked bigint, unsubscribed bigint, converted bigint, orders bigint,
+               revenue jsonb, open_rate double precision, click_rate double precision, conversion_rate double precision,
+               open_rate_target double precision, click_rate_target double precision, conversion_rate_target double precision)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    IF since IS NULL OR until IS NULL OR NOT isfinite(since) OR NOT isfinite(until) OR since > until THEN
+        RAISE EXCEPTION 'since % and until % are not a finite period', coalesce(since::text, 'NULL'), coalesce(until::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'give two timestamps, the earlier first, e.g. since => now() - interval ''30 days''';
+    END IF;
+    IF attribution_window IS NULL OR attribution_window <= '0' THEN
+        RAISE EXCEPTION 'attribution_window is %, not a positive interval', coalesce(attribution_window::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'orders this long after a click count as its conversions, e.g. ''7 days''';
+    END IF;
+    RETURN QUERY
+    WITH sends AS MATERIALIZED (
+        SELECT s.idempotency_key AS key, s.customer_id AS cust, s.channel AS chan, s.sent_at, c.rec_id::text AS rec,
+               s.trigger_name AS trig, s.template AS tmpl, s.style AS sty
+        FROM reco.notification_sends s JOIN reco.notification_candidates c USING (candidate_id)
+        WHERE s.sent_at >= since AND s.sent_at < until AND c.rec_id IS NOT NULL),
+    evs AS MATERIALIZED (
+        -- each message's events: those of its customer with its rec_id, on its channel (events
+        -- without a channel in their context are e-mail's), after it was sent
+        SELECT d.key, e.kind, e.occurred_at, e.context -> 'machine_open' = 'true' AS machine
+        FROM sends d JOIN reco.events e ON e.context ->> 'rec_id' = d.rec AND e.customer_id = d.cust
+             AND e.kind IN ('email_delivered', 'email_open', 'email_click', 'email_bounce', 'unsubscribe')
+             AND coalesce(e.context ->> 'channel', 'email') = d.chan AND e.occurred_at >= d.sent_at),
+    per_send AS (
+        SELECT d.key, d.trig, d.tmpl, d.sty, d.chan, d.sent_at,
+               bool_or(v.kind = 'email_bounce') AS bounced,
+               -- an open or a click proves delivery when the sender reports none
+               bool_or(v.kind IN ('email_delivered', 'email_click') OR (v.kind = 'email_open' AND NOT coalesce(v.machine, false))) AS delivered,
+               bool_or(v.kind = 'email_open' AND NOT coalesce(v.machine, false)) OR bool_or(v.kind = 'email_click') AS opened,
+               bool_or(v.kind = 'email_click') AS clicked,
+               bool_or(v.kind = 'unsubscribe') AS unsubscribed
+        FROM sends d LEFT JOIN evs v ON v.key = d.key
+        GROUP BY d.key, d.trig, d.tmpl, d.sty, d.chan, d.sent_at),
+    clicks AS (
+        SELECT d.key, d.cust, v.occurred_at AS at
+        FROM sends d JOIN evs v ON v.key = d.key AND v.kind = 'email_click'),
+    attributed AS (
+        -- last click: each order goes to the latest click before it within the window
+        SELECT DISTINCT ON (o.order_id) o.order_id, k.key, o.total_minor, o.currency
+        FROM clicks k JOIN reco.orders o ON o.customer_id = k.cust AND o.placed_at >= k.at
+             AND o.placed_at < k.at + attribution_window AND o.status NOT IN ('cancelled', 'refunded')
+        ORDER BY o.order_id, k.at DESC, k.key),
+    conv AS (
+        SELECT a.key, count(*) AS orders FROM attributed a GROUP BY a.key),
+    money AS (
+        -- revenue per group and currency, in major units
+        SELECT y.d, y.trig, y.tmpl, y.sty, y.chan,
+               jsonb_object_agg(y.cur, round(y.minor::numeric / (10::numeric ^ reco.currency_exponent(y.cur)), reco.currency_exponent(y.cur))) AS revenue
+        FROM (SELECT (p.sent_at AT TIME ZONE 'UTC')::date AS d, p.trig, p.tmpl, p.sty, p.chan, a.currency::text AS cur,
+                     sum(a.total_minor) AS minor
+              FROM attributed a JOIN per_send p ON p.key = a.key GROUP BY 1, 2, 3, 4, 5, 6) y
+        GROUP BY 1, 2, 3, 4, 5),
+    targets AS (
+        SELECT max(t.target) FILTER (WHERE t.metric = 'open_rate') AS o, max(t.target) FILTER (WHERE t.metric = 'click_rate') AS c,
+               max(t.target) FILTER (WHERE t.metric = 'conversion_rate') AS v
+        FROM reco.notification_kpi_targets t)
+    SELECT g.d, g.trig::text, g.tmpl::text, g.sty::text, g.chan::text, g.sent, g.delivered, g.bounced, g.opened, g.clicked,
+           g.unsubscribed, g.converted, g.orders, coalesce(m.revenue, '{}'),
+           g.opened::float8 / nullif(g.delivered, 0), g.clicked::float8 / nullif(g.delivered, 0),
+           g.converted::float8 / nullif(g.delivered, 0), t.o, t.c, t.v
+    FROM (SELECT (p.sent_at AT TIME ZONE 'UTC')::date AS d, p.trig, p.tmpl, p.sty, p.chan, count(*) AS sent,
+                 count(*) FILTER (WHERE p.delivered AND NOT coalesce(p.bounced, false)) AS delivered,
+                 count(*) FILTER (WHERE p.bounced) AS bounced, count(*) FILTER (WHERE p.opened) AS opened,
+                 count(*) FILTER (WHERE p.clicked) AS clicked, count(*) FILTER (WHERE p.unsubscribed) AS unsubscribed,
+                 count(c.key) AS converted, coalesce(sum(c.orders), 0)::bigint AS orders
+          FROM per_send p LEFT JOIN conv c ON c.key = p.key
+          GROUP BY 1, 2, 3, 4, 5) g
+    LEFT JOIN money m ON (m.d, m.trig, m.tmpl, m.sty, m.chan) = (g.d, g.trig, g.tmpl, g.sty, g.chan)
+    CROSS JOIN targets t
+    ORDER BY 1, 2, 3, 4, 5;
+END $$;
+COMMENT ON FUNCTION reco.notification_kpis_for(timestamptz, timestamptz, interval) IS 'Per day (UTC) of sending, trigger, template, copy style and channel: messages sent, delivered, bounced, opened (machine opens left out), clicked, unsubscribed; conversions (orders within attribution_window after a click, last click wins) and their revenue per currency; the rates per delivered message beside their targets (reco.notification_kpi_targets).';
+
+CREATE VIEW reco.notification_kpis AS SELECT * FROM reco.notification_kpis_for();
+COMMENT ON VIEW reco.notification_kpis IS 'reco.notification_kpis_for() over the last 90 days with a 7-day attribution window: sent, delivered, open, click and conversion rates and revenue per day, trigger, template, copy style and channel, beside the targets.';
+
 REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz),
     reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
     reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz),
-    reco.best_send_time(text, timestamptz, text, integer, double precision) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision) TO reco_reader;
+    reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision),
+    reco.notification_kpis_for(timestamptz, timestamptz, interval) TO reco_reader;
 GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
     reco._trigger_subjects(reco.triggers, timestamptz, timestamptz), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
     reco.retry_message(text, bigint, integer, interval) TO reco_admin;
 GRANT SELECT ON reco.notification_channels, reco.email_templates, reco.triggers, reco.notification_candidates,
-    reco.notification_sends, reco.email_candidates TO reco_reader;
+    reco.notification_sends, reco.email_candidates, reco.notification_kpi_targets, reco.notification_kpis TO reco_reader;
+GRANT UPDATE (target) ON reco.notification_kpi_targets TO reco_admin;
 GRANT INSERT, UPDATE, DELETE ON reco.notification_channels, reco.email_templates, reco.triggers, reco.notification_candidates,
     reco.notification_sends TO reco_admin;
 GRANT SELECT, DELETE ON reco.notification_candidates, reco.notification_sends TO reco_owner;
