@@ -40,3 +40,23 @@ hand=$(concurrent hand_ingest_part)
   printf '%-44s %10.3f %12.0f\n' "ingest, hand-written SQL, $CLIENTS clients" "$hand" "$(echo "$orders / $hand" | bc -l)"
   printf 'ratio with %s clients: ingest pg_reco/hand = %.2fx faster\n' "$CLIENTS" "$(echo "$hand / $reco" | bc -l)"
 } | tee -a $OUT
+
+# one event per call and per commit (record_event), plain ids against e-mail addresses as ids,
+# alternating, 5 runs of 5000 each after a warm-up; medians
+"${PSQL[@]}" -d $DB -c "SELECT reset_tables()" -c "INSERT INTO reco.items (item_id) VALUES ('SKU-1')" -c "CALL events_each_committed(5000, false)" -c "CALL events_each_committed(5000, true)" -c "CHECKPOINT" >/dev/null
+plain=() email=()
+for run in 1 2 3 4 5; do
+  for kind in false true; do
+    t0=$(date +%s.%N)
+    "${PSQL[@]}" -d $DB -c "CALL events_each_committed(5000, $kind)" >/dev/null
+    t=$(echo "$(date +%s.%N) - $t0" | bc)
+    if [[ $kind == false ]]; then plain+=("$t"); else email+=("$t"); fi
+  done
+done
+p=$(printf '%s\n' "${plain[@]}" | sort -n | sed -n 3p)
+e=$(printf '%s\n' "${email[@]}" | sort -n | sed -n 3p)
+{
+  printf '%-44s %10.3f %12.0f\n' "record_event x 5000, one commit each, plain ids" "$p" "$(echo "5000 / $p" | bc -l)"
+  printf '%-44s %10.3f %12.0f\n' "record_event x 5000, e-mail addresses as ids" "$e" "$(echo "5000 / $e" | bc -l)"
+  printf 'cost of pseudonyms per event: %.0f us (%.1f%%)\n' "$(echo "($e - $p) / 5000 * 1000000" | bc -l)" "$(echo "($e / $p - 1) * 100" | bc -l)"
+} | tee -a $OUT

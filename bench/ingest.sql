@@ -205,6 +205,38 @@ SELECT format('%-44s %10s %12s', 'ingest, hand-written SQL (same batches)', roun
 \echo :l
 SELECT format('%-44s %10s %12s', 'ingest_orders replay (all unchanged)', round(:reco_replay::numeric, 3), round(:orders / :reco_replay)) AS l \gset
 \echo :l
+
+-- 4. pseudonymous ids: the same batches with the channel in reco.pseudonymized_channels (every
+-- customer id replaced by its keyed hash), beside the plain runs of 3; then one event at a time
+-- (record_event) with plain ids and with e-mail addresses as ids
+INSERT INTO reco.pseudonymized_channels (channel) VALUES ('shopify');
+SELECT reset_tables();
+CHECKPOINT;
+SELECT secs(format('SELECT reco_ingest_all(%s)', :batch)) AS px_ing1 \gset
+SELECT reset_tables();
+CHECKPOINT;
+SELECT secs(format('SELECT reco_ingest_all(%s)', :batch)) AS px_ing2 \gset
+SELECT reset_tables();
+CHECKPOINT;
+SELECT secs(format('SELECT reco_ingest_all(%s)', :batch)) AS px_ing3 \gset
+SELECT count(*) FILTER (WHERE customer_id LIKE 'p\_%') AS px_customers, count(*) AS all_customers FROM reco.customers \gset
+DELETE FROM reco.pseudonymized_channels;
+SELECT median3(:px_ing1, :px_ing2, :px_ing3) AS px_ing \gset
+SELECT format('%-44s %10s %12s', 'ingest_orders, every customer id pseudonymized', round(:px_ing::numeric, 3), round(:orders / :px_ing)) AS l \gset
+\echo :l
+SELECT format('pseudonymized customers: %s of %s; cost of pseudonyms at ingest: %s%%', :px_customers, :all_customers,
+              round(((:px_ing / :reco_ing - 1) * 100)::numeric, 1)) AS l \gset
+\echo :l
+-- one event per call and per transaction, as an OMS request handler records them (timed by
+-- bench/ingest.sh): plain ids, or e-mail addresses as ids
+CREATE PROCEDURE events_each_committed(n int, email boolean) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1..n LOOP
+    PERFORM reco.record_event(CASE WHEN email THEN 'buyer' || (i % 5000) || '@example.com' ELSE 'c' || (i % 5000) END, 'SKU-1', 'view',
+                              occurred_at => '2026-01-01 00:00+00');
+    COMMIT;
+  END LOOP;
+END $$;
 SELECT format('ratios: normalize pg_reco/hand = %sx faster, ingest pg_reco/hand = %sx faster',
               round((:hand_norm / :reco_norm)::numeric, 2), round((:hand_ing / :reco_ing)::numeric, 2)) AS l \gset
 \echo :l

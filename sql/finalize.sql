@@ -134,7 +134,7 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA reco FROM PUBLIC;
 DO $$
 DECLARE
     grants constant jsonb := '{
-      "reco_reader": ["alternatives", "cache_info", "channel_mapping", "complements", "currency_exponent", "customer_key",
+      "reco_reader": ["alternatives", "cache_info", "channel_mapping", "complements", "currency_exponent", "customer_key", "pseudonym",
                       "filter_by_preferences", "money_amount", "normalize_event", "normalize_order",
                       "normalize_order_mapped", "popular", "recommend", "resolve_preferences", "resolve_preferences_at",
                       "similar_items", "standardize_color", "standardize_country", "standardize_currency", "standardize_money",
@@ -143,9 +143,9 @@ DECLARE
                       "ingest_event", "ingest_events", "ingest_order", "ingest_orders", "record_event", "revoke_preference",
                       "set_preference"],
       "reco_admin":  ["_forgotten_ids", "_lock_training", "_reap_trainings", "_deploy", "_check_mapping_row", "_index_item_vectors", "_drop_item_vector_indexes", "deploy", "evaluate", "forget_customer", "load_demo", "prune_models", "schedule_training", "train"],
-      "reco_customer": ["alternatives", "capture_preference", "capture_preferences", "customer_scope", "enter_customer_scope",
+      "reco_customer": ["alternatives", "capture_preference", "capture_preferences", "customer_scope", "enter_customer_scope", "pseudonym",
                       "filter_by_preferences", "resolve_preferences", "revoke_preference", "set_preference"],
-      "reco_owner":  ["channel_mapping", "customer_key"]
+      "reco_owner":  ["channel_mapping", "customer_key", "pseudonym"]
     }';
     r record;
 BEGIN

@@ -303,6 +303,9 @@ DECLARE
     why text[];
     rec bigint;
     ch reco.notification_channels;
+    bands float8[];
+    banded boolean;
+    band text;
 BEGIN
     IF now IS NULL OR NOT isfinite(now) THEN
         RAISE EXCEPTION 'now is %, not a finite timestamp', coalesce(now::text, 'NULL')
@@ -314,12 +317,17 @@ BEGIN
     END IF;
     -- one run at a time: concurrent runs would both pass the cooldown check
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.run_triggers'));
+    -- price bands for the copy style: the catalogue's lower and upper quartile of price
+    SELECT percentile_cont(ARRAY[0.25, 0.75]) WITHIN GROUP (ORDER BY i.price) INTO bands
+    FROM reco.items i WHERE i.active AND i.price > 0;
     FOR t IN SELECT * FROM reco.triggers x WHERE x.enabled AND (only_trigger IS NULL OR x.name = only_trigger)
              ORDER BY x.priority, x.name LOOP
         -- (least() skips NULLs, so the first run's NULL is handled apart)
         since := CASE WHEN t.last_run_at IS NULL THEN now - make_interval(hours => coalesce((t.params ->> 'lookback_hours')::int, 48))
                       ELSE least(t.last_run_at, now) END;
         n := 0;
+        -- whether the trigger's template has a price-band style (else the band is not looked up)
+        banded := EXISTS (SELECT 1 FROM reco.email_templates x WHERE x.name = t.template AND x.active AND x.style IN ('premium', 'value'));
         FOR s IN SELECT * FROM reco._trigger_subjects(t, since, now) LOOP
             CONTINUE WHEN EXISTS (
                 SELECT 1 FROM reco.notification_candidates c
@@ -370,9 +378,24 @@ BEGIN
             END IF;
             CONTINUE WHEN picked IS NULL;
             SELECT * INTO ch FROM reco.notification_channels x WHERE x.channel = t.channels[1];
+            -- the price band: the median catalogue price of what the customer ordered in the
+            -- last year (two items at least), against the catalogue's quartiles
+            band := NULL;
+            IF banded AND bands[1] IS NOT NULL THEN
+                SELECT CASE WHEN count(*) < 2 THEN NULL
+                            WHEN percentile_cont(0.5) WITHIN GROUP (ORDER BY i.price) >= bands[2] THEN 'premium'
+                            WHEN percentile_cont(0.5) WITHIN GROUP (ORDER BY i.price) <= bands[1] THEN 'value' END INTO band
+                FROM reco.orders o JOIN reco.order_lines l USING (order_id) JOIN reco.items i ON i.item_id = l.item_id AND i.price > 0
+                WHERE o.customer_id = s.customer_id AND o.status NOT IN ('cancelled', 'refunded')
+                  AND o.placed_at > now - interval '365 days' AND o.placed_at <= now;
+            END IF;
+            -- the copy style: the customer's notification tone, else the price band, when the
+            -- template has that style; else the default
             INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, anchors, items, reasons, rec_id, style, send_at, created_at)
             SELECT s.customer_id, t.name, s.subject, s.anchors, picked, why, rec,
-                   coalesce(nullif(cu.attributes ->> 'notification_tone', ''), 'default'),
+                   coalesce((SELECT w.st FROM unnest(ARRAY[nullif(cu.attributes ->> 'notification_tone', ''), band]) WITH ORDINALITY w(st, o)
+                             WHERE EXISTS (SELECT 1 FROM reco.email_templates x WHERE x.name = t.template AND x.active AND x.style = w.st)
+                             ORDER BY w.o LIMIT 1), 'default'),
                    reco.best_send_time(s.customer_id, now, ch.channel), now
             FROM reco.customers cu WHERE cu.customer_id = s.customer_id;
             n := n + 1;

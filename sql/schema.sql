@@ -12,6 +12,8 @@
 --   reco_reader    serving and reading; reco_writer (ingest, capture) includes it; reco_admin
 --                  (train, deploy, forget, demo) includes reco_writer.
 --   reco_customer  a customer-facing session: its own preferences, after enter_customer_scope.
+--   reco_reporting dashboards and analysts: activity, orders and KPIs under pseudonyms, no
+--                  identity column and no way to compute a pseudonym.
 -- Nobody but the owner has TRIGGER, TRUNCATE or REFERENCES on any table.
 DO $$
 BEGIN
@@ -22,6 +24,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_writer') THEN CREATE ROLE reco_writer NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_admin') THEN CREATE ROLE reco_admin NOLOGIN; END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_customer') THEN CREATE ROLE reco_customer NOLOGIN; END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_reporting') THEN CREATE ROLE reco_reporting NOLOGIN; END IF;
 END $$;
 GRANT reco_reader TO reco_writer;
 GRANT reco_writer TO reco_admin;
@@ -31,9 +34,17 @@ CREATE TABLE reco.customers (
     timezone      text,
     email_opt_in  boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
-    attributes    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object')
+    attributes    jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
+    email         text,
+    phone         text,
+    name          text
 );
-COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen.';
+COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen. customer_id is a pseudonym '
+    '(p_ and 32 hex digits) when the id a channel sent was personal data; the identity (email, phone, name, timezone, '
+    'email_opt_in) is in this table only, for the sending path, and reco_reporting cannot read it.';
+COMMENT ON COLUMN reco.customers.email IS 'Identity: the e-mail address (lower-cased), from an e-mail address sent as the customer id or an order''s e-mail field.';
+COMMENT ON COLUMN reco.customers.phone IS 'Identity: the phone number (+ and digits), from a phone number sent as the customer id.';
+COMMENT ON COLUMN reco.customers.name IS 'Identity: the name templates greet the customer with (customer.name; attributes.name when NULL).';
 
 CREATE TABLE reco.items (
     item_id     text COLLATE "C" PRIMARY KEY CHECK (length(item_id) BETWEEN 1 AND 256),

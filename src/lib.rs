@@ -36,6 +36,7 @@ extension_sql_file!(
         api::scope::customer_key
     ]
 );
+extension_sql_file!("../sql/privacy.sql", name = "privacy", requires = ["notify", api::privacy::pseudonym]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -13,6 +13,7 @@ pub use error::{Error, ErrorKind, Result};
 pub mod normalize;
 pub mod notify;
 pub mod prefs;
+pub mod pseudonym;
 pub mod serve;
 
 /// "None" for a dense index (no item, no product group, no basket or session, no anchor).

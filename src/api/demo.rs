@@ -91,7 +91,7 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
             // receiver then stops the generator thread too)
             pg_sys::check_for_interrupts!();
             // recv fails only if the generator thread panicked (a bug): report it as one
-            let chunk = rx.recv().unwrap_or_else(|_| internal("pg_reco: the demo generator thread stopped".into())).or_raise();
+            let mut chunk = rx.recv().unwrap_or_else(|_| internal("pg_reco: the demo generator thread stopped".into())).or_raise();
             n_lines += chunk.lines;
             Spi::connect_mut(|c| {
                 crate::plans::update(
@@ -104,7 +104,7 @@ fn load_demo(scale: default!(&str, "'small'"), seed: default!(i32, 42)) -> Jsonb
                     ],
                 )
                 .or_raise();
-                n_orders += super::ingest::write_orders(c, &chunk.orders).inserted;
+                n_orders += super::ingest::write_orders(c, &mut chunk.orders).inserted;
                 n_events += super::events::append_events(c, &chunk.events) as i64;
             });
             n_customers += range.len() as i64;

@@ -31,12 +31,27 @@ pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> (Ve
     if events.is_empty() {
         return (Vec::new(), 0);
     }
+    // personal ids (an e-mail address as the customer id ...) become pseudonyms first
+    let mut px = super::privacy::Ingest::new(client);
+    let events: Vec<Event> = events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let Some(c) = &e.customer_id {
+                e.customer_id = Some(px.map(c, &e.channel));
+            }
+            e
+        })
+        .collect();
+    px.carry_tombstones(client);
     let mut customers: Vec<String> = events.iter().filter_map(|e| e.customer_id.clone()).collect();
     customers.sort();
     customers.dedup();
     let forgotten = super::scope::ensure_customers(client, &customers, None);
-    let kept: Vec<Event> = events.iter().filter(|e| e.customer_id.as_ref().is_none_or(|c| !forgotten.contains(c))).cloned().collect();
-    let n_forgotten = events.len() - kept.len();
+    px.store(client);
+    let n_all = events.len();
+    let kept: Vec<Event> = events.into_iter().filter(|e| e.customer_id.as_ref().is_none_or(|c| !forgotten.contains(c))).collect();
+    let n_forgotten = n_all - kept.len();
     if kept.is_empty() {
         return (Vec::new(), n_forgotten);
     }

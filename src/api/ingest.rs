@@ -29,14 +29,31 @@ pub(crate) struct Written {
 }
 
 /// Writes deduplicated, sorted orders. Returns what happened to them.
-pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &[Order]) -> Written {
+/// A customer id that is personal data becomes its pseudonym, and the order's e-mail address
+/// moves to the customer's identity columns (reco.orders keeps no address).
+pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> Written {
     if orders.is_empty() {
         return Written::default();
     }
+    let mut px = super::privacy::Ingest::new(client);
+    let active = px.active;
+    for o in orders.iter_mut().filter(|_| active) {
+        o.customer_id = px.map(&o.customer_id, &o.channel);
+        if let Some(e) = o.email.take() {
+            px.keep_email(&o.customer_id, &e);
+        }
+    }
+    px.carry_tombstones(client);
+    let orders: &[Order] = orders;
     let (cust, first_seen) = batch::customer_columns(orders);
     // forgotten customers (reco.forget_customer) are not created again: their orders are kept
     // for sales figures without customer or e-mail, and without purchase events
     let forgotten: Vec<String> = super::scope::ensure_customers(client, &cust, Some(&ts(&first_seen))).into_iter().collect();
+    {
+        let forgotten: std::collections::HashSet<&str> = forgotten.iter().map(String::as_str).collect();
+        px.identities.retain(|i| !forgotten.contains(i.0.as_str()));
+    }
+    px.store(client);
     let it = batch::item_columns(orders);
     crate::plans::update(
         client,
@@ -238,9 +255,9 @@ pub(crate) fn batch_elements(payloads: Payload, what: &str) -> Vec<Value> {
 fn ingest_order(channel: &str, payload: Payload) -> String {
     let value = payload.value().map_err(|e| e.context(format!("{channel} order"))).or_raise();
     let mapping = channel_mapping(channel);
-    let order = dated(normalize::normalize_order(channel, &value, mapping.as_ref()), super::transaction_start()).or_raise();
+    let mut order = dated(normalize::normalize_order(channel, &value, mapping.as_ref()), super::transaction_start()).or_raise();
     let id = order.order_id.clone();
-    Spi::connect_mut(|client| write_orders(client, std::slice::from_ref(&order)));
+    Spi::connect_mut(|client| write_orders(client, std::slice::from_mut(&mut order)));
     id
 }
 
@@ -258,11 +275,11 @@ fn ingest_orders(
     let mapping = channel_mapping(channel);
     let now = super::transaction_start();
     let (ok, failed) = split_batch(elements, |v| dated(normalize::normalize_order(channel, v, mapping.as_ref()), now));
-    let (orders, superseded) = batch::dedupe_last(ok);
+    let (mut orders, superseded) = batch::dedupe_last(ok);
     let n_failed = failed.len() as i64;
     let w = Spi::connect_mut(|client| {
         write_errors(client, channel, "order", failed);
-        write_orders(client, &orders)
+        write_orders(client, &mut orders)
     });
     TableIterator::once((received, w.inserted, w.updated, w.unchanged + superseded as i64, n_failed))
 }

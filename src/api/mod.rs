@@ -7,6 +7,7 @@ pub mod ingest;
 mod items;
 pub mod notify;
 pub mod prefs;
+pub mod privacy;
 pub mod registry;
 pub mod scope;
 pub mod serve;

@@ -106,6 +106,7 @@ fn best_send_time(
     explore: default!(Option<f64>, 0.1),
 ) -> TimestampWithTimeZone {
     let customer_id = super::required(customer_id, "customer_id", "pass the customer the message is for");
+    let customer_id = &*super::privacy::customer_id(customer_id);
     let after = super::required(after, "after", "leave after out to use the transaction's time");
     let channel = super::required(channel, "channel", "email, push or in_app");
     let within = within_hours.unwrap_or(24);
@@ -209,7 +210,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         let cand = plans::select(
             c,
             "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, coalesce($2, t.channels[1]), c.items, c.reasons,
-                        coalesce(c.rec_id, 0), c.style, coalesce(cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
+                        coalesce(c.rec_id, 0), c.style, coalesce(cu.name, cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
                         coalesce(cu.attributes->>'locale', 'en'), $2 IS NULL OR $2 = ANY (t.channels)
                  FROM reco.notification_candidates c JOIN reco.triggers t ON t.name = c.trigger_name
                  LEFT JOIN reco.customers cu ON cu.customer_id = c.customer_id

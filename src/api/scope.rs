@@ -39,6 +39,11 @@ pub fn secret_key() -> Vec<u8> {
     k
 }
 
+/// The key, if a SECURITY DEFINER function of this backend read it already.
+pub fn cached_key() -> Option<Vec<u8>> {
+    KEY.with(|k| k.borrow().clone())
+}
+
 /// The customer this session is scoped to (`reco.enter_customer_scope`), if any.
 pub fn scope() -> Option<String> {
     crate::gucs::CUSTOMER_SCOPE.get().and_then(|c| c.into_string().ok()).filter(|s| !s.is_empty())

@@ -13,9 +13,32 @@ use super::*;
 #[pg_extern(volatile, strict, security_definer)]
 #[search_path(pg_catalog, reco, pg_temp)]
 pub(super) fn forget_customer(customer_id: &str) -> JsonbText {
-    let customer_id = checked_id(Some(customer_id), "customer_id");
-    let key = crate::api::scope::keys(std::slice::from_ref(&customer_id)).remove(0);
-    let counts = Spi::connect_mut(|c| {
+    let raw = checked_raw_id(Some(customer_id), "customer_id");
+    let pseudonym = crate::api::privacy::customer_id(&raw).into_owned();
+    // an e-mail address or phone number is forgotten under its pseudonym and, for what was
+    // stored before pseudonyms (0.1.0), under itself as given and in its normal form
+    let mut ids = vec![pseudonym.clone()];
+    if raw != pseudonym {
+        for id in [raw.clone(), reco_engine::pseudonym::normalize(&raw)] {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    let mut removed = Map::new();
+    for id in &ids {
+        for (name, n) in forget_one(id.as_str()) {
+            let sum = removed.get(&name).and_then(Value::as_i64).unwrap_or(0) + n;
+            removed.insert(name, Value::from(sum));
+        }
+    }
+    JsonbText(Value::Object(removed).to_string())
+}
+
+/// Forgets one stored id; returns the rows removed per table.
+fn forget_one(customer_id: &str) -> Vec<(String, i64)> {
+    let key = crate::api::scope::keys(&[customer_id.to_string()]).remove(0);
+    Spi::connect_mut(|c| {
         // the tombstone first: an ingest that locks the customer after this commits sees it
         c.update(
             "INSERT INTO reco.forgotten_customers (customer_key) VALUES ($1) ON CONFLICT (customer_key) DO NOTHING",
@@ -30,22 +53,21 @@ pub(super) fn forget_customer(customer_id: &str) -> JsonbText {
             .update(
                 "INSERT INTO reco.customers (customer_id) VALUES ($1) ON CONFLICT (customer_id) DO NOTHING RETURNING 1",
                 None,
-                &[DatumWithOid::from(customer_id.as_str())],
+                &[DatumWithOid::from(customer_id)],
             )
             .or_raise()
             .len() as i64;
-        c.update("SELECT 1 FROM reco.customers WHERE customer_id = $1 FOR UPDATE", None, &[DatumWithOid::from(customer_id.as_str())]).or_raise();
-        let mut removed = Map::new();
+        c.update("SELECT 1 FROM reco.customers WHERE customer_id = $1 FOR UPDATE", None, &[DatumWithOid::from(customer_id)]).or_raise();
+        let mut removed = Vec::new();
         for (name, sql) in FORGET {
-            let mut n = c.update(*sql, None, &[DatumWithOid::from(customer_id.as_str())]).or_raise().len() as i64;
+            let mut n = c.update(*sql, None, &[DatumWithOid::from(customer_id)]).or_raise().len() as i64;
             if *name == "customers" {
                 n -= created; // the row made above only to wait on was never the customer's
             }
-            removed.insert((*name).to_string(), Value::from(n));
+            removed.push(((*name).to_string(), n));
         }
         removed
-    });
-    JsonbText(Value::Object(counts).to_string())
+    })
 }
 
 /// What forgetting a customer does, table by table (the customer row last). A regression test

@@ -69,8 +69,13 @@ pub(super) fn find_category<'a>(all: &'a [Category], name: &str) -> &'a Category
 }
 
 /// A customer id argument, checked (NULL: 22004; empty, too long or with invisible characters:
-/// 22023).
+/// 22023); an e-mail address or phone number becomes its pseudonym (api::privacy).
 pub(crate) fn checked_id(id: Option<&str>, name: &str) -> String {
+    crate::api::privacy::customer_id(&checked_raw_id(id, name)).into_owned()
+}
+
+/// A customer id argument, checked, as given (not mapped to its pseudonym).
+pub(crate) fn checked_raw_id(id: Option<&str>, name: &str) -> String {
     let id = crate::api::required(id, name, "pass a value: the OMS customer id");
     let v = Value::from(id);
     reco_engine::json::Node::root(&v)

@@ -80,6 +80,8 @@ fn recommend(
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();
     }
+    let mapped = customer_id.map(super::privacy::customer_id);
+    let customer_id = mapped.as_deref();
     let raw = Payload::object_arg(context, "context", r#"{"cart": ["SKU-1"], "placement": "checkout"}"#);
     let ctx = Context::parse(&raw).or_raise();
     let (model_id, list) = recommend_list(customer_id, k, &ctx);
@@ -138,6 +140,8 @@ fn complements(
     if let Some(id) = customer_id {
         check_id(id, "customer_id").or_raise();
     }
+    let mapped = customer_id.map(super::privacy::customer_id);
+    let customer_id = mapped.as_deref();
     let now = super::transaction_start().timestamp_millis();
     let tuning = live::tuning();
     let out = Spi::connect(|c| {

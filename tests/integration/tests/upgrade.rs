@@ -106,7 +106,8 @@ fn served(c: &mut Client) -> Vec<(String, Vec<(String, String)>)> {
 
 /// `pg_dump --schema-only --binary-upgrade`, without what differs between any two databases
 /// with the same schema: OIDs, frozen transaction ids, sequence positions, the dump's
-/// \restrict key, comments and blank lines, and the HNSW indexes training builds per model.
+/// \restrict key, comments and blank lines, the HNSW indexes training builds per model, and
+/// the order of each object's grants.
 fn schema(db: &str) -> String {
     let mut args: Vec<String> = vec!["--schema-only".into(), "--binary-upgrade".into()];
     args.extend(pg_args(&dsn(db)));
@@ -115,7 +116,8 @@ fn schema(db: &str) -> String {
     let text = String::from_utf8(out.stdout).unwrap();
     let per_model_index =
         |l: &str| l.split("item_vectors_").skip(1).any(|rest| rest.split('_').next().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())));
-    text.lines()
+    let lines = text
+        .lines()
         .filter(|l| {
             !(l.is_empty()
                 || l.starts_with("--")
@@ -132,8 +134,17 @@ fn schema(db: &str) -> String {
             Some(at) => l[..at].to_string() + l[at..].split(", '{").next().unwrap(),
             None => l.to_string(),
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect::<Vec<_>>();
+    // an object's ACL lists its grants in the order they were made, which means nothing: a
+    // role added by an update is granted last there and first in a fresh install
+    let mut lines = lines;
+    let mut i = 0;
+    while i < lines.len() {
+        let run = lines[i..].iter().take_while(|l| l.starts_with("GRANT ")).count();
+        lines[i..i + run].sort();
+        i += run.max(1);
+    }
+    lines.join("\n")
 }
 
 /// The tables registered with pg_extension_config_dump, with their conditions.

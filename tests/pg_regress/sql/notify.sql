@@ -35,6 +35,9 @@ INSERT INTO reco.email_templates (name, subject, html_body, text_body, link_base
 INSERT INTO reco.email_templates (name, style, subject, text_body) VALUES ('cart', 'playful',
  'Psst, {{ items|length }} things miss you', '{% for item in items %}{{ item.title|upper }} {{ item.price }}
 {% endfor %}');
+INSERT INTO reco.email_templates (name, style, subject, text_body) VALUES ('cart', 'premium',
+ 'Your selection is reserved', '{% for item in items %}{{ item.title }}, {{ item.price }}
+{% endfor %}');
 SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', E'line one\n {% for item in items %}{{ item.title }')$$);
 SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi {{ customer.name }}', E'ok\nand {{ coupon_code }}')$$);
 SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{% for item in items %}{{ item.colour }}{% endfor %}')$$);
@@ -73,6 +76,13 @@ SELECT count(reco.record_event(c, i, 'cart_add', value => 1, occurred_at => t)) 
     ('alice', 'case', '2026-03-02 09:02+00'), ('bob', 'phone', '2026-03-02 09:00+00'),
     ('carol', 'charger', '2026-03-02 21:00+00'), ('dave', 'case', '2026-03-02 21:00+00')) v(c, i, t);
 SELECT count(reco.record_event('alice', 'case', 'cart_remove', value => 1, occurred_at => '2026-03-02 09:03+00'));
+
+-- Dave ordered phones twice in February (orders only, so best sellers stay as they are): his
+-- price band is the catalogue's top quartile, and the template has a premium style
+INSERT INTO reco.orders (order_id, channel, external_id, customer_id, placed_at, currency, subtotal_minor, total_minor, status, canonical_hash)
+VALUES ('web:d1', 'web', 'd1', 'dave', '2026-02-10 10:00+00', 'EUR', 49900, 49900, 'paid', 1),
+       ('web:d2', 'web', 'd2', 'dave', '2026-02-20 10:00+00', 'EUR', 49900, 49900, 'paid', 2);
+INSERT INTO reco.order_lines (order_id, line_no, item_id, qty, unit_price_minor) VALUES ('web:d1', 1, 'phone', 1, 49900), ('web:d2', 1, 'phone', 1, 49900);
 
 -- 15:00 UTC: Alice's cart is six hours old; Carol's is too young
 SELECT * FROM reco.run_triggers(now => '2026-03-02 15:00+00');

@@ -15,13 +15,13 @@ INSERT INTO reco.triggers (name, kind, template, channels) VALUES ('cart', 'aban
 -- seven messages: (customer, channel, style, sent at); each candidate gets a logged list (rec_id)
 CREATE TEMP TABLE m (n int, cust text, chan text, sty text, at timestamptz);
 INSERT INTO m VALUES
-    (1, 'c1', 'email', 'default', '2026-03-02 09:00+00'),  -- delivered, opened, clicked, ordered two hours later
-    (2, 'c2', 'email', 'default', '2026-03-02 09:00+00'),  -- delivered; a machine open only
-    (3, 'c3', 'email', 'default', '2026-03-02 09:00+00'),  -- bounced
-    (4, 'c4', 'email', 'default', '2026-03-02 09:00+00'),  -- nothing came back
-    (5, 'c5', 'email', 'playful', '2026-03-02 09:00+00'),  -- clicked; the order was cancelled; unsubscribed
-    (6, 'c6', 'push', 'default', '2026-03-03 09:00+00'),   -- a push opened (its event names the channel)
-    (7, 'c1', 'email', 'default', '2026-03-03 09:00+00');  -- c1 again: clicked, ordered in yen
+    (1, 'k1', 'email', 'default', '2026-03-02 09:00+00'),  -- delivered, opened, clicked, ordered two hours later
+    (2, 'k2', 'email', 'default', '2026-03-02 09:00+00'),  -- delivered; a machine open only
+    (3, 'k3', 'email', 'default', '2026-03-02 09:00+00'),  -- bounced
+    (4, 'k4', 'email', 'default', '2026-03-02 09:00+00'),  -- nothing came back
+    (5, 'k5', 'email', 'playful', '2026-03-02 09:00+00'),  -- clicked; the order was cancelled; unsubscribed
+    (6, 'k6', 'push', 'default', '2026-03-03 09:00+00'),   -- a push opened (its event names the channel)
+    (7, 'k1', 'email', 'default', '2026-03-03 09:00+00');  -- k1 again: clicked, ordered in yen
 INSERT INTO reco.customers (customer_id) SELECT DISTINCT cust FROM m;
 INSERT INTO reco.recommendations (customer_id, placement, items, scores, shown_at)
 SELECT cust, 'email', '{case}', '{0}', at FROM m ORDER BY n;
@@ -43,21 +43,21 @@ FROM r JOIN (VALUES
     (7, 'email_delivered', '1 minute', '{}'), (7, 'email_click', '1 hour', '{}'),
     -- an event before the message went out is not its own
     (4, 'email_open', '-1 hour', '{}')) e(n, kind, after, ctx) USING (n);
--- an event of another customer carrying c4's rec_id is not c4's
-SELECT count(reco.record_event('c2', NULL, 'email_click', occurred_at => '2026-03-02 10:00+00', context => jsonb_build_object('rec_id', rec_id)))
+-- an event of another customer carrying k4's rec_id is not k4's
+SELECT count(reco.record_event('k2', NULL, 'email_click', occurred_at => '2026-03-02 10:00+00', context => jsonb_build_object('rec_id', rec_id)))
 FROM r WHERE n = 4;
 
--- orders: c1 two hours after the first click (EUR 50.00), then a day after the second click
--- (JPY 1500: goes to the second, last click), then 20 days later (outside the window); c5's
+-- orders: k1 two hours after the first click (EUR 50.00), then a day after the second click
+-- (JPY 1500: goes to the second, last click), then 20 days later (outside the window); k5's
 -- cancelled order counts for nothing
 INSERT INTO reco.orders (order_id, channel, external_id, customer_id, placed_at, currency, subtotal_minor, total_minor, status, canonical_hash) VALUES
-    ('web:1', 'web', '1', 'c1', '2026-03-02 12:00+00', 'EUR', 5000, 5000, 'paid', 1),
-    ('web:2', 'web', '2', 'c1', '2026-03-04 09:00+00', 'JPY', 1500, 1500, 'paid', 2),
-    ('web:3', 'web', '3', 'c1', '2026-03-24 09:00+00', 'EUR', 900, 900, 'paid', 3),
-    ('web:4', 'web', '4', 'c5', '2026-03-02 13:00+00', 'EUR', 7000, 7000, 'cancelled', 4);
+    ('web:1', 'web', '1', 'k1', '2026-03-02 12:00+00', 'EUR', 5000, 5000, 'paid', 1),
+    ('web:2', 'web', '2', 'k1', '2026-03-04 09:00+00', 'JPY', 1500, 1500, 'paid', 2),
+    ('web:3', 'web', '3', 'k1', '2026-03-24 09:00+00', 'EUR', 900, 900, 'paid', 3),
+    ('web:4', 'web', '4', 'k5', '2026-03-02 13:00+00', 'EUR', 7000, 7000, 'cancelled', 4);
 
 SELECT * FROM reco.notification_kpis_for('2026-03-01', '2026-04-01');
--- a one-hour window: c1's orders came later than that after their clicks
+-- a one-hour window: k1's orders came later than that after their clicks
 SELECT day, style, channel, converted, orders, revenue FROM reco.notification_kpis_for('2026-03-01', '2026-04-01', '1 hour') WHERE converted > 0 OR channel = 'email';
 -- the view: the last 90 days with the default window
 SELECT (SELECT count(*) FROM reco.notification_kpis) = (SELECT count(*) FROM reco.notification_kpis_for()) AS view_is_the_default;
@@ -80,3 +80,6 @@ RESET ROLE;
 SET ROLE reco_admin;
 UPDATE reco.notification_kpi_targets SET target = 0.25 WHERE metric = 'open_rate';
 RESET ROLE;
+
+-- leave no customers behind for the tests that follow
+TRUNCATE reco.recommendations, reco.triggers CASCADE;
