@@ -90,7 +90,7 @@ CREATE TABLE reco.triggers (
 COMMENT ON TABLE reco.triggers IS 'One row per notification trigger; reco.run_triggers() turns what happened since its last run '
     'into candidates. params per kind (defaults in docs/reference.md): long_view {min_seconds, wait_minutes}, abandoned_cart '
     '{wait_hours, show: related|cart}, first_day {wait_hours}, post_purchase {wait_hours}, back_in_stock {interest_days}, '
-    'low_stock {max_available, interest_days}; every kind takes lookback_hours (how far back a first run looks).';
+    'low_stock {max_available, max_days_of_cover, seasonal, interest_days}; every kind takes lookback_hours (how far back a first run looks).';
 
 CREATE TABLE reco.notification_candidates (
     candidate_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -158,7 +158,7 @@ DECLARE
         "first_day": ["wait_hours", "lookback_hours"],
         "post_purchase": ["wait_hours", "lookback_hours"],
         "back_in_stock": ["interest_days", "lookback_hours"],
-        "low_stock": ["max_available", "interest_days", "lookback_hours"]}';
+        "low_stock": ["max_available", "max_days_of_cover", "seasonal", "interest_days", "lookback_hours"]}';
     k text;
     bad text;
 BEGIN
@@ -171,6 +171,11 @@ BEGIN
             IF NEW.params ->> k IS NULL OR NEW.params ->> k NOT IN ('related', 'cart') THEN
                 RAISE EXCEPTION 'trigger "%": show is %, not related or cart', NEW.name, NEW.params -> k
                     USING ERRCODE = '22023', HINT = 'show: "related" offers what goes with the cart, "cart" the cart itself';
+            END IF;
+        ELSIF k = 'seasonal' THEN
+            IF jsonb_typeof(NEW.params -> k) IS DISTINCT FROM 'boolean' THEN
+                RAISE EXCEPTION 'trigger "%": seasonal is %, not true or false', NEW.name, NEW.params -> k
+                    USING ERRCODE = '22023', HINT = 'seasonal: true also offers items tagged "seasonal" (items.attributes.tags)';
             END IF;
         ELSIF jsonb_typeof(NEW.params -> k) <> 'number' OR (NEW.params ->> k)::numeric <= 0 THEN
             RAISE EXCEPTION 'trigger "%": % is %, not a positive number', NEW.name, k, NEW.params -> k
@@ -272,18 +277,33 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = v.item_id
                           AND b.kind = 'purchase' AND b.occurred_at >= e.occurred_at);
     ELSIF t.kind = 'low_stock' THEN
-        -- items with few units left, for customers who viewed or carted that category within
-        -- interest_days and have not bought the item
+        -- items to clear: few units left (max_available), few days of cover at the sales rate of
+        -- the last 28 days (max_days_of_cover), or tagged seasonal (seasonal: true); for
+        -- customers who viewed or carted that category within interest_days and have not
+        -- bought the item
         RETURN QUERY
-        SELECT DISTINCT ON (e.customer_id, i.item_id) e.customer_id, i.item_id, ARRAY[i.item_id]
-        FROM reco.stock s
-        JOIN reco.items i ON i.item_id = s.item_id AND i.active AND i.category IS NOT NULL
-        JOIN reco.items v ON v.category = i.category AND v.active
+        WITH sold AS (
+            SELECT e.item_id, sum(coalesce(e.value, 1)) / 28.0 AS per_day
+            FROM reco.events e
+            WHERE p ? 'max_days_of_cover' AND e.kind = 'purchase' AND e.item_id IS NOT NULL
+              AND e.occurred_at > now - interval '28 days' AND e.occurred_at <= now
+            GROUP BY e.item_id),
+        picked AS (
+            SELECT i.item_id, i.category
+            FROM reco.stock s
+            JOIN reco.items i ON i.item_id = s.item_id AND i.active AND i.category IS NOT NULL
+            LEFT JOIN sold d ON d.item_id = s.item_id
+            WHERE s.available > 0 AND NOT s.backordered
+              AND (s.available <= coalesce((p ->> 'max_available')::int, 5)
+                   OR s.available <= (p ->> 'max_days_of_cover')::float8 * d.per_day
+                   OR (coalesce((p ->> 'seasonal')::boolean, false) AND i.attributes -> 'tags' ? 'seasonal')))
+        SELECT DISTINCT ON (e.customer_id, x.item_id) e.customer_id, x.item_id, ARRAY[x.item_id]
+        FROM picked x
+        JOIN reco.items v ON v.category = x.category AND v.active
         JOIN reco.events e ON e.item_id = v.item_id AND e.kind IN ('view', 'cart_add') AND e.customer_id IS NOT NULL
              AND e.occurred_at > greatest(since, now - make_interval(days => coalesce((p ->> 'interest_days')::int, 14)))
              AND e.occurred_at <= now
-        WHERE s.available BETWEEN 1 AND coalesce((p ->> 'max_available')::int, 5) AND NOT s.backordered
-          AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = i.item_id AND b.kind = 'purchase');
+        WHERE NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = x.item_id AND b.kind = 'purchase');
     END IF;
 END $$;
 
@@ -342,10 +362,15 @@ BEGIN
             picked := NULL;
             why := NULL;
             IF (t.kind = 'abandoned_cart' AND t.params ->> 'show' = 'cart') OR t.kind IN ('back_in_stock', 'low_stock') THEN
-                -- the subject itself: the cart, the item back in stock, the item nearly gone
+                -- the subject itself: the cart, the item back in stock, the item to clear (with why:
+                -- few left, in season, or selling faster than its stock lasts)
                 SELECT s.anchors AS items_,
                        array_fill(CASE t.kind WHEN 'abandoned_cart' THEN 'in your cart' WHEN 'back_in_stock' THEN 'back in stock'
-                                  ELSE 'only a few left' END, ARRAY[cardinality(s.anchors)]) AS reasons_ INTO picked, why;
+                                  ELSE (SELECT CASE WHEN st.available <= coalesce((t.params ->> 'max_available')::int, 5) THEN 'only a few left'
+                                                    WHEN coalesce((t.params ->> 'seasonal')::boolean, false) AND i.attributes -> 'tags' ? 'seasonal'
+                                                    THEN 'in season' ELSE 'selling fast' END
+                                        FROM reco.stock st JOIN reco.items i ON i.item_id = st.item_id WHERE st.item_id = s.anchors[1]) END,
+                                  ARRAY[cardinality(s.anchors)]) AS reasons_ INTO picked, why;
             ELSIF t.kind = 'long_view' THEN
                 -- that product's alternatives and complements, alternately
                 SELECT array_agg(d.item_id ORDER BY d.pos) AS items_, array_agg(d.reason ORDER BY d.pos) AS reasons_ INTO picked, why

@@ -235,6 +235,26 @@ SELECT c.trigger_name, s.outcome FROM reco.send_due(now => '2026-03-05 12:00+00'
 SELECT try($$SELECT * FROM reco.setup_queues()$$);
 RESET ROLE;
 
+-- Low stock: items to clear, for customers interested in their category. Gina looked at
+-- winter things; the hat has 4 left, the gloves sell 2 a day (10 days of cover), the scarf is
+-- seasonal
+INSERT INTO reco.items (item_id, title, category, price, currency, attributes) VALUES
+    ('scarf', 'Wool scarf', 'winter', 30, 'EUR', '{"tags": ["seasonal"]}'), ('gloves', 'Gloves', 'winter', 20, 'EUR', '{}'),
+    ('hat', 'Hat', 'winter', 15, 'EUR', '{}'), ('socks', 'Socks', 'winter', 5, 'EUR', '{}');
+INSERT INTO reco.stock (item_id, available) VALUES ('scarf', 50), ('gloves', 20), ('hat', 4), ('socks', 200);
+SELECT count(reco.record_event('shopper' || (1 + n % 3), 'gloves', 'purchase', value => 2, occurred_at => '2026-03-20 12:00+00'::timestamptz - make_interval(days => n)))
+FROM generate_series(0, 27) n;
+INSERT INTO reco.customers (customer_id, email_opt_in) VALUES ('gina', true);
+SELECT reco.record_event('gina', 'socks', 'view', value => 20, occurred_at => '2026-03-20 10:00+00') > 0 AS viewed;
+INSERT INTO reco.triggers (name, kind, template, params) VALUES ('winter', 'low_stock', 'cart', '{"max_available": 5}');
+SELECT * FROM reco.run_triggers(now => '2026-03-21 12:00+00', only_trigger => 'winter');
+SELECT customer_id, subject, reasons FROM reco.email_candidates WHERE trigger_name = 'winter' ORDER BY 2;
+UPDATE reco.triggers SET params = '{"max_available": 5, "max_days_of_cover": 14, "seasonal": true}', last_run_at = NULL WHERE name = 'winter';
+SELECT * FROM reco.run_triggers(now => '2026-03-21 12:00+00', only_trigger => 'winter');
+SELECT customer_id, subject, reasons FROM reco.email_candidates WHERE trigger_name = 'winter' ORDER BY 2;
+SELECT try($$UPDATE reco.triggers SET params = '{"seasonal": "yes"}' WHERE name = 'winter'$$);
+SELECT try($$UPDATE reco.triggers SET params = '{"max_days_of_cover": 0}' WHERE name = 'winter'$$);
+
 -- Forgetting a customer deletes their candidates and sends; a worker holding a message of
 -- theirs renders nothing
 SELECT reco.forget_customer('alice') -> 'notification_candidates' AS candidates, reco.forget_customer('alice') -> 'notification_candidates' AS again;
