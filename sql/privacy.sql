@@ -3,6 +3,13 @@
 -- (api/privacy.rs); this file holds the channel setting and the reporting role's allow-list.
 -- Loaded in the install and in the update script.
 
+COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen. customer_id is a pseudonym '
+    '(p_ and 32 hex digits) when the id a channel sent was personal data; the identity (email, phone, name, timezone, '
+    'email_opt_in) is in this table only, for the sending path, and reco_reporting cannot read it.';
+COMMENT ON COLUMN reco.customers.email IS 'Identity: the e-mail address (lower-cased), from an e-mail address sent as the customer id or an order''s e-mail field.';
+COMMENT ON COLUMN reco.customers.phone IS 'Identity: the phone number (+ and digits), from a phone number sent as the customer id.';
+COMMENT ON COLUMN reco.customers.name IS 'Identity: the name templates greet the customer with (customer.name; attributes.name when NULL).';
+
 CREATE TABLE reco.pseudonymized_channels (
     channel   text COLLATE "C" PRIMARY KEY CHECK (channel ~ '^[a-z0-9_]{1,63}$'),
     added_at  timestamptz NOT NULL DEFAULT now()

@@ -39,12 +39,7 @@ CREATE TABLE reco.customers (
     phone         text,
     name          text
 );
-COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen. customer_id is a pseudonym '
-    '(p_ and 32 hex digits) when the id a channel sent was personal data; the identity (email, phone, name, timezone, '
-    'email_opt_in) is in this table only, for the sending path, and reco_reporting cannot read it.';
-COMMENT ON COLUMN reco.customers.email IS 'Identity: the e-mail address (lower-cased), from an e-mail address sent as the customer id or an order''s e-mail field.';
-COMMENT ON COLUMN reco.customers.phone IS 'Identity: the phone number (+ and digits), from a phone number sent as the customer id.';
-COMMENT ON COLUMN reco.customers.name IS 'Identity: the name templates greet the customer with (customer.name; attributes.name when NULL).';
+COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen.';  -- and privacy.sql
 
 CREATE TABLE reco.items (
     item_id     text COLLATE "C" PRIMARY KEY CHECK (length(item_id) BETWEEN 1 AND 256),

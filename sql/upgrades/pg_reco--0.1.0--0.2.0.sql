@@ -22,12 +22,6 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'reco_reporting') THEN CREATE ROLE reco_reporting NOLOGIN; END IF;
 END $$;
 ALTER TABLE reco.customers ADD COLUMN email text, ADD COLUMN phone text, ADD COLUMN name text;
-COMMENT ON TABLE reco.customers IS 'Customers known to pg_reco; created by ingestion when first seen. customer_id is a pseudonym '
-    '(p_ and 32 hex digits) when the id a channel sent was personal data; the identity (email, phone, name, timezone, '
-    'email_opt_in) is in this table only, for the sending path, and reco_reporting cannot read it.';
-COMMENT ON COLUMN reco.customers.email IS 'Identity: the e-mail address (lower-cased), from an e-mail address sent as the customer id or an order''s e-mail field.';
-COMMENT ON COLUMN reco.customers.phone IS 'Identity: the phone number (+ and digits), from a phone number sent as the customer id.';
-COMMENT ON COLUMN reco.customers.name IS 'Identity: the name templates greet the customer with (customer.name; attributes.name when NULL).';
 -- @generated pg_reco::api::privacy::
 -- (granted before the owner changes, as a fresh install does: the ACLs then read the same)
 REVOKE ALL ON FUNCTION reco.pseudonym(text, text) FROM PUBLIC;
