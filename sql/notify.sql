@@ -326,6 +326,8 @@ DECLARE
     bands float8[];
     banded boolean;
     band text;
+    exp_name text;
+    exp_arm jsonb;
 BEGIN
     IF now IS NULL OR NOT isfinite(now) THEN
         RAISE EXCEPTION 'now is %, not a finite timestamp', coalesce(now::text, 'NULL')
@@ -361,6 +363,16 @@ BEGIN
                                       ELSE coalesce((cu.attributes -> 'consent' ->> x.channel)::boolean, false) END));
             picked := NULL;
             why := NULL;
+            -- an experiment on this trigger (reco.experiments, surface trigger:<name>): the
+            -- customer's arm, whose style the message takes; logged with the list
+            exp_name := NULL;
+            exp_arm := NULL;
+            SELECT x.name, x.arms -> reco._assign(x.salt, s.customer_id,
+                       ARRAY(SELECT (w.a ->> 'weight')::float8 FROM jsonb_array_elements(x.arms) WITH ORDINALITY w(a, o) ORDER BY w.o))
+            INTO exp_name, exp_arm
+            FROM reco.experiments x
+            WHERE x.surface = 'trigger:' || t.name AND x.starts_at <= now AND (x.stops_at IS NULL OR x.stops_at > now)
+            ORDER BY x.starts_at DESC LIMIT 1;
             IF (t.kind = 'abandoned_cart' AND t.params ->> 'show' = 'cart') OR t.kind IN ('back_in_stock', 'low_stock') THEN
                 -- the subject itself: the cart, the item back in stock, the item to clear (with why:
                 -- few left, in season, or selling faster than its stock lasts)
@@ -390,7 +402,9 @@ BEGIN
                 -- logged like a served list, so the message's links carry a rec_id
                 INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
                 VALUES (s.customer_id, t.placement, picked, array_fill(0::real, ARRAY[cardinality(picked)]),
-                        jsonb_build_object('trigger', t.name, 'subject', s.subject), now)
+                        jsonb_build_object('trigger', t.name, 'subject', s.subject)
+                            || CASE WHEN exp_name IS NULL THEN '{}' ELSE jsonb_build_object('experiment', exp_name, 'arm', exp_arm ->> 'name') END,
+                        now)
                 RETURNING reco.recommendations.rec_id INTO rec;
             ELSE
                 -- first day, or nothing related known (no model yet): the deployed model's picks
@@ -402,6 +416,11 @@ BEGIN
                      WITH ORDINALITY r(item_id, score, reason, rec_id, ord);
             END IF;
             CONTINUE WHEN picked IS NULL;
+            IF exp_name IS NOT NULL AND rec IS NOT NULL THEN
+                -- a list reco.recommend logged: it carries the trigger's experiment, not one of its placement
+                UPDATE reco.recommendations r SET context = r.context || jsonb_build_object('experiment', exp_name, 'arm', exp_arm ->> 'name')
+                WHERE r.rec_id = rec AND r.context ->> 'experiment' IS DISTINCT FROM exp_name;
+            END IF;
             SELECT * INTO ch FROM reco.notification_channels x WHERE x.channel = t.channels[1];
             -- the price band: the median catalogue price of what the customer ordered in the
             -- last year (two items at least), against the catalogue's quartiles
@@ -418,7 +437,8 @@ BEGIN
             -- template has that style; else the default
             INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, anchors, items, reasons, rec_id, style, send_at, created_at)
             SELECT s.customer_id, t.name, s.subject, s.anchors, picked, why, rec,
-                   coalesce((SELECT w.st FROM unnest(ARRAY[nullif(cu.attributes ->> 'notification_tone', ''), band]) WITH ORDINALITY w(st, o)
+                   coalesce(exp_arm ->> 'style',
+                            (SELECT w.st FROM unnest(ARRAY[nullif(cu.attributes ->> 'notification_tone', ''), band]) WITH ORDINALITY w(st, o)
                              WHERE EXISTS (SELECT 1 FROM reco.email_templates x WHERE x.name = t.template AND x.active AND x.style = w.st)
                              ORDER BY w.o LIMIT 1), 'default'),
                    reco.best_send_time(s.customer_id, now, ch.channel), now
@@ -660,9 +680,8 @@ CREATE TABLE reco.notification_kpi_targets (
 COMMENT ON TABLE reco.notification_kpi_targets IS 'The targets the KPI views set each rate beside (a share of delivered messages). Edit the rows to change them.';
 INSERT INTO reco.notification_kpi_targets VALUES ('open_rate', 0.25), ('click_rate', 0.035), ('conversion_rate', 0.012);
 
--- what the KPIs look up: a message's events by rec_id
-CREATE INDEX events_rec_id_idx ON reco.events ((context ->> 'rec_id'), customer_id)
-WHERE kind IN ('email_delivered', 'email_open', 'email_click', 'email_bounce', 'unsubscribe');
+-- what the KPIs and experiment reports look up: the events that carry a rec_id, by it
+CREATE INDEX events_rec_id_idx ON reco.events ((context ->> 'rec_id'), customer_id) WHERE context ? 'rec_id';
 
 CREATE FUNCTION reco.notification_kpis_for(since timestamptz DEFAULT now() - interval '90 days', until timestamptz DEFAULT now(),
                                            attribution_window interval DEFAULT '7 days')
@@ -690,7 +709,7 @@ BEGIN
         -- each message's events: those of its customer with its rec_id, on its channel (events
         -- without a channel in their context are e-mail's), after it was sent
         SELECT d.key, e.kind, e.occurred_at, e.context -> 'machine_open' = 'true' AS machine
-        FROM sends d JOIN reco.events e ON e.context ->> 'rec_id' = d.rec AND e.customer_id = d.cust
+        FROM sends d JOIN reco.events e ON e.context ? 'rec_id' AND e.context ->> 'rec_id' = d.rec AND e.customer_id = d.cust
              AND e.kind IN ('email_delivered', 'email_open', 'email_click', 'email_bounce', 'unsubscribe')
              AND coalesce(e.context ->> 'channel', 'email') = d.chan AND e.occurred_at >= d.sent_at),
     per_send AS (

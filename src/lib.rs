@@ -37,6 +37,11 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!("../sql/privacy.sql", name = "privacy", requires = ["notify", api::privacy::pseudonym]);
+extension_sql_file!(
+    "../sql/experiments.sql",
+    name = "experiments",
+    requires = ["privacy", api::experiments::assign, api::experiments::experiment_stats, api::privacy::pseudonym]
+);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -2,6 +2,7 @@
 pub mod demo;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod hash;
 pub mod json;
 pub mod models;

@@ -28,3 +28,7 @@ REVOKE ALL ON FUNCTION reco.pseudonym(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco.pseudonym(text, text) TO reco_owner, reco_reader, reco_customer;
 ALTER FUNCTION reco.pseudonym(text, text) OWNER TO reco_owner;
 -- @include sql/privacy.sql
+
+-- Experiments: the assignment hash and the report's statistics, then the table and functions.
+-- @generated pg_reco::api::experiments::
+-- @include sql/experiments.sql

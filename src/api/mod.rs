@@ -2,6 +2,7 @@
 mod budget;
 pub mod demo;
 pub mod events;
+pub mod experiments;
 mod hnsw;
 pub mod ingest;
 mod items;

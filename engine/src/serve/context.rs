@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 /// Every accepted key and what it is.
-pub const KEYS: [(&str, &str); 13] = [
+pub const KEYS: [(&str, &str); 15] = [
     ("cart", "item ids in the cart (array of strings)"),
     ("session_id", "the current session: its events weigh more"),
     ("device", "the device (recorded with a logged list)"),
@@ -21,6 +21,8 @@ pub const KEYS: [(&str, &str); 13] = [
     ("diversity_penalty", "places a category's next item moves down per item of it already listed (0 = none)"),
     ("seen_last", "items the customer viewed or carted and does not own come last (true/false)"),
     ("rec_id", "ignored on input (it is what a logged list returns); accepted so a context can be passed back as is"),
+    ("experiment", "ignored on input (pg_reco writes the experiment of a logged list); accepted so a logged context can be passed back"),
+    ("arm", "ignored on input (pg_reco writes the arm of a logged list); accepted so a logged context can be passed back"),
 ];
 
 /// Most item ids a cart or exclude list may hold.
@@ -128,7 +130,7 @@ impl Context {
                             .ok_or_else(|| bad(key, format!("context key seen_last must be true or false, not {v}"), "write seen_last as a JSON boolean"))?,
                     )
                 }
-                "rec_id" => {}
+                "rec_id" | "experiment" | "arm" => {}
                 other => {
                     return Err(Error::invalid(format!("context key {} is not known", show(other)))
                         .at(format!("context.{other}"))

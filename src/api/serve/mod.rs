@@ -46,12 +46,17 @@ fn rows(list: Vec<Served>) -> impl Iterator<Item = (String, f64, String)> {
 }
 
 /// The recommendation list, before logging.
-fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Served>) {
+fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option<i64>, Vec<Served>, Option<super::experiments::Arm>) {
     let now = now_ms(ctx);
     let tuning = live::tuning();
     Spi::connect(|c| {
+        // an experiment on this placement: the unit's arm may name other weights or a model
+        let at = super::timestamptz(reco_engine::standardize::time::to_pg_micros(&ctx.now.unwrap_or_else(super::transaction_start)));
+        let arm = super::experiments::arm_for(c, &ctx.placement, customer_id.or(ctx.session_id.as_deref()), at);
+        let weights_of = arm.as_ref().and_then(|a| a.placement.as_deref()).unwrap_or(&ctx.placement);
         // the settings weigh and filter a history: without a customer or session there is none
-        let (model_id, placement, settings) = live::deployed(c, &ctx.placement, customer_id.is_some() || ctx.session_id.is_some());
+        let (deployed_id, placement, settings) = live::deployed(c, weights_of, customer_id.is_some() || ctx.session_id.is_some());
+        let model_id = arm.as_ref().and_then(|a| a.model_id).or(deployed_id);
         let m = model_id.map(cache::cached);
         let (profile, history) = live::customer(c, customer_id, ctx.session_id.as_deref(), model_id, now);
         let mut live = SpiLive { c };
@@ -65,7 +70,7 @@ fn recommend_list(customer_id: Option<&str>, k: usize, ctx: &Context) -> (Option
         let list = policy::recommend(m.as_deref(), &ask, &cust, &mut live, &mut scores, &mut stats);
         SCRATCH.with(|s| *s.borrow_mut() = scores);
         cache::count(stats);
-        (model_id, list)
+        (model_id, list, arm)
     })
 }
 
@@ -84,12 +89,18 @@ fn recommend(
     let customer_id = mapped.as_deref();
     let raw = Payload::object_arg(context, "context", r#"{"cart": ["SKU-1"], "placement": "checkout"}"#);
     let ctx = Context::parse(&raw).or_raise();
-    let (model_id, list) = recommend_list(customer_id, k, &ctx);
+    let (model_id, list, arm) = recommend_list(customer_id, k, &ctx);
     let rec_id = if ctx.log {
         let items: Vec<&str> = list.iter().map(|p| p.item_id.as_str()).collect();
         let scores: Vec<f32> = list.iter().map(|p| p.score as f32).collect();
         let mut logged = raw.clone();
         logged.remove("log");
+        logged.remove("experiment");
+        logged.remove("arm");
+        if let Some(a) = &arm {
+            logged.insert("experiment".into(), Value::from(a.experiment.as_str()));
+            logged.insert("arm".into(), Value::from(a.arm.as_str()));
+        }
         Spi::connect_mut(|c| {
             let r = plans::update(
                 c,

@@ -1,0 +1,189 @@
+-- Experiments: a surface (a placement that reco.recommend serves, or an e-mail trigger) split
+-- between arms by a deterministic hash of the experiment's salt and the customer (or session)
+-- id. Assignment is computed, never stored. Loaded in the install and in the update script.
+
+CREATE TABLE reco.experiments (
+    name           text COLLATE "C" PRIMARY KEY CHECK (name ~ '^[a-z0-9_]{1,64}$'),
+    surface        text COLLATE "C" NOT NULL CHECK (surface ~ '^(trigger:)?[a-z0-9_]{1,64}$'),
+    arms           jsonb NOT NULL,
+    salt           text NOT NULL DEFAULT pg_catalog.gen_random_uuid()::text CHECK (length(salt) BETWEEN 1 AND 200),
+    starts_at      timestamptz NOT NULL DEFAULT now(),
+    stops_at       timestamptz,
+    planned_units  bigint CHECK (planned_units > 0),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CHECK (stops_at IS NULL OR stops_at > starts_at)
+);
+COMMENT ON TABLE reco.experiments IS 'A/B (or A/B/n) splits. surface: a placement (reco.recommend with that placement) or '
+    'trigger:<name> (its e-mail candidates). arms: [{"name": "control", "weight": 50, ...}, ...], the first is control; an arm '
+    'may name "model_id" (serve that model), "placement" (use that row of reco.placement_weights) or "style" (the copy '
+    'style of a trigger''s messages). Assignment: reco.experiment_arm(name, unit). One experiment per surface at a time.';
+
+-- An experiment row: arms well formed, what they name exists, no overlap on its surface.
+CREATE FUNCTION reco._experiments_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    a jsonb;
+    names text[] := '{}';
+    other text;
+    k text;
+BEGIN
+    IF NEW.arms IS NULL OR NEW.surface IS NULL OR NEW.name IS NULL OR NEW.starts_at IS NULL THEN
+        RETURN NEW;  -- the NOT NULL constraints say it
+    END IF;
+    IF jsonb_typeof(NEW.arms) <> 'array' OR jsonb_array_length(NEW.arms) < 2 THEN
+        RAISE EXCEPTION 'experiment "%": arms is %, not an array of two arms or more', NEW.name, NEW.arms
+            USING ERRCODE = '22023', HINT = 'e.g. [{"name": "control", "weight": 50}, {"name": "b", "weight": 50, "placement": "checkout_b"}]';
+    END IF;
+    FOR a IN SELECT x FROM jsonb_array_elements(NEW.arms) x LOOP
+        IF jsonb_typeof(a) <> 'object' OR jsonb_typeof(a -> 'name') IS DISTINCT FROM 'string' OR (a ->> 'name') !~ '^[a-z0-9_]{1,32}$' THEN
+            RAISE EXCEPTION 'experiment "%": arm % has no valid name', NEW.name, a
+                USING ERRCODE = '22023', HINT = 'each arm is an object with "name" (a-z, 0-9, _) and "weight"';
+        END IF;
+        IF (a ->> 'name') = ANY (names) THEN
+            RAISE EXCEPTION 'experiment "%": two arms are named "%"', NEW.name, a ->> 'name'
+                USING ERRCODE = '22023', HINT = 'arm names are unique within an experiment';
+        END IF;
+        names := names || (a ->> 'name');
+        IF jsonb_typeof(a -> 'weight') IS DISTINCT FROM 'number' OR (a ->> 'weight')::numeric <= 0 THEN
+            RAISE EXCEPTION 'experiment "%": arm "%" has weight %, not a positive number', NEW.name, a ->> 'name', coalesce(a -> 'weight', 'null')
+                USING ERRCODE = '22023', HINT = 'weights are relative shares, e.g. 50 and 50, or 90 and 10';
+        END IF;
+        FOR k IN SELECT jsonb_object_keys(a) LOOP
+            IF k NOT IN ('name', 'weight', 'model_id', 'placement', 'style') THEN
+                RAISE EXCEPTION 'experiment "%": arm "%" has an unknown key "%"', NEW.name, a ->> 'name', k
+                    USING ERRCODE = '22023', HINT = 'an arm takes name, weight and one of model_id, placement, style';
+            END IF;
+        END LOOP;
+        IF a ? 'model_id' AND (jsonb_typeof(a -> 'model_id') IS DISTINCT FROM 'number'
+                               OR NOT EXISTS (SELECT 1 FROM reco.models m WHERE m.model_id::numeric = (a ->> 'model_id')::numeric)) THEN
+            RAISE EXCEPTION 'experiment "%": arm "%" names model %, which is not in reco.models', NEW.name, a ->> 'name', a -> 'model_id'
+                USING ERRCODE = '42704', HINT = 'SELECT model_id, kind FROM reco.models lists them';
+        END IF;
+        IF a ? 'placement' AND NOT EXISTS (SELECT 1 FROM reco.placement_weights p WHERE p.placement = a ->> 'placement') THEN
+            RAISE EXCEPTION 'experiment "%": arm "%" names placement %, which is not in reco.placement_weights', NEW.name, a ->> 'name', a -> 'placement'
+                USING ERRCODE = '42704', HINT = 'add the row to reco.placement_weights first';
+        END IF;
+        IF a ? 'style' AND NOT EXISTS (
+                SELECT 1 FROM reco.triggers t JOIN reco.email_templates x ON x.name = t.template AND x.style = a ->> 'style'
+                WHERE 'trigger:' || t.name = NEW.surface) THEN
+            RAISE EXCEPTION 'experiment "%": arm "%" names style %, which the template of % does not have', NEW.name, a ->> 'name', a -> 'style', NEW.surface
+                USING ERRCODE = '42704', HINT = 'styles are for trigger:<name> surfaces; insert the styled template first';
+        END IF;
+    END LOOP;
+    IF NEW.surface LIKE 'trigger:%' AND NOT EXISTS (SELECT 1 FROM reco.triggers t WHERE 'trigger:' || t.name = NEW.surface) THEN
+        RAISE EXCEPTION 'experiment "%": surface % names no trigger', NEW.name, NEW.surface
+            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.triggers lists them';
+    END IF;
+    IF NEW.surface NOT LIKE 'trigger:%' AND NOT EXISTS (SELECT 1 FROM reco.placement_weights p WHERE p.placement = NEW.surface) THEN
+        RAISE EXCEPTION 'experiment "%": surface % is not a placement', NEW.name, NEW.surface
+            USING ERRCODE = '42704', HINT = 'a surface is a placement of reco.placement_weights or trigger:<name>';
+    END IF;
+    -- one experiment per surface at a time (serialized: two inserts could both see no overlap)
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.experiments'));
+    SELECT e.name INTO other FROM reco.experiments e
+    WHERE e.surface = NEW.surface AND e.name <> NEW.name
+      AND tstzrange(e.starts_at, e.stops_at) && tstzrange(NEW.starts_at, NEW.stops_at) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'experiment "%" overlaps experiment "%" on surface %', NEW.name, other, NEW.surface
+            USING ERRCODE = '23P01', HINT = 'stop the other one first: UPDATE reco.experiments SET stops_at = now() WHERE name = ...';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER experiments_check BEFORE INSERT OR UPDATE ON reco.experiments
+FOR EACH ROW EXECUTE FUNCTION reco._experiments_check();
+
+-- The arm of a unit (customer id, or session id) in an experiment: computed from the salt.
+CREATE FUNCTION reco.experiment_arm(experiment text, unit text) RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    e reco.experiments;
+    i integer;
+BEGIN
+    SELECT * INTO e FROM reco.experiments x WHERE x.name = experiment;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment % does not exist', coalesce(pg_catalog.quote_literal(experiment), 'NULL')
+            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.experiments lists them';
+    END IF;
+    IF unit IS NULL THEN
+        RETURN NULL;
+    END IF;
+    i := reco._assign(e.salt, reco.pseudonym(unit), ARRAY(SELECT (a ->> 'weight')::float8 FROM jsonb_array_elements(e.arms) WITH ORDINALITY x(a, o) ORDER BY o));
+    RETURN e.arms -> i ->> 'name';
+END $$;
+COMMENT ON FUNCTION reco.experiment_arm(text, text) IS 'The arm a customer (or session) id falls in: deterministic from the experiment''s salt, the same on every call.';
+
+-- The report, one row per metric and arm (control first). Trials are the lists logged for the
+-- experiment (reco.recommendations whose context names it and the arm; for a trigger surface,
+-- those that went out in a message); a trial succeeds when an event carrying its rec_id
+-- follows: a click, a cart add, a purchase (placements); an open, a click, a purchase
+-- (triggers). Units are the distinct customers (or sessions) per arm, for the sample-ratio test.
+CREATE FUNCTION reco.experiment_report(experiment text, alpha double precision DEFAULT 0.05)
+RETURNS TABLE (metric text, arm text, units bigint, trials bigint, successes bigint, rate double precision,
+               rate_low double precision, rate_high double precision, diff double precision, diff_low double precision,
+               diff_high double precision, relative double precision, p_value double precision, p_adjusted double precision,
+               mde double precision, underpowered boolean, srm_p double precision, verdict text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    e reco.experiments;
+    metrics text[];
+BEGIN
+    SELECT * INTO e FROM reco.experiments x WHERE x.name = experiment;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment % does not exist', coalesce(pg_catalog.quote_literal(experiment), 'NULL')
+            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.experiments lists them';
+    END IF;
+    IF alpha IS NULL OR alpha <= 0 OR alpha >= 1 THEN
+        RAISE EXCEPTION 'alpha is %, not between 0 and 1', coalesce(alpha::text, 'NULL')
+            USING ERRCODE = '22023', HINT = '0.05 gives 95% intervals and tests at the 5% level';
+    END IF;
+    metrics := CASE WHEN e.surface LIKE 'trigger:%' THEN ARRAY['email_open', 'email_click', 'purchase']
+                    ELSE ARRAY['click', 'cart_add', 'purchase'] END;
+    RETURN QUERY
+    WITH arms AS (
+        SELECT x.a ->> 'name' AS arm, (x.a ->> 'weight')::float8 AS weight, x.o
+        FROM jsonb_array_elements(e.arms) WITH ORDINALITY x(a, o)),
+    lists AS MATERIALIZED (
+        SELECT r.rec_id, r.context ->> 'arm' AS arm, coalesce(r.customer_id, r.session_id) AS unit
+        FROM reco.recommendations r
+        WHERE r.context ->> 'experiment' = e.name
+          AND (e.surface NOT LIKE 'trigger:%'
+               OR EXISTS (SELECT 1 FROM reco.notification_candidates c JOIN reco.notification_sends s ON s.candidate_id = c.candidate_id
+                          WHERE c.rec_id = r.rec_id))),
+    hits AS MATERIALIZED (
+        SELECT DISTINCT l.rec_id, ev.kind
+        FROM lists l JOIN reco.events ev ON ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::text
+        WHERE ev.kind = ANY (metrics)),
+    counts AS (
+        SELECT a.arm, a.weight, a.o, m.metric,
+               (SELECT count(DISTINCT l.unit) FROM lists l WHERE l.arm = a.arm) AS units,
+               (SELECT count(*) FROM lists l WHERE l.arm = a.arm) AS trials,
+               (SELECT count(*) FROM hits h JOIN lists l ON l.rec_id = h.rec_id WHERE l.arm = a.arm AND h.kind = m.metric) AS successes
+        FROM arms a CROSS JOIN unnest(metrics) WITH ORDINALITY m(metric, mo)),
+    grouped AS (
+        SELECT c.metric, array_agg(c.arm ORDER BY c.o) AS arms, array_agg(c.weight ORDER BY c.o) AS weights,
+               array_agg(c.units ORDER BY c.o) AS units, array_agg(c.trials ORDER BY c.o) AS trials,
+               array_agg(c.successes ORDER BY c.o) AS successes
+        FROM counts c GROUP BY c.metric)
+    SELECT g.metric, s.arm, c.units, c.trials, c.successes, s.rate, s.rate_low, s.rate_high, s.diff, s.diff_low, s.diff_high,
+           s.relative, s.p_value, s.p_adjusted, s.mde, s.underpowered, s.srm_p,
+           CASE WHEN s.srm_p < 0.001 THEN 'sample ratio mismatch: no verdict'
+                WHEN s.diff IS NULL AND c.o = 1 THEN 'control'
+                WHEN s.diff IS NULL THEN 'no data'
+                WHEN s.underpowered THEN 'underpowered'
+                WHEN s.p_adjusted < alpha THEN CASE WHEN s.diff > 0 THEN 'better' ELSE 'worse' END
+                ELSE 'no difference detected' END
+    FROM grouped g
+    CROSS JOIN LATERAL reco._experiment_stats(g.arms, g.weights, g.units, g.trials, g.successes, e.planned_units, alpha) s
+    JOIN counts c ON c.metric = g.metric AND c.arm = s.arm
+    ORDER BY array_position(metrics, g.metric), c.o;
+END $$;
+COMMENT ON FUNCTION reco.experiment_report(text, double precision) IS 'Per metric and arm: trials, successes, the rate with a Wilson interval, the difference to control with its interval, the z-test p-value and its Holm adjustment, the minimum detectable effect, underpowered until the planned units, the sample-ratio-mismatch p-value (below 0.001: no verdict), and a verdict.';
+
+REVOKE ALL ON FUNCTION reco._experiments_check(), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
+    reco._assign(text, text, double precision[]),
+    reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco.experiment_arm(text, text), reco.experiment_report(text, double precision), reco._assign(text, text, double precision[]),
+    reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) TO reco_reader, reco_reporting;
+GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
+GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;
+SELECT pg_catalog.pg_extension_config_dump('reco.experiments', '');
