@@ -92,6 +92,20 @@ END $$;
 CREATE TRIGGER experiments_check BEFORE INSERT OR UPDATE ON reco.experiments
 FOR EACH ROW EXECUTE FUNCTION reco._experiments_check();
 
+-- An experiment by name, or 42704.
+CREATE FUNCTION reco._experiment(experiment text) RETURNS reco.experiments
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    e reco.experiments;
+BEGIN
+    SELECT * INTO e FROM reco.experiments x WHERE x.name = experiment;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment % does not exist', coalesce(pg_catalog.quote_literal(experiment), 'NULL')
+            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.experiments lists them';
+    END IF;
+    RETURN e;
+END $$;
+
 -- The arm of a unit (customer id, or session id) in an experiment: computed from the salt.
 CREATE FUNCTION reco.experiment_arm(experiment text, unit text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
@@ -99,11 +113,7 @@ DECLARE
     e reco.experiments;
     i integer;
 BEGIN
-    SELECT * INTO e FROM reco.experiments x WHERE x.name = experiment;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'experiment % does not exist', coalesce(pg_catalog.quote_literal(experiment), 'NULL')
-            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.experiments lists them';
-    END IF;
+    e := reco._experiment(experiment);
     IF unit IS NULL THEN
         RETURN NULL;
     END IF;
@@ -127,11 +137,7 @@ DECLARE
     e reco.experiments;
     metrics text[];
 BEGIN
-    SELECT * INTO e FROM reco.experiments x WHERE x.name = experiment;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'experiment % does not exist', coalesce(pg_catalog.quote_literal(experiment), 'NULL')
-            USING ERRCODE = '42704', HINT = 'SELECT name FROM reco.experiments lists them';
-    END IF;
+    e := reco._experiment(experiment);
     IF alpha IS NULL OR alpha <= 0 OR alpha >= 1 THEN
         RAISE EXCEPTION 'alpha is %, not between 0 and 1', coalesce(alpha::text, 'NULL')
             USING ERRCODE = '22023', HINT = '0.05 gives 95% intervals and tests at the 5% level';
@@ -179,10 +185,10 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.experiment_report(text, double precision) IS 'Per metric and arm: trials, successes, the rate with a Wilson interval, the difference to control with its interval, the z-test p-value and its Holm adjustment, the minimum detectable effect, underpowered until the planned units, the sample-ratio-mismatch p-value (below 0.001: no verdict), and a verdict.';
 
-REVOKE ALL ON FUNCTION reco._experiments_check(), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
+REVOKE ALL ON FUNCTION reco._experiments_check(), reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
     reco._assign(text, text, double precision[]),
     reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reco.experiment_arm(text, text), reco.experiment_report(text, double precision), reco._assign(text, text, double precision[]),
+GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision), reco._assign(text, text, double precision[]),
     reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) TO reco_reader, reco_reporting;
 GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
 GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;

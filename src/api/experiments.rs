@@ -107,16 +107,7 @@ thread_local! {
 /// Whether this database's pg_reco has experiments (a newer library than the installed SQL
 /// serves as before until ALTER EXTENSION pg_reco UPDATE).
 fn enabled() -> bool {
-    if ENABLED.get() {
-        return true;
-    }
-    // SAFETY: a catalog lookup by name on the backend's thread; missing_ok
-    let ok = unsafe {
-        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
-        ns != pg_sys::InvalidOid && pg_sys::get_relname_relid(c"experiments".as_ptr(), ns) != pg_sys::InvalidOid
-    };
-    ENABLED.set(ok);
-    ok
+    super::has_table(c"experiments", &ENABLED)
 }
 
 /// The arm of `unit` (a customer or session id) on `surface` at `now`: one indexed read of

@@ -140,6 +140,22 @@ pub fn transaction_start() -> chrono::DateTime<chrono::Utc> {
     reco_engine::standardize::time::from_pg_micros(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() })
 }
 
+/// Whether `reco.<table>` exists in this database. A library newer than the installed SQL
+/// (before ALTER EXTENSION pg_reco UPDATE) keeps the old behaviour where a newer table is
+/// missing; once found, `seen` remembers it for the backend (a catalog lookup otherwise).
+pub fn has_table(table: &std::ffi::CStr, seen: &'static std::thread::LocalKey<std::cell::Cell<bool>>) -> bool {
+    if seen.get() {
+        return true;
+    }
+    // SAFETY: catalog lookups by name on the backend's thread; missing_ok
+    let ok = unsafe {
+        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
+        ns != pg_sys::InvalidOid && pg_sys::get_relname_relid(table.as_ptr(), ns) != pg_sys::InvalidOid
+    };
+    seen.set(ok);
+    ok
+}
+
 /// Engine timestamps are microseconds since 2000-01-01, PostgreSQL's own representation.
 pub fn timestamptz(pg_micros: i64) -> TimestampWithTimeZone {
     TimestampWithTimeZone::try_from(pg_micros).unwrap_or_else(|_| {

@@ -20,16 +20,7 @@ thread_local! {
 }
 
 fn enabled() -> bool {
-    if ENABLED.get() {
-        return true;
-    }
-    // SAFETY: a catalog lookup by name on the backend's thread; missing_ok
-    let ok = unsafe {
-        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
-        ns != pg_sys::InvalidOid && pg_sys::get_relname_relid(c"pseudonymized_channels".as_ptr(), ns) != pg_sys::InvalidOid
-    };
-    ENABLED.set(ok);
-    ok
+    super::has_table(c"pseudonymized_channels", &ENABLED)
 }
 
 /// The channels whose every customer id is pseudonymized.
