@@ -155,7 +155,12 @@ pub fn customer_id(id: &str) -> Cow<'_, str> {
         return Cow::Owned(pseudonym::pseudonym(&k, id));
     }
     let p: Option<String> = Spi::get_one_with_args("SELECT reco.pseudonym($1)", &[DatumWithOid::from(id)]).or_raise();
-    Cow::Owned(p.unwrap_or_else(|| raise(Error::new(ErrorKind::NotInPrerequisiteState, "reco.pseudonym returned NULL"))))
+    Cow::Owned(p.unwrap_or_else(|| {
+        raise(
+            Error::new(ErrorKind::NotInPrerequisiteState, "reco.pseudonym returned NULL")
+                .hint("reinstall the extension's functions: ALTER EXTENSION pg_reco UPDATE, or DROP and CREATE EXTENSION on a test database"),
+        )
+    }))
 }
 
 /// The pseudonym that stands for `customer_id` in pg_reco's tables: for an e-mail address or an
