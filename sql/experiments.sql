@@ -185,10 +185,14 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.experiment_report(text, double precision) IS 'Per metric and arm: trials, successes, the rate with a Wilson interval, the difference to control with its interval, the z-test p-value and its Holm adjustment, the minimum detectable effect, underpowered until the planned units, the sample-ratio-mismatch p-value (below 0.001: no verdict), and a verdict.';
 
+COMMENT ON FUNCTION reco.experiment_report(text, text, double precision) IS 'The report as one self-contained HTML page (format => ''html''): per metric, SVG charts of the rates and the differences to control with their intervals, and the table of every figure; a sample ratio mismatch is a banner. No script, nothing fetched.';
+
 REVOKE ALL ON FUNCTION reco._experiments_check(), reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
+    reco.experiment_report(text, text, double precision),
     reco._assign(text, text, double precision[]),
     reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision), reco._assign(text, text, double precision[]),
+GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
+    reco.experiment_report(text, text, double precision), reco._assign(text, text, double precision[]),
     reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) TO reco_reader, reco_reporting;
 GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
 GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;

@@ -40,7 +40,7 @@ extension_sql_file!("../sql/privacy.sql", name = "privacy", requires = ["notify"
 extension_sql_file!(
     "../sql/experiments.sql",
     name = "experiments",
-    requires = ["privacy", api::experiments::assign, api::experiments::experiment_stats, api::privacy::pseudonym]
+    requires = ["privacy", api::experiments::assign, api::experiments::experiment_stats, api::experiments::experiment_report_page, api::privacy::pseudonym]
 );
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

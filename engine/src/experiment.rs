@@ -15,6 +15,10 @@
 //! * Holm's step-down correction of several p-values.
 use crate::hash::fnv1a64;
 
+pub mod html;
+#[cfg(test)]
+mod simulation;
+
 fn splitmix64(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

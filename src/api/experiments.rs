@@ -4,6 +4,7 @@ use crate::error::{raise, OrRaise};
 use pgrx::datum::{DatumWithOid, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use reco_engine::experiment as ex;
+use reco_engine::experiment::html;
 use reco_engine::Error;
 
 /// The arm index (0-based) of `unit` in an experiment salted `salt` with `weights`; NULL when
@@ -135,5 +136,63 @@ pub fn arm_for(c: &pgrx::spi::SpiClient<'_>, surface: &str, unit: Option<&str>, 
         arm: a.get("name").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
         placement: a.get("placement").and_then(serde_json::Value::as_str).map(str::to_string),
         model_id: a.get("model_id").and_then(serde_json::Value::as_i64),
+    })
+}
+
+/// `reco.experiment_report(experiment, format => 'html', alpha)`: the report as one
+/// self-contained HTML page with SVG charts of the intervals (reco_engine::experiment::html).
+/// Reads the rows of `reco.experiment_report(experiment, alpha)`, so both say the same.
+#[pg_extern(stable, parallel_safe, name = "experiment_report")]
+fn experiment_report_page(experiment: &str, format: &str, alpha: default!(f64, 0.05)) -> String {
+    if !format.eq_ignore_ascii_case("html") {
+        raise(
+            Error::invalid(format!("format is '{format}', not 'html'"))
+                .hint("format => 'html' returns a page; without format the report is rows: SELECT * FROM reco.experiment_report(name)"),
+        );
+    }
+    Spi::connect(|c| {
+        let e = crate::plans::select(
+            c,
+            "SELECT e.name::pg_catalog.text, e.surface::pg_catalog.text, pg_catalog.to_char(e.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'),
+                    pg_catalog.to_char(e.stops_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'), e.planned_units,
+                    pg_catalog.to_char(pg_catalog.statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')
+               FROM reco._experiment($1) e",
+            &[DatumWithOid::from(experiment)],
+        )
+        .or_raise()
+        .first();
+        let header = html::Header {
+            name: e.get(1).or_raise().unwrap_or_default(),
+            surface: e.get(2).or_raise().unwrap_or_default(),
+            starts_at: e.get(3).or_raise().unwrap_or_default(),
+            stops_at: e.get(4).or_raise(),
+            planned_units: e.get(5).or_raise(),
+            generated_at: e.get(6).or_raise().unwrap_or_default(),
+            alpha,
+        };
+        let rows = crate::plans::select(c, "SELECT * FROM reco.experiment_report($1, $2)", &[DatumWithOid::from(experiment), DatumWithOid::from(alpha)])
+            .or_raise()
+            .map(|r| html::Row {
+                metric: r.get(1).or_raise().unwrap_or_default(),
+                arm: r.get(2).or_raise().unwrap_or_default(),
+                units: r.get(3).or_raise().unwrap_or(0),
+                trials: r.get(4).or_raise().unwrap_or(0),
+                successes: r.get(5).or_raise().unwrap_or(0),
+                rate: r.get(6).or_raise(),
+                rate_low: r.get(7).or_raise(),
+                rate_high: r.get(8).or_raise(),
+                diff: r.get(9).or_raise(),
+                diff_low: r.get(10).or_raise(),
+                diff_high: r.get(11).or_raise(),
+                relative: r.get(12).or_raise(),
+                p_value: r.get(13).or_raise(),
+                p_adjusted: r.get(14).or_raise(),
+                mde: r.get(15).or_raise(),
+                underpowered: r.get(16).or_raise().unwrap_or(false),
+                srm_p: r.get(17).or_raise(),
+                verdict: r.get(18).or_raise().unwrap_or_default(),
+            })
+            .collect::<Vec<_>>();
+        html::render(&header, &rows)
     })
 }

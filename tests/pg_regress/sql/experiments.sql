@@ -61,9 +61,16 @@ SELECT metric, arm, units, trials, successes, round(rate::numeric, 4) AS rate, r
        round(diff::numeric, 4) AS diff, round(relative::numeric, 3) AS rel, round(p_value::numeric, 4) AS p, round(mde::numeric, 4) AS mde,
        underpowered, round(srm_p::numeric, 3) AS srm_p, verdict
 FROM reco.experiment_report('checkout_weights');
+-- the same report as a self-contained page (tests/integration/tests/report.rs renders it in Chromium)
+SELECT p LIKE '<!DOCTYPE html>%' AS html, (length(p) - length(replace(p, '<svg', ''))) / 4 AS charts,
+       p LIKE '%<td class="verdict better">better</td>%' AS b_better, p LIKE '%class="banner srm"%' AS banner, p LIKE '%<script%' AS script
+FROM reco.experiment_report('checkout_weights', format => 'html') p;
 -- a split that logged 60/40 for a 50/50 experiment: the sample ratio mismatch withholds the verdict
 UPDATE reco.recommendations SET context = jsonb_set(context, '{arm}', '"control"') WHERE context ->> 'arm' = 'b' AND rec_id % 5 = 0;
 SELECT DISTINCT metric, round(srm_p::numeric, 6) AS srm_p, verdict FROM reco.experiment_report('checkout_weights') WHERE arm = 'b' ORDER BY 1;
+SELECT p LIKE '%class="banner srm"%' AS banner, p LIKE '%verdict better%' AS verdict FROM reco.experiment_report('checkout_weights', format => 'html') p;
+SELECT try($$SELECT reco.experiment_report('checkout_weights', format => 'pdf')$$);
+SELECT try($$SELECT reco.experiment_report('nope', format => 'html')$$);
 SELECT try($$SELECT * FROM reco.experiment_report('nope')$$);
 SELECT try($$SELECT * FROM reco.experiment_report('checkout_weights', alpha => 1.5)$$);
 
@@ -88,6 +95,7 @@ SELECT try($$INSERT INTO reco.experiments (name, surface, arms) VALUES ('y', 'ho
 RESET ROLE;
 SET ROLE reco_reporting;
 SELECT count(*) > 0 AS reporting_reports FROM reco.experiment_report('checkout_weights');
+SELECT length(reco.experiment_report('checkout_weights', format => 'html')) > 0 AS reporting_page;
 RESET ROLE;
 SET ROLE reco_admin;
 UPDATE reco.experiments SET stops_at = '2026-04-01' WHERE name = 'checkout_weights';
