@@ -7,7 +7,7 @@ PG_CONFIG ?= /usr/lib/postgresql/$(PG_MAJOR)/bin/pg_config
 PGRX_DATA := $(CURDIR)/target/pgrx-test-data
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: demo test test-layers bootstrap install install-release test-fmt test-lint test-engine test-pgrx test-regress test-integration bench cluster-stop clean
+.PHONY: demo test test-layers bootstrap install install-release test-fmt test-lint test-engine test-pgrx test-regress test-integration test-citus bench cluster-stop clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -35,9 +35,12 @@ demo: install-release
 test:
 	@mkdir -p target
 	@set -o pipefail; $(MAKE) --no-print-directory test-layers 2>&1 | tee target/test.log; status=$$?; \
-	  scripts/cluster stop; scripts/test-summary target/test.log; exit $$status
+	  scripts/cluster stop; scripts/citus stop; scripts/test-summary target/test.log; exit $$status
 
-test-layers: bootstrap test-fmt test-lint test-engine test-pgrx test-regress test-integration
+# the Citus layer runs after the others where Citus can be had: its source snapshot beside the
+# repository (../shared/citus) or Citus's own packages
+CITUS_AVAILABLE := $(or $(wildcard ../shared/citus/citus-13.2.2-trimmed.tar.xz),$(wildcard $(shell $(PG_CONFIG) --sharedir 2>/dev/null)/extension/citus.control))
+test-layers: bootstrap test-fmt test-lint test-engine test-pgrx test-regress test-integration $(if $(CITUS_AVAILABLE),test-citus)
 
 # formatting is part of the suite (rustfmt.toml): run cargo fmt --all before committing
 test-fmt:
@@ -68,6 +71,16 @@ test-regress: install
 test-integration: install
 	scripts/cluster restart
 	RECO_TEST_DSN="$$(scripts/cluster url)" cargo test -p pg_reco_integration -- --test-threads=1
+
+# a fresh 3-node Citus cluster (scripts/citus builds Citus when missing) beside the single-node
+# one, which holds the same data for the parity checks (tests/integration/tests/citus.rs)
+test-citus: install
+	scripts/cluster restart
+	scripts/citus destroy
+	scripts/citus start
+	RECO_TEST_DSN="$$(scripts/cluster url)" RECO_CITUS_DSN="$$(scripts/citus url)" \
+	  cargo test -p pg_reco_integration --features citus --test citus -- --test-threads=1; \
+	  status=$$?; scripts/citus stop; exit $$status
 
 bench: install-release
 	scripts/cluster restart

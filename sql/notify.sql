@@ -400,11 +400,11 @@ BEGIN
             END IF;
             IF picked IS NOT NULL THEN
                 -- logged like a served list, so the message's links carry a rec_id
-                INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
+                INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at, shard_key)
                 VALUES (s.customer_id, t.placement, picked, array_fill(0::real, ARRAY[cardinality(picked)]),
                         jsonb_build_object('trigger', t.name, 'subject', s.subject)
                             || CASE WHEN exp_name IS NULL THEN '{}' ELSE jsonb_build_object('experiment', exp_name, 'arm', exp_arm ->> 'name') END,
-                        now)
+                        now, s.customer_id)
                 RETURNING reco.recommendations.rec_id INTO rec;
             ELSE
                 -- first day, or nothing related known (no model yet): the deployed model's picks
@@ -541,7 +541,7 @@ BEGIN
     sends AS (
         INSERT INTO reco.notification_sends (idempotency_key, candidate_id, customer_id, channel, msg_id, sent_at, trigger_name, template, style)
         SELECT q.key, q.cid, q.cust, q.chan, q.id, now, b.trig, b.tmpl, b.sty FROM queued q JOIN batch b ON b.cid = q.cid
-        ON CONFLICT (idempotency_key) DO NOTHING),
+        ON CONFLICT ON CONSTRAINT notification_sends_pkey DO NOTHING),
     capped AS MATERIALIZED (
         -- consenting pairs over a cap, and when it frees: the send that must leave the window
         -- (this batch's m sends count, at now); both windows must have room

@@ -205,11 +205,14 @@ CREATE TABLE reco.events (
     order_id     text COLLATE "C",
     context      jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(context) = 'object'),
     recorded_at  timestamptz NOT NULL DEFAULT now(),
+    shard_key    text COLLATE "C",
     CHECK (customer_id IS NOT NULL OR session_id IS NOT NULL)
 );
 COMMENT ON TABLE reco.events IS 'The clickstream and purchases. value: dwell seconds (view), quantity (cart_add, cart_remove, purchase, return), 0-5 (rating). '
     'The highest-volume table, so it has no foreign keys: the capture functions create the customer first, order updates '
     'replace their own events by order_id, and forgetting a customer deletes their events explicitly.';
+COMMENT ON COLUMN reco.events.shard_key IS 'Whose event it is: the customer id, or ''s:'' || session_id for an anonymous one. Written by every insert; '
+    'on Citus it is the distribution column (anonymous events cannot be distributed by a NULL customer_id), see docs/citus.md.';
 CREATE INDEX events_customer_recent_idx ON reco.events (customer_id, occurred_at DESC);
 CREATE INDEX events_session_recent_idx ON reco.events (session_id, occurred_at DESC) WHERE session_id IS NOT NULL;
 CREATE INDEX events_occurred_brin ON reco.events USING brin (occurred_at);

@@ -43,9 +43,12 @@ CREATE TABLE reco.recommendations (
     items        text[] NOT NULL,
     scores       real[] NOT NULL,
     context      jsonb NOT NULL DEFAULT '{}',
-    shown_at     timestamptz NOT NULL DEFAULT now()
+    shown_at     timestamptz NOT NULL DEFAULT now(),
+    shard_key    text COLLATE "C"
 );
 COMMENT ON TABLE reco.recommendations IS 'One row per logged recommendation list (context "log": true): what was shown, in order. '
     'Events carrying {"rec_id": ...} in their context are attributed to it.';
+COMMENT ON COLUMN reco.recommendations.shard_key IS 'Whose list it is: the customer id, ''s:'' || session_id, or '''' for a list with neither. '
+    'Written by every insert; on Citus it is the distribution column, see docs/citus.md.';
 CREATE INDEX recommendations_customer_idx ON reco.recommendations (customer_id, shown_at DESC);
 CREATE INDEX recommendations_shown_brin ON reco.recommendations USING brin (shown_at);

@@ -42,6 +42,7 @@ extension_sql_file!(
     name = "experiments",
     requires = ["privacy", api::experiments::assign, api::experiments::experiment_stats, api::experiments::experiment_report_page, api::privacy::pseudonym]
 );
+extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["experiments"]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -11,6 +11,15 @@ ALTER TABLE reco.event_weight_overrides DROP CONSTRAINT event_weight_overrides_k
     ADD CONSTRAINT event_weight_overrides_kind_check CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating', 'return', 'impression', 'email_open', 'email_click', 'email_delivered', 'email_bounce', 'unsubscribe'));
 -- @include sql/event_weights.sql
 
+-- Whose row it is, written by every insert: the distribution column on Citus (docs/citus.md).
+-- Rows from 0.1.0 keep NULL here until reco.distribute() fills them.
+ALTER TABLE reco.events ADD COLUMN shard_key text COLLATE "C";
+COMMENT ON COLUMN reco.events.shard_key IS 'Whose event it is: the customer id, or ''s:'' || session_id for an anonymous one. Written by every insert; '
+    'on Citus it is the distribution column (anonymous events cannot be distributed by a NULL customer_id), see docs/citus.md.';
+ALTER TABLE reco.recommendations ADD COLUMN shard_key text COLLATE "C";
+COMMENT ON COLUMN reco.recommendations.shard_key IS 'Whose list it is: the customer id, ''s:'' || session_id, or '''' for a list with neither. '
+    'Written by every insert; on Citus it is the distribution column, see docs/citus.md.';
+
 -- Notifications (triggers, candidates, templates, the pgmq queue): the Rust functions, then
 -- the tables and SQL functions that use them.
 -- @generated pg_reco::api::notify::
@@ -32,3 +41,6 @@ ALTER FUNCTION reco.pseudonym(text, text) OWNER TO reco_owner;
 -- Experiments: the assignment hash and the report's statistics, then the table and functions.
 -- @generated pg_reco::api::experiments::
 -- @include sql/experiments.sql
+
+-- Scale-out on Citus: reco.distribute() (docs/citus.md).
+-- @include sql/citus.sql

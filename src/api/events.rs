@@ -15,8 +15,8 @@ use super::transaction_start as now;
 /// The statement both inserters share (one row per element of nine column arrays).
 macro_rules! insert_events_sql {
     () => {
-        "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context)
-         SELECT c, s, i, k, v, ch, d, t, x::pg_catalog.jsonb
+        "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context, shard_key)
+         SELECT c, s, i, k, v, ch, d, t, x::pg_catalog.jsonb, coalesce(c, 's:' || s)
          FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.float8[],
                      $6::pg_catalog.text[], $7::pg_catalog.text[], $8::pg_catalog.timestamptz[], $9::pg_catalog.text[])
               AS u(c, s, i, k, v, ch, d, t, x)"

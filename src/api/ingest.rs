@@ -35,6 +35,8 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
     if orders.is_empty() {
         return Written::default();
     }
+    // customers and orders (distributed) first, then new items (a reference table)
+    crate::api::citus_one_connection_per_node();
     let mut px = super::privacy::Ingest::new(client);
     let active = px.active;
     for o in orders.iter_mut().filter(|_| active) {
@@ -57,12 +59,22 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
     let it = batch::item_columns(orders);
     crate::plans::update(
         client,
-        "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+        // the anti-join skips the casts for known items; Citus cannot plan it (a correlated
+        // subquery beside unnest) and gets the upsert alone
+        if crate::api::distributed() {
+            "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
              SELECT i, g, t, p::pg_catalog.numeric, c, a::pg_catalog.jsonb
              FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],
                          $6::pg_catalog.text[]) AS u(i, g, t, p, c, a)
-             WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)  -- skip the casts for known items
-             ON CONFLICT (item_id) DO NOTHING",
+             ON CONFLICT (item_id) DO NOTHING"
+        } else {
+            "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+             SELECT i, g, t, p::pg_catalog.numeric, c, a::pg_catalog.jsonb
+             FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],
+                         $6::pg_catalog.text[]) AS u(i, g, t, p, c, a)
+             WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)
+             ON CONFLICT (item_id) DO NOTHING"
+        },
         &[
             DatumWithOid::from(it.item_id),
             DatumWithOid::from(it.group_id),
@@ -73,6 +85,14 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
         ],
     )
     .or_raise();
+    let received = orders.len() as i64;
+    let kept: Vec<Order>;
+    let orders: &[Order] = if crate::api::distributed() {
+        kept = changed_only(client, orders);
+        &kept
+    } else {
+        orders
+    };
     let c = batch::order_columns(orders);
     let rows = crate::plans::update(
         client,
@@ -85,13 +105,14 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
                  $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.int8[], $8::pg_catalog.int8[], $9::pg_catalog.int8[],
                  $10::pg_catalog.int8[], $11::pg_catalog.int8[], $12::pg_catalog.text[], $13::pg_catalog.text[], $14::pg_catalog.text[],
                  $15::pg_catalog.int8[], $16::pg_catalog.text[]) AS u(o, ch, x, c, t, cur, sub, dis, shp, tax, tot, st, co, em, h, ds)
-             ON CONFLICT (channel, external_id) DO UPDATE SET
+             ON CONFLICT ON CONSTRAINT orders_channel_external_id_key DO UPDATE SET
                  customer_id = excluded.customer_id, placed_at = excluded.placed_at, currency = excluded.currency,
                  subtotal_minor = excluded.subtotal_minor, discount_minor = excluded.discount_minor,
                  shipping_minor = excluded.shipping_minor, tax_minor = excluded.tax_minor, total_minor = excluded.total_minor,
                  status = excluded.status, country = excluded.country, email = excluded.email,
                  delivery_speed = excluded.delivery_speed,
-                 canonical_hash = excluded.canonical_hash, updated_at = now()
+                 canonical_hash = excluded.canonical_hash,
+                 updated_at = excluded.ingested_at  -- now(), as a value: Citus takes no function here
              WHERE o.canonical_hash IS DISTINCT FROM excluded.canonical_hash
              RETURNING o.order_id, (o.xmax = 0) AS inserted",
         &[
@@ -130,7 +151,7 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
         }
         changed.insert(id);
     }
-    w.unchanged = orders.len() as i64 - w.inserted - w.updated;
+    w.unchanged = received - w.inserted - w.updated;
     if !updated.is_empty() {
         // an order that changed gets its lines and purchase events anew
         crate::plans::update(client, "DELETE FROM reco.order_lines WHERE order_id = ANY($1::pg_catalog.text[])", &[DatumWithOid::from(updated.clone())])
@@ -167,8 +188,8 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
     if !p.order_id.is_empty() {
         crate::plans::update(
             client,
-            "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
-                 SELECT c, i, k, q, ch, t, o
+            "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id, shard_key)
+                 SELECT c, i, k, q, ch, t, o, c
                  FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.float8[], $4::pg_catalog.text[],
                              $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.text[]) AS u(c, i, q, ch, t, o, k)
                  WHERE NOT (c = ANY($8::pg_catalog.text[]))",
@@ -282,4 +303,28 @@ fn ingest_orders(
         write_orders(client, &mut orders)
     });
     TableIterator::once((received, w.inserted, w.updated, w.unchanged + superseded as i64, n_failed))
+}
+
+/// On Citus (docs/citus.md): the orders of the batch that are new or changed. Citus fails an
+/// upsert whose `DO UPDATE ... WHERE` skips a row (SPI's tuple count check), so unchanged
+/// orders are left out before it, under a lock per order id that concurrent ingests of the
+/// same orders take in the same order: the upsert's WHERE then never skips a row.
+fn changed_only(client: &mut SpiClient<'_>, orders: &[Order]) -> Vec<Order> {
+    let ids: Vec<String> = orders.iter().map(|o| o.order_id.clone()).collect();
+    crate::plans::update(
+        client,
+        "SELECT pg_catalog.pg_advisory_xact_lock(1919247216, pg_catalog.hashtext(u.id))
+           FROM (SELECT DISTINCT id FROM unnest($1::pg_catalog.text[]) AS x(id) ORDER BY 1) u",
+        &[DatumWithOid::from(ids.clone())],
+    )
+    .or_raise();
+    let known: std::collections::HashMap<String, i64> = crate::plans::update(
+        client,
+        "SELECT order_id, canonical_hash FROM reco.orders WHERE order_id = ANY($1::pg_catalog.text[])",
+        &[DatumWithOid::from(ids)],
+    )
+    .or_raise()
+    .filter_map(|r| Some((r.get::<String>(1).or_raise()?, r.get::<i64>(2).or_raise()?)))
+    .collect();
+    orders.iter().filter(|o| known.get(&o.order_id) != Some(&batch::canonical_hash(o))).cloned().collect()
 }

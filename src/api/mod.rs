@@ -171,3 +171,32 @@ pub fn timestamptz(pg_micros: i64) -> TimestampWithTimeZone {
 pub fn required<T>(v: Option<T>, name: &str, hint: &str) -> T {
     v.unwrap_or_else(|| crate::error::raise(reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL")).at(name).hint(hint)))
 }
+
+/// Whether pg_reco's tables are distributed on a Citus cluster (reco.distribute() ran,
+/// docs/citus.md). Remembered for the backend once true.
+pub fn distributed() -> bool {
+    thread_local! { static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) }; }
+    use crate::error::OrRaise;
+    if SEEN.get() {
+        return true;
+    }
+    // Citus loaded, its catalog in this database (CREATE EXTENSION citus), reco.models in it
+    let yes = crate::gucs::setting(c"citus.multi_shard_modify_mode").is_some()
+        && Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL").or_raise() == Some(true)
+        && Spi::get_one::<bool>("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = 'reco.models'::pg_catalog.regclass)")
+            .or_raise()
+            == Some(true);
+    SEEN.set(yes);
+    yes
+}
+
+/// On a Citus cluster (docs/citus.md), makes the rest of this transaction reach each worker
+/// over one connection: Citus refuses to write a reference table (models, items) after the
+/// transaction read or wrote distributed tables over several connections per node, as a
+/// training and an order ingest do. Without Citus loaded, nothing.
+pub fn citus_one_connection_per_node() {
+    use crate::error::OrRaise;
+    if crate::gucs::setting(c"citus.multi_shard_modify_mode").is_some() {
+        Spi::run("SELECT pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true)").or_raise();
+    }
+}

@@ -7,7 +7,8 @@
 //!
 //! Without a free worker slot (max_worker_processes), or under REPEATABLE READ/SERIALIZABLE
 //! (the caller could not see the worker's row), the row is written in the caller's
-//! transaction instead, with a NOTICE that a failure will not be recorded.
+//! transaction instead, with a NOTICE that a failure will not be recorded. So is it on a Citus
+//! cluster (docs/citus.md), where the worker would wait on the caller's reference-table lock.
 use crate::error::OrRaise;
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags};
 use pgrx::datum::DatumWithOid;
@@ -58,7 +59,9 @@ fn read_committed() -> bool {
 /// Creates model `model_id`'s row with status `training`; returns whether it was committed
 /// on its own (so a failure can be recorded).
 pub fn open(model_id: i64, kind: &str, params: &str) -> bool {
-    let own = read_committed() && {
+    // On Citus, reco.models is a reference table, whose writes take a cluster-wide lock until
+    // commit: a worker's insert would wait for this transaction, which waits for the worker.
+    let own = read_committed() && !crate::api::distributed() && {
         let p = if params.len() + kind.len() + 30 < EXTRA { params } else { "{}" };
         run_worker(model_id, format!("open {kind} {p}"))
     };

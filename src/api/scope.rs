@@ -189,10 +189,18 @@ pub fn ensure_customers(c: &mut pgrx::spi::SpiClient<'_>, ids: &[String], first_
     }
     crate::plans::update(
         c,
-        "INSERT INTO reco.customers (customer_id, created_at)
-         SELECT u.c, coalesce(u.t, pg_catalog.now()) FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[]) AS u(c, t)
-          WHERE NOT EXISTS (SELECT 1 FROM reco.customers x WHERE x.customer_id = u.c)
-         ON CONFLICT (customer_id) DO NOTHING",
+        // the anti-join spares known customers a speculative insertion; Citus cannot plan it
+        // (a correlated subquery beside unnest) and gets the upsert alone
+        if crate::api::distributed() {
+            "INSERT INTO reco.customers (customer_id, created_at)
+             SELECT u.c, coalesce(u.t, pg_catalog.now()) FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[]) AS u(c, t)
+             ON CONFLICT (customer_id) DO NOTHING"
+        } else {
+            "INSERT INTO reco.customers (customer_id, created_at)
+             SELECT u.c, coalesce(u.t, pg_catalog.now()) FROM unnest($1::pg_catalog.text[], $2::pg_catalog.timestamptz[]) AS u(c, t)
+              WHERE NOT EXISTS (SELECT 1 FROM reco.customers x WHERE x.customer_id = u.c)
+             ON CONFLICT (customer_id) DO NOTHING"
+        },
         &[DatumWithOid::from(live.clone()), DatumWithOid::from(times)],
     )
     .or_raise();
@@ -200,12 +208,20 @@ pub fn ensure_customers(c: &mut pgrx::spi::SpiClient<'_>, ids: &[String], first_
     // for it; then the tombstone it committed is visible to the next statement
     // (a join, not `= ANY($1)`: on a table without statistics yet the planner picks a scan that
     // compares every row with every id of the batch, which made a 100-batch load 3.5x slower)
-    crate::plans::update(
-        c,
-        "SELECT 1 FROM reco.customers x JOIN unnest($1::pg_catalog.text[]) AS u(id) ON x.customer_id = u.id FOR KEY SHARE OF x",
-        &[DatumWithOid::from(live.clone())],
-    )
-    .or_raise();
+    if crate::api::distributed() {
+        // Citus locks rows only by an equality on the distribution column: one customer, one shard
+        for id in &live {
+            crate::plans::update(c, "SELECT 1 FROM reco.customers x WHERE x.customer_id = $1 FOR KEY SHARE OF x", &[DatumWithOid::from(id.as_str())])
+                .or_raise();
+        }
+    } else {
+        crate::plans::update(
+            c,
+            "SELECT 1 FROM reco.customers x JOIN unnest($1::pg_catalog.text[]) AS u(id) ON x.customer_id = u.id FOR KEY SHARE OF x",
+            &[DatumWithOid::from(live.clone())],
+        )
+        .or_raise();
+    }
     let late: Vec<String> = forgotten_of(c, &live).into_iter().collect();
     if !late.is_empty() {
         // forgotten while this transaction waited: what the INSERT above re-created goes again

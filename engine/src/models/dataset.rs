@@ -85,6 +85,56 @@ impl Interner {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
+
+    /// Renumbers the ids in byte order of their strings (COLLATE "C"), so the numbering no
+    /// longer depends on the order they were first seen in; returns old index → new index.
+    pub fn sort(&mut self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| self.ids[a as usize].as_bytes().cmp(self.ids[b as usize].as_bytes()));
+        let mut new_of = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_of[old as usize] = new as u32;
+        }
+        self.ids = order.iter().map(|&old| std::mem::take(&mut self.ids[old as usize])).collect();
+        for (new, id) in self.ids.iter().enumerate() {
+            self.index.insert(id.clone(), new as u32);
+        }
+        new_of
+    }
+}
+
+/// Old index → new index of a renumbering ([`Interner::sort`]); `NONE` stays `NONE`.
+fn renumber(map: &[u32], i: u32) -> u32 {
+    if i == NONE {
+        NONE
+    } else {
+        map[i as usize]
+    }
+}
+
+impl Dataset {
+    /// Puts the dataset in an order that depends only on its content, not on the order the
+    /// rows were read in (one node's heap order, or a Citus cluster's shard by shard): the
+    /// interners' numbering becomes byte order of the ids ([`Interner::sort`]; the maps are
+    /// old → new for users, items, baskets and sessions), the kinds are sorted by name and the
+    /// events by every field. The same data then trains the same model anywhere.
+    pub fn canonicalize(&mut self, users: &[u32], items: &[u32], baskets: &[u32], sessions: &[u32]) {
+        let mut kind_order: Vec<usize> = (0..self.kinds.len()).collect();
+        kind_order.sort_by(|&a, &b| self.kinds[a].cmp(&self.kinds[b]));
+        let mut kind_of = vec![0u16; self.kinds.len()];
+        for (new, &old) in kind_order.iter().enumerate() {
+            kind_of[old] = new as u16;
+        }
+        self.kinds = kind_order.iter().map(|&old| self.kinds[old].clone()).collect();
+        for e in &mut self.events {
+            e.user = renumber(users, e.user);
+            e.item = renumber(items, e.item);
+            e.basket = renumber(baskets, e.basket);
+            e.session = renumber(sessions, e.session);
+            e.kind = kind_of.get(e.kind as usize).copied().unwrap_or(e.kind);
+        }
+        self.events.sort_unstable_by_key(|e| (e.at, e.user, e.item, e.kind, e.basket, e.session, e.weight.to_bits(), e.value.to_bits()));
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -267,5 +317,51 @@ mod tests {
         assert_eq!(h.train, vec![0, 5], "a customer with one timestamp stays in train");
         assert_eq!(d.groups(None, |e| e.basket), vec![vec![1, 2]]);
         assert!(d.groups(Some(&h.train), |e| e.basket).is_empty());
+    }
+
+    /// Rows read in any order train the same: after `canonicalize` the dataset and its ids
+    /// are the same whichever order the rows came in (one node's heap order, or shard by shard).
+    #[test]
+    fn canonical_order_does_not_depend_on_read_order() {
+        let rows = [
+            ("c2", "i9", "view", Some("s1"), None, 30),
+            ("c1", "i3", "purchase", None, Some("o7"), 10),
+            ("c3", "i3", "purchase", None, Some("o2"), 10),
+            ("c1", "i9", "cart_add", Some("s4"), None, 20),
+            ("c2", "i1", "purchase", None, Some("o7"), 10),
+            ("c1", "i3", "view", Some("s4"), None, 10),
+        ];
+        let build = |order: &[usize]| {
+            let (mut users, mut items, mut baskets, mut sessions) = (Interner::default(), Interner::default(), Interner::default(), Interner::default());
+            let mut ds = Dataset::default();
+            for &r in order {
+                let (u, i, k, s, o, at) = rows[r];
+                let e = Event {
+                    user: users.get_or_insert(u),
+                    item: items.get_or_insert(i),
+                    weight: 1.0,
+                    at,
+                    basket: o.map_or(NONE, |o| baskets.get_or_insert(o)),
+                    session: s.map_or(NONE, |s| sessions.get_or_insert(s)),
+                    kind: ds.kind(k),
+                    value: f32::NAN,
+                };
+                ds.events.push(e);
+            }
+            let (mu, mi, mb, ms) = (users.sort(), items.sort(), baskets.sort(), sessions.sort());
+            ds.canonicalize(&mu, &mi, &mb, &ms);
+            let evs: Vec<_> = ds.events.iter().map(|e| (e.user, e.item, e.at, e.basket, e.session, e.kind)).collect();
+            let c3 = users.get("c3");
+            (evs, ds.kinds, users.ids, items.ids, c3)
+        };
+        let a = build(&[0, 1, 2, 3, 4, 5]);
+        assert_eq!(a, build(&[5, 4, 3, 2, 1, 0]));
+        assert_eq!(a, build(&[3, 0, 5, 1, 4, 2]));
+        assert_eq!(a.2, ["c1", "c2", "c3"]);
+        assert_eq!(a.3, ["i1", "i3", "i9"]);
+        assert_eq!(a.4, Some(2), "the lookup follows the renumbering");
+        // the earliest event first, ties by customer then item
+        assert_eq!(a.0[0].0, 0);
+        assert_eq!(a.0[0].2, 10);
     }
 }

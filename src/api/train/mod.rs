@@ -100,6 +100,7 @@ fn parse_params(params: Option<Payload>) -> (Params, Value) {
 /// `reco.deploy`. Progress comes as NOTICEs.
 #[pg_extern(volatile)]
 fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Payload>, "'{}'")) -> i64 {
+    crate::api::citus_one_connection_per_node();
     let kind =
         Kind::parse(crate::api::required(kind, "kind", "pass a value: hybrid, als, cooccurrence, content, popularity")).map_err(|e| e.at("kind")).or_raise();
     let (p, effective) = parse_params(params);
@@ -132,7 +133,7 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
         Spi::run_with_args(
             "UPDATE reco.models SET status = 'ready', params = $2, data_from = $3, data_to = $4, n_customers = $5, n_items = $6,
                     n_events = $7, n_interactions = $8, train_seconds = $9, peak_memory_bytes = $10, metrics = $11, blend = $12,
-                    finished_at = clock_timestamp()
+                    finished_at = $13
               WHERE model_id = $1",
             &[
                 DatumWithOid::from(model_id),
@@ -147,6 +148,9 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
                 DatumWithOid::from((peak - rss0).max(0)),
                 DatumWithOid::from(metrics.clone().map(pgrx::JsonB)),
                 DatumWithOid::from(pgrx::JsonB(blend_json(&t.weights))),
+                // a value, not clock_timestamp() in the statement: Citus refuses volatile
+                // functions in an UPDATE of a reference table
+                DatumWithOid::from(Spi::get_one::<pgrx::datum::TimestampWithTimeZone>("SELECT pg_catalog.clock_timestamp()").or_raise()),
             ],
         )
         .or_raise();

@@ -112,7 +112,31 @@ pub(super) fn load(window_days: f64, progress: &mut dyn FnMut(&str)) -> Loaded {
         });
     });
     progress(&format!("read {} events", l.ds.events.len()));
+    canonicalize(&mut l, &mut baskets, &mut sessions, &mut groups);
     l.ds.n_users = l.users.len();
     l.ds.n_items = l.items.len();
     l
+}
+
+/// Numbers customers, items, orders, sessions, categories and groups in byte order of their
+/// ids and sorts the events by content (`Dataset::canonicalize`): the rows' read order (heap
+/// order on one node, shard by shard on Citus) then changes nothing in the trained model.
+fn canonicalize(l: &mut Loaded, baskets: &mut Interner, sessions: &mut Interner, groups: &mut Interner) {
+    let users = l.users.sort();
+    let items = l.items.sort();
+    l.ds.canonicalize(&users, &items, &baskets.sort(), &sessions.sort());
+    let categories = l.categories.sort();
+    let group_map = groups.sort();
+    let n = items.len();
+    let mut features = vec![Default::default(); n];
+    let mut category = vec![0u32; n];
+    let mut group = vec![NONE; n];
+    let old = std::mem::take(&mut l.features);
+    for (i, ((f, c), g)) in old.features.into_iter().zip(old.category).zip(old.group).enumerate() {
+        let j = items[i] as usize;
+        features[j] = f;
+        category[j] = categories[c as usize];
+        group[j] = if g == NONE { NONE } else { group_map[g as usize] };
+    }
+    l.features = TrainingItems { features, category, group };
 }

@@ -23,10 +23,18 @@ pub(super) fn hnsw(model_id: i64, space: &str, dims: usize) {
 /// up to `reco.exact_knn_max_items` items, found with the index above.
 pub(super) fn index_space(model_id: i64, space: &str, dims: usize, rows: &[f32], stored: &[bool], l: &Loaded, progress: &mut dyn FnMut(&str)) {
     let name = if space == "als" { "ALS" } else { "content" };
-    progress(&format!("indexing {name} item vectors (HNSW)"));
-    hnsw(model_id, space, dims);
+    // On Citus (docs/citus.md) the definer function would build the index over connections of
+    // its own role, which wait on this transaction's writes to the same reference table: no
+    // index there, serving scores the cached vectors and the nearest-item lists are exact.
+    let citus = crate::api::distributed();
+    if citus {
+        progress(&format!("not indexing {name} item vectors on Citus (exact search)"));
+    } else {
+        progress(&format!("indexing {name} item vectors (HNSW)"));
+        hnsw(model_id, space, dims);
+    }
     if crate::gucs::index_backed(l.ds.n_items) {
-        let lists = if l.ds.n_items <= crate::gucs::EXACT_KNN_MAX_ITEMS.get().max(0) as usize {
+        let lists = if citus || l.ds.n_items <= crate::gucs::EXACT_KNN_MAX_ITEMS.get().max(0) as usize {
             progress(&format!("finding each item's nearest items by {name} (exact)"));
             Some(exact_knn(space, dims, rows, stored))
         } else {

@@ -266,7 +266,8 @@ FROM reco.recommend('brand-new-customer', 10, '{"session_id": "s-new", "max_per_
 BEGIN;
 SELECT reco.record_event('same-transaction-visitor', item_id, 'view', session_id => 's-same')
 FROM reco.items WHERE category = 'shoes' ORDER BY item_id LIMIT 2 \g /dev/null
-SELECT count(*) FILTER (WHERE reason LIKE 'best seller in shoes%') >= 3 AS browsing_counts
+SELECT count(*) FILTER (WHERE reason LIKE 'best seller in shoes%' OR reason LIKE 'similar to%' OR reason LIKE 'often viewed with%'
+                           OR reason LIKE 'because you viewed%') >= 3 AS browsing_counts
 FROM reco.recommend('same-transaction-visitor', 5, '{"session_id": "s-same"}');
 ROLLBACK;
 -- a new customer whose segment is known (from sign-up) starts with the segment's best sellers
