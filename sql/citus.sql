@@ -89,8 +89,8 @@ BEGIN
                                            ('reco.preferences', 'preference_id'), ('reco.notification_candidates', 'candidate_id'))
                                    AS v(tab, col), LATERAL (SELECT pg_get_serial_sequence(v.tab, v.col) AS seq) s
         LOOP
-            IF (SELECT last_value FROM pg_catalog.pg_sequences WHERE format('%I.%I', schemaname, sequencename) = t.seq) IS NULL
-               OR (SELECT last_value FROM pg_catalog.pg_sequences WHERE format('%I.%I', schemaname, sequencename) = t.seq) < (grp::bigint << 48) THEN
+            -- never used (NULL) or below this worker's range
+            IF coalesce((SELECT last_value FROM pg_catalog.pg_sequences WHERE format('%I.%I', schemaname, sequencename) = t.seq), 0) < (grp::bigint << 48) THEN
                 PERFORM setval(t.seq, grp::bigint << 48);
             END IF;
         END LOOP;

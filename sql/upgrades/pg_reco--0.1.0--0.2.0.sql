@@ -42,5 +42,27 @@ ALTER FUNCTION reco.pseudonym(text, text) OWNER TO reco_owner;
 -- @generated pg_reco::api::experiments::
 -- @include sql/experiments.sql
 
+-- The trainings reaper takes its locks before its update (Citus refuses a volatile function in
+-- the WHERE clause of an UPDATE of a reference table).
+CREATE OR REPLACE FUNCTION reco._reap_trainings() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    n integer;
+    orphans bigint[];
+BEGIN
+    -- the locks first, then the update: Citus (docs/citus.md) plans no volatile function in the
+    -- WHERE clause of an UPDATE of a distributed or reference table
+    SELECT array_agg(m.model_id) INTO orphans FROM reco.models m
+     WHERE m.status = 'training' AND pg_catalog.pg_try_advisory_xact_lock(1919247215, (m.model_id % 2147483647)::int4);
+    IF orphans IS NULL THEN
+        RETURN 0;
+    END IF;
+    UPDATE reco.models m SET status = 'failed', finished_at = pg_catalog.now(),
+           error = coalesce(error, 'the training ended without finishing: its backend (pid ' || backend_pid || ') exited or its transaction rolled back')
+     WHERE m.status = 'training' AND m.model_id = ANY (orphans);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- Scale-out on Citus: reco.distribute() (docs/citus.md).
 -- @include sql/citus.sql

@@ -12,14 +12,27 @@ use reco_engine::standardize::time;
 
 use super::transaction_start as now;
 
-/// The statement both inserters share (one row per element of nine column arrays).
+/// The statement both inserters share (one row per element of nine column arrays), with
+/// `shard_key` where the installed SQL has it (`api::has_shard_key`).
 macro_rules! insert_events_sql {
     () => {
-        "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context, shard_key)
-         SELECT c, s, i, k, v, ch, d, t, x::pg_catalog.jsonb, coalesce(c, 's:' || s)
+        insert_events_sql!(", shard_key", ", coalesce(c, 's:' || s)")
+    };
+    (0.1) => {
+        insert_events_sql!("", "")
+    };
+    ($col:literal, $val:literal) => {
+        concat!(
+            "INSERT INTO reco.events (customer_id, session_id, item_id, kind, value, channel, device, occurred_at, context",
+            $col,
+            ")
+         SELECT c, s, i, k, v, ch, d, t, x::pg_catalog.jsonb",
+            $val,
+            "
          FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.float8[],
                      $6::pg_catalog.text[], $7::pg_catalog.text[], $8::pg_catalog.timestamptz[], $9::pg_catalog.text[])
               AS u(c, s, i, k, v, ch, d, t, x)"
+        )
     };
 }
 
@@ -55,7 +68,12 @@ pub(crate) fn insert_events(client: &mut SpiClient<'_>, events: &[Event]) -> (Ve
     if kept.is_empty() {
         return (Vec::new(), n_forgotten);
     }
-    let rows = crate::plans::update(client, concat!(insert_events_sql!(), " RETURNING event_id"), &event_columns(&kept)).or_raise();
+    let sql = if crate::api::has_shard_key() {
+        concat!(insert_events_sql!(), " RETURNING event_id")
+    } else {
+        concat!(insert_events_sql!(0.1), " RETURNING event_id")
+    };
+    let rows = crate::plans::update(client, sql, &event_columns(&kept)).or_raise();
     (rows.filter_map(|r| r.get::<i64>(1).or_raise()).collect(), n_forgotten)
 }
 
@@ -69,7 +87,8 @@ fn insert_one(ev: Event) -> Option<i64> {
 /// returning ids; returns how many.
 pub(crate) fn append_events(client: &mut SpiClient<'_>, events: &[Event]) -> usize {
     if !events.is_empty() {
-        crate::plans::update(client, insert_events_sql!(), &event_columns(events)).or_raise();
+        let sql = if crate::api::has_shard_key() { insert_events_sql!() } else { insert_events_sql!(0.1) };
+        crate::plans::update(client, sql, &event_columns(events)).or_raise();
     }
     events.len()
 }

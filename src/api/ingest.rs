@@ -186,13 +186,22 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
     .or_raise();
     let p = batch::purchase_columns(orders, &changed);
     if !p.order_id.is_empty() {
+        // with shard_key (= the customer) where the installed SQL has it
         crate::plans::update(
             client,
-            "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id, shard_key)
+            if crate::api::has_shard_key() {
+                "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id, shard_key)
                  SELECT c, i, k, q, ch, t, o, c
                  FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.float8[], $4::pg_catalog.text[],
                              $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.text[]) AS u(c, i, q, ch, t, o, k)
-                 WHERE NOT (c = ANY($8::pg_catalog.text[]))",
+                 WHERE NOT (c = ANY($8::pg_catalog.text[]))"
+            } else {
+                "INSERT INTO reco.events (customer_id, item_id, kind, value, channel, occurred_at, order_id)
+                 SELECT c, i, k, q, ch, t, o
+                 FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.float8[], $4::pg_catalog.text[],
+                             $5::pg_catalog.timestamptz[], $6::pg_catalog.text[], $7::pg_catalog.text[]) AS u(c, i, q, ch, t, o, k)
+                 WHERE NOT (c = ANY($8::pg_catalog.text[]))"
+            },
             &[
                 DatumWithOid::from(p.customer_id),
                 DatumWithOid::from(p.item_id),

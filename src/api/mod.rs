@@ -172,6 +172,24 @@ pub fn required<T>(v: Option<T>, name: &str, hint: &str) -> T {
     v.unwrap_or_else(|| crate::error::raise(reco_engine::Error::new(reco_engine::ErrorKind::NullValue, format!("{name} is NULL")).at(name).hint(hint)))
 }
 
+/// Whether the installed SQL has `shard_key` on reco.events and reco.recommendations (0.2.0;
+/// both come in the same update). A 0.2.0 library on 0.1.0 SQL, before ALTER EXTENSION
+/// pg_reco UPDATE, writes rows without it. Remembered for the backend once true.
+pub fn has_shard_key() -> bool {
+    thread_local! { static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) }; }
+    if SEEN.get() {
+        return true;
+    }
+    // SAFETY: catalog lookups by name on the backend's thread; missing relations give InvalidOid
+    let ok = unsafe {
+        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
+        let rel = if ns == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(c"events".as_ptr(), ns) };
+        rel != pg_sys::InvalidOid && pg_sys::get_attnum(rel, c"shard_key".as_ptr()) != pg_sys::InvalidAttrNumber as i16
+    };
+    SEEN.set(ok);
+    ok
+}
+
 /// Whether pg_reco's tables are distributed on a Citus cluster (reco.distribute() ran,
 /// docs/citus.md). Remembered for the backend once true.
 pub fn distributed() -> bool {

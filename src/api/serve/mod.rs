@@ -104,8 +104,13 @@ fn recommend(
         Spi::connect_mut(|c| {
             let r = plans::update(
                 c,
-                "INSERT INTO reco.recommendations (customer_id, session_id, placement, model_id, items, scores, context, shard_key)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, coalesce($1, 's:' || $2, '')) RETURNING rec_id",
+                if crate::api::has_shard_key() {
+                    "INSERT INTO reco.recommendations (customer_id, session_id, placement, model_id, items, scores, context, shard_key)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, coalesce($1, 's:' || $2, '')) RETURNING rec_id"
+                } else {
+                    "INSERT INTO reco.recommendations (customer_id, session_id, placement, model_id, items, scores, context)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb) RETURNING rec_id"
+                },
                 &[
                     DatumWithOid::from(customer_id),
                     DatumWithOid::from(ctx.session_id.as_deref()),
