@@ -257,3 +257,71 @@ fn ingest_through_the_coordinator_replayed_and_concurrent_loses_nothing() {
     // the anonymous one is placed by its session
     assert_eq!(n(&mut co, "SELECT count(*) FROM reco.events WHERE shard_key = 's:s-anon'"), 1);
 }
+
+/// The deployed model on one node, as its own copy of the reference table says.
+fn deployed_on(c: &mut Client) -> (i64, i64) {
+    let r = c.query_one("SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), (SELECT count(*) FROM reco.deployments)", &[]).unwrap();
+    (r.get(0), r.get(1))
+}
+
+/// Which model served a call, from the backend's own cache (the call loads it when it differs).
+fn served_by(c: &mut Client, customer: &str) -> i64 {
+    c.execute("SELECT count(*) FROM reco.recommend($1, 5, '{\"now\": \"2026-11-26T14:30:00Z\"}')", &[&customer]).unwrap();
+    let info: String = c.query_one("SELECT reco.cache_info()::text", &[]).unwrap().get(0);
+    serde_json::from_str::<serde_json::Value>(&info).unwrap()["model_id"].as_i64().unwrap_or_else(|| panic!("{info}"))
+}
+
+#[test]
+fn deploy_and_rollback_are_one_transaction_on_every_node_and_every_workers_cache_follows() {
+    let s = setup();
+    let mut co = connect(&s.coordinator);
+    let live = deployed_on(&mut co).0;
+    // a backend on each worker that has served (and so cached) the live model before the deploy
+    let mut workers: Vec<Client> = (1..=2).map(|w| connect(&citus_dsn(w))).collect();
+    let port_of = |c: &mut Client, customer: &str| -> String {
+        c.query_one(
+            "SELECT nodeport::text FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+              WHERE p.shardid = get_shard_id_for_distribution_column('reco.customers', $1::text)",
+            &[&customer],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let on_worker = |w: u16| -> String {
+        let port = citus_dsn(w).split_whitespace().find_map(|kv| kv.strip_prefix("port=").map(str::to_string)).unwrap();
+        let mut c = connect(&citus_dsn(0));
+        (1..=50).map(|i| format!("demo-c{i:07}")).find(|id| port_of(&mut c, id) == port).unwrap()
+    };
+    let customers = [on_worker(1), on_worker(2)];
+    for (w, c) in workers.iter_mut().zip(&customers) {
+        assert_eq!(served_by(w, c), live);
+    }
+    let second: i64 = co.query_one("SELECT reco.train('popularity')", &[]).unwrap().get(0);
+    // a deploy that is rolled back leaves every node as it was
+    co.batch_execute(&format!("BEGIN; SELECT reco.deploy({second}::bigint); ROLLBACK")).unwrap();
+    let before = deployed_on(&mut co);
+    for w in workers.iter_mut() {
+        assert_eq!(deployed_on(w), before);
+    }
+    co.query_one(&format!("SELECT reco.deploy({second}::bigint)"), &[]).unwrap();
+    let after = deployed_on(&mut co);
+    assert_eq!(after, (second, before.1 + 1));
+    for (w, c) in workers.iter_mut().zip(&customers) {
+        assert_eq!(deployed_on(w), after, "the worker's copy of the registry is the coordinator's");
+        assert_eq!(served_by(w, c), second, "the worker's backend reloads its cache for {c}");
+    }
+    // through the coordinator: the call delegated to the customer's worker serves the new model
+    for c in &customers {
+        let rec_id: i64 =
+            co.query_one("SELECT rec_id FROM reco.recommend($1, 5, '{\"log\": true, \"now\": \"2026-11-26T14:30:00Z\"}') LIMIT 1", &[c]).unwrap().get(0);
+        let model: i64 = co.query_one("SELECT model_id FROM reco.recommendations WHERE rec_id = $1", &[&rec_id]).unwrap().get(0);
+        assert_eq!(model, second, "{c}");
+    }
+    // rollback puts the first model back, everywhere
+    let back: i64 = co.query_one("SELECT reco.deploy('rollback')", &[]).unwrap().get(0);
+    assert_eq!(back, live);
+    for (w, c) in workers.iter_mut().zip(&customers) {
+        assert_eq!(deployed_on(w).0, live);
+        assert_eq!(served_by(w, c), live);
+    }
+}
