@@ -67,13 +67,25 @@ fn population(c: &pgrx::spi::SpiClient<'_>, at: chrono::DateTime<chrono::Utc>, f
         return p;
     }
     let fallback_tz = send_time::zone(None, fallback).or_raise();
+    macro_rules! population_sql {
+        ($join:literal) => {
+            concat!(
+                "SELECT coalesce(cu.timezone, ''), date_trunc('hour', e.occurred_at), sum(CASE WHEN e.kind = 'email_click' THEN 3 ELSE 1 END)::float8
+                 FROM reco.events e LEFT JOIN reco.customers cu ON cu.customer_id = ",
+                $join,
+                "
+                 WHERE e.kind IN ('email_open', 'email_click') AND e.occurred_at > $1 - make_interval(days => $2) AND e.occurred_at <= $1
+                   AND coalesce(e.context->>'machine_open', '') <> 'true'
+                 GROUP BY 1, 2"
+            )
+        };
+    }
+    // On Citus the join is on the distribution columns (a customer's events have their id as
+    // shard_key; an anonymous session's match no customer either way), so each shard pair joins
+    // on its worker.
     let rows = plans::select(
         c,
-        "SELECT coalesce(cu.timezone, ''), date_trunc('hour', e.occurred_at), sum(CASE WHEN e.kind = 'email_click' THEN 3 ELSE 1 END)::float8
-         FROM reco.events e LEFT JOIN reco.customers cu ON cu.customer_id = e.customer_id
-         WHERE e.kind IN ('email_open', 'email_click') AND e.occurred_at > $1 - make_interval(days => $2) AND e.occurred_at <= $1
-           AND coalesce(e.context->>'machine_open', '') <> 'true'
-         GROUP BY 1, 2",
+        if crate::api::distributed() { population_sql!("e.shard_key") } else { population_sql!("e.customer_id") },
         &[DatumWithOid::from(super::timestamptz(to_pg_micros(&at))), DatumWithOid::from(POPULATION_DAYS)],
     )
     .or_raise();
@@ -142,12 +154,22 @@ fn best_send_time(
         let quiet = send_time::check_quiet(r.get(2).or_raise().unwrap_or(0), r.get(3).or_raise().unwrap_or(0)).or_raise();
         let customer_zone: Option<String> = r.get(4).or_raise();
         let tz = send_time::zone(customer_zone.as_deref(), &fallback).or_else(|_| send_time::zone(None, &fallback)).or_raise();
+        macro_rules! own_sql {
+            ($shard:literal) => {
+                concat!(
+                    "SELECT e.occurred_at, e.kind = 'email_click' FROM reco.events e
+                     WHERE e.customer_id = $1 AND e.kind IN ('email_open', 'email_click') AND e.occurred_at > $2 - make_interval(days => $3)
+                       AND e.occurred_at <= $2 AND coalesce(e.context->>'machine_open', '') <> 'true'",
+                    $shard,
+                    "
+                     ORDER BY e.occurred_at DESC LIMIT 1000"
+                )
+            };
+        }
+        // on Citus, the customer's own shard of the events (docs/citus.md)
         let rows = plans::select(
             c,
-            "SELECT e.occurred_at, e.kind = 'email_click' FROM reco.events e
-             WHERE e.customer_id = $1 AND e.kind IN ('email_open', 'email_click') AND e.occurred_at > $2 - make_interval(days => $3)
-               AND e.occurred_at <= $2 AND coalesce(e.context->>'machine_open', '') <> 'true'
-             ORDER BY e.occurred_at DESC LIMIT 1000",
+            if crate::api::distributed() { own_sql!(" AND e.shard_key = $1") } else { own_sql!("") },
             &[DatumWithOid::from(customer_id), DatumWithOid::from(after), DatumWithOid::from(CUSTOMER_DAYS)],
         )
         .or_raise();

@@ -135,22 +135,46 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
     let limit = i64::from(gucs::HISTORY_EVENTS.get());
     let mut complete = false;
     if limit > 0 && (customer_id.is_some() || session_id.is_some()) {
-        // without a session, one index scan; with one, the union of the two
-        let sql = if session_id.is_none() {
-            "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
-               FROM reco.events
-              WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
-              ORDER BY occurred_at DESC LIMIT $2"
-        } else {
-            "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, e.session_id = $3,
-                    e.customer_id IS NOT DISTINCT FROM $1
-               FROM (SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
-                                     WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
-                                     ORDER BY occurred_at DESC LIMIT $2) a
-                     UNION
-                     SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
-                                     WHERE session_id = $3 AND item_id IS NOT NULL AND occurred_at <= $4
-                                     ORDER BY occurred_at DESC LIMIT $2) b) e"
+        // without a session, one index scan; with one, the union of the two. On Citus the
+        // statements also name the rows' shard (events are distributed by shard_key: the
+        // customer id, or 's:' || session_id for an anonymous session's events, docs/citus.md),
+        // so each reads the customer's own shard, on this worker, instead of every shard.
+        macro_rules! history_sql {
+            ($mine:literal, $session:literal) => {
+                concat!(
+                    "SELECT e.item_id, e.kind, e.value, (extract(epoch FROM e.occurred_at) * 1000)::int8, e.session_id = $3,
+                            e.customer_id IS NOT DISTINCT FROM $1
+                       FROM (SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
+                                             WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4",
+                    $mine,
+                    "
+                                             ORDER BY occurred_at DESC LIMIT $2) a
+                             UNION
+                             SELECT * FROM (SELECT event_id, customer_id, item_id, kind, value, occurred_at, session_id FROM reco.events
+                                             WHERE session_id = $3 AND item_id IS NOT NULL AND occurred_at <= $4",
+                    $session,
+                    "
+                                             ORDER BY occurred_at DESC LIMIT $2) b) e"
+                )
+            };
+        }
+        let citus = crate::api::distributed();
+        let sql = match (session_id.is_none(), citus) {
+            (true, false) => {
+                "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
+                   FROM reco.events
+                  WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
+                  ORDER BY occurred_at DESC LIMIT $2"
+            }
+            (true, true) => {
+                "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
+                   FROM reco.events
+                  WHERE customer_id = $1 AND shard_key = $1 AND item_id IS NOT NULL AND occurred_at <= $4
+                  ORDER BY occurred_at DESC LIMIT $2"
+            }
+            (false, false) => history_sql!("", ""),
+            // a session's events are in its customer's shard once the customer is known
+            (false, true) => history_sql!(" AND shard_key = $1", " AND shard_key IN ($1, 's:' || $3)"),
         };
         let args = [DatumWithOid::from(customer_id), DatumWithOid::from(limit), DatumWithOid::from(session_id), DatumWithOid::from(now)];
         for r in plans::select(c, sql, &args).or_raise() {
@@ -171,17 +195,22 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
         // reco_engine::serve::request::OWNING_KINDS) and the returns, on their own (the
         // categories read now, so nothing to re-check)
         let mut all = HashMap::new();
-        for r in plans::select(
-            c,
-            "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
-               FROM reco.events e LEFT JOIN reco.items i ON i.item_id = e.item_id
-               LEFT JOIN reco.category_settings cs ON cs.category = i.category
-              WHERE e.customer_id = $1 AND e.kind IN ('purchase', 'rating', 'return') AND e.item_id IS NOT NULL AND e.occurred_at <= $2
-              GROUP BY e.item_id",
-            &[DatumWithOid::from(id), DatumWithOid::from(now)],
-        )
-        .or_raise()
-        {
+        macro_rules! owned_sql {
+            ($shard:literal) => {
+                concat!(
+                    "SELECT e.item_id, bool_or(e.kind = 'return'), bool_or(coalesce(cs.repeatable, false))
+                       FROM reco.events e LEFT JOIN reco.items i ON i.item_id = e.item_id
+                       LEFT JOIN reco.category_settings cs ON cs.category = i.category
+                      WHERE e.customer_id = $1 AND e.kind IN ('purchase', 'rating', 'return') AND e.item_id IS NOT NULL AND e.occurred_at <= $2",
+                    $shard,
+                    "
+                      GROUP BY e.item_id"
+                )
+            };
+        }
+        // on Citus, the customer's own shard (as the history above)
+        let sql = if crate::api::distributed() { owned_sql!(" AND e.shard_key = $1") } else { owned_sql!("") };
+        for r in plans::select(c, sql, &[DatumWithOid::from(id), DatumWithOid::from(now)]).or_raise() {
             let item: String = r.get(1).or_raise().unwrap_or_default();
             all.insert(item, (r.get(2).or_raise().unwrap_or(false), r.get(3).or_raise().unwrap_or(false)));
         }
