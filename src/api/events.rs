@@ -178,6 +178,8 @@ fn ingest_events(
     channel: &str,
     payloads: Payload,
 ) -> TableIterator<'static, (name!(received, i64), name!(inserted, i64), name!(failed, i64), name!(forgotten, i64))> {
+    // on Citus, one connection (and one prepared transaction) per worker, not one per shard
+    crate::api::citus_one_connection_per_node();
     let elements = batch_elements(payloads, &format!("{channel} event"));
     let received = elements.len() as i64;
     let t = now();

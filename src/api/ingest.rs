@@ -56,35 +56,51 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
         px.identities.retain(|i| !forgotten.contains(i.0.as_str()));
     }
     px.store(client);
-    let it = batch::item_columns(orders);
-    crate::plans::update(
-        client,
-        // the anti-join skips the casts for known items; Citus cannot plan it (a correlated
-        // subquery beside unnest) and gets the upsert alone
-        if crate::api::distributed() {
-            "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+    let mut it = batch::item_columns(orders);
+    if crate::api::distributed() {
+        // On Citus every insert into a reference table is a transaction on every node, even when
+        // each row conflicts: the batch's known items (read from the local copy) are left out,
+        // and a batch of known items writes nothing
+        let known: std::collections::HashSet<String> = crate::plans::select(
+            client,
+            "SELECT item_id FROM reco.items WHERE item_id = ANY($1::pg_catalog.text[])",
+            &[DatumWithOid::from(it.item_id.clone())],
+        )
+        .or_raise()
+        .filter_map(|r| r.get::<String>(1).or_raise())
+        .collect();
+        it.retain_unknown(&known);
+    }
+    if !it.item_id.is_empty() {
+        crate::plans::update(
+            client,
+            // the anti-join skips the casts for known items; Citus cannot plan it (a correlated
+            // subquery beside unnest) and gets the upsert alone
+            if crate::api::distributed() {
+                "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
              SELECT i, g, t, p::pg_catalog.numeric, c, a::pg_catalog.jsonb
              FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],
                          $6::pg_catalog.text[]) AS u(i, g, t, p, c, a)
              ON CONFLICT (item_id) DO NOTHING"
-        } else {
-            "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
+            } else {
+                "INSERT INTO reco.items (item_id, group_id, title, price, currency, attributes)
              SELECT i, g, t, p::pg_catalog.numeric, c, a::pg_catalog.jsonb
              FROM unnest($1::pg_catalog.text[], $2::pg_catalog.text[], $3::pg_catalog.text[], $4::pg_catalog.text[], $5::pg_catalog.text[],
                          $6::pg_catalog.text[]) AS u(i, g, t, p, c, a)
              WHERE NOT EXISTS (SELECT 1 FROM reco.items x WHERE x.item_id = u.i)
              ON CONFLICT (item_id) DO NOTHING"
-        },
-        &[
-            DatumWithOid::from(it.item_id),
-            DatumWithOid::from(it.group_id),
-            DatumWithOid::from(it.title),
-            DatumWithOid::from(it.price),
-            DatumWithOid::from(it.currency),
-            DatumWithOid::from(it.attributes),
-        ],
-    )
-    .or_raise();
+            },
+            &[
+                DatumWithOid::from(it.item_id),
+                DatumWithOid::from(it.group_id),
+                DatumWithOid::from(it.title),
+                DatumWithOid::from(it.price),
+                DatumWithOid::from(it.currency),
+                DatumWithOid::from(it.attributes),
+            ],
+        )
+        .or_raise();
+    }
     let received = orders.len() as i64;
     let kept: Vec<Order>;
     let orders: &[Order] = if crate::api::distributed() {

@@ -90,6 +90,23 @@ pub struct ItemColumns {
     pub attributes: Vec<String>,
 }
 
+impl ItemColumns {
+    /// Keeps the rows whose item is not in `known` (the catalogue's ids among this batch's).
+    pub fn retain_unknown(&mut self, known: &std::collections::HashSet<String>) {
+        let keep: Vec<bool> = self.item_id.iter().map(|i| !known.contains(i)).collect();
+        fn pick<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut k = keep.iter();
+            v.retain(|_| *k.next().unwrap_or(&true));
+        }
+        pick(&mut self.item_id, &keep);
+        pick(&mut self.group_id, &keep);
+        pick(&mut self.title, &keep);
+        pick(&mut self.price, &keep);
+        pick(&mut self.currency, &keep);
+        pick(&mut self.attributes, &keep);
+    }
+}
+
 /// Items referenced by the lines, for placeholders of items the catalog has not synced yet.
 /// Sorted by item id: concurrent batches that create the same new items must take their locks
 /// in one order, or they deadlock (customers are sorted too, and orders by `dedupe_last`).
@@ -197,6 +214,36 @@ mod tests {
             None,
         )
         .unwrap()
+    }
+
+    #[test]
+    fn retain_unknown_keeps_every_column_of_the_new_items_in_step() {
+        let mut c = ItemColumns {
+            item_id: vec!["A".into(), "B".into(), "C".into()],
+            group_id: vec![Some("g".into()), None, Some("h".into())],
+            title: vec![None, Some("b".into()), Some("c".into())],
+            price: vec!["1".into(), "2".into(), "3".into()],
+            currency: vec!["USD".into(), "EUR".into(), "GBP".into()],
+            attributes: vec!["{}".into(), "{\"x\":1}".into(), "{}".into()],
+        };
+        c.retain_unknown(&["B".to_string()].into());
+        assert_eq!(c.item_id, ["A", "C"]);
+        assert_eq!(c.group_id, [Some("g".to_string()), Some("h".to_string())]);
+        assert_eq!(c.title, [None, Some("c".to_string())]);
+        assert_eq!(
+            (c.price, c.currency, c.attributes),
+            (vec!["1".to_string(), "3".into()], vec!["USD".to_string(), "GBP".into()], vec!["{}".to_string(), "{}".into()])
+        );
+        c = ItemColumns {
+            item_id: vec!["A".into()],
+            price: vec!["1".into()],
+            currency: vec!["USD".into()],
+            attributes: vec!["{}".into()],
+            group_id: vec![None],
+            title: vec![None],
+        };
+        c.retain_unknown(&["A".to_string()].into());
+        assert!(c.item_id.is_empty() && c.price.is_empty() && c.group_id.is_empty());
     }
 
     #[test]
