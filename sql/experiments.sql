@@ -197,3 +197,79 @@ GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text
 GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
 GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;
 SELECT pg_catalog.pg_extension_config_dump('reco.experiments', '');
+
+-- Recommendation KPIs: what the logged lists ("log": true) led to, per day, placement, model,
+-- experiment and arm. Attribution: an event that carries a list's rec_id in its context is that
+-- list's; a click, cart add or purchase without one goes to the latest list shown to the
+-- customer with that item at most attribution_window before it (last touch). A purchase's
+-- revenue is its order line(s) of that item (price × quantity − line discount), in the order's
+-- currency; cancelled and refunded orders count for nothing.
+CREATE FUNCTION reco.recommendation_kpis_for(since timestamptz DEFAULT now() - interval '90 days', until timestamptz DEFAULT now(),
+                                             attribution_window interval DEFAULT '1 day')
+RETURNS TABLE (day date, placement text, model_id bigint, experiment text, arm text, impressions bigint, items_shown bigint,
+               clicked bigint, carted bigint, converted bigint, orders bigint, revenue jsonb, ctr double precision,
+               add_to_cart_rate double precision, conversion_rate double precision, rpm jsonb, aov jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    PERFORM reco._check_kpi_period(since, until, attribution_window, 'an event this long after a list showed its item is attributed to it, e.g. ''1 day''');
+    RETURN QUERY
+    WITH lists AS MATERIALIZED (
+        SELECT r.rec_id, r.items, r.shown_at, (r.shown_at AT TIME ZONE 'UTC')::date AS d, r.placement AS pl, r.model_id AS mid,
+               r.context ->> 'experiment' AS ex, r.context ->> 'arm' AS am
+        FROM reco.recommendations r WHERE r.shown_at >= since AND r.shown_at < until),
+    hits AS MATERIALIZED (
+        -- events that carry the rec_id of the list the OMS showed
+        SELECT l.rec_id, e.kind, e.order_id, e.item_id
+        FROM lists l JOIN reco.events e ON e.context ? 'rec_id' AND e.context ->> 'rec_id' = l.rec_id::text
+        WHERE e.kind IN ('click', 'cart_add', 'purchase') AND e.occurred_at >= l.shown_at
+          AND (e.kind <> 'purchase' OR NOT EXISTS (SELECT 1 FROM reco.orders o WHERE o.order_id = e.order_id AND o.status IN ('cancelled', 'refunded')))
+        UNION ALL
+        -- events without one: the latest list that showed the customer the item (last touch)
+        SELECT t.rec_id, e.kind, e.order_id, e.item_id
+        FROM reco.events e
+        CROSS JOIN LATERAL (SELECT r.rec_id FROM reco.recommendations r
+                             WHERE r.customer_id = e.customer_id AND r.shown_at <= e.occurred_at
+                               AND r.shown_at > e.occurred_at - attribution_window AND r.shown_at >= since AND r.shown_at < until
+                               AND (e.item_id COLLATE "C") = ANY (r.items)
+                             ORDER BY r.shown_at DESC, r.rec_id DESC LIMIT 1) t
+        WHERE e.kind IN ('click', 'cart_add', 'purchase') AND NOT e.context ? 'rec_id' AND e.customer_id IS NOT NULL
+          AND e.item_id IS NOT NULL AND e.occurred_at >= since AND e.occurred_at < until + attribution_window
+          AND (e.kind <> 'purchase' OR NOT EXISTS (SELECT 1 FROM reco.orders o WHERE o.order_id = e.order_id AND o.status IN ('cancelled', 'refunded')))),
+    per_list AS (
+        SELECT h.rec_id, bool_or(h.kind = 'click') AS c, bool_or(h.kind = 'cart_add') AS a, bool_or(h.kind = 'purchase') AS p
+        FROM hits h GROUP BY h.rec_id),
+    money AS (
+        -- line by line: each attributed purchase's lines of that item, once per list, order and item
+        SELECT s.rec_id, s.order_id, o.currency::text AS cur, sum(ol.unit_price_minor * ol.qty - ol.discount_minor) AS minor
+        FROM (SELECT DISTINCT h.rec_id, h.order_id, h.item_id FROM hits h WHERE h.kind = 'purchase' AND h.order_id IS NOT NULL) s
+        JOIN reco.orders o ON o.order_id = s.order_id
+        JOIN reco.order_lines ol ON ol.order_id = s.order_id AND ol.item_id = s.item_id
+        GROUP BY 1, 2, 3),
+    rev AS (
+        SELECT l.d, l.pl, l.mid, l.ex, l.am, m.cur, reco.currency_exponent(m.cur) AS x, sum(m.minor)::numeric AS minor,
+               count(DISTINCT m.order_id) AS n
+        FROM money m JOIN lists l ON l.rec_id = m.rec_id GROUP BY 1, 2, 3, 4, 5, 6),
+    grp AS (
+        SELECT l.d, l.pl, l.mid, l.ex, l.am, count(*) AS shown, sum(cardinality(l.items))::bigint AS items,
+               count(*) FILTER (WHERE p.c) AS c, count(*) FILTER (WHERE p.a) AS a, count(*) FILTER (WHERE p.p) AS p
+        FROM lists l LEFT JOIN per_list p ON p.rec_id = l.rec_id GROUP BY 1, 2, 3, 4, 5)
+    SELECT g.d, g.pl::text, g.mid, g.ex, g.am, g.shown, g.items, g.c, g.a, g.p,
+           coalesce(r.n, 0)::bigint, coalesce(r.revenue, '{}'), g.c::float8 / g.shown, g.a::float8 / g.shown, g.p::float8 / g.shown,
+           coalesce(r.rpm, '{}'), coalesce(r.aov, '{}')
+    FROM grp g
+    LEFT JOIN LATERAL (
+        SELECT sum(v.n) AS n,
+               jsonb_object_agg(v.cur, round(v.minor / 10::numeric ^ v.x, v.x)) AS revenue,
+               jsonb_object_agg(v.cur, round(v.minor / 10::numeric ^ v.x * 1000 / g.shown, v.x)) AS rpm,
+               jsonb_object_agg(v.cur, round(v.minor / 10::numeric ^ v.x / v.n, v.x)) AS aov
+        FROM rev v WHERE (v.d, v.pl, v.mid, v.ex, v.am) IS NOT DISTINCT FROM (g.d, g.pl, g.mid, g.ex, g.am)) r ON true
+    ORDER BY 1, 2, 3, 4, 5;
+END $$;
+COMMENT ON FUNCTION reco.recommendation_kpis_for(timestamptz, timestamptz, interval) IS 'Per day (UTC) the list was shown, placement, model, experiment and arm: logged lists (impressions), items shown, lists with a click, a cart add, a purchase attributed to them (its rec_id, else the latest list that showed the item within attribution_window: last touch), attributed orders and revenue per currency (line by line), CTR, add-to-cart and conversion rates per list, revenue per thousand lists (rpm) and per order (aov).';
+
+CREATE VIEW reco.recommendation_kpis AS SELECT * FROM reco.recommendation_kpis_for();
+COMMENT ON VIEW reco.recommendation_kpis IS 'reco.recommendation_kpis_for() over the last 90 days with a 1-day attribution window.';
+
+REVOKE ALL ON FUNCTION reco.recommendation_kpis_for(timestamptz, timestamptz, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco.recommendation_kpis_for(timestamptz, timestamptz, interval) TO reco_reader, reco_reporting;
+GRANT SELECT ON reco.recommendation_kpis TO reco_reader, reco_reporting;

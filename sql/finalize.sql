@@ -74,51 +74,7 @@ FROM (SELECT DISTINCT p.customer_id FROM reco.preferences p WHERE p.revoked_at I
      LATERAL jsonb_each(reco.resolve_preferences(c.customer_id)) r;
 COMMENT ON VIEW reco.preferences_current IS 'One row per customer and category: the value resolve_preferences chooses without a request context.';
 
--- Business metrics. Capture rate: share of customers active in the window (an order or an
--- event) who captured at least one explicit preference in it. Utilization rate: share of the
--- last 30 days' orders, among those where the customer had a size or color preference at
--- order time, whose sized and colored lines all match it.
-CREATE VIEW reco.preference_capture_rate AS
-SELECT w.days AS window_days,
-       count(a.customer_id) AS active_customers,
-       count(a.customer_id) FILTER (WHERE EXISTS (
-           SELECT 1 FROM reco.preferences p
-           WHERE p.customer_id = a.customer_id AND p.explicit AND p.observed_at >= now() - make_interval(days => w.days)))
-         AS capturing_customers,
-       round(count(a.customer_id) FILTER (WHERE EXISTS (
-           SELECT 1 FROM reco.preferences p
-           WHERE p.customer_id = a.customer_id AND p.explicit AND p.observed_at >= now() - make_interval(days => w.days)))::numeric
-         / nullif(count(a.customer_id), 0), 4) AS rate
-FROM (VALUES (7), (30), (90)) AS w(days)
-LEFT JOIN LATERAL (
-    SELECT o.customer_id FROM reco.orders o WHERE o.customer_id IS NOT NULL AND o.placed_at >= now() - make_interval(days => w.days)
-    UNION
-    SELECT e.customer_id FROM reco.events e WHERE e.customer_id IS NOT NULL AND e.occurred_at >= now() - make_interval(days => w.days)
-) a ON true
-GROUP BY w.days;
-COMMENT ON VIEW reco.preference_capture_rate IS 'Share of active customers who captured an explicit preference, over 7, 30 and 90 days.';
-
-CREATE VIEW reco.preference_utilization_rate AS
-WITH judged AS (
-    SELECT o.order_id,
-           bool_and(
-               (l.size IS NULL OR p -> sc -> 'value' IS NULL OR p -> sc ->> 'value' = l.size)
-               AND (l.color IS NULL OR p -> 'color' -> 'value' IS NULL OR p -> 'color' ->> 'value' = l.color)) AS matched,
-           bool_or((l.size IS NOT NULL AND p -> sc IS NOT NULL) OR (l.color IS NOT NULL AND p ? 'color')) AS applicable
-    FROM reco.orders o
-    JOIN reco.order_lines l USING (order_id)
-    CROSS JOIN LATERAL reco.resolve_preferences_at(o.customer_id, o.placed_at) AS p
-    CROSS JOIN LATERAL (SELECT CASE WHEN l.size LIKE 'EU%' THEN 'size_shoes' WHEN l.size LIKE 'W%' THEN 'size_bottoms'
-                                    WHEN l.size <> 'OS' THEN 'size_tops' END AS sc) AS f
-    WHERE o.placed_at >= now() - interval '30 days' AND o.customer_id IS NOT NULL AND o.status <> 'cancelled'
-    GROUP BY o.order_id
-)
-SELECT 30 AS window_days,
-       count(*) FILTER (WHERE applicable) AS orders_with_preferences,
-       count(*) FILTER (WHERE applicable AND matched) AS matching_orders,
-       round((count(*) FILTER (WHERE applicable AND matched))::numeric / nullif(count(*) FILTER (WHERE applicable), 0), 4) AS rate
-FROM judged;
-COMMENT ON VIEW reco.preference_utilization_rate IS 'Share of the last 30 days'' orders whose sized/colored lines match the preferences resolved at order time.';
+-- The business metrics (preference capture and utilization, reco.kpis) are in kpis.sql.
 
 -- The roles themselves are created first, in schema.sql.
 

@@ -683,12 +683,9 @@ INSERT INTO reco.notification_kpi_targets VALUES ('open_rate', 0.25), ('click_ra
 -- what the KPIs and experiment reports look up: the events that carry a rec_id, by it
 CREATE INDEX events_rec_id_idx ON reco.events ((context ->> 'rec_id'), customer_id) WHERE context ? 'rec_id';
 
-CREATE FUNCTION reco.notification_kpis_for(since timestamptz DEFAULT now() - interval '90 days', until timestamptz DEFAULT now(),
-                                           attribution_window interval DEFAULT '7 days')
-RETURNS TABLE (day date, trigger_name text, template text, style text, channel text, sent bigint, delivered bigint,
-               bounced bigint, opened bigint, clicked bigint, unsubscribed bigint, converted bigint, orders bigint,
-               revenue jsonb, open_rate double precision, click_rate double precision, conversion_rate double precision,
-               open_rate_target double precision, click_rate_target double precision, conversion_rate_target double precision)
+-- The arguments of the KPI functions: a finite period, the earlier end first, and a positive
+-- attribution window (window_hint says what the window means to the calling function).
+CREATE FUNCTION reco._check_kpi_period(since timestamptz, until timestamptz, attribution_window interval, window_hint text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
     IF since IS NULL OR until IS NULL OR NOT isfinite(since) OR NOT isfinite(until) OR since > until THEN
@@ -697,8 +694,19 @@ BEGIN
     END IF;
     IF attribution_window IS NULL OR attribution_window <= '0' THEN
         RAISE EXCEPTION 'attribution_window is %, not a positive interval', coalesce(attribution_window::text, 'NULL')
-            USING ERRCODE = '22023', HINT = 'orders this long after a click count as its conversions, e.g. ''7 days''';
+            USING ERRCODE = '22023', HINT = window_hint;
     END IF;
+END $$;
+
+CREATE FUNCTION reco.notification_kpis_for(since timestamptz DEFAULT now() - interval '90 days', until timestamptz DEFAULT now(),
+                                           attribution_window interval DEFAULT '7 days')
+RETURNS TABLE (day date, trigger_name text, template text, style text, channel text, sent bigint, delivered bigint,
+               bounced bigint, opened bigint, clicked bigint, unsubscribed bigint, converted bigint, orders bigint,
+               revenue jsonb, open_rate double precision, click_rate double precision, conversion_rate double precision,
+               open_rate_target double precision, click_rate_target double precision, conversion_rate_target double precision)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    PERFORM reco._check_kpi_period(since, until, attribution_window, 'orders this long after a click count as its conversions, e.g. ''7 days''');
     RETURN QUERY
     WITH sends AS MATERIALIZED (
         SELECT s.idempotency_key AS key, s.customer_id AS cust, s.channel AS chan, s.sent_at, c.rec_id::text AS rec,
@@ -768,9 +776,10 @@ COMMENT ON VIEW reco.notification_kpis IS 'reco.notification_kpis_for() over the
 REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz),
     reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
     reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz),
-    reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval) FROM PUBLIC;
+    reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval),
+    reco._check_kpi_period(timestamptz, timestamptz, interval, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision),
-    reco.notification_kpis_for(timestamptz, timestamptz, interval) TO reco_reader;
+    reco.notification_kpis_for(timestamptz, timestamptz, interval), reco._check_kpi_period(timestamptz, timestamptz, interval, text) TO reco_reader;
 GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
     reco._trigger_subjects(reco.triggers, timestamptz, timestamptz), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
     reco.retry_message(text, bigint, integer, interval) TO reco_admin;

@@ -99,7 +99,8 @@ GRANT SELECT ON reco.order_lines, reco.items, reco.stock, reco.events, reco.reco
     reco.item_popularity, reco.category_settings, reco.placement_weights, reco.notification_candidates, reco.notification_sends,
     reco.notification_kpi_targets, reco.notification_kpis, reco.triggers, reco.email_templates, reco.notification_channels,
     reco.pseudonymized_channels TO reco_reporting;
-GRANT EXECUTE ON FUNCTION reco.notification_kpis_for(timestamptz, timestamptz, interval), reco.currency_exponent(text) TO reco_reporting;
+GRANT EXECUTE ON FUNCTION reco.notification_kpis_for(timestamptz, timestamptz, interval), reco._check_kpi_period(timestamptz, timestamptz, interval, text),
+    reco.currency_exponent(text) TO reco_reporting;
 
 GRANT SELECT ON reco.pseudonymized_channels TO reco_reader, reco_owner;
 -- the OMS keeps a customer's identity current (the time zone, opt-in and attributes: finalize.sql)

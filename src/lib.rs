@@ -43,6 +43,7 @@ extension_sql_file!(
     requires = ["privacy", api::experiments::assign, api::experiments::experiment_stats, api::experiments::experiment_report_page, api::privacy::pseudonym]
 );
 extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["experiments"]);
+extension_sql_file!("../sql/kpis.sql", name = "kpis", requires = ["experiments", api::prefs::resolve::resolve_preferences_at]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -66,3 +66,6 @@ END $$;
 
 -- Scale-out on Citus: reco.distribute() (docs/citus.md).
 -- @include sql/citus.sql
+
+-- Recommendation KPIs (experiments.sql above) and the business targets beside their values.
+-- @include sql/kpis.sql

@@ -78,6 +78,17 @@ fn list(c: &mut Client, customer: &str, context: &serde_json::Value) -> Vec<Stri
     .collect()
 }
 
+/// The port of the worker that holds the customer's shard.
+fn port_of(c: &mut Client, customer: &str) -> String {
+    c.query_one(
+        "SELECT nodeport::text FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+          WHERE p.shardid = get_shard_id_for_distribution_column('reco.customers', $1::text)",
+        &[&customer],
+    )
+    .unwrap()
+    .get(0)
+}
+
 fn count(c: &mut Client, sql: &str, customer: &str) -> i64 {
     c.query_one(sql, &[&customer]).unwrap().get(0)
 }
@@ -154,14 +165,7 @@ fn recommend_is_pushed_down_to_the_worker_that_holds_the_customer() {
             co.query(&format!("EXPLAIN (COSTS OFF) SELECT * FROM reco.recommend('{customer}', 10)"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
         let plan = plan.join("\n");
         // one task, on the worker of the customer's shard, running the function there
-        let worker: String = co
-            .query_one(
-                "SELECT nodeport::text FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-                  WHERE p.shardid = get_shard_id_for_distribution_column('reco.customers', $1::text)",
-                &[&customer],
-            )
-            .unwrap()
-            .get(0);
+        let worker = port_of(&mut co, customer);
         assert!(plan.contains("Task Count: 1"), "{plan}");
         assert!(plan.contains(&format!("port={worker} ")), "runs on the customer's worker ({worker}): {plan}");
         assert!(plan.contains("Function Scan on recommend"), "{plan}");
@@ -281,15 +285,6 @@ fn deploy_and_rollback_are_one_transaction_on_every_node_and_every_workers_cache
     let live = deployed_on(&mut co).0;
     // a backend on each worker that has served (and so cached) the live model before the deploy
     let mut workers: Vec<Client> = (1..=2).map(|w| connect(&citus_dsn(w))).collect();
-    let port_of = |c: &mut Client, customer: &str| -> String {
-        c.query_one(
-            "SELECT nodeport::text FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-              WHERE p.shardid = get_shard_id_for_distribution_column('reco.customers', $1::text)",
-            &[&customer],
-        )
-        .unwrap()
-        .get(0)
-    };
     let on_worker = |w: u16| -> String {
         let port = citus_dsn(w).split_whitespace().find_map(|kv| kv.strip_prefix("port=").map(str::to_string)).unwrap();
         let mut c = connect(&citus_dsn(0));
@@ -343,14 +338,7 @@ fn a_call_reads_only_its_customers_shard_on_its_worker() {
     let s = setup();
     let mut co = connect(&s.coordinator);
     let customer = "demo-c0000005";
-    let port: String = co
-        .query_one(
-            "SELECT nodeport::text FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-              WHERE p.shardid = get_shard_id_for_distribution_column('reco.customers', $1::text)",
-            &[&customer],
-        )
-        .unwrap()
-        .get(0);
+    let port = port_of(&mut co, customer);
     let w = if citus_dsn(1).contains(&format!("port={port}")) { 1 } else { 2 };
     let (mut c, heard) = connect_listening(&citus_dsn(w));
     let cart: Vec<String> = c.query("SELECT item_id FROM reco.items ORDER BY item_id LIMIT 2", &[]).unwrap().iter().map(|r| r.get(0)).collect();
