@@ -61,14 +61,7 @@ pub(crate) fn write_orders(client: &mut SpiClient<'_>, orders: &mut [Order]) -> 
         // On Citus every insert into a reference table is a transaction on every node, even when
         // each row conflicts: the batch's known items (read from the local copy) are left out,
         // and a batch of known items writes nothing
-        let known: std::collections::HashSet<String> = crate::plans::select(
-            client,
-            "SELECT item_id FROM reco.items WHERE item_id = ANY($1::pg_catalog.text[])",
-            &[DatumWithOid::from(it.item_id.clone())],
-        )
-        .or_raise()
-        .filter_map(|r| r.get::<String>(1).or_raise())
-        .collect();
+        let known = crate::api::known_ids(client, "SELECT item_id FROM reco.items WHERE item_id = ANY($1::pg_catalog.text[])", &it.item_id);
         it.retain_unknown(&known);
     }
     if !it.item_id.is_empty() {

@@ -218,3 +218,10 @@ pub fn citus_one_connection_per_node() {
         Spi::run("SELECT pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true)").or_raise();
     }
 }
+
+/// The ids among `ids` that `sql` (one `text[]` parameter, one text column) finds: on Citus,
+/// ingest leaves known customers and items out of its inserts (docs/citus.md).
+pub fn known_ids(client: &pgrx::spi::SpiClient<'_>, sql: &'static str, ids: &[String]) -> std::collections::HashSet<String> {
+    use crate::error::OrRaise;
+    crate::plans::select(client, sql, &[pgrx::datum::DatumWithOid::from(ids.to_vec())]).or_raise().filter_map(|r| r.get::<String>(1).or_raise()).collect()
+}

@@ -191,17 +191,9 @@ pub fn ensure_customers(c: &mut pgrx::spi::SpiClient<'_>, ids: &[String], first_
     // batch touches, even when each row conflicts: known customers are left out first, and a
     // batch of known customers inserts nothing
     let (new, new_times) = if crate::api::distributed() {
-        let known: std::collections::HashSet<String> = crate::plans::select(
-            c,
-            "SELECT customer_id FROM reco.customers WHERE customer_id = ANY($1::pg_catalog.text[])",
-            &[DatumWithOid::from(live.clone())],
-        )
-        .or_raise()
-        .filter_map(|r| r.get::<String>(1).or_raise())
-        .collect();
-        let keep: Vec<bool> = live.iter().map(|i| !known.contains(i)).collect();
-        let ids = live.iter().zip(&keep).filter(|(_, k)| **k).map(|(i, _)| i.clone()).collect::<Vec<_>>();
-        let t = times.as_ref().map(|t| t.iter().zip(&keep).filter(|(_, k)| **k).map(|(t, _)| *t).collect::<Vec<_>>());
+        let known = crate::api::known_ids(c, "SELECT customer_id FROM reco.customers WHERE customer_id = ANY($1::pg_catalog.text[])", &live);
+        let ids = live.iter().filter(|i| !known.contains(*i)).cloned().collect::<Vec<_>>();
+        let t = times.as_ref().map(|t| live.iter().zip(t).filter(|(i, _)| !known.contains(*i)).map(|(_, t)| *t).collect::<Vec<_>>());
         (ids, t)
     } else {
         (live.clone(), times)

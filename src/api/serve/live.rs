@@ -115,6 +115,8 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
     let mut profile = Profile::default();
     let mut history = History::default();
     let now = upto(now_ms);
+    // on Citus the events statements name the customer's shard (docs/citus.md)
+    let citus = crate::api::distributed();
     if let Some(id) = customer_id {
         let r = plans::select(
             c,
@@ -158,20 +160,21 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
                 )
             };
         }
-        let citus = crate::api::distributed();
+        macro_rules! own_history_sql {
+            ($shard:literal) => {
+                concat!(
+                    "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
+                       FROM reco.events
+                      WHERE customer_id = $1",
+                    $shard,
+                    " AND item_id IS NOT NULL AND occurred_at <= $4
+                      ORDER BY occurred_at DESC LIMIT $2"
+                )
+            };
+        }
         let sql = match (session_id.is_none(), citus) {
-            (true, false) => {
-                "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
-                   FROM reco.events
-                  WHERE customer_id = $1 AND item_id IS NOT NULL AND occurred_at <= $4
-                  ORDER BY occurred_at DESC LIMIT $2"
-            }
-            (true, true) => {
-                "SELECT item_id, kind, value, (extract(epoch FROM occurred_at) * 1000)::int8, false, true
-                   FROM reco.events
-                  WHERE customer_id = $1 AND shard_key = $1 AND item_id IS NOT NULL AND occurred_at <= $4
-                  ORDER BY occurred_at DESC LIMIT $2"
-            }
+            (true, false) => own_history_sql!(""),
+            (true, true) => own_history_sql!(" AND shard_key = $1"),
             (false, false) => history_sql!("", ""),
             // a session's events are in its customer's shard once the customer is known
             (false, true) => history_sql!(" AND shard_key = $1", " AND shard_key IN ($1, 's:' || $3)"),
@@ -209,7 +212,7 @@ pub fn customer(c: &SpiClient<'_>, customer_id: Option<&str>, session_id: Option
             };
         }
         // on Citus, the customer's own shard (as the history above)
-        let sql = if crate::api::distributed() { owned_sql!(" AND e.shard_key = $1") } else { owned_sql!("") };
+        let sql = if citus { owned_sql!(" AND e.shard_key = $1") } else { owned_sql!("") };
         for r in plans::select(c, sql, &[DatumWithOid::from(id), DatumWithOid::from(now)]).or_raise() {
             let item: String = r.get(1).or_raise().unwrap_or_default();
             all.insert(item, (r.get(2).or_raise().unwrap_or(false), r.get(3).or_raise().unwrap_or(false)));
