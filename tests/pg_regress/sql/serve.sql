@@ -181,6 +181,9 @@ SELECT model_id = :knn_model AS exact, space, count(*) > 100 AS items_with_lists
 FROM reco.item_knn WHERE model_id IN (:knn_model, :index_knn_model) GROUP BY model_id, space ORDER BY model_id, space;
 -- exact lists are exact: for every item, the sum of its 30 inner products (ALS) is at least
 -- that of the list the index found; and the index finds most of the exact neighbours
+-- (the planner estimates one row for each filtered scan of the CTE and would pair the two
+-- models' lists in a nested loop: about 10^9 comparisons)
+SET enable_nestloop = off;
 WITH lists AS (
   SELECT k.model_id, k.space, k.item_id, n.item_id AS near,
          CASE k.space WHEN 'als' THEN -(a.v::vector(64) <#> b.v::vector(64)) END AS ip
@@ -197,6 +200,7 @@ SELECT e.space,
          / (SELECT count(*) FROM lists x WHERE x.model_id = :knn_model AND x.space = e.space) >= 0.8 AS index_finds_most
   FROM sums e JOIN sums i ON i.model_id = :index_knn_model AND i.space = e.space AND i.item_id = e.item_id
  WHERE e.model_id = :knn_model GROUP BY e.space ORDER BY e.space;
+RESET enable_nestloop;
 DELETE FROM reco.models WHERE model_id = :index_knn_model;
 -- against this model's own exact lists (events were added since the first model, so its lists
 -- are not the same; comparing across models made this check depend on the hour)
