@@ -76,6 +76,17 @@ BEGIN
     DROP TRIGGER IF EXISTS preference_revocations_notify_ins ON reco.preference_revocations;
     DROP TRIGGER IF EXISTS preference_revocations_notify_upd ON reco.preference_revocations;
     DROP TRIGGER IF EXISTS preference_revocations_notify_del ON reco.preference_revocations;
+    -- The experiment tallies (experiments.sql) are kept by row triggers that would run on a
+    -- shard and write a table of another placement: the report reads the lists instead.
+    IF to_regclass('reco.experiment_tallies') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS recommendations_experiment_tally ON reco.recommendations;
+        DROP TRIGGER IF EXISTS events_experiment_tally ON reco.events;
+        DROP TRIGGER IF EXISTS recommendations_experiment_tally_truncate ON reco.recommendations;
+        DROP TRIGGER IF EXISTS events_experiment_tally_truncate ON reco.events;
+        DELETE FROM reco.experiment_tallies;
+        DELETE FROM reco.experiment_units;
+        DELETE FROM reco.experiment_successes;
+    END IF;
     -- Citus copies a reference table's rows into its shards with INSERTs; the restore upsert
     -- (schema.sql) would turn them into updates of nothing
     DROP TRIGGER IF EXISTS secrets_upsert ON reco.secrets;
@@ -130,6 +141,9 @@ DECLARE
         ['reco.notification_kpi_targets', 'reference', NULL], ['reco.email_templates', 'reference', NULL],
         ['reco.pseudonymized_channels', 'reference', NULL], ['reco.secrets', 'reference', NULL],
         ['reco.forgotten_customers', 'reference', NULL],
+        -- unused on Citus (the report reads the lists), placed so that nothing stays local
+        ['reco.experiment_tallies', 'reference', NULL], ['reco.experiment_units', 'reference', NULL],
+        ['reco.experiment_successes', 'reference', NULL],
         -- per customer, colocated: one customer's rows on one worker
         ['reco.customers', 'distributed', 'customer_id'], ['reco.preferences', 'distributed', 'customer_id'],
         ['reco.preference_revocations', 'distributed', 'customer_id'], ['reco.customer_vectors', 'distributed', 'customer_id'],

@@ -122,6 +122,152 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.experiment_arm(text, text) IS 'The arm a customer (or session) id falls in: deterministic from the experiment''s salt, the same on every call.';
 
+-- Running tallies for the report on placement surfaces, kept as lists are logged and as events
+-- carrying their rec_id arrive, so the report reads a few rows per arm instead of every logged
+-- list and event (issue #18: 10 million lists in well under 2 s). What is counted is what was
+-- logged: a list purged later still counts; forgetting a customer takes their lists, successes
+-- and unit out (reco._experiment_forget); TRUNCATE of the lists or events clears what they fed.
+-- A list and an event carrying its rec_id are counted by whichever arrives second, so a restore
+-- (which loads the events before the lists) fills the tallies again; they are not dumped.
+-- On Citus the triggers are dropped (reco._distribute_prepare) and the report reads the lists.
+CREATE TABLE reco.experiment_tallies (
+    experiment  text COLLATE "C" NOT NULL,
+    arm         text COLLATE "C" NOT NULL,
+    metric      text COLLATE "C" NOT NULL,
+    slot        int2 NOT NULL,
+    n           bigint NOT NULL,
+    PRIMARY KEY (experiment, arm, metric, slot)
+);
+COMMENT ON TABLE reco.experiment_tallies IS 'Per experiment, arm and metric (trials: lists logged; or an event kind: lists with at least one such event carrying their rec_id), the count, summed over slots (concurrent writers use different slots; -1 holds what forgetting customers took out). Kept by triggers; read by reco.experiment_report.';
+CREATE TABLE reco.experiment_units (
+    experiment  text COLLATE "C" NOT NULL,
+    arm         text COLLATE "C" NOT NULL,
+    unit        text COLLATE "C" NOT NULL,
+    PRIMARY KEY (experiment, arm, unit)
+);
+COMMENT ON TABLE reco.experiment_units IS 'The units (customer id, or session id for anonymous traffic) an experiment''s arm has logged lists for, for the sample-ratio test. reco.forget_customer removes a customer''s.';
+CREATE TABLE reco.experiment_successes (
+    rec_id  bigint NOT NULL,
+    kind    text COLLATE "C" NOT NULL,
+    PRIMARY KEY (rec_id, kind)
+);
+COMMENT ON TABLE reco.experiment_successes IS 'The experiment lists (rec_id) that have had an event of each kind, so a second click on one list is not a second success.';
+
+-- Whether the tallies are kept here (not on Citus, where the triggers are dropped).
+CREATE FUNCTION reco._experiment_tallied() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+                   WHERE tgrelid = 'reco.recommendations'::pg_catalog.regclass AND tgname = 'recommendations_experiment_tally')
+$$;
+
+-- Logged lists of an experiment: their units and one trial each; and events that already carry
+-- their rec_id (a restore loads the events first) count as successes. Statement triggers over
+-- the inserted rows, so a batch costs one upsert per arm: a per-row update of the same tally
+-- would grow one row's version chain within a long transaction. Definer: the tallies are written
+-- by the owner only, whoever logs the list. A statement without experiment lists returns at the
+-- first check.
+CREATE FUNCTION reco._experiment_tally_lists() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_lists l WHERE l.context ? 'experiment') THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO reco.experiment_units (experiment, arm, unit)
+    SELECT DISTINCT l.context ->> 'experiment', l.context ->> 'arm', coalesce(l.customer_id, l.session_id)
+    FROM new_lists l
+    WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL AND coalesce(l.customer_id, l.session_id) IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    WITH l AS (
+        SELECT l.rec_id, l.context ->> 'experiment' AS e, l.context ->> 'arm' AS a FROM new_lists l
+        WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL),
+    s AS (
+        INSERT INTO reco.experiment_successes (rec_id, kind)
+        SELECT DISTINCT l.rec_id, ev.kind FROM l JOIN reco.events ev ON ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
+        WHERE ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
+        ON CONFLICT DO NOTHING RETURNING rec_id, kind),
+    d AS (
+        SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY l.e, l.a
+        UNION ALL
+        SELECT l.e, l.a, s.kind, count(*) FROM s JOIN l ON l.rec_id = s.rec_id GROUP BY l.e, l.a, s.kind)
+    INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
+    SELECT d.e, d.a, d.metric, (pg_catalog.random() * 63)::int2, d.n FROM d
+    ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER recommendations_experiment_tally AFTER INSERT ON reco.recommendations
+REFERENCING NEW TABLE AS new_lists FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_lists();
+
+-- Events carrying the rec_id of an experiment's list: the list's first event of each kind is a
+-- success of its arm.
+CREATE FUNCTION reco._experiment_tally_events() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_events ev WHERE ev.context ? 'rec_id'
+                   AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) THEN
+        RETURN NULL;
+    END IF;
+    WITH h AS (
+        -- the report matches rec_ids as text: '007' is not list 7
+        SELECT DISTINCT (ev.context ->> 'rec_id')::pg_catalog.int8 AS rec_id, ev.kind FROM new_events ev
+        WHERE ev.context ? 'rec_id' AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
+          AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$'),
+    l AS (
+        SELECT h.rec_id, h.kind, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a
+        FROM h JOIN reco.recommendations x ON x.rec_id = h.rec_id
+        WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL),
+    s AS (
+        INSERT INTO reco.experiment_successes (rec_id, kind) SELECT l.rec_id, l.kind FROM l
+        ON CONFLICT DO NOTHING RETURNING rec_id, kind)
+    INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
+    SELECT l.e, l.a, l.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s JOIN l ON l.rec_id = s.rec_id AND l.kind = s.kind
+    GROUP BY l.e, l.a, l.kind
+    ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_experiment_tally AFTER INSERT ON reco.events
+REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_events();
+
+-- TRUNCATE of the lists clears every tally; of the events, the successes.
+CREATE FUNCTION reco._experiment_tally_truncate() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'recommendations' THEN
+        DELETE FROM reco.experiment_tallies;
+        DELETE FROM reco.experiment_units;
+    ELSE
+        DELETE FROM reco.experiment_tallies WHERE metric <> 'trials';
+    END IF;
+    DELETE FROM reco.experiment_successes;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER recommendations_experiment_tally_truncate AFTER TRUNCATE ON reco.recommendations
+FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_truncate();
+CREATE TRIGGER events_experiment_tally_truncate AFTER TRUNCATE ON reco.events
+FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_truncate();
+
+-- Forgetting a customer (reco.forget_customer, before their lists go): their lists and those
+-- lists' successes leave the tallies, and their units go. One row per unit row removed.
+CREATE FUNCTION reco._experiment_forget(customer_id text) RETURNS SETOF integer
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    c constant text := customer_id;
+BEGIN
+    -- (not kept on Citus: nothing to take out)
+    IF NOT reco._experiment_tallied() THEN
+        RETURN;
+    END IF;
+    WITH l AS (SELECT x.rec_id, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a
+               FROM reco.recommendations x
+               WHERE x.customer_id = c AND x.context ? 'experiment' AND x.context ? 'arm'),
+         s AS (DELETE FROM reco.experiment_successes y USING l WHERE y.rec_id = l.rec_id RETURNING l.e, l.a, y.kind),
+         d AS (SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY 1, 2
+               UNION ALL SELECT s.e, s.a, s.kind, count(*) FROM s GROUP BY 1, 2, 3)
+    INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
+    SELECT d.e, d.a, d.metric, -1, -d.n FROM d
+    ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
+    RETURN QUERY DELETE FROM reco.experiment_units u WHERE u.unit = c RETURNING 1;
+END $$;
+
 -- The report, one row per metric and arm (control first). Trials are the lists logged for the
 -- experiment (reco.recommendations whose context names it and the arm; for a trigger surface,
 -- those that went out in a message); a trial succeeds when an event carrying its rec_id
@@ -131,11 +277,12 @@ CREATE FUNCTION reco.experiment_report(experiment text, alpha double precision D
 RETURNS TABLE (metric text, arm text, units bigint, trials bigint, successes bigint, rate double precision,
                rate_low double precision, rate_high double precision, diff double precision, diff_low double precision,
                diff_high double precision, relative double precision, p_value double precision, p_adjusted double precision,
-               mde double precision, underpowered boolean, srm_p double precision, verdict text)
+               p_sequential double precision, mde double precision, underpowered boolean, srm_p double precision, verdict text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     e reco.experiments;
     metrics text[];
+    tallied boolean;
 BEGIN
     e := reco._experiment(experiment);
     IF alpha IS NULL OR alpha <= 0 OR alpha >= 1 THEN
@@ -144,6 +291,9 @@ BEGIN
     END IF;
     metrics := CASE WHEN e.surface LIKE 'trigger:%' THEN ARRAY['email_open', 'email_click', 'purchase']
                     ELSE ARRAY['click', 'cart_add', 'purchase'] END;
+    -- a placement's figures come from the running tallies; a trigger's (whose trials are the
+    -- lists that went out in a message) and Citus's from the lists themselves
+    tallied := e.surface NOT LIKE 'trigger:%' AND reco._experiment_tallied();
     RETURN QUERY
     WITH arms AS (
         SELECT x.a ->> 'name' AS arm, (x.a ->> 'weight')::float8 AS weight, x.o
@@ -151,7 +301,7 @@ BEGIN
     lists AS MATERIALIZED (
         SELECT r.rec_id, r.context ->> 'arm' AS arm, coalesce(r.customer_id, r.session_id) AS unit
         FROM reco.recommendations r
-        WHERE r.context ->> 'experiment' = e.name
+        WHERE NOT tallied AND r.context ->> 'experiment' = e.name
           AND (e.surface NOT LIKE 'trigger:%'
                OR EXISTS (SELECT 1 FROM reco.notification_candidates c JOIN reco.notification_sends s ON s.candidate_id = c.candidate_id
                           WHERE c.rec_id = r.rec_id))),
@@ -159,11 +309,22 @@ BEGIN
         SELECT DISTINCT l.rec_id, ev.kind
         FROM lists l JOIN reco.events ev ON ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::text
         WHERE ev.kind = ANY (metrics)),
+    -- per arm: units; per arm and metric ('trials' or a kind): the count
+    per_arm AS (
+        SELECT l.arm, count(DISTINCT l.unit) AS units FROM lists l GROUP BY l.arm
+        UNION ALL
+        SELECT u.arm, count(*) FROM reco.experiment_units u WHERE tallied AND u.experiment = e.name GROUP BY u.arm),
+    per_metric AS (
+        SELECT l.arm, 'trials' AS metric, count(*) AS n FROM lists l GROUP BY l.arm
+        UNION ALL
+        SELECT l.arm, h.kind, count(*) FROM hits h JOIN lists l ON l.rec_id = h.rec_id GROUP BY l.arm, h.kind
+        UNION ALL
+        SELECT t.arm, t.metric, sum(t.n)::bigint FROM reco.experiment_tallies t WHERE tallied AND t.experiment = e.name GROUP BY t.arm, t.metric),
     counts AS (
         SELECT a.arm, a.weight, a.o, m.metric,
-               (SELECT count(DISTINCT l.unit) FROM lists l WHERE l.arm = a.arm) AS units,
-               (SELECT count(*) FROM lists l WHERE l.arm = a.arm) AS trials,
-               (SELECT count(*) FROM hits h JOIN lists l ON l.rec_id = h.rec_id WHERE l.arm = a.arm AND h.kind = m.metric) AS successes
+               coalesce((SELECT p.units FROM per_arm p WHERE p.arm = a.arm), 0) AS units,
+               coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = 'trials'), 0) AS trials,
+               coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = m.metric), 0) AS successes
         FROM arms a CROSS JOIN unnest(metrics) WITH ORDINALITY m(metric, mo)),
     grouped AS (
         SELECT c.metric, array_agg(c.arm ORDER BY c.o) AS arms, array_agg(c.weight ORDER BY c.o) AS weights,
@@ -171,7 +332,7 @@ BEGIN
                array_agg(c.successes ORDER BY c.o) AS successes
         FROM counts c GROUP BY c.metric)
     SELECT g.metric, s.arm, c.units, c.trials, c.successes, s.rate, s.rate_low, s.rate_high, s.diff, s.diff_low, s.diff_high,
-           s.relative, s.p_value, s.p_adjusted, s.mde, s.underpowered, s.srm_p,
+           s.relative, s.p_value, s.p_adjusted, s.p_sequential, s.mde, s.underpowered, s.srm_p,
            CASE WHEN s.srm_p < 0.001 THEN 'sample ratio mismatch: no verdict'
                 WHEN s.diff IS NULL AND c.o = 1 THEN 'control'
                 WHEN s.diff IS NULL THEN 'no data'
@@ -183,7 +344,7 @@ BEGIN
     JOIN counts c ON c.metric = g.metric AND c.arm = s.arm
     ORDER BY array_position(metrics, g.metric), c.o;
 END $$;
-COMMENT ON FUNCTION reco.experiment_report(text, double precision) IS 'Per metric and arm: trials, successes, the rate with a Wilson interval, the difference to control with its interval, the z-test p-value and its Holm adjustment, the minimum detectable effect, underpowered until the planned units, the sample-ratio-mismatch p-value (below 0.001: no verdict), and a verdict.';
+COMMENT ON FUNCTION reco.experiment_report(text, double precision) IS 'Per metric and arm: trials, successes, the rate with a Wilson interval, the difference to control with its interval, the z-test p-value and its Holm adjustment, the always-valid (sequential) p-value, the minimum detectable effect, underpowered until the planned units, the sample-ratio-mismatch p-value (below 0.001: no verdict), and a verdict.';
 
 COMMENT ON FUNCTION reco.experiment_report(text, text, double precision) IS 'The report as one self-contained HTML page (format => ''html''): per metric, SVG charts of the rates and the differences to control with their intervals, and the table of every figure; a sample ratio mismatch is a banner. No script, nothing fetched.';
 
@@ -195,8 +356,20 @@ GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text
     reco.experiment_report(text, text, double precision), reco._assign(text, text, double precision[]),
     reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) TO reco_reader, reco_reporting;
 GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
+-- the tallies: written by the owner's definer triggers and forget_customer, read by the report
+REVOKE ALL ON FUNCTION reco._experiment_tallied(), reco._experiment_tally_lists(), reco._experiment_tally_events(),
+    reco._experiment_tally_truncate(), reco._experiment_forget(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco._experiment_tallied() TO reco_reader, reco_reporting, reco_owner;
+GRANT EXECUTE ON FUNCTION reco._experiment_forget(text) TO reco_owner;
+GRANT SELECT, INSERT, UPDATE, DELETE ON reco.experiment_tallies, reco.experiment_units, reco.experiment_successes TO reco_owner;
+GRANT SELECT ON reco.recommendations TO reco_owner;
+GRANT SELECT ON reco.experiment_tallies, reco.experiment_units TO reco_reader, reco_reporting;
+ALTER FUNCTION reco._experiment_tally_lists() OWNER TO reco_owner;
+ALTER FUNCTION reco._experiment_tally_events() OWNER TO reco_owner;
+ALTER FUNCTION reco._experiment_tally_truncate() OWNER TO reco_owner;
 GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;
 SELECT pg_catalog.pg_extension_config_dump('reco.experiments', '');
+-- (the tallies are not dumped: restoring the lists and events fills them again, in either order)
 
 -- Recommendation KPIs: what the logged lists ("log": true) led to, per day, placement, model,
 -- experiment and arm. Attribution: an event that carries a list's rec_id in its context is that

@@ -178,8 +178,8 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"reco.cache_max_memory",
-        c"The most memory the per-backend cache of the deployed model may take.",
-        c"The cache is loaded by a backend's first recommendation call and reloaded when another model is deployed; a model whose estimated size (from its registry row) is larger than this is refused before anything is loaded, with an error naming its size. Superuser-only: it protects the server's memory.",
+        c"The most memory the per-backend model cache may take (the deployed model and those named by running experiments' arms).",
+        c"The cache is loaded by a backend's first recommendation call and reloaded when another model is deployed; while experiments run it also holds the models their arms name, letting the least recently used go when the total would exceed this. A model whose estimated size (from its registry row) is larger than this is refused before anything is loaded, with an error naming its size. Superuser-only: it protects the server's memory.",
         &CACHE_MAX_KB,
         64,
         i32::MAX,

@@ -43,6 +43,7 @@ fn experiment_stats(
         name!(relative, Option<f64>),
         name!(p_value, Option<f64>),
         name!(p_adjusted, Option<f64>),
+        name!(p_sequential, Option<f64>),
         name!(mde, Option<f64>),
         name!(underpowered, bool),
         name!(srm_p, Option<f64>),
@@ -62,6 +63,9 @@ fn experiment_stats(
         (0..k).map(|i| if i == 0 { None } else { ex::compare(n(&successes, i), n(&trials, i), n(&successes, 0), n(&trials, 0), alpha) }).collect();
     let raw: Vec<f64> = cmp.iter().flatten().map(|c| c.p_value).collect();
     let mut adjusted = ex::holm(&raw).into_iter();
+    // the always-valid p-values, Holm-adjusted over the arms as the z-test's are
+    let sequential: Vec<f64> = (1..k).filter_map(|i| ex::always_valid_p(n(&successes, i), n(&trials, i), n(&successes, 0), n(&trials, 0))).collect();
+    let mut sequential = ex::holm(&sequential).into_iter();
     let p0 = (n(&trials, 0) > 0).then(|| n(&successes, 0) as f64 / n(&trials, 0) as f64);
     let planned = planned_units.unwrap_or(0).max(0) as u64;
     let total_w: f64 = weights.iter().map(|w| w.unwrap_or(0.0).max(0.0)).sum::<f64>().max(1e-300);
@@ -82,6 +86,7 @@ fn experiment_stats(
                 c.and_then(|c| c.relative),
                 c.map(|c| c.p_value),
                 c.map(|_| adjusted.next().unwrap_or(1.0)),
+                c.map(|_| sequential.next().unwrap_or(1.0)),
                 mde,
                 planned > 0 && (n(&units, i) as f64) < planned as f64 * weights[i].unwrap_or(0.0).max(0.0) / total_w,
                 srm,
@@ -187,10 +192,11 @@ fn experiment_report_page(experiment: &str, format: &str, alpha: default!(f64, 0
                 relative: r.get(12).or_raise(),
                 p_value: r.get(13).or_raise(),
                 p_adjusted: r.get(14).or_raise(),
-                mde: r.get(15).or_raise(),
-                underpowered: r.get(16).or_raise().unwrap_or(false),
-                srm_p: r.get(17).or_raise(),
-                verdict: r.get(18).or_raise().unwrap_or_default(),
+                p_sequential: r.get(15).or_raise(),
+                mde: r.get(16).or_raise(),
+                underpowered: r.get(17).or_raise().unwrap_or(false),
+                srm_p: r.get(18).or_raise(),
+                verdict: r.get(19).or_raise().unwrap_or_default(),
             })
             .collect::<Vec<_>>();
         html::render(&header, &rows)

@@ -24,6 +24,8 @@ pub struct Row {
     pub relative: Option<f64>,
     pub p_value: Option<f64>,
     pub p_adjusted: Option<f64>,
+    /// the always-valid p-value (mSPRT), Holm-adjusted
+    pub p_sequential: Option<f64>,
     pub mde: Option<f64>,
     pub underpowered: bool,
     pub srm_p: Option<f64>,
@@ -260,7 +262,7 @@ svg .tick {{ font-size: 11px; fill: #555; }} svg .label {{ font-size: 12px; fill
         }
         out.push_str(
             "</div><table><thead><tr><th>arm</th><th>units</th><th>trials</th><th>successes</th><th>rate</th><th>interval</th>\
-             <th>difference</th><th>interval</th><th>relative</th><th>p</th><th>p (Holm)</th><th>MDE</th><th>SRM p</th><th>verdict</th></tr></thead><tbody>",
+             <th>difference</th><th>interval</th><th>relative</th><th>p</th><th>p (Holm)</th><th>p (any time)</th><th>MDE</th><th>SRM p</th><th>verdict</th></tr></thead><tbody>",
         );
         for r in &mrows {
             let interval = |l: Option<f64>, u: Option<f64>, f: fn(Option<f64>) -> String| match (l, u) {
@@ -274,7 +276,7 @@ svg .tick {{ font-size: 11px; fill: #555; }} svg .label {{ font-size: 12px; fill
             };
             let _ = write!(
                 out,
-                r#"<tr data-arm="{a}"><td>{a}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="verdict {vc}">{v}</td></tr>"#,
+                r#"<tr data-arm="{a}"><td>{a}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="verdict {vc}">{v}</td></tr>"#,
                 r.units,
                 r.trials,
                 r.successes,
@@ -285,6 +287,7 @@ svg .tick {{ font-size: 11px; fill: #555; }} svg .label {{ font-size: 12px; fill
                 pct(r.relative, 1),
                 num(r.p_value),
                 num(r.p_adjusted),
+                num(r.p_sequential),
                 pct(r.mde, 2),
                 num(r.srm_p),
                 a = escape(&r.arm),
@@ -295,7 +298,7 @@ svg .tick {{ font-size: 11px; fill: #555; }} svg .label {{ font-size: 12px; fill
         out.push_str("</tbody></table></section>\n");
     }
     out.push_str(
-        r#"<p class="meta">Rates are per logged list (or message); successes are events carrying its rec_id. Differences use a two-proportion z-test; with more than two arms the p-values are Holm-adjusted. MDE: the smallest difference detectable with 80% power at the current sizes.</p>
+        r#"<p class="meta">Rates are per logged list (or message); successes are events carrying its rec_id. Differences use a two-proportion z-test; with more than two arms the p-values are Holm-adjusted. p (any time): the always-valid p-value of a mixture sequential test, valid however often the report is read (the z-test's p is valid at one planned look). MDE: the smallest difference detectable with 80% power at the current sizes.</p>
 </body></html>
 "#,
     );
@@ -322,6 +325,7 @@ mod tests {
             relative: None,
             p_value: (arm != "control").then_some(0.003),
             p_adjusted: (arm != "control").then_some(0.003),
+            p_sequential: (arm != "control").then_some(0.04),
             mde: Some(0.02),
             underpowered: false,
             srm_p: Some(0.4),

@@ -94,3 +94,45 @@ fn a_broken_split_is_flagged_as_a_sample_ratio_mismatch() {
     eprintln!("60/40: {flagged} of {RUNS} runs flagged as SRM");
     assert_eq!(flagged, RUNS, "a 60/40 split of 4 000 units must always be flagged");
 }
+
+/// Reads the report after every `every` units up to `units`; for each run, whether any look
+/// rejected at 0.05 (in favour of b), by the z-test and by the always-valid p-value.
+fn peeking(salt: &str, units: usize, every: usize, rates: [f64; 2], rng: &mut StdRng) -> (bool, bool) {
+    let (mut x, mut n) = ([0u64; 2], [0u64; 2]);
+    let (mut z_rejected, mut seq_rejected) = (false, false);
+    for u in 0..units {
+        let Some(arm) = assign(salt, &format!("demo-c{u:07}"), &[1.0, 1.0]) else { unreachable!("positive weights") };
+        n[arm] += 1;
+        x[arm] += u64::from(rng.random::<f64>() < rates[arm]);
+        if (u + 1) % every == 0 {
+            if let Some(c) = compare(x[1], n[1], x[0], n[0], 0.05) {
+                z_rejected |= c.p_value < 0.05;
+            }
+            seq_rejected |= always_valid_p(x[1], n[1], x[0], n[0]).is_some_and(|p| p < 0.05);
+        }
+    }
+    (z_rejected, seq_rejected)
+}
+
+#[test]
+fn the_always_valid_p_value_stays_honest_when_the_report_is_read_every_day() {
+    // 20 looks (every 500 units up to 10 000), 200 A/A runs
+    let mut rng = StdRng::seed_from_u64(31);
+    let (mut z, mut seq) = (0, 0);
+    for r in 0..RUNS {
+        let (a, b) = peeking(&format!("peek-{r}"), 10_000, 500, [0.10, 0.10], &mut rng);
+        z += usize::from(a);
+        seq += usize::from(b);
+    }
+    eprintln!("A/A read 20 times: the z-test rejected at some look in {z} of {RUNS} runs, the always-valid p-value in {seq}");
+    // the z-test read 20 times is far above its 5%; the always-valid one is not
+    assert!(z as f64 / RUNS as f64 > 0.12, "z-test with peeking rejected only {z}");
+    assert!(seq as f64 / RUNS as f64 <= 0.06, "always-valid p rejected {seq} of {RUNS}");
+    // and it still finds a planted +20% lift by the end of most runs
+    let mut found = 0;
+    for r in 0..RUNS {
+        found += usize::from(peeking(&format!("peek-lift-{r}"), 20_000, 500, [0.10, 0.12], &mut rng).1);
+    }
+    eprintln!("+20% read 40 times: the always-valid p-value found it in {found} of {RUNS} runs");
+    assert!(found as f64 / RUNS as f64 >= 0.5, "found {found}");
+}

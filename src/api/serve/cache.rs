@@ -1,6 +1,7 @@
 //! The per-backend model cache: the deployed model read into memory by a backend's first call
-//! (seven tables, one pass each) and read again when another model is deployed; a backend that
-//! never recommends holds nothing. `reco.cache_max_memory` caps it.
+//! (seven tables, one pass each) and read again when another model is deployed; while an
+//! experiment runs, the models its arms name are held beside it. A backend that never recommends
+//! holds nothing. `reco.cache_max_memory` caps what one backend holds.
 use crate::error::{raise, OrRaise};
 use crate::{gucs, vector};
 use pgrx::datum::DatumWithOid;
@@ -17,15 +18,41 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-#[derive(Debug, Clone, Copy, Default)]
-struct CacheInfo {
+/// One model a backend holds.
+struct Held {
+    model: Rc<Model>,
     bytes: usize,
     load_ms: f64,
+    /// when it last served (the cache's own call counter), for least-recently-used eviction
+    used: u64,
+}
+
+/// What a backend holds: the deployed model and, while experiments run, the models their arms
+/// name, so customers of different arms are served without a reload per switch.
+#[derive(Default)]
+struct Cache {
+    held: Vec<Held>,
     loads: u64,
+    calls: u64,
+    /// the model of the latest call (what cache_info's top-level keys describe)
+    last: Option<i64>,
+}
+
+impl Cache {
+    fn bytes(&self) -> usize {
+        self.held.iter().map(|h| h.bytes).sum()
+    }
+
+    /// Lets the least recently used model go; false when none is held.
+    fn evict_oldest(&mut self) -> bool {
+        let Some(at) = self.held.iter().enumerate().min_by_key(|(_, h)| h.used).map(|(i, _)| i) else { return false };
+        self.held.swap_remove(at);
+        true
+    }
 }
 
 thread_local! {
-    static CACHE: RefCell<(Option<Rc<Model>>, CacheInfo)> = RefCell::new((None, CacheInfo::default()));
+    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
     /// how this backend's recommendations were scored (reported by reco.cache_info())
     static SCORING: RefCell<Stats> = RefCell::new(Stats::default());
 }
@@ -204,26 +231,63 @@ fn load(model_id: i64) -> Model {
 }
 
 /// A lower bound of what model `model_id` takes in the cache, from its registry row: per item
-/// its ALS factors (f32 and i8), content vector (f32 and i8), popularity by hour and weekday,
-/// and two nearest-item lists when the catalogue is index-backed.
+/// its ALS factors (f32 and i8) and content vector (f32 and i8) when its kind has them,
+/// popularity by hour and weekday, and a nearest-item list per vector space when the catalogue is
+/// index-backed.
 fn estimated_bytes(model_id: i64) -> usize {
     let row = Spi::get_three_with_args::<i64, i32, i32>(
-        "SELECT n_items, coalesce((params->>'factors')::int4, 0), coalesce((params->>'content_dims')::int4, 0) FROM reco.models WHERE model_id = $1",
+        "SELECT n_items,
+                CASE WHEN kind IN ('als', 'hybrid') THEN coalesce((params->>'factors')::int4, 0) ELSE 0 END,
+                CASE WHEN kind IN ('content', 'hybrid') THEN coalesce((params->>'content_dims')::int4, 0) ELSE 0 END
+           FROM reco.models WHERE model_id = $1",
         &[DatumWithOid::from(model_id)],
     )
     .or_raise();
     let (n, f, d) = (row.0.unwrap_or(0).max(0) as usize, row.1.unwrap_or(0).max(0) as usize, row.2.unwrap_or(0).max(0) as usize);
-    let knn = if gucs::index_backed(n) { 2 * 30 * 4 } else { 0 };
+    let spaces = usize::from(f > 0) + usize::from(d > 0);
+    let knn = if gucs::index_backed(n) { spaces * 30 * 4 } else { 0 };
     n.saturating_mul(5 * f + 5 * d + 32 * 4 + knn)
 }
 
-/// The cached model `model_id`, loading it when the cache holds another one (or none).
+/// The models a backend may keep: the deployed one and those named by the arms of experiments
+/// that have not stopped. Read on a miss only (never on a call the cache answers).
+fn in_use() -> Vec<i64> {
+    let experiments = super::super::has_table(c"experiments", &EXPERIMENTS);
+    let sql = if experiments {
+        "SELECT array_agg(DISTINCT m) FROM (SELECT model_id FROM reco.models WHERE status = 'deployed'
+           UNION ALL SELECT (a ->> 'model_id')::int8 FROM reco.experiments e, jsonb_array_elements(e.arms) a
+            WHERE a ? 'model_id' AND (e.stops_at IS NULL OR e.stops_at > now())) x(m)"
+    } else {
+        "SELECT array_agg(model_id) FROM reco.models WHERE status = 'deployed'"
+    };
+    Spi::get_one::<Vec<Option<i64>>>(sql).or_raise().unwrap_or_default().into_iter().flatten().collect()
+}
+
+thread_local! {
+    static EXPERIMENTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The cached model `model_id`, loading it when the cache does not hold it. A load first lets go
+/// of the models no longer in use (neither deployed nor named by a running experiment's arm),
+/// then of the least recently used ones while the models held and the new one's estimate would
+/// exceed `reco.cache_max_memory`.
 pub fn cached(model_id: i64) -> Rc<Model> {
-    if let Some(m) = CACHE.with(|c| c.borrow().0.clone().filter(|m| m.model_id == model_id)) {
+    let hit = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.calls += 1;
+        let calls = c.calls;
+        let h = c.held.iter_mut().find(|h| h.model.model_id == model_id)?;
+        h.used = calls;
+        let m = h.model.clone();
+        c.last = Some(model_id);
+        Some(m)
+    });
+    if let Some(m) = hit {
         return m;
     }
-    // let the old model go before the new one is read
-    CACHE.with(|c| c.borrow_mut().0 = None);
+    // let the models no longer in use go before the new one is read
+    let keep = in_use();
+    CACHE.with(|c| c.borrow_mut().held.retain(|h| keep.contains(&h.model.model_id)));
     let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
     // refuse before reading anything when even the model's lower-bound size is over the cap
     let estimate = estimated_bytes(model_id);
@@ -240,6 +304,10 @@ pub fn cached(model_id: i64) -> Rc<Model> {
             .hint("a superuser raises reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
         );
     }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        while c.bytes() + estimate > cap && c.evict_oldest() {}
+    });
     let started = Instant::now();
     let m = load(model_id);
     let bytes = m.bytes();
@@ -255,8 +323,11 @@ pub fn cached(model_id: i64) -> Rc<Model> {
     let m = Rc::new(m);
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        c.1 = CacheInfo { bytes, load_ms: started.elapsed().as_secs_f64() * 1000.0, loads: c.1.loads + 1 };
-        c.0 = Some(m.clone());
+        while c.bytes() + bytes > cap && c.evict_oldest() {}
+        let used = c.calls;
+        c.held.push(Held { model: m.clone(), bytes, load_ms: started.elapsed().as_secs_f64() * 1000.0, used });
+        c.loads += 1;
+        c.last = Some(model_id);
     });
     m
 }
@@ -266,10 +337,15 @@ pub fn info_json() -> Value {
     let scoring = json!({"dense": sc.dense, "candidates": sc.candidates, "hnsw_searches": sc.hnsw_searches, "widened": sc.widened, "knn_lists": sc.knn_lists});
     let mut v = CACHE.with(|c| {
         let c = c.borrow();
-        match &c.0 {
-            Some(m) => json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": c.1.bytes, "load_ms": (c.1.load_ms * 10.0).round() / 10.0,
-                              "loads": c.1.loads, "members": reco_engine::models::hybrid::MEMBERS.iter().zip(m.present()).filter(|x| x.1).map(|x| *x.0).collect::<Vec<_>>()}),
-            None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.1.loads}),
+        let ms = |x: f64| (x * 10.0).round() / 10.0;
+        let models: Vec<Value> = c.held.iter().map(|h| json!({"model_id": h.model.model_id, "items": h.model.cat.len(), "bytes": h.bytes, "load_ms": ms(h.load_ms)})).collect();
+        match c.held.iter().find(|h| Some(h.model.model_id) == c.last) {
+            Some(h) => {
+                let m = &h.model;
+                json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": h.bytes, "load_ms": ms(h.load_ms), "loads": c.loads, "held_bytes": c.bytes(), "models": models,
+                       "members": reco_engine::models::hybrid::MEMBERS.iter().zip(m.present()).filter(|x| x.1).map(|x| *x.0).collect::<Vec<_>>()})
+            }
+            None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.loads, "held_bytes": c.bytes(), "models": models}),
         }
     });
     v["scoring"] = scoring;

@@ -58,15 +58,60 @@ WHERE CASE k.kind
         WHEN 'cart_add' THEN (r.rec_id % 100) < 5
         ELSE (r.rec_id % 1000) < CASE r.context ->> 'arm' WHEN 'b' THEN 4 ELSE 3 END END;
 SELECT metric, arm, units, trials, successes, round(rate::numeric, 4) AS rate, round(rate_low::numeric, 4) AS low, round(rate_high::numeric, 4) AS high,
-       round(diff::numeric, 4) AS diff, round(relative::numeric, 3) AS rel, round(p_value::numeric, 4) AS p, round(mde::numeric, 4) AS mde,
+       round(diff::numeric, 4) AS diff, round(relative::numeric, 3) AS rel, round(p_value::numeric, 4) AS p,
+       round(p_sequential::numeric, 4) AS p_any_time, round(mde::numeric, 4) AS mde,
        underpowered, round(srm_p::numeric, 3) AS srm_p, verdict
 FROM reco.experiment_report('checkout_weights');
+-- the report reads running tallies kept as lists are logged and events arrive: the same figures
+-- as reading every list and event (what it does on Citus, where the triggers are dropped), with
+-- a second click on a list, a rec_id written '007' and one that is not a number in the mix
+INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
+SELECT r.customer_id, 'case', 'click', '2026-03-01 02:00+00', jsonb_build_object('rec_id', r.rec_id)
+FROM reco.recommendations r WHERE r.rec_id % 100 < 3;
+INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context) VALUES
+    ('u1', 'case', 'click', '2026-03-01 02:00+00', jsonb_build_object('rec_id', '00' || (SELECT max(rec_id) FROM reco.recommendations))),
+    ('u1', 'case', 'cart_add', '2026-03-01 02:00+00', '{"rec_id": "x1"}');
+CREATE TEMP TABLE tallied AS SELECT * FROM reco.experiment_report('checkout_weights');
+SELECT count(*) AS tally_rows FROM reco.experiment_tallies WHERE experiment = 'checkout_weights';
+BEGIN;
+DROP TRIGGER recommendations_experiment_tally ON reco.recommendations;
+SELECT reco._experiment_tallied() AS tallied_without_the_trigger,
+       (SELECT count(*) FROM (TABLE tallied EXCEPT SELECT * FROM reco.experiment_report('checkout_weights')) d) AS differences;
+ROLLBACK;
+-- forgetting a customer takes their lists, successes and unit out of the tallies too
+SELECT r.customer_id AS forgotten FROM reco.recommendations r
+WHERE EXISTS (SELECT 1 FROM reco.events e WHERE e.kind = 'click' AND e.context ->> 'rec_id' = r.rec_id::text)
+ORDER BY r.rec_id LIMIT 1 \gset
+SELECT reco.forget_customer(:'forgotten') ->> 'experiment_units' AS units_forgotten;
+-- (the id may start afresh: later tests use it)
+DELETE FROM reco.forgotten_customers WHERE customer_key = reco.customer_key(:'forgotten');
+SELECT t.units - a.units AS units_less, t.trials - a.trials AS trials_less, t.successes - a.successes AS successes_less
+FROM tallied t JOIN reco.experiment_report('checkout_weights') a USING (metric, arm) WHERE t.metric = 'click' AND t.units <> a.units;
+DROP TABLE tallied;
+CREATE TEMP TABLE tallied AS SELECT * FROM reco.experiment_report('checkout_weights');
+BEGIN;
+DROP TRIGGER recommendations_experiment_tally ON reco.recommendations;
+SELECT (SELECT count(*) FROM (TABLE tallied EXCEPT SELECT * FROM reco.experiment_report('checkout_weights')) d) AS differences_after_forgetting;
+ROLLBACK;
+DROP TABLE tallied;
 -- the same report as a self-contained page (tests/integration/tests/report.rs renders it in Chromium)
 SELECT p LIKE '<!DOCTYPE html>%' AS html, (length(p) - length(replace(p, '<svg', ''))) / 4 AS charts,
        p LIKE '%<td class="verdict better">better</td>%' AS b_better, p LIKE '%class="banner srm"%' AS banner, p LIKE '%<script%' AS script
 FROM reco.experiment_report('checkout_weights', format => 'html') p;
 -- a split that logged 60/40 for a 50/50 experiment: the sample ratio mismatch withholds the verdict
-UPDATE reco.recommendations SET context = jsonb_set(context, '{arm}', '"control"') WHERE context ->> 'arm' = 'b' AND rec_id % 5 = 0;
+-- (the lists logged again, a fifth of b's under control; the log is append-only, so TRUNCATE)
+TRUNCATE reco.recommendations, reco.events;
+SELECT count(*) AS tallies_after_truncate FROM reco.experiment_tallies;
+INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
+SELECT 'u' || i, 'checkout', '{case}', '{1}',
+       jsonb_build_object('experiment', 'checkout_weights', 'arm',
+                          CASE WHEN reco.experiment_arm('checkout_weights', 'u' || i) = 'b' AND i % 5 = 0 THEN 'control'
+                               ELSE reco.experiment_arm('checkout_weights', 'u' || i) END),
+       '2026-03-01'
+FROM generate_series(1, 4000) i;
+INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
+SELECT r.customer_id, 'case', 'click', '2026-03-01 01:00+00', jsonb_build_object('rec_id', r.rec_id)
+FROM reco.recommendations r WHERE (r.rec_id % 100) < CASE r.context ->> 'arm' WHEN 'b' THEN 13 ELSE 10 END;
 SELECT DISTINCT metric, round(srm_p::numeric, 6) AS srm_p, verdict FROM reco.experiment_report('checkout_weights') WHERE arm = 'b' ORDER BY 1;
 SELECT p LIKE '%class="banner srm"%' AS banner, p LIKE '%verdict better%' AS verdict FROM reco.experiment_report('checkout_weights', format => 'html') p;
 SELECT try($$SELECT reco.experiment_report('checkout_weights', format => 'pdf')$$);
@@ -88,11 +133,57 @@ SELECT * FROM reco.run_triggers(now => '2026-03-02 15:00+00');
 SELECT c.customer_id, reco.experiment_arm('cart_tone', c.customer_id) AS arm, c.style, r.context ->> 'arm' AS logged_arm
 FROM reco.notification_candidates c JOIN reco.recommendations r USING (rec_id) ORDER BY 1;
 
+-- an arm naming another trained model: each customer is served by their arm's model, and a
+-- backend keeps both models, so alternating customers of the two arms reloads nothing
+-- (a catalogue of 3 000 more items, not in stock, makes each model a few hundred kB)
+INSERT INTO reco.items (item_id, title, category, price, currency)
+SELECT 'filler-' || i, 'A filler item with a title of some length ' || i, 'filler', 10, 'EUR' FROM generate_series(1, 3000) i;
+SET client_min_messages = warning;
+SELECT reco.deploy(reco.train('popularity')) AS deployed_model \gset
+SELECT reco.train('popularity') AS arm_model \gset
+RESET client_min_messages;
+INSERT INTO reco.experiments (name, surface, arms, salt, starts_at) VALUES ('home_model', 'home',
+    jsonb_build_array('{"name": "control", "weight": 1}'::jsonb, jsonb_build_object('name', 'b', 'weight', 1, 'model_id', :arm_model)), 'salt-3', '2026-01-01');
+SELECT reco.experiment_arm('home_model', 'h1') AS h1, reco.experiment_arm('home_model', 'h2') AS h2, reco.experiment_arm('home_model', 'h3') AS h3;
+SELECT count(*) AS served FROM generate_series(1, 3) i, reco.recommend('h' || i, 2, '{"placement": "home", "log": true, "now": "2026-03-01T10:00:00Z"}');
+SELECT customer_id, context ->> 'arm' AS arm,
+       model_id = CASE context ->> 'arm' WHEN 'b' THEN :arm_model ELSE :deployed_model END AS served_by_the_arms_model
+FROM reco.recommendations WHERE context ->> 'experiment' = 'home_model' ORDER BY customer_id;
+SELECT (reco.cache_info() ->> 'loads')::int AS loads_before \gset
+SELECT count(*) AS served FROM generate_series(1, 20) n, reco.recommend('h' || (n % 3 + 1), 2, '{"placement": "home", "now": "2026-03-01T10:00:00Z"}');
+SELECT (reco.cache_info() ->> 'loads')::int - :loads_before AS reloads, jsonb_array_length(reco.cache_info() -> 'models') AS models_held;
+-- once the experiment stops and another model is deployed, the next load lets both go
+UPDATE reco.experiments SET stops_at = now() - interval '1 second' WHERE name = 'home_model';
+SET client_min_messages = warning;
+SELECT reco.deploy(reco.train('popularity')) AS new_model \gset
+RESET client_min_messages;
+SELECT count(*) AS served FROM reco.recommend('h1', 2, '{"placement": "home"}');
+SELECT jsonb_path_query_array(reco.cache_info(), '$.models[*].model_id') = jsonb_build_array(:new_model) AS holds_only_the_new_model;
+-- a cap of one and a half models holds one: each switch of arm lets the other model go
+UPDATE reco.experiments SET stops_at = NULL WHERE name = 'home_model';
+SELECT (reco.cache_info() ->> 'bytes')::int AS model_bytes \gset
+SELECT :model_bytes > 200000 AS sizeable;
+SELECT set_config('reco.cache_max_memory', (:model_bytes * 3 / 2 / 1024) || 'kB', false) IS NOT NULL AS capped;
+SELECT (reco.cache_info() ->> 'loads')::int AS loads_before \gset
+-- h1 (control, the deployed model, held), h2 and h3 (arm b), then again: two switches each way
+SELECT count(*) AS served FROM generate_series(0, 5) i, reco.recommend('h' || (i % 3 + 1), 2, '{"placement": "home", "now": "2026-03-01T10:00:00Z"}');
+SELECT (reco.cache_info() ->> 'loads')::int - :loads_before AS loads, jsonb_array_length(reco.cache_info() -> 'models') AS models_held,
+       (reco.cache_info() ->> 'held_bytes')::int <= :model_bytes * 3 / 2 AS within_the_cap;
+RESET reco.cache_max_memory;
+DELETE FROM reco.items WHERE category = 'filler';
+
 -- roles: readers read assignments and reports; admins run experiments
+SELECT sum(n) AS trials_before FROM reco.experiment_tallies WHERE experiment = 'checkout_weights' AND metric = 'trials' \gset
 SET ROLE reco_reader;
 SELECT reco.experiment_arm('checkout_weights', 'c1') AS reader_assigns, count(*) > 0 AS reader_reports FROM reco.experiment_report('checkout_weights');
+-- a list the reader logs is tallied (by the owner's trigger); the reader cannot write tallies
+SELECT count(*) AS logged FROM reco.recommend('c9', 2, '{"placement": "checkout", "log": true, "now": "2026-03-01T10:00:00Z"}');
+SELECT try($$UPDATE reco.experiment_tallies SET n = n + 1000$$);
+SELECT try($$INSERT INTO reco.experiment_units VALUES ('checkout_weights', 'b', 'fake')$$);
+SELECT try($$SELECT * FROM reco._experiment_forget('c9')$$);
 SELECT try($$INSERT INTO reco.experiments (name, surface, arms) VALUES ('y', 'home', '[{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]')$$);
 RESET ROLE;
+SELECT sum(n) - :trials_before AS trials_added_by_the_reader FROM reco.experiment_tallies WHERE experiment = 'checkout_weights' AND metric = 'trials';
 SET ROLE reco_reporting;
 SELECT count(*) > 0 AS reporting_reports FROM reco.experiment_report('checkout_weights');
 SELECT length(reco.experiment_report('checkout_weights', format => 'html')) > 0 AS reporting_page;

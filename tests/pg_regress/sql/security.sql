@@ -188,15 +188,16 @@ RESET client_min_messages;
 SELECT clock_timestamp() - :'t0'::timestamptz < interval '4 seconds' AS stopped_promptly;
 SELECT status, error LIKE '57014:%' AS cancelled FROM reco.models WHERE kind = 'als' ORDER BY model_id DESC LIMIT 1;
 
--- 7. Forget means forgotten: every table with a customer_id column is covered (found from the
--- catalog, so a new table cannot be missed), vectors and logs go, and a late event does not
--- bring the customer back
+-- 7. Forget means forgotten: every table with a customer_id (or an experiment's unit) column is
+-- covered (found from the catalog, so a new table cannot be missed), vectors and logs go, and a
+-- late event does not bring the customer back
 SELECT count(*) FILTER (WHERE NOT covered) AS tables_not_covered, string_agg(t, ', ' ORDER BY t) AS tables
 FROM (SELECT c.relname AS t,
              c.relname = ANY (ARRAY['customers', 'preferences', 'preference_revocations', 'events', 'customer_vectors',
-                                    'recommendations', 'orders', 'notification_candidates', 'notification_sends']) AS covered
+                                    'recommendations', 'orders', 'notification_candidates', 'notification_sends',
+                                    'experiment_units']) AS covered
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-      WHERE c.relnamespace = 'reco'::regnamespace AND c.relkind IN ('r', 'p') AND a.attname = 'customer_id' AND NOT a.attisdropped) x;
+      WHERE c.relnamespace = 'reco'::regnamespace AND c.relkind IN ('r', 'p') AND a.attname IN ('customer_id', 'unit') AND NOT a.attisdropped) x;
 SELECT count(*) > 0 AS has_vectors FROM reco.customer_vectors WHERE customer_id = 'demo-c0000001';
 SELECT count(*) AS logged FROM reco.recommend('demo-c0000001', 3, '{"log": true, "now": "2026-01-01T12:00:00Z"}');
 SELECT reco.forget_customer('demo-c0000001') - 'events' - 'preferences' - 'customer_vectors' - 'orders_anonymized' AS forgotten;
