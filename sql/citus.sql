@@ -76,8 +76,9 @@ BEGIN
     DROP TRIGGER IF EXISTS preference_revocations_notify_ins ON reco.preference_revocations;
     DROP TRIGGER IF EXISTS preference_revocations_notify_upd ON reco.preference_revocations;
     DROP TRIGGER IF EXISTS preference_revocations_notify_del ON reco.preference_revocations;
-    -- The experiment tallies (experiments.sql) are kept by row triggers that would run on a
-    -- shard and write a table of another placement: the report reads the lists instead.
+    -- The experiment tallies (experiments.sql) are kept by statement triggers over transition
+    -- tables, which Citus cannot plan on a shard (and which would write a table of another
+    -- placement): the report reads the lists instead.
     IF to_regclass('reco.experiment_tallies') IS NOT NULL THEN
         DROP TRIGGER IF EXISTS recommendations_experiment_tally ON reco.recommendations;
         DROP TRIGGER IF EXISTS events_experiment_tally ON reco.events;

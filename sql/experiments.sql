@@ -147,11 +147,13 @@ CREATE TABLE reco.experiment_units (
 );
 COMMENT ON TABLE reco.experiment_units IS 'The units (customer id, or session id for anonymous traffic) an experiment''s arm has logged lists for, for the sample-ratio test. reco.forget_customer removes a customer''s.';
 CREATE TABLE reco.experiment_successes (
-    rec_id  bigint NOT NULL,
-    kind    text COLLATE "C" NOT NULL,
+    rec_id      bigint NOT NULL,
+    kind        text COLLATE "C" NOT NULL,
+    experiment  text COLLATE "C" NOT NULL,
+    arm         text COLLATE "C" NOT NULL,
     PRIMARY KEY (rec_id, kind)
 );
-COMMENT ON TABLE reco.experiment_successes IS 'The experiment lists (rec_id) that have had an event of each kind, so a second click on one list is not a second success.';
+COMMENT ON TABLE reco.experiment_successes IS 'The experiment lists (rec_id, with their experiment and arm) that have had an event of each kind, so a second click on one list is not a second success.';
 
 -- Whether the tallies are kept here (not on Citus, where the triggers are dropped).
 CREATE FUNCTION reco._experiment_tallied() RETURNS boolean
@@ -181,14 +183,17 @@ BEGIN
         SELECT l.rec_id, l.context ->> 'experiment' AS e, l.context ->> 'arm' AS a FROM new_lists l
         WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL),
     s AS (
-        INSERT INTO reco.experiment_successes (rec_id, kind)
-        SELECT DISTINCT l.rec_id, ev.kind FROM l JOIN reco.events ev ON ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
-        WHERE ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
-        ON CONFLICT DO NOTHING RETURNING rec_id, kind),
+        -- one probe of the rec_id index per list
+        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm)
+        SELECT l.rec_id, k.kind, l.e, l.a
+        FROM l, LATERAL (SELECT DISTINCT ev.kind FROM reco.events ev
+                         WHERE ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
+                           AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) k
+        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind),
     d AS (
         SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY l.e, l.a
         UNION ALL
-        SELECT l.e, l.a, s.kind, count(*) FROM s JOIN l ON l.rec_id = s.rec_id GROUP BY l.e, l.a, s.kind)
+        SELECT s.experiment, s.arm, s.kind, count(*) FROM s GROUP BY s.experiment, s.arm, s.kind)
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
     SELECT d.e, d.a, d.metric, (pg_catalog.random() * 63)::int2, d.n FROM d
     ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
@@ -206,21 +211,20 @@ BEGIN
                    AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) THEN
         RETURN NULL;
     END IF;
-    WITH h AS (
-        -- the report matches rec_ids as text: '007' is not list 7
-        SELECT DISTINCT (ev.context ->> 'rec_id')::pg_catalog.int8 AS rec_id, ev.kind FROM new_events ev
-        WHERE ev.context ? 'rec_id' AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
-          AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$'),
-    l AS (
-        SELECT h.rec_id, h.kind, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a
-        FROM h JOIN reco.recommendations x ON x.rec_id = h.rec_id
-        WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL),
-    s AS (
-        INSERT INTO reco.experiment_successes (rec_id, kind) SELECT l.rec_id, l.kind FROM l
-        ON CONFLICT DO NOTHING RETURNING rec_id, kind)
+    WITH s AS (
+        -- one probe of the lists' primary key per rec_id
+        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm)
+        SELECT h.rec_id, h.kind, x.context ->> 'experiment', x.context ->> 'arm'
+        FROM (SELECT DISTINCT (ev.context ->> 'rec_id')::pg_catalog.int8 AS rec_id, ev.kind FROM new_events ev
+              WHERE ev.context ? 'rec_id' AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
+                -- the report matches rec_ids as text: '007' is not list 7
+                AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$') h
+        JOIN reco.recommendations x ON x.rec_id = h.rec_id
+        WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL
+        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind)
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
-    SELECT l.e, l.a, l.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s JOIN l ON l.rec_id = s.rec_id AND l.kind = s.kind
-    GROUP BY l.e, l.a, l.kind
+    SELECT s.experiment, s.arm, s.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s
+    GROUP BY s.experiment, s.arm, s.kind
     ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
     RETURN NULL;
 END $$;
@@ -259,7 +263,7 @@ BEGIN
     WITH l AS (SELECT x.rec_id, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a
                FROM reco.recommendations x
                WHERE x.customer_id = c AND x.context ? 'experiment' AND x.context ? 'arm'),
-         s AS (DELETE FROM reco.experiment_successes y USING l WHERE y.rec_id = l.rec_id RETURNING l.e, l.a, y.kind),
+         s AS (DELETE FROM reco.experiment_successes y USING l WHERE y.rec_id = l.rec_id RETURNING y.experiment AS e, y.arm AS a, y.kind),
          d AS (SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY 1, 2
                UNION ALL SELECT s.e, s.a, s.kind, count(*) FROM s GROUP BY 1, 2, 3)
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
@@ -278,7 +282,8 @@ RETURNS TABLE (metric text, arm text, units bigint, trials bigint, successes big
                rate_low double precision, rate_high double precision, diff double precision, diff_low double precision,
                diff_high double precision, relative double precision, p_value double precision, p_adjusted double precision,
                p_sequential double precision, mde double precision, underpowered boolean, srm_p double precision, verdict text)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
+-- (jit off: the estimates for the lists it does not read would have it compile for a second)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp SET jit = off AS $$
 DECLARE
     e reco.experiments;
     metrics text[];
@@ -308,13 +313,13 @@ BEGIN
     hits AS MATERIALIZED (
         SELECT DISTINCT l.rec_id, ev.kind
         FROM lists l JOIN reco.events ev ON ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::text
-        WHERE ev.kind = ANY (metrics)),
+        WHERE NOT tallied AND ev.kind = ANY (metrics)),
     -- per arm: units; per arm and metric ('trials' or a kind): the count
-    per_arm AS (
+    per_arm AS MATERIALIZED (
         SELECT l.arm, count(DISTINCT l.unit) AS units FROM lists l GROUP BY l.arm
         UNION ALL
         SELECT u.arm, count(*) FROM reco.experiment_units u WHERE tallied AND u.experiment = e.name GROUP BY u.arm),
-    per_metric AS (
+    per_metric AS MATERIALIZED (
         SELECT l.arm, 'trials' AS metric, count(*) AS n FROM lists l GROUP BY l.arm
         UNION ALL
         SELECT l.arm, h.kind, count(*) FROM hits h JOIN lists l ON l.rec_id = h.rec_id GROUP BY l.arm, h.kind

@@ -31,8 +31,8 @@ fn pg_dump_and_restore_keeps_orders_events_preferences_and_mappings() {
          INSERT INTO reco.recommendations (customer_id, placement, items, scores, context)
          SELECT 'u' || i, 'checkout', '{A}', '{1}', jsonb_build_object('experiment', 'split', 'arm', reco.experiment_arm('split', 'u' || i))
          FROM generate_series(1, 300) i;
-         INSERT INTO reco.events (customer_id, item_id, kind, context)
-         SELECT customer_id, 'A', k, jsonb_build_object('rec_id', rec_id) FROM reco.recommendations, unnest('{click,cart_add}'::text[]) k
+         INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
+         SELECT customer_id, 'A', k, now(), jsonb_build_object('rec_id', rec_id) FROM reco.recommendations, unnest('{click,cart_add}'::text[]) k
          WHERE rec_id % 7 < CASE k WHEN 'click' THEN 2 ELSE 1 END;",
     )
     .unwrap();
