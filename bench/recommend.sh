@@ -10,6 +10,13 @@
 #                 NOT EXISTS for purchased items
 # Prints p50/p95/p99 and throughput at 1 and 8 clients, how often each side returned fewer than
 # 10 buyable items, and complements / popular / similar_items latencies.
+# Then the cost of an experiment (issue #18): the same recommend calls with and without a
+# running two-arm experiment on their placement, alternated in one sitting (none, with, six
+# times by default: RECO_BENCH_ROUNDS, at 1 client; the median of the rounds' ratios): arm b serves a copy of the placement's weights, so both arms do the same
+# work and the difference is the experiment's own (the arm's lookup and assignment). Then an
+# experiment whose arm b names a second model (a popularity model): the backends' cache loads
+# before and after show whether switching arms reloads anything.
+#   RECO_BENCH_PART=experiment bench/recommend.sh ...   only the experiment comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${1:-medium}
@@ -96,6 +103,51 @@ run() { # name script clients
     END { printf "%.0f", (hi > lo ? n / (hi - lo) : 0) }' $W/all.log $W/all.log)
   echo "$1, $3 client(s): $(pcts $W/warm.lat), $tps calls/s" | tee -a $OUT
 }
+experiment() { # arms (jsonb) or empty for none
+  "${PSQL[@]}" -d $DB -c "DELETE FROM reco.experiments WHERE name = 'bench'" >/dev/null
+  if [[ -n $1 ]]; then
+    "${PSQL[@]}" -d $DB -c "INSERT INTO reco.experiments (name, surface, arms, salt, starts_at) VALUES ('bench', 'home', '$1', 'bench', now() - interval '1 day')" >/dev/null
+  fi
+}
+if [[ ${RECO_BENCH_PART:-all} == experiment ]]; then
+  "${PSQL[@]}" -d $DB -c "INSERT INTO reco.placement_weights (placement, popularity, cooccurrence, content, als, session_boost, complements_first, alternatives, description)
+      SELECT 'bench_home', popularity, cooccurrence, content, als, session_boost, complements_first, alternatives, 'bench: a copy of home'
+        FROM reco.placement_weights WHERE placement = 'home' ON CONFLICT (placement) DO NOTHING" >/dev/null
+  echo "recommend with a two-arm experiment on its placement (arm b: a copy of the placement's weights), alternated:" | tee -a $OUT
+  rounds=${RECO_BENCH_ROUNDS:-6}
+  for round in $(seq "$rounds"); do
+    experiment ""
+    run "  round $round, no experiment  " $W/reco.sql 1
+    experiment '[{"name": "control", "weight": 1}, {"name": "b", "weight": 1, "placement": "bench_home"}]'
+    run "  round $round, with experiment" $W/reco.sql 1
+  done
+  # per round, with ÷ without; this machine's noise between rounds is of the size measured, so
+  # the median over the rounds is the figure
+  awk '/no experiment  , 1 client/ { split($0, a, "p50 "); split($0, t, "ms, "); n50 = a[2] + 0; ntp = t[4] + 0 }
+       /with experiment, 1 client/ { split($0, a, "p50 "); split($0, t, "ms, "); r50[++k] = (a[2] + 0) / n50; rtp[k] = (t[4] + 0) / ntp }
+       function median(x, m,   i, j, v) { for (i = 2; i <= m; i++) { v = x[i]; for (j = i - 1; j >= 1 && x[j] > v; j--) x[j + 1] = x[j]; x[j + 1] = v }
+                                          return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2 }
+       END { for (i = 1; i <= k; i++) { l50 = l50 sprintf(" %+.1f%%", 100 * (r50[i] - 1)); ltp = ltp sprintf(" %+.1f%%", 100 * (rtp[i] - 1)) }
+             printf "experiment overhead per round: p50%s; throughput%s\n", l50, ltp
+             printf "experiment overhead, median of %d rounds: p50 %+.1f%%, throughput %+.1f%%\n", k, 100 * (median(r50, k) - 1), 100 * (median(rtp, k) - 1) }' $OUT | tee -a $OUT
+  # an arm naming a second model: the cache holds both, so alternating arms loads nothing more
+  P=$("${PSQL[@]}" -d $DB -At -c "SET client_min_messages = warning; SELECT model_id FROM reco.models WHERE kind = 'popularity' AND status <> 'deployed' ORDER BY model_id DESC LIMIT 1")
+  [[ -n $P ]] || P=$("${PSQL[@]}" -d $DB -At -c "SET client_min_messages = warning; SELECT reco.train('popularity')" | tail -1)
+  experiment "[{\"name\": \"control\", \"weight\": 1}, {\"name\": \"b\", \"weight\": 1, \"model_id\": $P}]"
+  loads=$("${PSQL[@]}" -d $DB -At <<SQL
+SELECT count(*) FROM bench_req b, reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart)) r WHERE b.n <= 4;
+SELECT reco.cache_info() ->> 'loads';
+SELECT count(*) FROM bench_req b, reco.recommend(b.customer_id, 10, jsonb_build_object('cart', b.cart)) r WHERE b.n <= 400;
+SELECT (reco.cache_info() ->> 'loads') || ' ' || jsonb_array_length(reco.cache_info() -> 'models');
+SQL
+)
+  read -r _ l1 _ l2 held <<<"$(echo $loads)"
+  echo "arm b naming model $P: 400 calls alternating arms after the first 4: $((l2 - l1)) more loads, $held models held" | tee -a $OUT
+  run "  arms naming two models        " $W/reco.sql 1
+  experiment ""
+  rm -rf "$W"
+  exit 0
+fi
 for c in 1 8; do
   run "pg_reco recommend " $W/reco.sql $c
   run "hand-written pgvector" $W/hand.sql $c
