@@ -79,7 +79,9 @@ BEGIN
     -- The experiment tallies (experiments.sql) are kept by statement triggers over transition
     -- tables, which Citus cannot plan on a shard (and which would write a table of another
     -- placement): the report reads the lists instead.
-    IF to_regclass('reco.experiment_tallies') IS NOT NULL THEN
+    -- (once: on a second run the tables are reference tables and the triggers are gone)
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
+               WHERE tgrelid = 'reco.recommendations'::regclass AND tgname = 'recommendations_experiment_tally') THEN
         DROP TRIGGER IF EXISTS recommendations_experiment_tally ON reco.recommendations;
         DROP TRIGGER IF EXISTS events_experiment_tally ON reco.events;
         DROP TRIGGER IF EXISTS recommendations_experiment_tally_truncate ON reco.recommendations;

@@ -362,6 +362,10 @@ GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text
     reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) TO reco_reader, reco_reporting;
 GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
 -- the tallies: written by the owner's definer triggers and forget_customer, read by the report
+-- (the owner first, so the privileges recorded for the extension name it, as a fresh install's do)
+ALTER FUNCTION reco._experiment_tally_lists() OWNER TO reco_owner;
+ALTER FUNCTION reco._experiment_tally_events() OWNER TO reco_owner;
+ALTER FUNCTION reco._experiment_tally_truncate() OWNER TO reco_owner;
 REVOKE ALL ON FUNCTION reco._experiment_tallied(), reco._experiment_tally_lists(), reco._experiment_tally_events(),
     reco._experiment_tally_truncate(), reco._experiment_forget(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco._experiment_tallied() TO reco_reader, reco_reporting, reco_owner;
@@ -369,9 +373,6 @@ GRANT EXECUTE ON FUNCTION reco._experiment_forget(text) TO reco_owner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON reco.experiment_tallies, reco.experiment_units, reco.experiment_successes TO reco_owner;
 GRANT SELECT ON reco.recommendations TO reco_owner;
 GRANT SELECT ON reco.experiment_tallies, reco.experiment_units TO reco_reader, reco_reporting;
-ALTER FUNCTION reco._experiment_tally_lists() OWNER TO reco_owner;
-ALTER FUNCTION reco._experiment_tally_events() OWNER TO reco_owner;
-ALTER FUNCTION reco._experiment_tally_truncate() OWNER TO reco_owner;
 GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;
 SELECT pg_catalog.pg_extension_config_dump('reco.experiments', '');
 -- (the tallies are not dumped: restoring the lists and events fills them again, in either order)
