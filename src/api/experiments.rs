@@ -112,7 +112,7 @@ thread_local! {
 
 /// Whether this database's pg_reco has experiments (a newer library than the installed SQL
 /// serves as before until ALTER EXTENSION pg_reco UPDATE).
-fn enabled() -> bool {
+pub(crate) fn enabled() -> bool {
     super::has_table(c"experiments", &ENABLED)
 }
 

@@ -252,8 +252,7 @@ fn estimated_bytes(model_id: i64) -> usize {
 /// The models a backend may keep: the deployed one and those named by the arms of experiments
 /// that have not stopped. Read on a miss only (never on a call the cache answers).
 fn in_use() -> Vec<i64> {
-    let experiments = super::super::has_table(c"experiments", &EXPERIMENTS);
-    let sql = if experiments {
+    let sql = if super::super::experiments::enabled() {
         "SELECT array_agg(DISTINCT m) FROM (SELECT model_id FROM reco.models WHERE status = 'deployed'
            UNION ALL SELECT (a ->> 'model_id')::int8 FROM reco.experiments e, jsonb_array_elements(e.arms) a
             WHERE a ? 'model_id' AND (e.stops_at IS NULL OR e.stops_at > now())) x(m)"
@@ -261,10 +260,6 @@ fn in_use() -> Vec<i64> {
         "SELECT array_agg(model_id) FROM reco.models WHERE status = 'deployed'"
     };
     Spi::get_one::<Vec<Option<i64>>>(sql).or_raise().unwrap_or_default().into_iter().flatten().collect()
-}
-
-thread_local! {
-    static EXPERIMENTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The cached model `model_id`, loading it when the cache does not hold it. A load first lets go
