@@ -136,6 +136,7 @@ DECLARE
         ['reco.models', 'reference', NULL], ['reco.deployments', 'reference', NULL],
         ['reco.item_vectors', 'reference', NULL], ['reco.item_knn', 'reference', NULL],
         ['reco.item_neighbors', 'reference', NULL], ['reco.item_popularity', 'reference', NULL],
+        ['reco.item_demand', 'reference', NULL],
         ['reco.segment_popularity', 'reference', NULL], ['reco.category_settings', 'reference', NULL],
         ['reco.channel_mappings', 'reference', NULL], ['reco.event_weight_overrides', 'reference', NULL],
         ['reco.experiments', 'reference', NULL], ['reco.preference_categories', 'reference', NULL],

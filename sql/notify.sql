@@ -277,16 +277,22 @@ BEGIN
           AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = v.item_id
                           AND b.kind = 'purchase' AND b.occurred_at >= e.occurred_at);
     ELSIF t.kind = 'low_stock' THEN
-        -- items to clear: few units left (max_available), few days of cover at the sales rate of
-        -- the last 28 days (max_days_of_cover), or tagged seasonal (seasonal: true); for
-        -- customers who viewed or carted that category within interest_days and have not
-        -- bought the item
+        -- items to clear: few units left (max_available), few days of cover (max_days_of_cover:
+        -- the deployed model's demand forecast, reco.demand, as demand-aware ranking uses it;
+        -- without a forecast, the sales rate of the last 28 days), or tagged seasonal
+        -- (seasonal: true); for customers who viewed or carted that category within
+        -- interest_days and have not bought the item
         RETURN QUERY
-        WITH sold AS (
+        WITH forecast AS MATERIALIZED (
+            SELECT d.item_id, d.per_day::float8 AS per_day FROM reco.demand d WHERE p ? 'max_days_of_cover'),
+        sold AS (
+            SELECT f.item_id, f.per_day FROM forecast f
+            UNION ALL
             SELECT e.item_id, sum(coalesce(e.value, 1)) / 28.0 AS per_day
             FROM reco.events e
             WHERE p ? 'max_days_of_cover' AND e.kind = 'purchase' AND e.item_id IS NOT NULL
               AND e.occurred_at > now - interval '28 days' AND e.occurred_at <= now
+              AND NOT EXISTS (SELECT 1 FROM forecast)
             GROUP BY e.item_id),
         picked AS (
             SELECT i.item_id, i.category

@@ -28,6 +28,9 @@ pub static HISTORY_HALF_LIFE_DAYS: GucSetting<f64> = GucSetting::<f64>::new(D.hi
 pub static PREFERENCE_PENALTY: GucSetting<f64> = GucSetting::<f64>::new(D.preference_penalty as f64);
 /// Serving: days after an item is available again that recommendations call it back in stock.
 pub static BACK_IN_STOCK_DAYS: GucSetting<f64> = GucSetting::<f64>::new(D.back_in_stock_days);
+/// Serving: the days from an order to its delivery, over which a placement's `demand` weight
+/// asks whether an item will sell out.
+pub static DEMAND_LEAD_DAYS: GucSetting<f64> = GucSetting::<f64>::new(D.demand_lead_days);
 /// Serving: catalogues with at least this many items take ALS and content candidates from the
 /// model's pgvector HNSW indexes instead of a pass over the cached vectors (0 = never).
 pub static HNSW_MIN_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(HNSW_DEFAULT);
@@ -173,6 +176,16 @@ pub fn init() {
         &BACK_IN_STOCK_DAYS,
         0.0,
         365.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"reco.demand_lead_days",
+        c"Days from an order to its delivery: with a placement's demand weight, items with fewer days of cover than this go down the list.",
+        c"Days of cover are the units available divided by the deployed model's demand forecast for the weekdays of the lead time (reco.item_demand); an item with at most this many days of cover gets the full penalty, from twice as many on none.",
+        &DEMAND_LEAD_DAYS,
+        0.0,
+        60.0,
         GucContext::Userset,
         GucFlags::default(),
     );

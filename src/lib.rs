@@ -44,6 +44,7 @@ extension_sql_file!(
 );
 extension_sql_file!("../sql/citus.sql", name = "citus", requires = ["experiments"]);
 extension_sql_file!("../sql/kpis.sql", name = "kpis", requires = ["experiments", api::prefs::resolve::resolve_preferences_at]);
+extension_sql_file!("../sql/demand.sql", name = "demand", requires = ["kpis", "citus", api::demand::demand_backtest]);
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -448,6 +448,62 @@ pub fn training_data(d: &DemoData) -> (Dataset, TrainingItems, Vec<String>) {
     (ds, catalog, items.ids)
 }
 
+/// Daily unit sales of `items` items over `days` days, the first being day number `first_day`
+/// (since 1970-01-01), with planted demand: each item's base rate spread over three orders of
+/// magnitude (from a sale every few weeks to dozens a day), a third of the items trending up
+/// (to three times their rate), a third fading (to a third), the shop's weekend lift (a third
+/// more on Saturdays and Sundays) and, for one item in five, a weekday pattern of its own
+/// (office goods: half as much at weekends), with Poisson noise. Deterministic by seed: the
+/// data `demand::backtest` is checked on.
+pub fn planted_demand(seed: u64, items: usize, days: usize, first_day: i64) -> Vec<Vec<f64>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..items)
+        .map(|_| {
+            let base = 10f64.powf(rng.random_range(-1.5..1.5));
+            let trend: f64 = match rng.random_range(0..3) {
+                0 => 3.0,
+                1 => 1.0 / 3.0,
+                _ => 1.0,
+            };
+            let office = rng.random::<f64>() < 0.2;
+            (0..days)
+                .map(|t| {
+                    let wd = crate::demand::weekday(first_day + t as i64);
+                    let weekend = wd >= 5;
+                    let season = match (office, weekend) {
+                        (true, true) => 0.5,
+                        (false, true) => 4.0 / 3.0,
+                        _ => 1.0,
+                    };
+                    let progress = t as f64 / days.max(1) as f64;
+                    poisson(&mut rng, base * trend.powf(progress) * season)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A Poisson draw: Knuth's product of uniforms for small means, a rounded normal (Box–Muller)
+/// for large ones.
+fn poisson(rng: &mut StdRng, mean: f64) -> f64 {
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    if mean < 30.0 {
+        let limit = (-mean).exp();
+        let mut k = 0.0;
+        let mut p: f64 = rng.random();
+        while p > limit {
+            k += 1.0;
+            p *= rng.random::<f64>();
+        }
+        return k;
+    }
+    let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+    let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+    (mean + z * mean.sqrt()).round().max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,3 +69,7 @@ END $$;
 
 -- Recommendation KPIs (experiments.sql above) and the business targets beside their values.
 -- @include sql/kpis.sql
+
+-- Demand: the forecast stored with each model, days of cover, the placement weight, the backtest.
+-- @generated pg_reco::api::demand::
+-- @include sql/demand.sql

@@ -1,5 +1,6 @@
 //! SQL functions by area.
 mod budget;
+pub mod demand;
 pub mod demo;
 pub mod events;
 pub mod experiments;

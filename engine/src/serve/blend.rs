@@ -8,6 +8,10 @@ use crate::rank::top_n;
 use crate::NONE;
 use serde_json::{Map, Value};
 
+/// At a placement `demand` weight of 1, the most an item's demand adjustment moves its score,
+/// as a share of the largest score the blend can give.
+pub const DEMAND_SCALE: f32 = 0.5;
+
 /// Above this many items, a full-catalogue pass reads the i8 copy (a quarter of the memory
 /// traffic, which is what the pass costs) and rescores its top this many items exactly.
 pub const RESCORE: usize = 1024;
@@ -220,6 +224,20 @@ impl Scores {
 
     /// Lowers the blended score of items that do not fit the customer's resolved preferences
     /// (size, color, brand, price range) by `penalty`; only `items` are looked at.
+    /// Adds the demand adjustment to `items` (`crate::demand::adjustment` of their forecast over
+    /// the lead time and `available`, in order), times `weight` and [`DEMAND_SCALE`] of the
+    /// blend's total weight (the largest score a blend can give).
+    pub fn apply_demand(&mut self, d: &super::model::Demand, weight: f32, now_ms: i64, lead_days: f64, items: &[u32], available: &[f64]) {
+        let total: f32 = self.w.iter().filter(|w| w.is_finite() && **w > 0.0).sum();
+        let scale = f64::from(weight.max(0.0) * DEMAND_SCALE * if total > 0.0 { total } else { 1.0 });
+        for (&i, &a) in items.iter().zip(available) {
+            if let Some(x) = self.at(i) {
+                let adj = crate::demand::adjustment(d.per_day(i, now_ms, lead_days), a, lead_days, d.typical);
+                self.blended[x] += (scale * adj) as f32;
+            }
+        }
+    }
+
     pub fn apply_preferences(&mut self, m: &Model, resolved: &Map<String, Value>, penalty: f32, items: &[u32]) {
         for &i in items {
             if let Some(x) = self.at(i).filter(|_| m.cat.facts.get(i as usize).is_some_and(|f| !fits(resolved, f))) {

@@ -26,6 +26,10 @@ impl Space {
 pub trait Live {
     /// Which of `ids` are buyable now (active, available, not backordered), in order.
     fn buyable(&mut self, ids: &[&str]) -> Vec<bool>;
+    /// The units available now of each of `ids`, in order: 0 for an item that is not buyable,
+    /// infinite where stock is not known (an offline evaluation). Asked only for a placement
+    /// with a `demand` weight.
+    fn available(&mut self, ids: &[&str]) -> Vec<f64>;
     /// Which of `ids` are in one of `categories` now.
     fn in_categories(&mut self, ids: &[&str], categories: &[String]) -> HashSet<String>;
     /// Which of `ids` came back in stock after `since_ms` and at or before `now_ms`.
@@ -54,11 +58,14 @@ pub struct Placement {
     /// items of a cart item's own category are offered as alternatives to it ("an alternative
     /// to X in your cart"): the cart page of an abandoned cart
     pub alternatives: bool,
+    /// demand-aware ranking: how much a high demand forecast with healthy cover lifts an item
+    /// and a sell-out before delivery lowers it (0 = off; `crate::demand::adjustment`)
+    pub demand: f32,
 }
 
 impl Default for Placement {
     fn default() -> Placement {
-        Placement { multipliers: [1.0; 4], session_boost: 1.0, complements_first: false, alternatives: false }
+        Placement { multipliers: [1.0; 4], session_boost: 1.0, complements_first: false, alternatives: false, demand: 0.0 }
     }
 }
 
@@ -97,6 +104,9 @@ pub struct Tuning {
     pub item_knn: bool,
     /// pgvector's `hnsw.ef_search`: how many candidates an index search returns
     pub ef_search: usize,
+    /// `reco.demand_lead_days`: the days from an order to its delivery, over which a placement's
+    /// `demand` weight asks whether an item will sell out
+    pub demand_lead_days: f64,
 }
 
 /// The settings' defaults: the extension's GUCs take theirs from here.
@@ -114,6 +124,7 @@ pub const DEFAULT_TUNING: Tuning = Tuning {
     item_knn: true,
     // pgvector's own default
     ef_search: 40,
+    demand_lead_days: 3.0,
 };
 
 impl Default for Tuning {

@@ -33,7 +33,7 @@ pub mod request;
 pub use crate::models::linalg::{Als, Explainer};
 pub use crate::rank::top_n;
 pub use blend::{Scores, RESCORE};
-pub use model::{Catalogue, Knn, Model, PopularNow};
+pub use model::{Catalogue, Demand, Knn, Model, PopularNow};
 pub use pick::{diversify, diversify_placed, pick_buyable, Diversity};
 pub use policy::{complements, popular, recommend, similar_items, Live, Placement, Served, Settings, Space, Stats, Tuning};
 pub use reasons::{local_hour, part_of_day, popular_reason, reason};

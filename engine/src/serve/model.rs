@@ -99,8 +99,43 @@ pub struct Model {
     pub data_to_ms: i64,
     /// items created after this (epoch ms) are not in `cat`: the glue finds them in SQL
     pub items_until_ms: i64,
+    /// each item's demand forecast (training's reco.item_demand), for a placement's `demand` weight
+    pub demand: Option<Demand>,
     /// time-aware popularity for the last hour of the week asked for
     pub popularity_cache: std::cell::RefCell<Option<PopularNow>>,
+}
+
+/// Per item, the forecast units sold per day on each weekday (0 = Monday; all zeros for an item
+/// with no forecast), and the typical seller's rate (`crate::demand::typical`).
+#[derive(Debug, Clone, Default)]
+pub struct Demand {
+    pub by_weekday: Vec<[f32; 7]>,
+    pub typical: f64,
+}
+
+impl Demand {
+    /// From (item, forecast per weekday) pairs; items out of `0..n` are dropped.
+    pub fn from_rows(n: usize, rows: impl IntoIterator<Item = (u32, [f32; 7])>) -> Demand {
+        let mut by_weekday = vec![[0.0f32; 7]; n];
+        for (i, f) in rows {
+            if let Some(slot) = by_weekday.get_mut(i as usize) {
+                *slot = f.map(|x| if x.is_finite() { x.max(0.0) } else { 0.0 });
+            }
+        }
+        let typical = crate::demand::typical(by_weekday.iter().map(|f| f.iter().map(|&x| f64::from(x)).sum::<f64>() / 7.0));
+        Demand { by_weekday, typical }
+    }
+
+    /// Item `i`'s forecast units per day over the `lead_days` from `now_ms`'s weekday (UTC) on.
+    pub fn per_day(&self, i: u32, now_ms: i64, lead_days: f64) -> f64 {
+        let Some(f) = self.by_weekday.get(i as usize) else { return 0.0 };
+        let f = f.map(f64::from);
+        crate::demand::per_day(&f, crate::demand::weekday(now_ms.div_euclid(86_400_000)), lead_days)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.by_weekday.len() * 28
+    }
 }
 
 /// Each item's nearest items in one space, nearest first (compressed rows).
@@ -191,6 +226,7 @@ impl Model {
             + self.content_q.as_ref().map_or(0, QuantRows::bytes)
             + self.als_knn.as_ref().map_or(0, Knn::bytes)
             + self.content_knn.as_ref().map_or(0, Knn::bytes)
+            + self.demand.as_ref().map_or(0, Demand::bytes)
     }
 
     /// The time-aware popularity of every item at `now_ms` into `out`.

@@ -90,6 +90,10 @@ impl Live for Then<'_> {
     fn buyable(&mut self, ids: &[&str]) -> Vec<bool> {
         vec![true; ids.len()]
     }
+    /// Past stock levels are not kept: no item is at risk of selling out.
+    fn available(&mut self, ids: &[&str]) -> Vec<f64> {
+        vec![f64::INFINITY; ids.len()]
+    }
     fn in_categories(&mut self, ids: &[&str], categories: &[String]) -> HashSet<String> {
         let m = self.m;
         ids.iter()

@@ -52,21 +52,43 @@ type Recheck<'a> = Option<(&'a HashSet<u32>, &'a Settings)>;
 /// diversified ([`pick_buyable`]): only the items the pick reaches are checked against stock
 /// (and, for the `recheck` items among them, against their current category).
 fn collect_diverse(live: &mut dyn Live, m: &Model, k: usize, rule: Diversity, recheck: Recheck<'_>, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
-    pick_buyable(&m.cat, k, rule, next, |items| {
-        let ids: Vec<&str> = items.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
-        let mut out = live.buyable(&ids);
-        out.resize(ids.len(), false);
-        if let Some((set, settings)) = recheck {
-            let ask: Vec<&str> = items.iter().zip(&ids).zip(&out).filter(|((i, _), b)| **b && set.contains(i)).map(|((_, id), _)| *id).collect();
-            if !ask.is_empty() {
-                let yes = live.in_categories(&ask, &settings.repeatable);
-                for ((i, id), b) in items.iter().zip(&ids).zip(out.iter_mut()) {
-                    *b &= !set.contains(i) || yes.contains(*id);
+    let mut next = next;
+    collect_diverse_live(live, m, k, rule, recheck, |_, w, taken| next(w, taken))
+}
+
+/// [`collect_diverse`] whose ranking may ask the [`Live`] too (the demand weight's stock levels).
+fn collect_diverse_live(
+    live: &mut dyn Live,
+    m: &Model,
+    k: usize,
+    rule: Diversity,
+    recheck: Recheck<'_>,
+    mut next: impl FnMut(&mut dyn Live, usize, &[bool]) -> Vec<u32>,
+) -> Vec<u32> {
+    // the ranking and the stock check take turns with the one Live
+    let live = std::cell::RefCell::new(live);
+    pick_buyable(
+        &m.cat,
+        k,
+        rule,
+        |w, taken| next(&mut **live.borrow_mut(), w, taken),
+        |items| {
+            let mut live = live.borrow_mut();
+            let ids: Vec<&str> = items.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
+            let mut out = live.buyable(&ids);
+            out.resize(ids.len(), false);
+            if let Some((set, settings)) = recheck {
+                let ask: Vec<&str> = items.iter().zip(&ids).zip(&out).filter(|((i, _), b)| **b && set.contains(i)).map(|((_, id), _)| *id).collect();
+                if !ask.is_empty() {
+                    let yes = live.in_categories(&ask, &settings.repeatable);
+                    for ((i, id), b) in items.iter().zip(&ids).zip(out.iter_mut()) {
+                        *b &= !set.contains(i) || yes.contains(*id);
+                    }
                 }
             }
-        }
-        out
-    })
+            out
+        },
+    )
 }
 
 /// The first `k` buyable items of a fixed order, one variant per product group.
@@ -381,7 +403,8 @@ impl Pass<'_> {
         let chosen = {
             let scores = &mut *scores;
             let widened = &mut stats.widened;
-            collect_diverse(live, m, k, diversity(ctx, tuning), Some((&self.cust.recheck, self.ask.settings)), |w, taken| {
+            let demand = m.demand.as_ref().filter(|_| self.ask.placement.demand > 0.0 && self.ask.placement.demand.is_finite());
+            collect_diverse_live(live, m, k, diversity(ctx, tuning), Some((&self.cust.recheck, self.ask.settings)), |live, w, taken| {
                 let mut v = scores.next(w, taken);
                 if v.is_empty() && scores.sparse {
                     // the candidates ran out of buyable items: rank the whole catalogue
@@ -389,8 +412,17 @@ impl Pass<'_> {
                     *widened += 1;
                     v = scores.next(w, taken);
                 }
-                if !resolved.is_empty() && penalty > 0.0 {
+                let prefer = !resolved.is_empty() && penalty > 0.0;
+                if prefer {
                     scores.apply_preferences(m, resolved, penalty, &v);
+                }
+                // demand-aware ranking: the window's stock levels, read once per window
+                if let Some(d) = demand.filter(|_| !v.is_empty()) {
+                    let ids: Vec<&str> = v.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
+                    let available = live.available(&ids);
+                    scores.apply_demand(d, self.ask.placement.demand, req.now_ms, tuning.demand_lead_days, &v, &available);
+                }
+                if prefer || demand.is_some() {
                     v.sort_by(|a, b| scores.score(*b).total_cmp(&scores.score(*a)).then(a.cmp(b)));
                 }
                 v

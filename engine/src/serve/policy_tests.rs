@@ -25,12 +25,19 @@ struct Shop {
     preferences: Map<String, Value>,
     back: HashSet<String>,
     asked_buyable: usize,
+    /// units available (100 when not listed; 0 when out of stock)
+    units: HashMap<String, f64>,
+    asked_available: usize,
 }
 
 impl Live for Shop {
     fn buyable(&mut self, ids: &[&str]) -> Vec<bool> {
         self.asked_buyable += ids.len();
         ids.iter().map(|id| !self.out_of_stock.contains(*id)).collect()
+    }
+    fn available(&mut self, ids: &[&str]) -> Vec<f64> {
+        self.asked_available += ids.len();
+        ids.iter().map(|id| if self.out_of_stock.contains(*id) { 0.0 } else { self.units.get(*id).copied().unwrap_or(100.0) }).collect()
     }
     fn in_categories(&mut self, ids: &[&str], categories: &[String]) -> HashSet<String> {
         ids.iter().filter(|id| self.category_now.get(**id).is_some_and(|c| categories.contains(c))).map(|id| id.to_string()).collect()
@@ -286,7 +293,7 @@ fn back_in_stock_in_the_customers_size_says_so() {
 }
 
 fn checkout() -> Placement {
-    Placement { multipliers: [1.0, 3.0, 0.5, 1.0], session_boost: 3.0, complements_first: true, alternatives: false }
+    Placement { multipliers: [1.0, 3.0, 0.5, 1.0], session_boost: 3.0, complements_first: true, alternatives: false, demand: 0.0 }
 }
 
 #[test]
@@ -367,7 +374,7 @@ fn a_popular_add_on_of_the_cart_says_bought_together_at_every_hour() {
     let (s, t) = (settings(), Tuning::default());
     let c = ctx(json!({"cart": ["phone-2"], "placement": "checkout"}));
     // popularity weighs far more than co-occurrence here: the case is picked for its popularity
-    let placement = Placement { multipliers: [20.0, 0.2, 0.0, 0.0], session_boost: 1.0, complements_first: true, alternatives: false };
+    let placement = Placement { multipliers: [20.0, 0.2, 0.0, 0.0], session_boost: 1.0, complements_first: true, alternatives: false, demand: 0.0 };
     for h in 0..24 {
         let ask = Ask { customer_id: None, k: 4, ctx: &c, now_ms: MONDAY + h * HOUR, placement, settings: &s, tuning: &t };
         let list = policy::recommend(Some(&m), &ask, &Customer::default(), &mut Shop::default(), &mut Scores::default(), &mut Stats::default());
@@ -427,7 +434,7 @@ fn the_diversity_penalty_spreads_the_list_over_categories_and_never_leaves_it_sh
 fn an_abandoned_cart_page_offers_alternatives_to_the_cart_items_after_what_goes_with_them() {
     let m = shop_model();
     let (settings, tuning) = (settings(), Tuning::default());
-    let cart_page = Placement { multipliers: [1.0, 0.5, 3.0, 1.0], session_boost: 3.0, complements_first: true, alternatives: true };
+    let cart_page = Placement { multipliers: [1.0, 0.5, 3.0, 1.0], session_boost: 3.0, complements_first: true, alternatives: true, demand: 0.0 };
     let c = ctx(json!({"cart": ["phone-2"]}));
     for h in 0..24 {
         let now = MONDAY + h * HOUR;
@@ -444,5 +451,47 @@ fn an_abandoned_cart_page_offers_alternatives_to_the_cart_items_after_what_goes_
         // checkout fills with the same phones, but does not call them alternatives
         let at_checkout = serve(checkout());
         assert!(at_checkout.iter().all(|s| !s.reason.starts_with("an alternative")), "hour {h}: {at_checkout:?}");
+    }
+}
+
+/// Demand-aware ranking at checkout, every hour of a week: case-4 (the cart's best add-on) sells
+/// 10 a day and has 20 left, two days of cover, fewer than the three days an order takes to
+/// arrive; case-5 sells 5 a day with plenty left. With the placement's `demand` weight case-4
+/// goes below the other add-ons and case-5 comes first; without it (or without a forecast) the
+/// list is as before and no stock level is read.
+#[test]
+fn a_demand_weight_pushes_down_what_sells_out_before_delivery_and_lifts_demand_with_cover() {
+    let mut m = shop_model();
+    let n = m.cat.len();
+    let mut rows: Vec<(u32, [f32; 7])> = (0..n as u32).map(|i| (i, [1.0; 7])).collect();
+    rows[4].1 = [10.0; 7];
+    rows[5].1 = [5.0; 7];
+    let forecast = Demand::from_rows(n, rows);
+    let (s, t) = (settings(), Tuning::default());
+    let c = ctx(json!({"cart": ["phone-2"], "placement": "checkout"}));
+    let shop = || Shop { units: [("case-4".to_string(), 20.0), ("case-5".to_string(), 1000.0)].into_iter().collect(), ..Default::default() };
+    for h in 0..24 * 7 {
+        let now = MONDAY + h * HOUR;
+        let run = |m: &Model, weight: f32| {
+            let placement = Placement { demand: weight, ..checkout() };
+            let ask = Ask { customer_id: None, k: 6, ctx: &c, now_ms: now, placement, settings: &s, tuning: &t };
+            let mut live = shop();
+            let list = policy::recommend(Some(m), &ask, &Customer::default(), &mut live, &mut Scores::default(), &mut Stats::default());
+            (ids(&list).iter().map(|x| x.to_string()).collect::<Vec<_>>(), live.asked_available)
+        };
+        let (plain, asked) = run(&m, 0.0);
+        assert_eq!(&plain[..2], ["case-4", "charger-8"], "hour {h}: {plain:?}");
+        assert_eq!(asked, 0, "hour {h}: no stock level read without the weight");
+        let (no_forecast, asked) = run(&m, 1.0);
+        assert_eq!(no_forecast, plain, "hour {h}: a model without a forecast serves as before");
+        assert_eq!(asked, 0);
+        m.demand = Some(forecast.clone());
+        let (aware, asked) = run(&m, 1.0);
+        m.demand = None;
+        assert!(asked > 0, "hour {h}");
+        assert_eq!(aware[0], "case-5", "hour {h}: {aware:?}");
+        let at = |id: &str, l: &[String]| l.iter().position(|x| x == id).unwrap_or(usize::MAX);
+        assert!(at("case-4", &aware) > at("charger-8", &aware) && at("case-4", &aware) > at("case-4", &plain), "hour {h}: {aware:?}");
+        assert_eq!(aware.len(), 6);
     }
 }

@@ -190,6 +190,18 @@ fn load(model_id: i64) -> Model {
             }
             m.popularity = Some(p);
         }
+        // the demand forecast (models trained before 0.2.0 have none)
+        let rows = c.select("SELECT item_id, by_weekday FROM reco.item_demand WHERE model_id = $1", None, &[DatumWithOid::from(model_id)]).or_raise();
+        if !rows.is_empty() {
+            let mut forecast = Vec::with_capacity(rows.len());
+            for r in rows {
+                let Some(&i) = m.cat.index.get(&r.get::<String>(1).or_raise().unwrap_or_default()) else { continue };
+                let mut f = [0.0f32; 7];
+                f.iter_mut().zip(r.get::<Vec<Option<f32>>>(2).or_raise().unwrap_or_default()).for_each(|(a, b)| *a = b.unwrap_or(0.0));
+                forecast.push((i, f));
+            }
+            m.demand = Some(reco_engine::serve::Demand::from_rows(n, forecast));
+        }
         let rows = c
             .select(
                 "SELECT segment, item_id, score FROM reco.segment_popularity WHERE model_id = $1 ORDER BY segment, rank",

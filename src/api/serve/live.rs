@@ -37,6 +37,7 @@ pub fn tuning() -> Tuning {
         hnsw_min_items: gucs::HNSW_MIN_ITEMS.get().max(0) as usize,
         item_knn: gucs::ITEM_KNN.get(),
         ef_search: crate::api::hnsw::ef_search(),
+        demand_lead_days: gucs::DEMAND_LEAD_DAYS.get(),
     }
 }
 
@@ -70,7 +71,7 @@ fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Opt
         ($columns:literal, $from:literal) => {
             concat!(
                 "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                        p.session_boost, p.placement IS NOT NULL, p.complements_first, p.alternatives",
+                        p.session_boost, p.placement IS NOT NULL, p.complements_first, p.alternatives, p.demand",
                 $columns,
                 " FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
                 $from
@@ -96,16 +97,17 @@ fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Opt
     let f = |i: usize| r.get::<f32>(i).or_raise().unwrap_or(1.0);
     let mut out = Settings::default();
     if settings {
-        let kinds: Vec<Option<String>> = r.get(10).or_raise().unwrap_or_default();
-        let weights: Vec<Option<f64>> = r.get(11).or_raise().unwrap_or_default();
+        let kinds: Vec<Option<String>> = r.get(11).or_raise().unwrap_or_default();
+        let weights: Vec<Option<f64>> = r.get(12).or_raise().unwrap_or_default();
         out.weights = kinds.into_iter().zip(weights).filter_map(|(k, w)| Some((k?, w.unwrap_or(0.0)))).collect();
-        out.repeatable = r.get::<Vec<Option<String>>>(12).or_raise().unwrap_or_default().into_iter().flatten().collect();
+        out.repeatable = r.get::<Vec<Option<String>>>(13).or_raise().unwrap_or_default().into_iter().flatten().collect();
     }
     let placement = known.then(|| Placement {
         multipliers: [f(2), f(3), f(4), f(5)],
         session_boost: r.get::<f32>(6).or_raise().unwrap_or(1.0) as f64,
         complements_first: r.get::<bool>(8).or_raise().unwrap_or(false),
         alternatives: r.get::<bool>(9).or_raise().unwrap_or(false),
+        demand: r.get::<f32>(10).or_raise().unwrap_or(0.0),
     });
     (r.get::<i64>(1).or_raise(), placement, out)
 }
@@ -247,6 +249,24 @@ impl Live for SpiLive<'_, '_> {
         .into_iter()
         .collect();
         ids_in.iter().map(|id| ok.contains(*id)).collect()
+    }
+
+    fn available(&mut self, ids_in: &[&str]) -> Vec<f64> {
+        let rows = plans::select(
+            self.c,
+            "SELECT s.item_id, s.available FROM reco.stock s
+              WHERE s.item_id = ANY($1) AND s.available > 0 AND NOT s.backordered
+                AND NOT EXISTS (SELECT 1 FROM reco.items i WHERE i.item_id = s.item_id AND NOT i.active)",
+            &[DatumWithOid::from(ids_in.to_vec())],
+        )
+        .or_raise();
+        let mut units: HashMap<String, f64> = HashMap::new();
+        for r in rows {
+            if let (Some(id), Some(n)) = (r.get::<String>(1).or_raise(), r.get::<i32>(2).or_raise()) {
+                units.insert(id, f64::from(n));
+            }
+        }
+        ids_in.iter().map(|id| units.get(*id).copied().unwrap_or(0.0)).collect()
     }
 
     fn in_categories(&mut self, ids_in: &[&str], categories: &[String]) -> HashSet<String> {

@@ -128,6 +128,9 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
         let p = t.tuning.as_ref().map_or(p.clone(), |x| x.1.clone());
         let effective = p.to_json();
         store(model_id, &l, &t, &p, &mut progress);
+        progress("forecasting demand");
+        let forecast = crate::api::demand::store(model_id);
+        progress(&format!("demand forecast for {forecast} items"));
         let (_, peak) = memory(false);
         let metrics = metrics_json(kind, &t, &p);
         Spi::run_with_args(

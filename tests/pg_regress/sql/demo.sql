@@ -23,5 +23,10 @@ GROUP BY a, b, n.n ORDER BY a;
 -- the clickstream has views, cart adds and returns with reasons
 SELECT kind, count(*) > 0 AS present FROM reco.events GROUP BY kind ORDER BY kind;
 SELECT count(*) > 0 AS returns_with_reason FROM reco.events WHERE kind = 'return' AND context ? 'reason';
+-- the demand forecast against the naive ones on the demo's sales (sparse: a few units a day
+-- per category, with a weekend lift), over the last eight weeks: per item and day against "the
+-- same day last week", per item and week against "last week's units"
+SELECT count(*) AS weeks, sum(wape * units) < sum(wape_naive * units) AS daily_better, sum(wape_week * units) < sum(wape_week_naive * units) AS weekly_better
+FROM reco.demand_backtest(weeks => 8);
 SELECT try($$SELECT reco.load_demo('small')$$);
 SELECT try($$SELECT reco.load_demo('galactic')$$);

@@ -45,7 +45,7 @@ SELECT context ->> 'experiment' AS experiment, context ->> 'arm' AS arm FROM rec
 
 -- the report: 4 000 logged lists, clicks planted at 10% for control and 13% for b; cart adds
 -- the same in both; a purchase rate too small to tell
-TRUNCATE reco.recommendations;
+TRUNCATE reco.recommendations RESTART IDENTITY;
 INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
 SELECT 'u' || i, 'checkout', '{case}', '{1}', jsonb_build_object('experiment', 'checkout_weights', 'arm', reco.experiment_arm('checkout_weights', 'u' || i)),
        '2026-03-01'

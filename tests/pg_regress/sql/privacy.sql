@@ -30,7 +30,7 @@ SELECT try($$SELECT reco.pseudonym(NULL)$$);
 SELECT reco.ingest_order(channel, payload) FROM fixtures WHERE channel IN ('amazon', 'shopify') ORDER BY 1;
 SELECT o.order_id, o.customer_id, o.email AS order_email, c.email AS identity_email
 FROM reco.orders o JOIN reco.customers c USING (customer_id) ORDER BY 1;
-SELECT DISTINCT e.customer_id FROM reco.events e JOIN reco.orders o USING (order_id);
+SELECT DISTINCT e.customer_id FROM reco.events e JOIN reco.orders o USING (order_id) ORDER BY 1;
 
 -- a channel configured to pseudonymize every id (a loyalty card number)
 INSERT INTO reco.pseudonymized_channels (channel) VALUES ('pos');
