@@ -191,6 +191,24 @@ pub fn has_shard_key() -> bool {
     ok
 }
 
+/// Whether the installed SQL has the demand forecast (reco.item_demand and
+/// reco.placement_weights.demand, 0.2.0; both come in the same update). A 0.2.0 library on
+/// 0.1.0 SQL, before ALTER EXTENSION pg_reco UPDATE, trains and serves without it. Remembered
+/// for the backend once true.
+pub fn has_demand() -> bool {
+    thread_local! { static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) }; }
+    if SEEN.get() {
+        return true;
+    }
+    // SAFETY: catalog lookups by name on the backend's thread; missing relations give InvalidOid
+    let ok = unsafe {
+        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
+        ns != pg_sys::InvalidOid && pg_sys::get_relname_relid(c"item_demand".as_ptr(), ns) != pg_sys::InvalidOid
+    };
+    SEEN.set(ok);
+    ok
+}
+
 /// Whether pg_reco's tables are distributed on a Citus cluster (reco.distribute() ran,
 /// docs/citus.md). Remembered for the backend once true.
 pub fn distributed() -> bool {

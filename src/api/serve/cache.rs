@@ -190,9 +190,13 @@ fn load(model_id: i64) -> Model {
             }
             m.popularity = Some(p);
         }
-        // the demand forecast (models trained before 0.2.0 have none)
-        let rows = c.select("SELECT item_id, by_weekday FROM reco.item_demand WHERE model_id = $1", None, &[DatumWithOid::from(model_id)]).or_raise();
-        if !rows.is_empty() {
+        // the demand forecast (models trained before 0.2.0 have none; SQL from before it has no table)
+        let rows = if crate::api::has_demand() {
+            Some(c.select("SELECT item_id, by_weekday FROM reco.item_demand WHERE model_id = $1", None, &[DatumWithOid::from(model_id)]).or_raise())
+        } else {
+            None
+        };
+        if let Some(rows) = rows.filter(|r| !r.is_empty()) {
             let mut forecast = Vec::with_capacity(rows.len());
             for r in rows {
                 let Some(&i) = m.cat.index.get(&r.get::<String>(1).or_raise().unwrap_or_default()) else { continue };

@@ -67,30 +67,35 @@ pub fn deployed_or_neutral(c: &SpiClient<'_>, placement: &str, settings: bool) -
 /// The statement behind [`deployed`]: the placement's row, or None when there is none.
 fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Option<Placement>, Settings) {
     // the placement's row; with `settings`, the weights and repeatable categories too
+    // (`demand`: the column, or 0 on SQL from before it, ahead of ALTER EXTENSION UPDATE)
     macro_rules! deployed_sql {
-        ($columns:literal, $from:literal) => {
+        ($demand:literal, $columns:literal, $from:literal) => {
             concat!(
                 "SELECT (SELECT model_id FROM reco.models WHERE status = 'deployed'), p.popularity, p.cooccurrence, p.content, p.als,
-                        p.session_boost, p.placement IS NOT NULL, p.complements_first, p.alternatives, p.demand",
+                        p.session_boost, p.placement IS NOT NULL, p.complements_first, p.alternatives, ",
+                $demand,
                 $columns,
                 " FROM (SELECT $1::text AS placement) x LEFT JOIN reco.placement_weights p ON p.placement = x.placement",
                 $from
             )
         };
     }
-    let rows = plans::select(
-        c,
-        if settings {
+    macro_rules! with_settings {
+        ($demand:literal) => {
             deployed_sql!(
+                $demand,
                 ", w.kinds, w.weights, (SELECT array_agg(category) FROM reco.category_settings WHERE repeatable)",
                 ", (SELECT array_agg(kind) AS kinds, array_agg(weight) AS weights FROM reco.event_weights) w"
             )
-        } else {
-            deployed_sql!("", "")
-        },
-        &[DatumWithOid::from(placement)],
-    )
-    .or_raise();
+        };
+    }
+    let sql = match (settings, crate::api::has_demand()) {
+        (true, true) => with_settings!("p.demand"),
+        (true, false) => with_settings!("0::real"),
+        (false, true) => deployed_sql!("p.demand", "", ""),
+        (false, false) => deployed_sql!("0::real", "", ""),
+    };
+    let rows = plans::select(c, sql, &[DatumWithOid::from(placement)]).or_raise();
     let r = rows.first();
     let known = r.get::<bool>(7).or_raise().unwrap_or(false);
     // a NULL multiplier (the columns are NOT NULL; a row edited by hand) counts as 1

@@ -128,9 +128,12 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
         let p = t.tuning.as_ref().map_or(p.clone(), |x| x.1.clone());
         let effective = p.to_json();
         store(model_id, &l, &t, &p, &mut progress);
-        progress("forecasting demand");
-        let forecast = crate::api::demand::store(model_id);
-        progress(&format!("demand forecast for {forecast} items"));
+        // (not on SQL from before the forecast, ahead of ALTER EXTENSION UPDATE)
+        if crate::api::has_demand() {
+            progress("forecasting demand");
+            let forecast = crate::api::demand::store(model_id);
+            progress(&format!("demand forecast for {forecast} items"));
+        }
         let (_, peak) = memory(false);
         let metrics = metrics_json(kind, &t, &p);
         Spi::run_with_args(
