@@ -143,9 +143,17 @@ CREATE TABLE reco.experiment_units (
     experiment  text COLLATE "C" NOT NULL,
     arm         text COLLATE "C" NOT NULL,
     unit        text COLLATE "C" NOT NULL,
+    lists       bigint NOT NULL DEFAULT 0,
+    click       bigint NOT NULL DEFAULT 0,
+    cart_add    bigint NOT NULL DEFAULT 0,
+    purchase    bigint NOT NULL DEFAULT 0,
+    email_open  bigint NOT NULL DEFAULT 0,
+    email_click bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (experiment, arm, unit)
 );
-COMMENT ON TABLE reco.experiment_units IS 'The units (customer id, or session id for anonymous traffic) an experiment''s arm has logged lists for, for the sample-ratio test. reco.forget_customer removes a customer''s.';
+COMMENT ON TABLE reco.experiment_units IS 'The units (customer id, or session id for anonymous traffic) an experiment''s arm has logged lists for, '
+    'with how many lists and how many of those had a click, cart add, purchase, open or e-mail click: the sample-ratio test '
+    'and the variance of each rate over units (a customer''s lists are not independent trials). reco.forget_customer removes a customer''s.';
 CREATE TABLE reco.experiment_successes (
     rec_id      bigint NOT NULL,
     kind        text COLLATE "C" NOT NULL,
@@ -174,13 +182,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM new_lists l WHERE l.context ? 'experiment') THEN
         RETURN NULL;
     END IF;
-    INSERT INTO reco.experiment_units (experiment, arm, unit)
-    SELECT DISTINCT l.context ->> 'experiment', l.context ->> 'arm', coalesce(l.customer_id, l.session_id)
+    INSERT INTO reco.experiment_units AS u (experiment, arm, unit, lists)
+    SELECT l.context ->> 'experiment', l.context ->> 'arm', coalesce(l.customer_id, l.session_id), count(*)
     FROM new_lists l
     WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL AND coalesce(l.customer_id, l.session_id) IS NOT NULL
-    ON CONFLICT DO NOTHING;
+    GROUP BY 1, 2, 3
+    ON CONFLICT (experiment, arm, unit) DO UPDATE SET lists = u.lists + excluded.lists;
     WITH l AS (
-        SELECT l.rec_id, l.context ->> 'experiment' AS e, l.context ->> 'arm' AS a FROM new_lists l
+        SELECT l.rec_id, l.context ->> 'experiment' AS e, l.context ->> 'arm' AS a, coalesce(l.customer_id, l.session_id) AS unit FROM new_lists l
         WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL),
     s AS (
         -- one probe of the rec_id index per list
@@ -189,7 +198,18 @@ BEGIN
         FROM l, LATERAL (SELECT DISTINCT ev.kind FROM reco.events ev
                          WHERE ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
                            AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) k
-        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind),
+        ON CONFLICT DO NOTHING RETURNING rec_id, experiment, arm, kind),
+    -- each new success counted for its list's unit (the unit is not kept with the success)
+    per_unit AS (
+        UPDATE reco.experiment_units u
+           SET click = u.click + x.click, cart_add = u.cart_add + x.cart_add, purchase = u.purchase + x.purchase,
+               email_open = u.email_open + x.email_open, email_click = u.email_click + x.email_click
+          FROM (SELECT s.experiment, s.arm, s.unit, count(*) FILTER (WHERE s.kind = 'click') AS click,
+                       count(*) FILTER (WHERE s.kind = 'cart_add') AS cart_add, count(*) FILTER (WHERE s.kind = 'purchase') AS purchase,
+                       count(*) FILTER (WHERE s.kind = 'email_open') AS email_open, count(*) FILTER (WHERE s.kind = 'email_click') AS email_click
+                  FROM (SELECT s.experiment, s.arm, s.kind, l.unit FROM s JOIN l ON l.rec_id = s.rec_id) s
+                 WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
+         WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit),
     d AS (
         SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY l.e, l.a
         UNION ALL
@@ -211,17 +231,30 @@ BEGIN
                    AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) THEN
         RETURN NULL;
     END IF;
-    WITH s AS (
+    WITH h AS MATERIALIZED (
         -- one probe of the lists' primary key per rec_id
-        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm)
-        SELECT h.rec_id, h.kind, x.context ->> 'experiment', x.context ->> 'arm'
+        SELECT q.rec_id, q.kind, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a, coalesce(x.customer_id, x.session_id) AS unit
         FROM (SELECT DISTINCT (ev.context ->> 'rec_id')::pg_catalog.int8 AS rec_id, ev.kind FROM new_events ev
               WHERE ev.context ? 'rec_id' AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
                 -- the report matches rec_ids as text: '007' is not list 7
-                AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$') h
-        JOIN reco.recommendations x ON x.rec_id = h.rec_id
-        WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL
-        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind)
+                AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$') q
+        JOIN reco.recommendations x ON x.rec_id = q.rec_id
+        WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL),
+    s AS (
+        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm)
+        SELECT h.rec_id, h.kind, h.e, h.a FROM h
+        ON CONFLICT DO NOTHING RETURNING rec_id, experiment, arm, kind),
+    -- each new success counted for its list's unit (the unit is not kept with the success)
+    per_unit AS (
+        UPDATE reco.experiment_units u
+           SET click = u.click + x.click, cart_add = u.cart_add + x.cart_add, purchase = u.purchase + x.purchase,
+               email_open = u.email_open + x.email_open, email_click = u.email_click + x.email_click
+          FROM (SELECT s.experiment, s.arm, s.unit, count(*) FILTER (WHERE s.kind = 'click') AS click,
+                       count(*) FILTER (WHERE s.kind = 'cart_add') AS cart_add, count(*) FILTER (WHERE s.kind = 'purchase') AS purchase,
+                       count(*) FILTER (WHERE s.kind = 'email_open') AS email_open, count(*) FILTER (WHERE s.kind = 'email_click') AS email_click
+                  FROM (SELECT s.experiment, s.arm, s.kind, h.unit FROM s JOIN h ON h.rec_id = s.rec_id AND h.kind = s.kind) s
+                 WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
+         WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit)
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
     SELECT s.experiment, s.arm, s.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s
     GROUP BY s.experiment, s.arm, s.kind
@@ -240,6 +273,8 @@ BEGIN
         DELETE FROM reco.experiment_units;
     ELSE
         DELETE FROM reco.experiment_tallies WHERE metric <> 'trials';
+        UPDATE reco.experiment_units SET click = 0, cart_add = 0, purchase = 0, email_open = 0, email_click = 0
+         WHERE click + cart_add + purchase + email_open + email_click > 0;
     END IF;
     DELETE FROM reco.experiment_successes;
     RETURN NULL;
@@ -325,16 +360,40 @@ BEGIN
         SELECT l.arm, h.kind, count(*) FROM hits h JOIN lists l ON l.rec_id = h.rec_id GROUP BY l.arm, h.kind
         UNION ALL
         SELECT t.arm, t.metric, sum(t.n)::bigint FROM reco.experiment_tallies t WHERE tallied AND t.experiment = e.name GROUP BY t.arm, t.metric),
+    -- per arm and metric, sums over units of their lists t and lists with a success s: units,
+    -- Σt, Σs, Σt², Σs², Σst (the rates' variance over units, a customer's lists going together)
+    per_unit AS MATERIALIZED (
+        SELECT u.arm, u.unit, u.lists::float8 AS t, u.click::float8 AS click, u.cart_add::float8 AS cart_add,
+               u.purchase::float8 AS purchase, u.email_open::float8 AS email_open, u.email_click::float8 AS email_click
+        FROM reco.experiment_units u WHERE tallied AND u.experiment = e.name
+        UNION ALL
+        SELECT l.arm, l.unit, count(*)::float8, count(*) FILTER (WHERE h.click)::float8, count(*) FILTER (WHERE h.cart_add)::float8,
+               count(*) FILTER (WHERE h.purchase)::float8, count(*) FILTER (WHERE h.email_open)::float8, count(*) FILTER (WHERE h.email_click)::float8
+        FROM lists l
+        LEFT JOIN (SELECT x.rec_id, bool_or(x.kind = 'click') AS click, bool_or(x.kind = 'cart_add') AS cart_add, bool_or(x.kind = 'purchase') AS purchase,
+                          bool_or(x.kind = 'email_open') AS email_open, bool_or(x.kind = 'email_click') AS email_click
+                   FROM hits x GROUP BY x.rec_id) h ON h.rec_id = l.rec_id
+        WHERE l.unit IS NOT NULL GROUP BY l.arm, l.unit),
+    moments AS MATERIALIZED (
+        SELECT p.arm, k.metric, ARRAY[count(*)::float8, sum(p.t), sum(k.s), sum(p.t * p.t), sum(k.s * k.s), sum(k.s * p.t)] AS m
+        FROM per_unit p
+        CROSS JOIN LATERAL (VALUES ('click', p.click), ('cart_add', p.cart_add), ('purchase', p.purchase),
+                                   ('email_open', p.email_open), ('email_click', p.email_click)) k(metric, s)
+        WHERE k.metric = ANY (metrics)
+        GROUP BY p.arm, k.metric),
     counts AS (
         SELECT a.arm, a.weight, a.o, m.metric,
                coalesce((SELECT p.units FROM per_arm p WHERE p.arm = a.arm), 0) AS units,
                coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = 'trials'), 0) AS trials,
-               coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = m.metric), 0) AS successes
+               coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = m.metric), 0) AS successes,
+               coalesce((SELECT x.m FROM moments x WHERE x.arm = a.arm AND x.metric = m.metric), ARRAY[0, 0, 0, 0, 0, 0]::float8[]) AS moments
         FROM arms a CROSS JOIN unnest(metrics) WITH ORDINALITY m(metric, mo)),
     grouped AS (
         SELECT c.metric, array_agg(c.arm ORDER BY c.o) AS arms, array_agg(c.weight ORDER BY c.o) AS weights,
                array_agg(c.units ORDER BY c.o) AS units, array_agg(c.trials ORDER BY c.o) AS trials,
-               array_agg(c.successes ORDER BY c.o) AS successes
+               array_agg(c.successes ORDER BY c.o) AS successes,
+               -- (one flat array, six values per arm in arm order)
+               (SELECT array_agg(v.x ORDER BY c2.o, v.i) FROM counts c2, unnest(c2.moments) WITH ORDINALITY v(x, i) WHERE c2.metric = c.metric) AS moments
         FROM counts c GROUP BY c.metric)
     SELECT g.metric, s.arm, c.units, c.trials, c.successes, s.rate, s.rate_low, s.rate_high, s.diff, s.diff_low, s.diff_high,
            s.relative, s.p_value, s.p_adjusted, s.p_sequential, s.mde, s.underpowered, s.srm_p,
@@ -345,7 +404,7 @@ BEGIN
                 WHEN s.p_adjusted < alpha THEN CASE WHEN s.diff > 0 THEN 'better' ELSE 'worse' END
                 ELSE 'no difference detected' END
     FROM grouped g
-    CROSS JOIN LATERAL reco._experiment_stats(g.arms, g.weights, g.units, g.trials, g.successes, e.planned_units, alpha) s
+    CROSS JOIN LATERAL reco._experiment_stats(g.arms, g.weights, g.units, g.trials, g.successes, e.planned_units, alpha, g.moments) s
     JOIN counts c ON c.metric = g.metric AND c.arm = s.arm
     ORDER BY array_position(metrics, g.metric), c.o;
 END $$;
@@ -356,10 +415,10 @@ COMMENT ON FUNCTION reco.experiment_report(text, text, double precision) IS 'The
 REVOKE ALL ON FUNCTION reco._experiments_check(), reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
     reco.experiment_report(text, text, double precision),
     reco._assign(text, text, double precision[]),
-    reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) FROM PUBLIC;
+    reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision, double precision[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco._experiment(text), reco.experiment_arm(text, text), reco.experiment_report(text, double precision),
     reco.experiment_report(text, text, double precision), reco._assign(text, text, double precision[]),
-    reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision) TO reco_reader, reco_reporting;
+    reco._experiment_stats(text[], double precision[], bigint[], bigint[], bigint[], bigint, double precision, double precision[]) TO reco_reader, reco_reporting;
 GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
 -- the tallies: written by the owner's definer triggers and forget_customer, read by the report
 -- (the owner first, so the privileges recorded for the extension name it, as a fresh install's do)

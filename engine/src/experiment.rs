@@ -140,14 +140,84 @@ pub fn normal_quantile(p: f64) -> f64 {
     x - u / (1.0 + x * u / 2.0)
 }
 
+/// Per arm and metric, sums over the arm's units (customers, or sessions): with `t` a unit's
+/// lists and `s` those of them with a success, the number of units `n`, Σt, Σs, Σt², Σs² and Σst.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct UnitMoments {
+    pub n: f64,
+    pub t: f64,
+    pub s: f64,
+    pub tt: f64,
+    pub ss: f64,
+    pub st: f64,
+}
+
+impl UnitMoments {
+    /// One unit's counts added.
+    pub fn add(&mut self, t: f64, s: f64) {
+        self.n += 1.0;
+        self.t += t;
+        self.s += s;
+        self.tt += t * t;
+        self.ss += s * s;
+        self.st += s * t;
+    }
+}
+
+/// The design effect of a rate over units that saw several lists each: the variance of Σs ÷ Σt
+/// over units (the delta method for a ratio of per-unit sums, the unit being what is randomized)
+/// ÷ the binomial variance that takes every list as independent. The lists of one customer are
+/// clicked together (one who clicks one list tends to click the next), so the binomial variance
+/// is too small when units see several lists and a z-test on lists rejects too often. 1 when every
+/// unit saw one list (the two variances agree), when there is too little to tell (fewer than two
+/// units, a rate of 0 or 1); never below 1 (a negative correlation between a unit's lists is not
+/// assumed to help).
+pub fn design_effect(m: &UnitMoments) -> f64 {
+    let (n, t, s) = (m.n, m.t, m.s.min(m.t));
+    if n.is_nan() || t.is_nan() || n < 2.0 || t <= n {
+        return 1.0;
+    }
+    let r = s / t;
+    if r <= 0.0 || r >= 1.0 {
+        return 1.0;
+    }
+    // Σ (s_u − r t_u)², with the small-sample factor n ÷ (n − 1)
+    let resid = (m.ss - 2.0 * r * m.st + r * r * m.tt).max(0.0) * n / (n - 1.0);
+    let var_units = resid / (t * t);
+    let var_binomial = r * (1.0 - r) / t;
+    let d = var_units / var_binomial;
+    if d.is_finite() {
+        d.max(1.0)
+    } else {
+        1.0
+    }
+}
+
+/// Counts shrunk by a design effect `d`: the binomial figures (Wilson interval, z-test, MDE,
+/// always-valid p) computed on `x ÷ d` of `n ÷ d` have the variance of the clustered rate.
+pub fn effective(x: u64, n: u64, d: f64) -> (u64, u64) {
+    if d.is_nan() || d <= 1.0 || !d.is_finite() {
+        return (x, n);
+    }
+    let ne = (n as f64 / d).round().max(1.0);
+    let xe = (x.min(n) as f64 / d).round().min(ne);
+    (xe as u64, ne as u64)
+}
+
 /// The Wilson score interval of `successes` out of `n` at confidence 1 − α; None for n = 0.
 pub fn wilson(successes: u64, n: u64, alpha: f64) -> Option<(f64, f64)> {
+    wilson_clustered(successes, n, alpha, 1.0)
+}
+
+/// [`wilson`] for a rate whose variance is `d` times the binomial one ([`design_effect`]): the
+/// interval of `n ÷ d` independent trials about the rate as counted.
+pub fn wilson_clustered(successes: u64, n: u64, alpha: f64, d: f64) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
     let z = normal_quantile(1.0 - alpha / 2.0);
-    let (x, n) = (successes.min(n) as f64, n as f64);
-    let p = x / n;
+    let p = successes.min(n) as f64 / n as f64;
+    let n = n as f64 / if d.is_finite() { d.max(1.0) } else { 1.0 };
     let den = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / den;
     let half = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt() / den;
@@ -169,15 +239,22 @@ pub struct Comparison {
 
 /// Compares `x1` of `n1` (the arm) with `x0` of `n0` (control); None when either n is 0.
 pub fn compare(x1: u64, n1: u64, x0: u64, n0: u64, alpha: f64) -> Option<Comparison> {
+    compare_clustered(x1, n1, x0, n0, alpha, [1.0, 1.0])
+}
+
+/// [`compare`] for rates whose variances are `d[0]` (the arm) and `d[1]` (control) times the
+/// binomial ones ([`design_effect`]).
+pub fn compare_clustered(x1: u64, n1: u64, x0: u64, n0: u64, alpha: f64, d: [f64; 2]) -> Option<Comparison> {
     if n1 == 0 || n0 == 0 {
         return None;
     }
     let (p1, p0) = (x1.min(n1) as f64 / n1 as f64, x0.min(n0) as f64 / n0 as f64);
-    let (a, b) = (n1 as f64, n0 as f64);
+    let d = d.map(|d| if d.is_finite() { d.max(1.0) } else { 1.0 });
+    let (a, b) = (n1 as f64 / d[0], n0 as f64 / d[1]);
     let diff = p1 - p0;
     let z_crit = normal_quantile(1.0 - alpha / 2.0);
     let se = (p1 * (1.0 - p1) / a + p0 * (1.0 - p0) / b).sqrt();
-    let pooled = (x1.min(n1) + x0.min(n0)) as f64 / (a + b);
+    let pooled = (x1.min(n1) + x0.min(n0)) as f64 / (n1 + n0) as f64;
     let se0 = (pooled * (1.0 - pooled) * (1.0 / a + 1.0 / b)).sqrt();
     let z = if se0 > 0.0 { diff / se0 } else { 0.0 };
     Some(Comparison {

@@ -19,7 +19,11 @@ fn assign(salt: &str, unit: &str, weights: Vec<Option<f64>>) -> Option<i32> {
 /// Wilson interval, the difference to control with its interval and relative size, the
 /// two-proportion z-test p-value and its Holm adjustment over the arms, the minimum detectable
 /// effect at the current sizes (power 0.8), whether the planned units are not reached, and the
-/// sample-ratio-mismatch p-value of the units against the weights.
+/// sample-ratio-mismatch p-value of the units against the weights. `moments` holds, per arm, six
+/// sums over its units (`ex::UnitMoments`: units, lists, lists with a success, and the sums of
+/// their squares and product): the intervals, tests and MDE then use the variance over units
+/// (`ex::design_effect`) instead of taking every list as independent; NULL (or a NULL arm) takes
+/// them as independent.
 #[allow(clippy::type_complexity, clippy::too_many_arguments)]
 #[pg_extern(immutable, parallel_safe, name = "_experiment_stats")]
 fn experiment_stats(
@@ -30,6 +34,7 @@ fn experiment_stats(
     successes: Vec<Option<i64>>,
     planned_units: Option<i64>,
     alpha: f64,
+    moments: default!(Option<Vec<Option<f64>>>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -57,14 +62,42 @@ fn experiment_stats(
         raise(Error::invalid(format!("alpha is {alpha}, not between 0 and 1")).hint("0.05 for 95% intervals"));
     }
     let n = |v: &[Option<i64>], i: usize| v[i].unwrap_or(0).max(0) as u64;
+    let moments = moments.unwrap_or_default();
+    if !moments.is_empty() && moments.len() != 6 * k {
+        raise(
+            Error::invalid(format!("moments holds {} values, not 6 per arm ({})", moments.len(), 6 * k)).hint("units, lists, successes, Σt², Σs², Σst per arm"),
+        );
+    }
+    // per arm, the design effect, and the effective (successes, trials) for the MDE and the
+    // always-valid p-value
+    let design: Vec<f64> = (0..k)
+        .map(|i| {
+            let m = moments.get(6 * i..6 * i + 6).and_then(|v| {
+                let v: Vec<f64> = v.iter().map(|x| x.filter(|x| x.is_finite())).collect::<Option<_>>()?;
+                Some(ex::UnitMoments { n: v[0], t: v[1], s: v[2], tt: v[3], ss: v[4], st: v[5] })
+            });
+            m.as_ref().map_or(1.0, ex::design_effect)
+        })
+        .collect();
+    let effective: Vec<(u64, u64)> = (0..k).map(|i| ex::effective(n(&successes, i), n(&trials, i), design[i])).collect();
+    let xs = |i: usize| effective[i].0;
+    let ns = |i: usize| effective[i].1;
     let srm = ex::sample_ratio_mismatch(&(0..k).map(|i| n(&units, i)).collect::<Vec<_>>(), &weights.iter().map(|w| w.unwrap_or(0.0)).collect::<Vec<_>>())
         .map(|(_, p)| p);
     let cmp: Vec<Option<ex::Comparison>> =
-        (0..k).map(|i| if i == 0 { None } else { ex::compare(n(&successes, i), n(&trials, i), n(&successes, 0), n(&trials, 0), alpha) }).collect();
+        (0..k)
+            .map(|i| {
+                if i == 0 {
+                    None
+                } else {
+                    ex::compare_clustered(n(&successes, i), n(&trials, i), n(&successes, 0), n(&trials, 0), alpha, [design[i], design[0]])
+                }
+            })
+            .collect();
     let raw: Vec<f64> = cmp.iter().flatten().map(|c| c.p_value).collect();
     let mut adjusted = ex::holm(&raw).into_iter();
     // the always-valid p-values, Holm-adjusted over the arms as the z-test's are
-    let sequential: Vec<f64> = (1..k).filter_map(|i| ex::always_valid_p(n(&successes, i), n(&trials, i), n(&successes, 0), n(&trials, 0))).collect();
+    let sequential: Vec<f64> = (1..k).filter_map(|i| ex::always_valid_p(xs(i), ns(i), xs(0), ns(0))).collect();
     let mut sequential = ex::holm(&sequential).into_iter();
     let p0 = (n(&trials, 0) > 0).then(|| n(&successes, 0) as f64 / n(&trials, 0) as f64);
     let planned = planned_units.unwrap_or(0).max(0) as u64;
@@ -72,9 +105,9 @@ fn experiment_stats(
     let rows: Vec<_> = (0..k)
         .map(|i| {
             let (x, t) = (n(&successes, i), n(&trials, i));
-            let wil = ex::wilson(x, t, alpha);
+            let wil = ex::wilson_clustered(x, t, alpha, design[i]);
             let c = cmp[i];
-            let mde = if i == 0 { None } else { p0.and_then(|p| ex::min_detectable_effect(p, t, n(&trials, 0), alpha, 0.8)) };
+            let mde = if i == 0 { None } else { p0.and_then(|p| ex::min_detectable_effect(p, ns(i), ns(0), alpha, 0.8)) };
             (
                 arms[i].clone().unwrap_or_default(),
                 (t > 0).then(|| x.min(t) as f64 / t as f64),

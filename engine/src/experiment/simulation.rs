@@ -136,3 +136,63 @@ fn the_always_valid_p_value_stays_honest_when_the_report_is_read_every_day() {
     eprintln!("+20% read 40 times: the always-valid p-value found it in {found} of {RUNS} runs");
     assert!(found as f64 / RUNS as f64 >= 0.5, "found {found}");
 }
+
+/// One A/A run where each unit sees several lists (1 to 8) and has its own click propensity (a
+/// Beta-like spread around 10%): per arm the lists, the lists clicked, the units and the per-unit
+/// moments the report keeps.
+fn clustered(salt: &str, units: usize, rng: &mut StdRng) -> ([u64; 2], [u64; 2], [u64; 2], [UnitMoments; 2]) {
+    let (mut x, mut n, mut u_n) = ([0u64; 2], [0u64; 2], [0u64; 2]);
+    let mut m = [UnitMoments::default(); 2];
+    for u in 0..units {
+        let id = format!("demo-c{u:07}");
+        let Some(arm) = assign(salt, &id, &[1.0, 1.0]) else { unreachable!("positive weights") };
+        // most units rarely click, a few click most lists: mean 10%
+        let p: f64 = if rng.random::<f64>() < 0.1 { 0.55 } else { 0.05 };
+        let lists = rng.random_range(1..=8u64);
+        let clicked = (0..lists).filter(|_| rng.random::<f64>() < p).count() as u64;
+        n[arm] += lists;
+        x[arm] += clicked;
+        u_n[arm] += 1;
+        m[arm].add(lists as f64, clicked as f64);
+    }
+    (x, n, u_n, m)
+}
+
+/// Customers who see several lists: a z-test that takes every list as independent rejects a true
+/// A/A far more often than 5%; with the design effect from the per-unit moments it is back near
+/// 5%. One list per unit gives a design effect of exactly 1.
+#[test]
+fn several_lists_per_customer_keep_the_false_positive_rate_near_five_percent() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (mut naive, mut adjusted) = (0, 0);
+    let mut effects = Vec::new();
+    for r in 0..RUNS {
+        let (x, n, units, m) = clustered(&format!("cl-{r}"), 3000, &mut rng);
+        let c = compare(x[1], n[1], x[0], n[0], 0.05).expect("lists");
+        naive += usize::from(c.p_value < 0.05);
+        let d = [0, 1].map(|a| design_effect(&m[a]));
+        assert_eq!((m[0].n + m[1].n) as u64, units[0] + units[1]);
+        effects.push(d[0]);
+        let c = compare_clustered(x[1], n[1], x[0], n[0], 0.05, [d[1], d[0]]).expect("lists");
+        adjusted += usize::from(c.p_value < 0.05);
+    }
+    effects.sort_by(f64::total_cmp);
+    let (naive_rate, adjusted_rate) = (naive as f64 / RUNS as f64, adjusted as f64 / RUNS as f64);
+    eprintln!(
+        "clustered A/A: lists as independent {naive} of {RUNS}, with the design effect {adjusted} of {RUNS}; median design effect {:.2}",
+        effects[RUNS / 2]
+    );
+    assert!(naive_rate > 0.12, "the naive test should over-reject here: {naive_rate}");
+    assert!((0.015..=0.09).contains(&adjusted_rate), "adjusted false-positive rate {adjusted_rate}");
+    // one list per unit: the moments give exactly the binomial variance
+    let mut one = UnitMoments::default();
+    (0..100).for_each(|u| one.add(1.0, f64::from(u8::from(u % 10 == 0))));
+    assert_eq!(design_effect(&one), 1.0);
+    assert_eq!(design_effect(&UnitMoments::default()), 1.0);
+    // every unit's lists all clicked or none: as many independent trials as units
+    let mut all_or_none = UnitMoments::default();
+    (0..100).for_each(|u| all_or_none.add(4.0, if u % 10 == 0 { 4.0 } else { 0.0 }));
+    assert!((design_effect(&all_or_none) - 4.0 * 100.0 / 99.0).abs() < 1e-9, "{}", design_effect(&all_or_none));
+    assert_eq!(effective(10, 100, 1.0), (10, 100));
+    assert_eq!(effective(10, 100, 2.0), (5, 50));
+}

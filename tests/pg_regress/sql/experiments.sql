@@ -191,5 +191,40 @@ RESET ROLE;
 SET ROLE reco_admin;
 UPDATE reco.experiments SET stops_at = '2026-04-01' WHERE name = 'checkout_weights';
 RESET ROLE;
+-- Customers who see several lists: a customer's lists are clicked together, so the report's
+-- variance is over customers, not lists. 400 customers of a cart experiment see 5 lists each;
+-- one in ten clicks every list, the others none
+INSERT INTO reco.experiments (name, surface, arms, salt, starts_at) VALUES ('repeat', 'cart',
+    '[{"name": "control", "weight": 1}, {"name": "b", "weight": 1}]', 'salt-r', '2026-01-01');
+INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
+SELECT 'r' || i, 'cart', '{case}', '{1}', jsonb_build_object('experiment', 'repeat', 'arm', reco.experiment_arm('repeat', 'r' || i)), '2026-03-01'
+FROM generate_series(1, 400) i, generate_series(1, 5) v;
+INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
+SELECT r.customer_id, 'case', 'click', '2026-03-01 01:00+00', jsonb_build_object('rec_id', r.rec_id)
+FROM reco.recommendations r WHERE r.context ->> 'experiment' = 'repeat' AND substr(r.customer_id, 2)::int % 10 = 0;
+-- (a second click on a clicked list is not a second success, for the unit either)
+INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
+SELECT r.customer_id, 'case', 'click', '2026-03-01 02:00+00', jsonb_build_object('rec_id', r.rec_id)
+FROM reco.recommendations r WHERE r.context ->> 'experiment' = 'repeat' AND r.customer_id = 'r10';
+SELECT arm, lists, click, count(*) AS units FROM reco.experiment_units WHERE experiment = 'repeat' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT arm, units, trials, successes, round(rate::numeric, 3) AS rate, round(rate_low::numeric, 3) AS low, round(rate_high::numeric, 3) AS high,
+       round(p_value::numeric, 4) AS p, verdict
+FROM reco.experiment_report('repeat') WHERE metric = 'click';
+-- beside the figures that take every list as its own trial: an interval about √5 as wide (each
+-- customer's five lists count as one), as 400 customers clicking or not would give
+WITH r AS (SELECT * FROM reco.experiment_report('repeat') WHERE metric = 'click'),
+     a AS (SELECT array_agg(arm ORDER BY arm <> 'control') AS arms, array_agg(units ORDER BY arm <> 'control') AS units,
+                  array_agg(trials ORDER BY arm <> 'control') AS trials, array_agg(successes ORDER BY arm <> 'control') AS successes FROM r)
+SELECT s.arm, round(((r.rate_high - r.rate_low) / (s.rate_high - s.rate_low))::numeric, 2) AS interval_wider_by
+FROM a, reco._experiment_stats(a.arms, ARRAY[1, 1]::float8[], a.units, a.trials, a.successes, NULL, 0.05) s JOIN r USING (arm)
+ORDER BY s.arm <> 'control';
+-- the same figures read from the lists (Citus, trigger surfaces)
+CREATE TEMP TABLE tallied AS SELECT * FROM reco.experiment_report('repeat');
+BEGIN;
+DROP TRIGGER recommendations_experiment_tally ON reco.recommendations;
+SELECT (SELECT count(*) FROM (TABLE tallied EXCEPT SELECT * FROM reco.experiment_report('repeat')) d) AS differences_reading_the_lists;
+ROLLBACK;
+DROP TABLE tallied;
+SELECT try($$SELECT * FROM reco._experiment_stats(ARRAY['a', 'b'], ARRAY[1, 1]::float8[], ARRAY[1, 1]::int8[], ARRAY[1, 1]::int8[], ARRAY[0, 0]::int8[], NULL, 0.05, ARRAY[1, 2, 3]::float8[])$$);
 TRUNCATE reco.recommendations, reco.triggers, reco.experiments RESTART IDENTITY CASCADE;
 DELETE FROM reco.placement_weights WHERE placement = 'checkout_b';
