@@ -45,6 +45,7 @@ FROM generate_series(1, :batches) b, generate_series(1, 1000) e,
                      CASE WHEN e % 10 = 9 THEN (b * 7919 + (e - 2) * 104729) % 200000 ELSE (b * 7919 + e * 104729) % 200000 END AS r) k
 GROUP BY b;
 VACUUM ANALYZE;
+-- (RECO_BENCH_EXPLAIN=1: slow statements of the runs, with their plans, in the server log)
 CREATE PROCEDURE bench_ingest() LANGUAGE plpgsql AS $$
 DECLARE bn int;
 BEGIN
@@ -60,6 +61,11 @@ BEGIN
     DELETE FROM reco.experiment_tallies WHERE metric <> 'trials';
 END $$;
 SQL
+if [[ -n ${RECO_BENCH_EXPLAIN:-} ]]; then
+  "${PSQL[@]}" -d $DB -c "ALTER DATABASE $DB SET session_preload_libraries = 'auto_explain'" \
+    -c "ALTER DATABASE $DB SET auto_explain.log_min_duration = 50" -c "ALTER DATABASE $DB SET auto_explain.log_nested_statements = on" \
+    -c "ALTER DATABASE $DB SET auto_explain.log_analyze = on" >/dev/null
+fi
 echo "$(( BATCHES * 1000 )) events per run ($(( BATCHES * 10 * SHARE )) carrying a rec_id), 200000 logged lists" | tee -a $OUT
 ingest() { # on|off -> seconds
   "${PSQL[@]}" -d $DB -c "CALL bench_reset()" -c "VACUUM reco.events" -c "CHECKPOINT" >/dev/null

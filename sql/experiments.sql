@@ -150,7 +150,7 @@ CREATE TABLE reco.experiment_units (
     email_open  bigint NOT NULL DEFAULT 0,
     email_click bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (experiment, arm, unit)
-);
+) WITH (fillfactor = 70);  -- (room for the counts' updates on the row's own page: no index entry per update)
 COMMENT ON TABLE reco.experiment_units IS 'The units (customer id, or session id for anonymous traffic) an experiment''s arm has logged lists for, '
     'with how many lists and how many of those had a click, cart add, purchase, open or e-mail click: the sample-ratio test '
     'and the variance of each rate over units (a customer''s lists are not independent trials). reco.forget_customer removes a customer''s.';
@@ -159,9 +159,12 @@ CREATE TABLE reco.experiment_successes (
     kind        text COLLATE "C" NOT NULL,
     experiment  text COLLATE "C" NOT NULL,
     arm         text COLLATE "C" NOT NULL,
+    unit        text COLLATE "C",
     PRIMARY KEY (rec_id, kind)
 );
-COMMENT ON TABLE reco.experiment_successes IS 'The experiment lists (rec_id, with their experiment and arm) that have had an event of each kind, so a second click on one list is not a second success.';
+-- forget_customer deletes by unit too (a list purged later leaves its successes)
+CREATE INDEX experiment_successes_unit_idx ON reco.experiment_successes (unit);
+COMMENT ON TABLE reco.experiment_successes IS 'The experiment lists (rec_id, with their experiment, arm and unit) that have had an event of each kind, so a second click on one list is not a second success. reco.forget_customer removes a customer''s (by unit).';
 
 -- Whether the tallies are kept here (not on Citus, where the triggers are dropped).
 CREATE FUNCTION reco._experiment_tallied() RETURNS boolean
@@ -193,13 +196,13 @@ BEGIN
         WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL),
     s AS (
         -- one probe of the rec_id index per list
-        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm)
-        SELECT l.rec_id, k.kind, l.e, l.a
+        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm, unit)
+        SELECT l.rec_id, k.kind, l.e, l.a, l.unit
         FROM l, LATERAL (SELECT DISTINCT ev.kind FROM reco.events ev
                          WHERE ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
                            AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) k
-        ON CONFLICT DO NOTHING RETURNING rec_id, experiment, arm, kind),
-    -- each new success counted for its list's unit (the unit is not kept with the success)
+        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind, unit),
+    -- each new success counted for its list's unit
     per_unit AS (
         UPDATE reco.experiment_units u
            SET click = u.click + x.click, cart_add = u.cart_add + x.cart_add, purchase = u.purchase + x.purchase,
@@ -207,8 +210,7 @@ BEGIN
           FROM (SELECT s.experiment, s.arm, s.unit, count(*) FILTER (WHERE s.kind = 'click') AS click,
                        count(*) FILTER (WHERE s.kind = 'cart_add') AS cart_add, count(*) FILTER (WHERE s.kind = 'purchase') AS purchase,
                        count(*) FILTER (WHERE s.kind = 'email_open') AS email_open, count(*) FILTER (WHERE s.kind = 'email_click') AS email_click
-                  FROM (SELECT s.experiment, s.arm, s.kind, l.unit FROM s JOIN l ON l.rec_id = s.rec_id) s
-                 WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
+                  FROM s WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
          WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit),
     d AS (
         SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY l.e, l.a
@@ -241,10 +243,10 @@ BEGIN
         JOIN reco.recommendations x ON x.rec_id = q.rec_id
         WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL),
     s AS (
-        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm)
-        SELECT h.rec_id, h.kind, h.e, h.a FROM h
-        ON CONFLICT DO NOTHING RETURNING rec_id, experiment, arm, kind),
-    -- each new success counted for its list's unit (the unit is not kept with the success)
+        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm, unit)
+        SELECT h.rec_id, h.kind, h.e, h.a, h.unit FROM h
+        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind, unit),
+    -- each new success counted for its list's unit
     per_unit AS (
         UPDATE reco.experiment_units u
            SET click = u.click + x.click, cart_add = u.cart_add + x.cart_add, purchase = u.purchase + x.purchase,
@@ -252,8 +254,7 @@ BEGIN
           FROM (SELECT s.experiment, s.arm, s.unit, count(*) FILTER (WHERE s.kind = 'click') AS click,
                        count(*) FILTER (WHERE s.kind = 'cart_add') AS cart_add, count(*) FILTER (WHERE s.kind = 'purchase') AS purchase,
                        count(*) FILTER (WHERE s.kind = 'email_open') AS email_open, count(*) FILTER (WHERE s.kind = 'email_click') AS email_click
-                  FROM (SELECT s.experiment, s.arm, s.kind, h.unit FROM s JOIN h ON h.rec_id = s.rec_id AND h.kind = s.kind) s
-                 WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
+                  FROM s WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
          WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit)
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
     SELECT s.experiment, s.arm, s.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s
@@ -298,7 +299,7 @@ BEGIN
     WITH l AS (SELECT x.rec_id, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a
                FROM reco.recommendations x
                WHERE x.customer_id = c AND x.context ? 'experiment' AND x.context ? 'arm'),
-         s AS (DELETE FROM reco.experiment_successes y USING l WHERE y.rec_id = l.rec_id RETURNING y.experiment AS e, y.arm AS a, y.kind),
+         s AS (DELETE FROM reco.experiment_successes y WHERE y.unit = c RETURNING y.experiment AS e, y.arm AS a, y.kind),
          d AS (SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY 1, 2
                UNION ALL SELECT s.e, s.a, s.kind, count(*) FROM s GROUP BY 1, 2, 3)
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
@@ -362,25 +363,29 @@ BEGIN
         SELECT t.arm, t.metric, sum(t.n)::bigint FROM reco.experiment_tallies t WHERE tallied AND t.experiment = e.name GROUP BY t.arm, t.metric),
     -- per arm and metric, sums over units of their lists t and lists with a success s: units,
     -- Σt, Σs, Σt², Σs², Σst (the rates' variance over units, a customer's lists going together)
-    per_unit AS MATERIALIZED (
-        SELECT u.arm, u.unit, u.lists::float8 AS t, u.click::float8 AS click, u.cart_add::float8 AS cart_add,
-               u.purchase::float8 AS purchase, u.email_open::float8 AS email_open, u.email_click::float8 AS email_click
-        FROM reco.experiment_units u WHERE tallied AND u.experiment = e.name
-        UNION ALL
-        SELECT l.arm, l.unit, count(*)::float8, count(*) FILTER (WHERE h.click)::float8, count(*) FILTER (WHERE h.cart_add)::float8,
-               count(*) FILTER (WHERE h.purchase)::float8, count(*) FILTER (WHERE h.email_open)::float8, count(*) FILTER (WHERE h.email_click)::float8
-        FROM lists l
-        LEFT JOIN (SELECT x.rec_id, bool_or(x.kind = 'click') AS click, bool_or(x.kind = 'cart_add') AS cart_add, bool_or(x.kind = 'purchase') AS purchase,
-                          bool_or(x.kind = 'email_open') AS email_open, bool_or(x.kind = 'email_click') AS email_click
-                   FROM hits x GROUP BY x.rec_id) h ON h.rec_id = l.rec_id
-        WHERE l.unit IS NOT NULL GROUP BY l.arm, l.unit),
+    unit_sums AS MATERIALIZED (
+        SELECT p.arm, count(*)::float8 AS n, sum(p.t) AS t, sum(p.t * p.t) AS tt,
+               sum(p.s1) AS s1, sum(p.s1 * p.s1) AS ss1, sum(p.s1 * p.t) AS st1, sum(p.s2) AS s2, sum(p.s2 * p.s2) AS ss2, sum(p.s2 * p.t) AS st2,
+               sum(p.s3) AS s3, sum(p.s3 * p.s3) AS ss3, sum(p.s3 * p.t) AS st3, sum(p.s4) AS s4, sum(p.s4 * p.s4) AS ss4, sum(p.s4 * p.t) AS st4,
+               sum(p.s5) AS s5, sum(p.s5 * p.s5) AS ss5, sum(p.s5 * p.t) AS st5
+        FROM (SELECT u.arm, u.lists::float8 AS t, u.click::float8 AS s1, u.cart_add::float8 AS s2, u.purchase::float8 AS s3,
+                     u.email_open::float8 AS s4, u.email_click::float8 AS s5
+              FROM reco.experiment_units u WHERE tallied AND u.experiment = e.name
+              UNION ALL
+              SELECT l.arm, count(*)::float8, count(*) FILTER (WHERE h.click)::float8, count(*) FILTER (WHERE h.cart_add)::float8,
+                     count(*) FILTER (WHERE h.purchase)::float8, count(*) FILTER (WHERE h.email_open)::float8, count(*) FILTER (WHERE h.email_click)::float8
+              FROM lists l
+              LEFT JOIN (SELECT x.rec_id, bool_or(x.kind = 'click') AS click, bool_or(x.kind = 'cart_add') AS cart_add, bool_or(x.kind = 'purchase') AS purchase,
+                                bool_or(x.kind = 'email_open') AS email_open, bool_or(x.kind = 'email_click') AS email_click
+                         FROM hits x GROUP BY x.rec_id) h ON h.rec_id = l.rec_id
+              WHERE NOT tallied AND l.unit IS NOT NULL GROUP BY l.arm, l.unit) p
+        GROUP BY p.arm),
     moments AS MATERIALIZED (
-        SELECT p.arm, k.metric, ARRAY[count(*)::float8, sum(p.t), sum(k.s), sum(p.t * p.t), sum(k.s * k.s), sum(k.s * p.t)] AS m
-        FROM per_unit p
-        CROSS JOIN LATERAL (VALUES ('click', p.click), ('cart_add', p.cart_add), ('purchase', p.purchase),
-                                   ('email_open', p.email_open), ('email_click', p.email_click)) k(metric, s)
-        WHERE k.metric = ANY (metrics)
-        GROUP BY p.arm, k.metric),
+        SELECT u.arm, k.metric, ARRAY[u.n, u.t, k.s, u.tt, k.ss, k.st] AS m
+        FROM unit_sums u
+        CROSS JOIN LATERAL (VALUES ('click', u.s1, u.ss1, u.st1), ('cart_add', u.s2, u.ss2, u.st2), ('purchase', u.s3, u.ss3, u.st3),
+                                   ('email_open', u.s4, u.ss4, u.st4), ('email_click', u.s5, u.ss5, u.st5)) k(metric, s, ss, st)
+        WHERE k.metric = ANY (metrics)),
     counts AS (
         SELECT a.arm, a.weight, a.o, m.metric,
                coalesce((SELECT p.units FROM per_arm p WHERE p.arm = a.arm), 0) AS units,
