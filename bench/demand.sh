@@ -47,29 +47,9 @@ CREATE TEMP TABLE visitors AS SELECT customer_id, row_number() OVER (ORDER BY cu
 CREATE TEMP TABLE bought_categories AS
 SELECT DISTINCT e.customer_id, i.category FROM reco.events e JOIN reco.items i USING (item_id) JOIN visitors v USING (customer_id)
 WHERE e.kind = 'purchase';
-CREATE TEMP TABLE responses (rec_id bigint, customer_id text, item_id text, kind text);
-CREATE FUNCTION pg_temp.visit(round int, experiment text) RETURNS void LANGUAGE plpgsql AS $visit$
-DECLARE
-    before bigint := (SELECT coalesce(max(rec_id), 0) FROM reco.recommendations);
-BEGIN
-    PERFORM count(*) FROM visitors v, reco.recommend(v.customer_id, 4, '{"placement": "home", "log": true}') WHERE v.n % 2 = round % 2;
-    TRUNCATE responses;
-    INSERT INTO responses
-    SELECT r.rec_id, r.customer_id, x.item_id, 'click'
-    FROM reco.recommendations r CROSS JOIN LATERAL unnest(r.items) x(item_id) JOIN reco.items i USING (item_id)
-    WHERE r.rec_id > before AND r.context ->> 'experiment' = experiment
-      AND abs(hashtext(r.rec_id || x.item_id || round)) % 40 < CASE WHEN EXISTS (
-              SELECT 1 FROM bought_categories b WHERE b.customer_id = r.customer_id AND b.category = i.category) THEN 5 ELSE 1 END;
-    INSERT INTO responses
-    SELECT c.rec_id, c.customer_id, c.item_id, 'purchase' FROM responses c JOIN reco.stock s USING (item_id)
-    WHERE abs(hashtext(c.item_id || c.rec_id || 'buy')) % 3 = 0 AND s.available > 0 AND NOT s.backordered;
-    UPDATE reco.stock s SET available = greatest(s.available - n.units, 0)
-    FROM (SELECT item_id, count(*) AS units FROM responses WHERE kind = 'purchase' GROUP BY 1) n WHERE s.item_id = n.item_id;
-    INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
-    SELECT customer_id, item_id, kind, now(), jsonb_build_object('rec_id', rec_id) FROM responses;
-END $visit$;
+\i bench/demand_visit.sql
 SELECT name AS experiment FROM reco.experiments \gset
-SELECT pg_temp.visit(1, :'experiment'), pg_temp.visit(2, :'experiment') \g /dev/null
+SELECT * FROM pg_temp.visit(1, :'experiment') UNION ALL SELECT * FROM pg_temp.visit(2, :'experiment') \g /dev/null
 \echo demand weight :w
 SELECT metric, arm, units, trials, successes, round(rate::numeric, 4) AS rate, round(diff::numeric, 4) AS diff,
        round(relative::numeric, 3) AS relative, round(p_value::numeric, 3) AS p, verdict

@@ -47,19 +47,7 @@ SQL
 fi
 "${PSQL[@]}" -d $DB -At -c "SELECT format('%s lists logged, %s events carrying a rec_id', (SELECT count(*) FROM reco.recommendations), (SELECT count(*) FROM reco.events WHERE context ? 'rec_id'))" | tee -a $OUT
 "${PSQL[@]}" -d $DB -At -c "SELECT format('recommendations %s, events %s', pg_size_pretty(pg_total_relation_size('reco.recommendations')), pg_size_pretty(pg_total_relation_size('reco.events')))" | tee -a $OUT
-# each timing in its own session (no warm plan cache), the table's pages as the last run left them
-timeit() { # label sql
-  local times=() t
-  for _ in $(seq "$RUNS"); do
-    t=$("${PSQL[@]}" -d $DB -At <<SQL | grep -o 'Time: [0-9.]*' | awk '{print $2}'
-\timing on
-$2
-SQL
-)
-    times+=("$t")
-  done
-  printf '%s: %s ms; best %s ms\n' "$1" "${times[*]}" "$(printf '%s\n' "${times[@]}" | sort -n | head -1)" | tee -a $OUT
-}
+# (timeit, bench/lib.sh: each run in its own session; the table's pages as the last run left them)
 timeit "experiment_report (rows)" "SELECT count(*) FROM reco.experiment_report('bench');"
 timeit "experiment_report (html)" "SELECT length(reco.experiment_report('bench', format => 'html'));"
 # the same report reading every list and event, as on Citus (the tally trigger dropped inside a

@@ -32,18 +32,6 @@ WHERE r.shown_at >= '2026-02-05' AND r.shown_at < '2026-02-06' AND r.rec_id % :e
 VACUUM ANALYZE reco.events;
 SQL
 "${PSQL[@]}" -d $DB -At -c "SELECT format('%s last-touch clicks on 2026-02-05 (no rec_id); %s lists that day', (SELECT count(*) FROM reco.events WHERE context ->> 'bench' = 'last_touch'), (SELECT count(*) FROM reco.recommendations WHERE shown_at >= '2026-02-05' AND shown_at < '2026-02-06'))" | tee -a $OUT
-timeit() { # label sql
-  local times=() t
-  for _ in $(seq "$RUNS"); do
-    t=$("${PSQL[@]}" -d $DB -At <<SQL | grep -o 'Time: [0-9.]*' | awk '{print $2}'
-\timing on
-$2
-SQL
-)
-    times+=("$t")
-  done
-  echo "$1: ${times[*]} ms" | tee -a $OUT
-}
 timeit "kpis of 2026-02-05 (with the last-touch clicks)" "SELECT count(*) FROM reco.recommendation_kpis_for('2026-02-05', '2026-02-06', '1 day')"
 timeit "kpis of 2026-02-07 (none)" "SELECT count(*) FROM reco.recommendation_kpis_for('2026-02-07', '2026-02-08', '1 day')"
 "${PSQL[@]}" -d $DB <<'SQL' | tee -a $OUT

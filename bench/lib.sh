@@ -19,3 +19,18 @@ SELECT reco.deploy(reco.train('hybrid')) AS deployed;
 SQL
   echo "loaded and trained in $(( $(date +%s) - t0 )) s"
 }
+
+# timeit LABEL SQL: runs SQL $RUNS times in database $DB, each in its own session (no warm plan
+# cache), and appends "LABEL: t1 t2 ... ms; best t ms" to $OUT.
+timeit() {
+  local times=() t
+  for _ in $(seq "$RUNS"); do
+    t=$("${PSQL[@]}" -d "$DB" -At <<SQL | grep -o 'Time: [0-9.]*' | awk '{print $2}'
+\timing on
+$2
+SQL
+)
+    times+=("$t")
+  done
+  printf '%s: %s ms; best %s ms\n' "$1" "${times[*]}" "$(printf '%s\n' "${times[@]}" | sort -n | head -1)" | tee -a "$OUT"
+}

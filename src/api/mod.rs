@@ -178,17 +178,7 @@ pub fn required<T>(v: Option<T>, name: &str, hint: &str) -> T {
 /// pg_reco UPDATE, writes rows without it. Remembered for the backend once true.
 pub fn has_shard_key() -> bool {
     thread_local! { static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) }; }
-    if SEEN.get() {
-        return true;
-    }
-    // SAFETY: catalog lookups by name on the backend's thread; missing relations give InvalidOid
-    let ok = unsafe {
-        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
-        let rel = if ns == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(c"events".as_ptr(), ns) };
-        rel != pg_sys::InvalidOid && pg_sys::get_attnum(rel, c"shard_key".as_ptr()) != pg_sys::InvalidAttrNumber as i16
-    };
-    SEEN.set(ok);
-    ok
+    remembered(&SEEN, || catalog_has(c"events", Some(c"shard_key")))
 }
 
 /// Whether the installed SQL has the demand forecast (reco.item_demand and
@@ -197,16 +187,27 @@ pub fn has_shard_key() -> bool {
 /// for the backend once true.
 pub fn has_demand() -> bool {
     thread_local! { static SEEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) }; }
-    if SEEN.get() {
+    remembered(&SEEN, || catalog_has(c"item_demand", None))
+}
+
+/// `check()`, remembered in `seen` once true (what an update adds does not go away).
+fn remembered(seen: &'static std::thread::LocalKey<std::cell::Cell<bool>>, check: impl FnOnce() -> bool) -> bool {
+    if seen.get() {
         return true;
     }
-    // SAFETY: catalog lookups by name on the backend's thread; missing relations give InvalidOid
-    let ok = unsafe {
-        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
-        ns != pg_sys::InvalidOid && pg_sys::get_relname_relid(c"item_demand".as_ptr(), ns) != pg_sys::InvalidOid
-    };
-    SEEN.set(ok);
+    let ok = check();
+    seen.set(ok);
     ok
+}
+
+/// Whether schema reco has relation `rel` (with column `column`, when given).
+fn catalog_has(rel: &std::ffi::CStr, column: Option<&std::ffi::CStr>) -> bool {
+    // SAFETY: catalog lookups by name on the backend's thread; missing relations give InvalidOid
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"reco".as_ptr(), true);
+        let oid = if ns == pg_sys::InvalidOid { pg_sys::InvalidOid } else { pg_sys::get_relname_relid(rel.as_ptr(), ns) };
+        oid != pg_sys::InvalidOid && column.is_none_or(|c| pg_sys::get_attnum(oid, c.as_ptr()) != pg_sys::InvalidAttrNumber as i16)
+    }
 }
 
 /// Whether pg_reco's tables are distributed on a Citus cluster (reco.distribute() ran,

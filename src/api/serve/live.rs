@@ -241,22 +241,12 @@ fn ids(rows: pgrx::spi::SpiTupleTable<'_>) -> Vec<String> {
 
 impl Live for SpiLive<'_, '_> {
     fn buyable(&mut self, ids_in: &[&str]) -> Vec<bool> {
-        // every stock row has its item (a foreign key); asking for no inactive item probes the
-        // small partial index of inactive items instead of the catalogue's primary key
-        let ok: HashSet<String> = ids(plans::select(
-            self.c,
-            "SELECT s.item_id FROM reco.stock s
-                  WHERE s.item_id = ANY($1) AND s.available > 0 AND NOT s.backordered
-                    AND NOT EXISTS (SELECT 1 FROM reco.items i WHERE i.item_id = s.item_id AND NOT i.active)",
-            &[DatumWithOid::from(ids_in.to_vec())],
-        )
-        .or_raise())
-        .into_iter()
-        .collect();
-        ids_in.iter().map(|id| ok.contains(*id)).collect()
+        self.available(ids_in).into_iter().map(|n| n > 0.0).collect()
     }
 
     fn available(&mut self, ids_in: &[&str]) -> Vec<f64> {
+        // every stock row has its item (a foreign key); asking for no inactive item probes the
+        // small partial index of inactive items instead of the catalogue's primary key
         let rows = plans::select(
             self.c,
             "SELECT s.item_id, s.available FROM reco.stock s
