@@ -5,7 +5,9 @@
 # experiment on `checkout` (one list per call, 200 000 customers, arms by the real assignment),
 # and the events that carry their rec_ids: clicks on 10% of control's lists and 12% of b's, cart
 # adds on 4%, purchases on 1%. Then times the report (rows, and the HTML page) RUNS times each
-# and prints every time and the best; then the same report reading every list and event, as on
+# and prints every time and the best; then, once each in a transaction rolled back, the report
+# with none of those events folded into the tallies yet (it reads them itself) and the fold of
+# all of them (reco.fold_attribution); then the same report reading every list and event, as on
 # Citus, beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +19,9 @@ source bench/lib.sh
 mkdir -p target
 echo "bench/experiment_report.sh $MILLIONS $RUNS   ($(date -u +%FT%TZ), $(nproc) cores)" | tee $OUT
 # (built when the database does not hold every list yet, e.g. after an interrupted build)
-if ! "${PSQL[@]}" -d $DB -At -c "SELECT (SELECT count(*) FROM reco.recommendations) >= $MILLIONS * 1000000" 2>/dev/null | grep -q t; then
+# (and when its extension predates the fold: the report's SQL is the one it was created with)
+if ! "${PSQL[@]}" -d $DB -At -c "SELECT (SELECT count(*) FROM reco.recommendations) >= $MILLIONS * 1000000
+                                   AND to_regprocedure('reco.fold_attribution(bigint, interval)') IS NOT NULL" 2>/dev/null | grep -q t; then
   t0=$(date +%s)
   "${PSQL[@]}" -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
   "${PSQL[@]}" -d $DB -v n="$MILLIONS" <<'SQL'
@@ -42,6 +46,9 @@ FROM reco.recommendations r CROSS JOIN (VALUES ('click', 10, 12), ('cart_add', 4
 WHERE r.rec_id % 100 < CASE r.context ->> 'arm' WHEN 'b' THEN k.b ELSE k.control END;
 VACUUM ANALYZE reco.recommendations;
 VACUUM ANALYZE reco.events;
+SELECT * FROM reco.fold_attribution(max_events => 1000000000);
+VACUUM ANALYZE reco.experiment_successes;
+VACUUM ANALYZE reco.experiment_units;
 SQL
   echo "built in $(( $(date +%s) - t0 )) s" | tee -a $OUT
 fi
@@ -50,6 +57,22 @@ fi
 # (timeit, bench/lib.sh: each run in its own session; the table's pages as the last run left them)
 timeit "experiment_report (rows)" "SELECT count(*) FROM reco.experiment_report('bench');"
 timeit "experiment_report (html)" "SELECT length(reco.experiment_report('bench', format => 'html'));"
+# as if the fold had never run: the report reads every event itself; then the fold of them all
+unfold="BEGIN;
+TRUNCATE reco.experiment_successes;
+DELETE FROM reco.experiment_tallies WHERE metric <> 'trials';
+UPDATE reco.experiment_units SET click = 0, cart_add = 0, purchase = 0 WHERE click + cart_add + purchase > 0;
+UPDATE reco.experiment_watermark SET event_id = 0;"
+for what in "SELECT count(*) FROM reco.experiment_report('bench');" "SELECT * FROM reco.fold_attribution(max_events => 1000000000);"; do
+  t=$("${PSQL[@]}" -d $DB <<SQL | grep -o 'Time: [0-9.]*' | tail -2 | head -1 | awk '{print $2}'
+$unfold
+\timing on
+$what
+ROLLBACK;
+SQL
+)
+  echo "nothing folded yet: $what $t ms" | tee -a $OUT
+done
 # the same report reading every list and event, as on Citus (the tally trigger dropped inside a
 # transaction that is rolled back), once
 t=$("${PSQL[@]}" -d $DB <<'SQL' | grep -o 'Time: [0-9.]*' | sed -n 3p | awk '{print $2}'

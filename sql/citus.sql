@@ -76,16 +76,17 @@ BEGIN
     DROP TRIGGER IF EXISTS preference_revocations_notify_ins ON reco.preference_revocations;
     DROP TRIGGER IF EXISTS preference_revocations_notify_upd ON reco.preference_revocations;
     DROP TRIGGER IF EXISTS preference_revocations_notify_del ON reco.preference_revocations;
-    -- The experiment tallies (experiments.sql) are kept by statement triggers over transition
-    -- tables, which Citus cannot plan on a shard (and which would write a table of another
-    -- placement): the report reads the lists instead.
+    -- The experiment tallies (experiments.sql) are kept by a statement trigger over a transition
+    -- table, which Citus cannot plan on a shard (and which would write a table of another
+    -- placement), and by reco.fold_attribution: the report reads the lists instead, and the
+    -- fold does nothing.
     -- (once: on a second run the tables are reference tables and the triggers are gone)
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger
                WHERE tgrelid = 'reco.recommendations'::regclass AND tgname = 'recommendations_experiment_tally') THEN
         DROP TRIGGER IF EXISTS recommendations_experiment_tally ON reco.recommendations;
-        DROP TRIGGER IF EXISTS events_experiment_tally ON reco.events;
         DROP TRIGGER IF EXISTS recommendations_experiment_tally_truncate ON reco.recommendations;
         DROP TRIGGER IF EXISTS events_experiment_tally_truncate ON reco.events;
+        DROP TRIGGER IF EXISTS events_writers ON reco.events;
         DELETE FROM reco.experiment_tallies;
         DELETE FROM reco.experiment_units;
         DELETE FROM reco.experiment_successes;
@@ -147,7 +148,7 @@ DECLARE
         ['reco.forgotten_customers', 'reference', NULL],
         -- unused on Citus (the report reads the lists), placed so that nothing stays local
         ['reco.experiment_tallies', 'reference', NULL], ['reco.experiment_units', 'reference', NULL],
-        ['reco.experiment_successes', 'reference', NULL],
+        ['reco.experiment_successes', 'reference', NULL], ['reco.experiment_watermark', 'reference', NULL],
         -- per customer, colocated: one customer's rows on one worker
         ['reco.customers', 'distributed', 'customer_id'], ['reco.preferences', 'distributed', 'customer_id'],
         ['reco.preference_revocations', 'distributed', 'customer_id'], ['reco.customer_vectors', 'distributed', 'customer_id'],

@@ -122,14 +122,17 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION reco.experiment_arm(text, text) IS 'The arm a customer (or session) id falls in: deterministic from the experiment''s salt, the same on every call.';
 
--- Running tallies for the report on placement surfaces, kept as lists are logged and as events
--- carrying their rec_id arrive, so the report reads a few rows per arm instead of every logged
--- list and event (issue #18: 10 million lists in well under 2 s). What is counted is what was
--- logged: a list purged later still counts; forgetting a customer takes their lists, successes
--- and unit out (reco._experiment_forget); TRUNCATE of the lists or events clears what they fed.
--- A list and an event carrying its rec_id are counted by whichever arrives second, so a restore
--- (which loads the events before the lists) fills the tallies again; they are not dumped.
--- On Citus the triggers are dropped (reco._distribute_prepare) and the report reads the lists.
+-- Running tallies for the report on placement surfaces, so the report reads a few rows per arm
+-- instead of every logged list and event (issue #18: 10 million lists in well under 2 s). Trials
+-- are counted as lists are logged (a statement trigger); successes, events carrying a list's
+-- rec_id, are folded in afterwards by reco.fold_attribution (pg_cron, every minute) from a
+-- watermark, so ingest pays nothing for them, and the report adds the events past the watermark
+-- itself, so it is exact whenever the fold last ran. What is counted is what was logged: a list
+-- purged later still counts; forgetting a customer takes their lists, successes and unit out
+-- (reco._experiment_forget); TRUNCATE of the lists or events clears what they fed. A list logged
+-- after events that carry its rec_id (a restore loads the events first) counts them when it is
+-- logged; the tallies are not dumped. On Citus the triggers are dropped
+-- (reco._distribute_prepare) and the report reads the lists.
 CREATE TABLE reco.experiment_tallies (
     experiment  text COLLATE "C" NOT NULL,
     arm         text COLLATE "C" NOT NULL,
@@ -165,6 +168,16 @@ CREATE TABLE reco.experiment_successes (
 -- forget_customer deletes by unit too (a list purged later leaves its successes)
 CREATE INDEX experiment_successes_unit_idx ON reco.experiment_successes (unit);
 COMMENT ON TABLE reco.experiment_successes IS 'The experiment lists (rec_id, with their experiment, arm and unit) that have had an event of each kind, so a second click on one list is not a second success. reco.forget_customer removes a customer''s (by unit).';
+-- How far reco.fold_attribution has folded the events into the tallies: every event up to
+-- event_id is counted (its writers had all finished when the fold read it); the report reads the
+-- events after it itself. One row.
+CREATE TABLE reco.experiment_watermark (
+    one        boolean PRIMARY KEY DEFAULT true CHECK (one),
+    event_id   bigint NOT NULL DEFAULT 0 CHECK (event_id >= 0),
+    folded_at  timestamptz
+);
+INSERT INTO reco.experiment_watermark DEFAULT VALUES;
+COMMENT ON TABLE reco.experiment_watermark IS 'The last event (event_id) whose rec_id reco.fold_attribution has counted in the experiment tallies, and when it ran; reco.experiment_report reads the events after it itself. One row.';
 
 -- Whether the tallies are kept here (not on Citus, where the triggers are dropped).
 CREATE FUNCTION reco._experiment_tallied() RETURNS boolean
@@ -173,73 +186,19 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
                    WHERE tgrelid = 'reco.recommendations'::pg_catalog.regclass AND tgname = 'recommendations_experiment_tally')
 $$;
 
--- Logged lists of an experiment: their units and one trial each; and events that already carry
--- their rec_id (a restore loads the events first) count as successes. Statement triggers over
--- the inserted rows, so a batch costs one upsert per arm: a per-row update of the same tally
--- would grow one row's version chain within a long transaction. Definer: the tallies are written
--- by the owner only, whoever logs the list. A statement without experiment lists returns at the
--- first check.
-CREATE FUNCTION reco._experiment_tally_lists() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+-- Credits each list's first event of each kind (pairs of rec_id and kind, repeats allowed) to
+-- its experiment's arm: a success row (so a repeat is not a second success), the unit's count and
+-- the arm's tally. Lists outside an experiment, and pairs counted already, are skipped. Returns
+-- the new successes. Called by the definer functions below only.
+CREATE FUNCTION reco._experiment_credit(rec_ids bigint[], kinds text[]) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    n bigint;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_lists l WHERE l.context ? 'experiment') THEN
-        RETURN NULL;
-    END IF;
-    INSERT INTO reco.experiment_units AS u (experiment, arm, unit, lists)
-    SELECT l.context ->> 'experiment', l.context ->> 'arm', coalesce(l.customer_id, l.session_id), count(*)
-    FROM new_lists l
-    WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL AND coalesce(l.customer_id, l.session_id) IS NOT NULL
-    GROUP BY 1, 2, 3
-    ON CONFLICT (experiment, arm, unit) DO UPDATE SET lists = u.lists + excluded.lists;
-    WITH l AS (
-        SELECT l.rec_id, l.context ->> 'experiment' AS e, l.context ->> 'arm' AS a, coalesce(l.customer_id, l.session_id) AS unit FROM new_lists l
-        WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL),
-    s AS (
-        -- one probe of the rec_id index per list
-        INSERT INTO reco.experiment_successes (rec_id, kind, experiment, arm, unit)
-        SELECT l.rec_id, k.kind, l.e, l.a, l.unit
-        FROM l, LATERAL (SELECT DISTINCT ev.kind FROM reco.events ev
-                         WHERE ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
-                           AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) k
-        ON CONFLICT DO NOTHING RETURNING experiment, arm, kind, unit),
-    -- each new success counted for its list's unit
-    per_unit AS (
-        UPDATE reco.experiment_units u
-           SET click = u.click + x.click, cart_add = u.cart_add + x.cart_add, purchase = u.purchase + x.purchase,
-               email_open = u.email_open + x.email_open, email_click = u.email_click + x.email_click
-          FROM (SELECT s.experiment, s.arm, s.unit, count(*) FILTER (WHERE s.kind = 'click') AS click,
-                       count(*) FILTER (WHERE s.kind = 'cart_add') AS cart_add, count(*) FILTER (WHERE s.kind = 'purchase') AS purchase,
-                       count(*) FILTER (WHERE s.kind = 'email_open') AS email_open, count(*) FILTER (WHERE s.kind = 'email_click') AS email_click
-                  FROM s WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
-         WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit),
-    d AS (
-        SELECT l.e, l.a, 'trials' AS metric, count(*) AS n FROM l GROUP BY l.e, l.a
-        UNION ALL
-        SELECT s.experiment, s.arm, s.kind, count(*) FROM s GROUP BY s.experiment, s.arm, s.kind)
-    INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
-    SELECT d.e, d.a, d.metric, (pg_catalog.random() * 63)::int2, d.n FROM d
-    ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
-    RETURN NULL;
-END $$;
-CREATE TRIGGER recommendations_experiment_tally AFTER INSERT ON reco.recommendations
-REFERENCING NEW TABLE AS new_lists FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_lists();
-
--- Events carrying the rec_id of an experiment's list: the list's first event of each kind is a
--- success of its arm.
-CREATE FUNCTION reco._experiment_tally_events() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM new_events ev WHERE ev.context ? 'rec_id'
-                   AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) THEN
-        RETURN NULL;
-    END IF;
     WITH h AS MATERIALIZED (
-        -- one probe of the lists' primary key per rec_id
+        -- one probe of the lists' primary key per pair
         SELECT q.rec_id, q.kind, x.context ->> 'experiment' AS e, x.context ->> 'arm' AS a, coalesce(x.customer_id, x.session_id) AS unit
-        FROM (SELECT DISTINCT (ev.context ->> 'rec_id')::pg_catalog.int8 AS rec_id, ev.kind FROM new_events ev
-              WHERE ev.context ? 'rec_id' AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
-                -- the report matches rec_ids as text: '007' is not list 7
-                AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$') q
+        FROM (SELECT DISTINCT p.rec_id, p.kind FROM unnest(rec_ids, kinds) p(rec_id, kind)) q
         JOIN reco.recommendations x ON x.rec_id = q.rec_id
         WHERE x.context ->> 'experiment' IS NOT NULL AND x.context ->> 'arm' IS NOT NULL),
     s AS (
@@ -255,17 +214,157 @@ BEGIN
                        count(*) FILTER (WHERE s.kind = 'cart_add') AS cart_add, count(*) FILTER (WHERE s.kind = 'purchase') AS purchase,
                        count(*) FILTER (WHERE s.kind = 'email_open') AS email_open, count(*) FILTER (WHERE s.kind = 'email_click') AS email_click
                   FROM s WHERE s.unit IS NOT NULL GROUP BY 1, 2, 3) x
-         WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit)
+         WHERE u.experiment = x.experiment AND u.arm = x.arm AND u.unit = x.unit),
+    t AS (
+        INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
+        SELECT s.experiment, s.arm, s.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s
+        GROUP BY s.experiment, s.arm, s.kind
+        ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n)
+    SELECT count(*) INTO n FROM s;
+    RETURN n;
+END $$;
+
+-- Logged lists of an experiment: their units and one trial each; and events that already carry
+-- their rec_id (a restore loads the events first) count as successes. Statement triggers over
+-- the inserted rows, so a batch costs one upsert per arm: a per-row update of the same tally
+-- would grow one row's version chain within a long transaction. Definer: the tallies are written
+-- by the owner only, whoever logs the list. A statement without experiment lists returns at the
+-- first check.
+CREATE FUNCTION reco._experiment_tally_lists() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    ids bigint[];
+    kinds text[];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_lists l WHERE l.context ? 'experiment') THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO reco.experiment_units AS u (experiment, arm, unit, lists)
+    SELECT l.context ->> 'experiment', l.context ->> 'arm', coalesce(l.customer_id, l.session_id), count(*)
+    FROM new_lists l
+    WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL AND coalesce(l.customer_id, l.session_id) IS NOT NULL
+    GROUP BY 1, 2, 3
+    ON CONFLICT (experiment, arm, unit) DO UPDATE SET lists = u.lists + excluded.lists;
     INSERT INTO reco.experiment_tallies AS t (experiment, arm, metric, slot, n)
-    SELECT s.experiment, s.arm, s.kind, (pg_catalog.random() * 63)::int2, count(*) FROM s
-    GROUP BY s.experiment, s.arm, s.kind
+    SELECT l.context ->> 'experiment', l.context ->> 'arm', 'trials', (pg_catalog.random() * 63)::int2, count(*)
+    FROM new_lists l WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL
+    GROUP BY 1, 2
     ON CONFLICT (experiment, arm, metric, slot) DO UPDATE SET n = t.n + excluded.n;
+    -- one probe of the events' rec_id index per list
+    SELECT array_agg(l.rec_id), array_agg(k.kind) INTO ids, kinds
+    FROM new_lists l, LATERAL (SELECT DISTINCT ev.kind FROM reco.events ev
+                               WHERE ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::pg_catalog.text
+                                 AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')) k
+    WHERE l.context ->> 'experiment' IS NOT NULL AND l.context ->> 'arm' IS NOT NULL;
+    IF ids IS NOT NULL THEN
+        PERFORM reco._experiment_credit(ids, kinds);
+    END IF;
     RETURN NULL;
 END $$;
-CREATE TRIGGER events_experiment_tally AFTER INSERT ON reco.events
-REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_events();
+CREATE TRIGGER recommendations_experiment_tally AFTER INSERT ON reco.recommendations
+REFERENCING NEW TABLE AS new_lists FOR EACH STATEMENT EXECUTE FUNCTION reco._experiment_tally_lists();
 
--- TRUNCATE of the lists clears every tally; of the events, the successes.
+-- Every statement that writes events holds a shared advisory lock (this database, key pair
+-- 1919250531 / 1) until its transaction ends, so reco.fold_attribution can wait for the writers
+-- in flight without a table lock (any table lock strong enough to wait for writers would also
+-- wait for, and cancel, autovacuum of the events). Not a definer: it takes only that lock, and
+-- names only pg_catalog's function with integer constants, so it needs no search path of its
+-- own (setting one would double the few microseconds it adds to each statement).
+CREATE FUNCTION reco._events_writing() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock_shared(1919250531, 1);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER events_writers BEFORE INSERT ON reco.events FOR EACH STATEMENT EXECUTE FUNCTION reco._events_writing();
+
+-- Folds the events logged since the watermark into the tallies: each event carrying the rec_id
+-- of an experiment's list (a click, cart add, purchase, open or e-mail click) makes the list's
+-- first event of that kind a success of its arm. Ingest does none of this work (issue #18), and
+-- the report reads the events past the watermark itself, so how often this runs changes only how
+-- much the report reads: schedule it with pg_cron every minute.
+-- Commit order: an event id is taken inside the inserting transaction, so a smaller id can
+-- commit after a larger one. The fold first waits for the writers in flight: it takes the
+-- advisory lock the writers share (reco._events_writing) exclusively, at most `wait` (new writers
+-- queue behind it meanwhile), and releases it at once; every event id handed out before then
+-- belongs to a finished transaction. If a writer's transaction lasts longer than `wait`, the fold
+-- gives up this round (watermark unchanged) rather than stall ingest. At most max_events ids
+-- past the watermark per call (`behind` says how many remain). Definer: the tallies are the
+-- owner's.
+CREATE FUNCTION reco.fold_attribution(max_events bigint DEFAULT 1000000, wait interval DEFAULT '1 second')
+RETURNS TABLE (events bigint, successes bigint, watermark bigint, behind bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    lo bigint;
+    upto bigint;
+    hi bigint;
+    ids bigint[];
+    kinds text[];
+    ms bigint;
+BEGIN
+    IF max_events IS NULL OR max_events < 1 THEN
+        RAISE EXCEPTION 'max_events is %, not a positive number of events', coalesce(max_events::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'the default, 1000000, folds a million events per call';
+    END IF;
+    IF wait IS NULL OR wait < '0' OR wait > '1 hour' THEN
+        RAISE EXCEPTION 'wait is %, not an interval from 0 to 1 hour', coalesce(wait::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'how long to wait for the event writers in flight, e.g. ''1 second''; 0 gives up at once';
+    END IF;
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'reco.fold_attribution runs in READ COMMITTED, not %', pg_catalog.current_setting('transaction_isolation')
+            USING ERRCODE = '25000', HINT = 'call it outside an explicit REPEATABLE READ or SERIALIZABLE transaction: it must see the events committed while it waited';
+    END IF;
+    IF NOT reco._experiment_tallied() THEN
+        -- (on Citus the report reads the lists: nothing to fold)
+        RETURN QUERY SELECT 0::bigint, 0::bigint, NULL::bigint, NULL::bigint;
+        RETURN;
+    END IF;
+    -- one fold at a time: a second waits here, then starts from where the first stopped
+    SELECT w.event_id INTO lo FROM reco.experiment_watermark w WHERE w.one FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO reco.experiment_watermark DEFAULT VALUES ON CONFLICT DO NOTHING;
+        SELECT w.event_id INTO lo FROM reco.experiment_watermark w WHERE w.one FOR UPDATE;
+    END IF;
+    ms := greatest(1, (extract(epoch FROM wait) * 1000)::bigint);
+    BEGIN
+        IF wait = '0' THEN
+            IF NOT pg_catalog.pg_try_advisory_xact_lock(1919250531, 1) THEN
+                RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
+            END IF;
+        ELSE
+            PERFORM pg_catalog.set_config('lock_timeout', ms || 'ms', true);
+            PERFORM pg_catalog.pg_advisory_xact_lock(1919250531, 1);
+        END IF;
+        -- (a statement after the lock: its snapshot sees every writer that finished)
+        SELECT max(ev.event_id) INTO upto FROM reco.events ev;
+        -- released at once (and lock_timeout with it) by leaving the block through an error
+        RAISE EXCEPTION USING ERRCODE = 'RF000';
+    EXCEPTION
+        WHEN SQLSTATE 'RF000' THEN NULL;
+        WHEN lock_not_available THEN
+            RETURN QUERY SELECT 0::bigint, 0::bigint, lo, NULL::bigint;
+            RETURN;
+    END;
+    -- (from the first event past the watermark: ids may jump, as after a TRUNCATE)
+    lo := greatest(lo, coalesce((SELECT min(ev.event_id) FROM reco.events ev WHERE ev.event_id > lo), lo + 1) - 1);
+    hi := least(coalesce(upto, lo), lo + max_events);
+    IF hi <= lo THEN
+        RETURN QUERY SELECT 0::bigint, 0::bigint, lo, 0::bigint;
+        RETURN;
+    END IF;
+    SELECT array_agg((ev.context ->> 'rec_id')::bigint), array_agg(ev.kind) INTO ids, kinds
+    FROM reco.events ev
+    WHERE ev.event_id > lo AND ev.event_id <= hi AND ev.context ? 'rec_id'
+      AND ev.kind IN ('click', 'cart_add', 'purchase', 'email_open', 'email_click')
+      -- the report matches rec_ids as text: '007' is not list 7
+      AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$';
+    UPDATE reco.experiment_watermark w SET event_id = hi, folded_at = pg_catalog.clock_timestamp() WHERE w.one;
+    RETURN QUERY SELECT coalesce(cardinality(ids), 0)::bigint,
+                        CASE WHEN ids IS NULL THEN 0 ELSE reco._experiment_credit(ids, kinds) END, hi, greatest(upto - hi, 0);
+END $$;
+COMMENT ON FUNCTION reco.fold_attribution(bigint, interval) IS 'Counts the events logged since the last fold that carry an experiment list''s rec_id in the experiment tallies (a list''s first click, cart add, purchase, open or e-mail click is a success of its arm), after waiting at most `wait` for the event writers in flight; at most max_events event ids per call. Returns the events with a rec_id it read, the new successes, the watermark (last event id folded) and how many ids remain. Ingest does none of this; schedule it with pg_cron every minute. The report is exact either way.';
+
+-- TRUNCATE of the lists clears every tally; of the events, the successes and the watermark.
 CREATE FUNCTION reco._experiment_tally_truncate() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
 BEGIN
@@ -274,6 +373,8 @@ BEGIN
         DELETE FROM reco.experiment_units;
     ELSE
         DELETE FROM reco.experiment_tallies WHERE metric <> 'trials';
+        -- (event ids may start again from 1)
+        UPDATE reco.experiment_watermark SET event_id = 0;
         UPDATE reco.experiment_units SET click = 0, cart_add = 0, purchase = 0, email_open = 0, email_click = 0
          WHERE click + cart_add + purchase + email_open + email_click > 0;
     END IF;
@@ -324,6 +425,7 @@ DECLARE
     e reco.experiments;
     metrics text[];
     tallied boolean;
+    folded bigint;
 BEGIN
     e := reco._experiment(experiment);
     IF alpha IS NULL OR alpha <= 0 OR alpha >= 1 THEN
@@ -335,6 +437,8 @@ BEGIN
     -- a placement's figures come from the running tallies; a trigger's (whose trials are the
     -- lists that went out in a message) and Citus's from the lists themselves
     tallied := e.surface NOT LIKE 'trigger:%' AND reco._experiment_tallied();
+    -- (a value, not a subquery: the plan then reads the events past it by their primary key)
+    folded := coalesce((SELECT w.event_id FROM reco.experiment_watermark w), 0);
     RETURN QUERY
     WITH arms AS (
         SELECT x.a ->> 'name' AS arm, (x.a ->> 'weight')::float8 AS weight, x.o
@@ -350,6 +454,21 @@ BEGIN
         SELECT DISTINCT l.rec_id, ev.kind
         FROM lists l JOIN reco.events ev ON ev.context ? 'rec_id' AND ev.context ->> 'rec_id' = l.rec_id::text
         WHERE NOT tallied AND ev.kind = ANY (metrics)),
+    -- the tallies' successes not folded in yet (reco.fold_attribution): events past the watermark
+    -- carrying the rec_id of a list of this experiment, each list's first of a kind
+    tail AS MATERIALIZED (
+        SELECT x.context ->> 'arm' AS arm, coalesce(x.customer_id, x.session_id) AS unit, q.kind
+        FROM (SELECT DISTINCT (ev.context ->> 'rec_id')::int8 AS rec_id, ev.kind FROM reco.events ev
+              WHERE tallied AND ev.event_id > folded
+                AND ev.context ? 'rec_id' AND ev.kind = ANY (metrics) AND ev.context ->> 'rec_id' ~ '^(0|[1-9][0-9]{0,17})$') q
+        JOIN reco.recommendations x ON x.rec_id = q.rec_id
+        WHERE x.context ->> 'experiment' = e.name AND x.context ->> 'arm' IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM reco.experiment_successes y WHERE y.rec_id = q.rec_id AND y.kind = q.kind)),
+    tail_units AS (
+        SELECT t.arm, t.unit, count(*) FILTER (WHERE t.kind = 'click') AS click, count(*) FILTER (WHERE t.kind = 'cart_add') AS cart_add,
+               count(*) FILTER (WHERE t.kind = 'purchase') AS purchase, count(*) FILTER (WHERE t.kind = 'email_open') AS email_open,
+               count(*) FILTER (WHERE t.kind = 'email_click') AS email_click
+        FROM tail t WHERE t.unit IS NOT NULL GROUP BY 1, 2),
     -- per arm: units; per arm and metric ('trials' or a kind): the count
     per_arm AS MATERIALIZED (
         SELECT l.arm, count(DISTINCT l.unit) AS units FROM lists l GROUP BY l.arm
@@ -360,7 +479,9 @@ BEGIN
         UNION ALL
         SELECT l.arm, h.kind, count(*) FROM hits h JOIN lists l ON l.rec_id = h.rec_id GROUP BY l.arm, h.kind
         UNION ALL
-        SELECT t.arm, t.metric, sum(t.n)::bigint FROM reco.experiment_tallies t WHERE tallied AND t.experiment = e.name GROUP BY t.arm, t.metric),
+        SELECT t.arm, t.metric, sum(t.n)::bigint FROM reco.experiment_tallies t WHERE tallied AND t.experiment = e.name GROUP BY t.arm, t.metric
+        UNION ALL
+        SELECT t.arm, t.kind, count(*) FROM tail t GROUP BY t.arm, t.kind),
     -- per arm and metric, sums over units of their lists t and lists with a success s: units,
     -- Σt, Σs, Σt², Σs², Σst (the rates' variance over units, a customer's lists going together)
     unit_sums AS MATERIALIZED (
@@ -368,9 +489,11 @@ BEGIN
                sum(p.s1) AS s1, sum(p.s1 * p.s1) AS ss1, sum(p.s1 * p.t) AS st1, sum(p.s2) AS s2, sum(p.s2 * p.s2) AS ss2, sum(p.s2 * p.t) AS st2,
                sum(p.s3) AS s3, sum(p.s3 * p.s3) AS ss3, sum(p.s3 * p.t) AS st3, sum(p.s4) AS s4, sum(p.s4 * p.s4) AS ss4, sum(p.s4 * p.t) AS st4,
                sum(p.s5) AS s5, sum(p.s5 * p.s5) AS ss5, sum(p.s5 * p.t) AS st5
-        FROM (SELECT u.arm, u.lists::float8 AS t, u.click::float8 AS s1, u.cart_add::float8 AS s2, u.purchase::float8 AS s3,
-                     u.email_open::float8 AS s4, u.email_click::float8 AS s5
-              FROM reco.experiment_units u WHERE tallied AND u.experiment = e.name
+        FROM (SELECT u.arm, u.lists::float8 AS t, (u.click + coalesce(d.click, 0))::float8 AS s1, (u.cart_add + coalesce(d.cart_add, 0))::float8 AS s2,
+                     (u.purchase + coalesce(d.purchase, 0))::float8 AS s3, (u.email_open + coalesce(d.email_open, 0))::float8 AS s4,
+                     (u.email_click + coalesce(d.email_click, 0))::float8 AS s5
+              FROM reco.experiment_units u LEFT JOIN tail_units d ON d.arm = u.arm AND d.unit = u.unit
+              WHERE tallied AND u.experiment = e.name
               UNION ALL
               SELECT l.arm, count(*)::float8, count(*) FILTER (WHERE h.click)::float8, count(*) FILTER (WHERE h.cart_add)::float8,
                      count(*) FILTER (WHERE h.purchase)::float8, count(*) FILTER (WHERE h.email_open)::float8, count(*) FILTER (WHERE h.email_click)::float8
@@ -390,7 +513,7 @@ BEGIN
         SELECT a.arm, a.weight, a.o, m.metric,
                coalesce((SELECT p.units FROM per_arm p WHERE p.arm = a.arm), 0) AS units,
                coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = 'trials'), 0) AS trials,
-               coalesce((SELECT p.n FROM per_metric p WHERE p.arm = a.arm AND p.metric = m.metric), 0) AS successes,
+               coalesce((SELECT sum(p.n) FROM per_metric p WHERE p.arm = a.arm AND p.metric = m.metric), 0)::bigint AS successes,
                coalesce((SELECT x.m FROM moments x WHERE x.arm = a.arm AND x.metric = m.metric), ARRAY[0, 0, 0, 0, 0, 0]::float8[]) AS moments
         FROM arms a CROSS JOIN unnest(metrics) WITH ORDINALITY m(metric, mo)),
     grouped AS (
@@ -428,15 +551,22 @@ GRANT SELECT ON reco.experiments TO reco_reader, reco_reporting;
 -- the tallies: written by the owner's definer triggers and forget_customer, read by the report
 -- (the owner first, so the privileges recorded for the extension name it, as a fresh install's do)
 ALTER FUNCTION reco._experiment_tally_lists() OWNER TO reco_owner;
-ALTER FUNCTION reco._experiment_tally_events() OWNER TO reco_owner;
+ALTER FUNCTION reco._experiment_credit(bigint[], text[]) OWNER TO reco_owner;
+ALTER FUNCTION reco._events_writing() OWNER TO reco_owner;
+ALTER FUNCTION reco.fold_attribution(bigint, interval) OWNER TO reco_owner;
 ALTER FUNCTION reco._experiment_tally_truncate() OWNER TO reco_owner;
-REVOKE ALL ON FUNCTION reco._experiment_tallied(), reco._experiment_tally_lists(), reco._experiment_tally_events(),
-    reco._experiment_tally_truncate(), reco._experiment_forget(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION reco._experiment_tallied(), reco._experiment_tally_lists(), reco._experiment_credit(bigint[], text[]), reco._events_writing(),
+    reco.fold_attribution(bigint, interval), reco._experiment_tally_truncate(), reco._experiment_forget(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco._experiment_tallied() TO reco_reader, reco_reporting, reco_owner;
-GRANT EXECUTE ON FUNCTION reco._experiment_forget(text) TO reco_owner;
+GRANT EXECUTE ON FUNCTION reco._experiment_forget(text), reco._experiment_credit(bigint[], text[]) TO reco_owner;
+-- (the DBA's pg_cron job, and the owner's)
+GRANT EXECUTE ON FUNCTION reco.fold_attribution(bigint, interval) TO reco_admin, reco_owner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON reco.experiment_tallies, reco.experiment_units, reco.experiment_successes TO reco_owner;
+GRANT SELECT, INSERT, UPDATE ON reco.experiment_watermark TO reco_owner;
 GRANT SELECT ON reco.recommendations TO reco_owner;
-GRANT SELECT ON reco.experiment_tallies, reco.experiment_units TO reco_reader, reco_reporting;
+GRANT SELECT ON reco.experiment_tallies, reco.experiment_units, reco.experiment_watermark TO reco_reader, reco_reporting;
+-- (the report reads the pairs past the watermark that are counted already)
+GRANT SELECT ON reco.experiment_successes TO reco_reader, reco_reporting;
 GRANT INSERT, UPDATE, DELETE ON reco.experiments TO reco_admin;
 SELECT pg_catalog.pg_extension_config_dump('reco.experiments', '');
 -- (the tallies are not dumped: restoring the lists and events fills them again, in either order)

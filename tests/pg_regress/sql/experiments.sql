@@ -62,9 +62,11 @@ SELECT metric, arm, units, trials, successes, round(rate::numeric, 4) AS rate, r
        round(p_sequential::numeric, 4) AS p_any_time, round(mde::numeric, 4) AS mde,
        underpowered, round(srm_p::numeric, 3) AS srm_p, verdict
 FROM reco.experiment_report('checkout_weights');
--- the report reads running tallies kept as lists are logged and events arrive: the same figures
--- as reading every list and event (what it does on Citus, where the triggers are dropped), with
--- a second click on a list, a rec_id written '007' and one that is not a number in the mix
+-- the report reads running tallies: trials kept as lists are logged, successes folded in from
+-- the events by reco.fold_attribution (pg_cron), the events past its watermark read by the report
+-- itself. The same figures before the fold, part way and after, and as reading every list and
+-- event (what it does on Citus, where the triggers are dropped), with a second click on a list, a
+-- rec_id written '007' and one that is not a number in the mix
 INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
 SELECT r.customer_id, 'case', 'click', '2026-03-01 02:00+00', jsonb_build_object('rec_id', r.rec_id)
 FROM reco.recommendations r WHERE r.rec_id % 100 < 3;
@@ -72,7 +74,23 @@ INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context) VALUE
     ('u1', 'case', 'click', '2026-03-01 02:00+00', jsonb_build_object('rec_id', '00' || (SELECT max(rec_id) FROM reco.recommendations))),
     ('u1', 'case', 'cart_add', '2026-03-01 02:00+00', '{"rec_id": "x1"}');
 CREATE TEMP TABLE tallied AS SELECT * FROM reco.experiment_report('checkout_weights');
-SELECT count(*) AS tally_rows FROM reco.experiment_tallies WHERE experiment = 'checkout_weights';
+SELECT count(DISTINCT (arm, metric)) AS tallied_before_the_fold FROM reco.experiment_tallies WHERE experiment = 'checkout_weights';
+-- part way: at most max_events event ids from the first past the watermark (all but the last 300)
+SELECT events > 0 AS folded_some, successes > 0 AS counted_some, behind > 0 AS more_to_fold
+FROM reco.fold_attribution(max_events => (SELECT max(event_id) - 300 - min(event_id) FROM reco.events
+                                          WHERE event_id > (SELECT event_id FROM reco.experiment_watermark)));
+SELECT (SELECT count(*) FROM (TABLE tallied EXCEPT SELECT * FROM reco.experiment_report('checkout_weights')) d) AS differences_part_way;
+SELECT events > 0 AS folded_the_rest, behind AS behind, watermark = (SELECT max(event_id) FROM reco.events) AS up_to_the_last FROM reco.fold_attribution();
+SELECT events, successes, behind FROM reco.fold_attribution(wait => '0');
+SELECT count(DISTINCT (arm, metric)) AS tallied FROM reco.experiment_tallies WHERE experiment = 'checkout_weights';
+-- (the first and second fold's successes: the clicks, cart adds and purchases of distinct lists)
+SELECT sum(n) FILTER (WHERE metric <> 'trials') AS successes_tallied FROM reco.experiment_tallies WHERE experiment = 'checkout_weights';
+SELECT (SELECT count(*) FROM (TABLE tallied EXCEPT SELECT * FROM reco.experiment_report('checkout_weights')) d) AS differences_after_the_fold;
+SELECT try($$SELECT * FROM reco.fold_attribution(max_events => 0)$$);
+SELECT try($$SELECT * FROM reco.fold_attribution(wait => '-1 second')$$);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT try($$SELECT * FROM reco.fold_attribution()$$);
+ROLLBACK;
 BEGIN;
 DROP TRIGGER recommendations_experiment_tally ON reco.recommendations;
 SELECT reco._experiment_tallied() AS tallied_without_the_trigger,
@@ -102,6 +120,7 @@ FROM reco.experiment_report('checkout_weights', format => 'html') p;
 -- (the lists logged again, a fifth of b's under control; the log is append-only, so TRUNCATE)
 TRUNCATE reco.recommendations, reco.events;
 SELECT count(*) AS tallies_after_truncate FROM reco.experiment_tallies;
+SELECT event_id AS watermark_after_truncate FROM reco.experiment_watermark;
 INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at)
 SELECT 'u' || i, 'checkout', '{case}', '{1}',
        jsonb_build_object('experiment', 'checkout_weights', 'arm',
@@ -181,12 +200,19 @@ SELECT count(*) AS logged FROM reco.recommend('c9', 2, '{"placement": "checkout"
 SELECT try($$UPDATE reco.experiment_tallies SET n = n + 1000$$);
 SELECT try($$INSERT INTO reco.experiment_units VALUES ('checkout_weights', 'b', 'fake')$$);
 SELECT try($$SELECT * FROM reco._experiment_forget('c9')$$);
+SELECT try($$SELECT * FROM reco.fold_attribution()$$);
+SELECT try($$UPDATE reco.experiment_watermark SET event_id = 0$$);
 SELECT try($$INSERT INTO reco.experiments (name, surface, arms) VALUES ('y', 'home', '[{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]')$$);
 RESET ROLE;
 SELECT sum(n) - :trials_before AS trials_added_by_the_reader FROM reco.experiment_tallies WHERE experiment = 'checkout_weights' AND metric = 'trials';
 SET ROLE reco_reporting;
 SELECT count(*) > 0 AS reporting_reports FROM reco.experiment_report('checkout_weights');
 SELECT length(reco.experiment_report('checkout_weights', format => 'html')) > 0 AS reporting_page;
+SELECT try($$SELECT * FROM reco.fold_attribution()$$);
+RESET ROLE;
+-- the DBA's pg_cron job folds as the admin role
+SET ROLE reco_admin;
+SELECT behind FROM reco.fold_attribution();
 RESET ROLE;
 SET ROLE reco_admin;
 UPDATE reco.experiments SET stops_at = '2026-04-01' WHERE name = 'checkout_weights';
@@ -207,6 +233,11 @@ INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
 SELECT r.customer_id, 'case', 'click', '2026-03-01 02:00+00', jsonb_build_object('rec_id', r.rec_id)
 FROM reco.recommendations r WHERE r.context ->> 'experiment' = 'repeat' AND r.customer_id = 'r10';
 SELECT arm, lists, click, count(*) AS units FROM reco.experiment_units WHERE experiment = 'repeat' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+CREATE TEMP TABLE unfolded AS SELECT * FROM reco.experiment_report('repeat');
+SELECT behind FROM reco.fold_attribution();
+SELECT arm, lists, click, count(*) AS units FROM reco.experiment_units WHERE experiment = 'repeat' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT (SELECT count(*) FROM (TABLE unfolded EXCEPT SELECT * FROM reco.experiment_report('repeat')) d) AS differences_after_the_fold;
+DROP TABLE unfolded;
 SELECT arm, units, trials, successes, round(rate::numeric, 3) AS rate, round(rate_low::numeric, 3) AS low, round(rate_high::numeric, 3) AS high,
        round(p_value::numeric, 4) AS p, verdict
 FROM reco.experiment_report('repeat') WHERE metric = 'click';
