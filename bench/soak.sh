@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The soak of issue #19 (part 5): a day of mixed load compressed into MINUTES on SCALE demo data,
+# with the figures per window of WINDOW seconds (tests/integration/src/bin/soak.rs says what runs):
+# 6 clients calling recommend, complements and resolve_preferences; 2 clients ingesting orders
+# and web events; a training and deploy every RETRAIN seconds, the second one killed with
+# SIGKILL a few seconds in; a forget_customer every FORGET seconds. First the serving clients
+# run alone for QUIET seconds (the quiet figures the p99s are compared with).
+#   bench/soak.sh [MINUTES=30] [SCALE=medium]      (release build, project cluster, as root:
+#                                                   it reads /proc of the server's processes
+#                                                   and sends the SIGKILL)
+#   RETRAIN=300 FORGET=60 WINDOW=300 QUIET=60 bench/soak.sh ...
+# The database (reco_bench_soak_SCALE) is built once and kept; the soak adds orders and events
+# to it and forgets customers, so a rerun starts from a larger shop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINUTES=${1:-30}
+SCALE=${2:-medium}
+DB=reco_bench_soak_$SCALE
+OUT=target/bench-soak-$SCALE.txt
+source bench/lib.sh
+mkdir -p target
+echo "bench/soak.sh $MINUTES $SCALE   ($(date -u +%FT%TZ), $(nproc) cores; RETRAIN=${RETRAIN:-300} FORGET=${FORGET:-60} WINDOW=${WINDOW:-300} QUIET=${QUIET:-60})" | tee $OUT
+demo_db $DB "$SCALE" | tee -a $OUT
+# the requests: customers with a learned vector, each with a cart of three buyable items
+"${PSQL[@]}" -d $DB <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_req, bench_buyable;
+CREATE TABLE bench_buyable AS
+  SELECT row_number() OVER (ORDER BY s.item_id) - 1 AS k, s.item_id FROM reco.stock s JOIN reco.items i USING (item_id)
+  WHERE s.available > 0 AND NOT s.backordered AND i.active;
+CREATE UNIQUE INDEX ON bench_buyable (k);
+CREATE TABLE bench_req AS
+  SELECT n, customer_id,
+         ARRAY(SELECT item_id FROM bench_buyable WHERE k IN ((n * 7919) % b.cnt, (n * 104729 + 1) % b.cnt, (n * 1299709 + 2) % b.cnt)) AS cart
+  FROM (SELECT row_number() OVER (ORDER BY hashtext(customer_id), customer_id) AS n, customer_id
+          FROM reco.customer_vectors WHERE model_id = (SELECT model_id FROM reco.models WHERE status = 'deployed') AND space = 'als'
+         ORDER BY hashtext(customer_id), customer_id LIMIT 2000) c,
+       (SELECT count(*) AS cnt FROM bench_buyable) b;
+CREATE UNIQUE INDEX ON bench_req (n);
+ANALYZE bench_req;
+SQL
+cargo build -q --release -p pg_reco_integration --bin soak
+LOG=target/pg.log
+from=$(($(wc -l < $LOG) + 1))
+RECO_TEST_DSN="$(scripts/cluster url)" target/release/soak $DB "$MINUTES" | tee -a $OUT
+# what the server logged meanwhile: the SIGKILL's crash restart, and anything else
+echo "server log during the soak: $(tail -n +$from $LOG | grep -c 'terminated by signal' || true) backend(s) terminated by a signal;" \
+  "$(tail -n +$from $LOG | grep -c 'ERROR:  XX000' || true) XX000 error(s)" | tee -a $OUT
+echo "command: bench/soak.sh $MINUTES $SCALE" | tee -a $OUT
