@@ -11,6 +11,11 @@ ALTER TABLE reco.event_weight_overrides DROP CONSTRAINT event_weight_overrides_k
     ADD CONSTRAINT event_weight_overrides_kind_check CHECK (kind IN ('view', 'click', 'cart_add', 'cart_remove', 'purchase', 'rating', 'return', 'impression', 'email_open', 'email_click', 'email_delivered', 'email_bounce', 'unsubscribe'));
 -- @include sql/event_weights.sql
 
+-- A customer's purchases, ratings and returns without reading their views (schema.sql; one scan
+-- of the events table).
+CREATE INDEX events_customer_owned_idx ON reco.events (customer_id, item_id)
+    WHERE kind IN ('purchase', 'rating', 'return') AND item_id IS NOT NULL;
+
 -- Whose row it is, written by every insert: the distribution column on Citus (docs/citus.md).
 -- Rows from 0.1.0 keep NULL here until reco.distribute() fills them.
 ALTER TABLE reco.events ADD COLUMN shard_key text COLLATE "C";
