@@ -217,6 +217,18 @@ RESET ROLE;
 SET ROLE reco_admin;
 UPDATE reco.experiments SET stops_at = '2026-04-01' WHERE name = 'checkout_weights';
 RESET ROLE;
+-- stopped mid-flight, its logged lists stay attributable: a click after the stop on a list of b
+-- not clicked before counts, before the fold and after it
+SELECT successes AS clicks_before_the_stop FROM reco.experiment_report('checkout_weights') WHERE metric = 'click' AND arm = 'b' \gset
+INSERT INTO reco.events (customer_id, item_id, kind, occurred_at, context)
+SELECT r.customer_id, 'case', 'click', '2026-04-02 10:00+00', jsonb_build_object('rec_id', r.rec_id)
+FROM reco.recommendations r
+WHERE r.context ->> 'experiment' = 'checkout_weights' AND r.context ->> 'arm' = 'b'
+  AND NOT EXISTS (SELECT 1 FROM reco.events e WHERE e.kind = 'click' AND e.context ->> 'rec_id' = r.rec_id::text)
+ORDER BY r.rec_id LIMIT 1;
+SELECT successes - :clicks_before_the_stop AS click_after_the_stop FROM reco.experiment_report('checkout_weights') WHERE metric = 'click' AND arm = 'b';
+SELECT behind FROM reco.fold_attribution();
+SELECT successes - :clicks_before_the_stop AS click_after_the_stop_folded FROM reco.experiment_report('checkout_weights') WHERE metric = 'click' AND arm = 'b';
 -- Customers who see several lists: a customer's lists are clicked together, so the report's
 -- variance is over customers, not lists. 400 customers of a cart experiment see 5 lists each;
 -- one in ten clicks every list, the others none
