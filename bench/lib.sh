@@ -34,3 +34,25 @@ SQL
   done
   printf '%s: %s ms; best %s ms\n' "$1" "${times[*]}" "$(printf '%s\n' "${times[@]}" | sort -n | head -1)" | tee -a "$OUT"
 }
+
+# request_tables DB MODEL: bench_buyable (the buyable items, numbered from 0) and bench_req
+# (2 000 customers with a learned vector of MODEL, numbered from 1, each with a cart of three
+# buyable items), made afresh: the requests of bench/recommend.sh and bench/soak.sh.
+request_tables() {
+  "${PSQL[@]}" -d "$1" -v m="$2" <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS bench_req, bench_buyable;
+CREATE TABLE bench_buyable AS
+  SELECT row_number() OVER (ORDER BY s.item_id) - 1 AS k, s.item_id FROM reco.stock s JOIN reco.items i USING (item_id)
+  WHERE s.available > 0 AND NOT s.backordered AND i.active;
+CREATE UNIQUE INDEX ON bench_buyable (k);
+CREATE TABLE bench_req AS
+  SELECT n, customer_id,
+         ARRAY(SELECT item_id FROM bench_buyable WHERE k IN ((n * 7919) % b.cnt, (n * 104729 + 1) % b.cnt, (n * 1299709 + 2) % b.cnt)) AS cart
+  FROM (SELECT row_number() OVER (ORDER BY hashtext(customer_id), customer_id) AS n, customer_id
+          FROM reco.customer_vectors WHERE model_id = :m AND space = 'als' ORDER BY hashtext(customer_id), customer_id LIMIT 2000) c,
+       (SELECT count(*) AS cnt FROM bench_buyable) b;
+CREATE UNIQUE INDEX ON bench_req (n);
+ANALYZE bench_req;
+SQL
+}

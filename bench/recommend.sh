@@ -32,22 +32,7 @@ echo "bench/recommend.sh $SCALE $SECS   ($(date -u +%FT%TZ), $(nproc) cores)" | 
 demo_db $DB "$SCALE" | tee -a $OUT
 M=$("${PSQL[@]}" -d $DB -At -c "SELECT model_id FROM reco.models WHERE status = 'deployed'")
 F=$("${PSQL[@]}" -d $DB -At -c "SELECT params->>'factors' FROM reco.models WHERE model_id = $M")
-"${PSQL[@]}" -d $DB -v m="$M" <<'SQL'
-SET client_min_messages = warning;
-DROP TABLE IF EXISTS bench_req, bench_buyable;
-CREATE TABLE bench_buyable AS
-  SELECT row_number() OVER (ORDER BY s.item_id) - 1 AS k, s.item_id FROM reco.stock s JOIN reco.items i USING (item_id)
-  WHERE s.available > 0 AND NOT s.backordered AND i.active;
-CREATE UNIQUE INDEX ON bench_buyable (k);
-CREATE TABLE bench_req AS
-  SELECT n, customer_id,
-         ARRAY(SELECT item_id FROM bench_buyable WHERE k IN ((n * 7919) % b.cnt, (n * 104729 + 1) % b.cnt, (n * 1299709 + 2) % b.cnt)) AS cart
-  FROM (SELECT row_number() OVER (ORDER BY hashtext(customer_id), customer_id) AS n, customer_id
-          FROM reco.customer_vectors WHERE model_id = :m AND space = 'als' ORDER BY hashtext(customer_id), customer_id LIMIT 2000) c,
-       (SELECT count(*) AS cnt FROM bench_buyable) b;
-CREATE UNIQUE INDEX ON bench_req (n);
-ANALYZE bench_req;
-SQL
+request_tables $DB "$M"
 items=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.items")
 buyable=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM bench_buyable")
 echo "model $M ($F factors), $items items ($buyable buyable), 2000 requests" | tee -a $OUT

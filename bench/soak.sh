@@ -22,23 +22,7 @@ mkdir -p target
 echo "bench/soak.sh $MINUTES $SCALE   ($(date -u +%FT%TZ), $(nproc) cores; RETRAIN=${RETRAIN:-300} FORGET=${FORGET:-60} WINDOW=${WINDOW:-300} QUIET=${QUIET:-60})" | tee $OUT
 demo_db $DB "$SCALE" | tee -a $OUT
 # the requests: customers with a learned vector, each with a cart of three buyable items
-"${PSQL[@]}" -d $DB <<'SQL'
-SET client_min_messages = warning;
-DROP TABLE IF EXISTS bench_req, bench_buyable;
-CREATE TABLE bench_buyable AS
-  SELECT row_number() OVER (ORDER BY s.item_id) - 1 AS k, s.item_id FROM reco.stock s JOIN reco.items i USING (item_id)
-  WHERE s.available > 0 AND NOT s.backordered AND i.active;
-CREATE UNIQUE INDEX ON bench_buyable (k);
-CREATE TABLE bench_req AS
-  SELECT n, customer_id,
-         ARRAY(SELECT item_id FROM bench_buyable WHERE k IN ((n * 7919) % b.cnt, (n * 104729 + 1) % b.cnt, (n * 1299709 + 2) % b.cnt)) AS cart
-  FROM (SELECT row_number() OVER (ORDER BY hashtext(customer_id), customer_id) AS n, customer_id
-          FROM reco.customer_vectors WHERE model_id = (SELECT model_id FROM reco.models WHERE status = 'deployed') AND space = 'als'
-         ORDER BY hashtext(customer_id), customer_id LIMIT 2000) c,
-       (SELECT count(*) AS cnt FROM bench_buyable) b;
-CREATE UNIQUE INDEX ON bench_req (n);
-ANALYZE bench_req;
-SQL
+request_tables $DB "$("${PSQL[@]}" -d $DB -At -c "SELECT model_id FROM reco.models WHERE status = 'deployed'")"
 cargo build -q --release -p pg_reco_integration --bin soak
 LOG=target/pg.log
 from=$(($(wc -l < $LOG) + 1))

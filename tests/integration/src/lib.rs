@@ -85,3 +85,9 @@ pub fn login_role(name: &str, group: &str) {
         ))
         .unwrap();
 }
+
+/// Whether a thread's statement is still waiting after `ms` milliseconds.
+pub fn still_waiting<T>(h: &std::thread::JoinHandle<T>, ms: u64) -> bool {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    !h.is_finished()
+}

@@ -3,7 +3,7 @@
 //! larger one, and a fold must never move its watermark past an event it could not see.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use pg_reco_integration::{connect, fresh_db};
+use pg_reco_integration::{connect, fresh_db, still_waiting};
 use postgres::Client;
 use std::thread;
 
@@ -44,12 +44,6 @@ fn report_from_the_lists(c: &mut Client) -> Vec<String> {
 
 fn clicks(report: &[String]) -> String {
     report.iter().find(|r| r.starts_with("(click,b,")).cloned().unwrap_or_default()
-}
-
-/// Whether a thread's statement is still waiting after `ms` milliseconds.
-fn still_waiting<T>(h: &thread::JoinHandle<T>, ms: u64) -> bool {
-    thread::sleep(std::time::Duration::from_millis(ms));
-    !h.is_finished()
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Ingestion under concurrency and against bad input, on a real server.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use pg_reco_integration::{connect, fixture, fresh_db, shopify_order};
+use pg_reco_integration::{connect, fixture, fresh_db, shopify_order, still_waiting};
 use std::thread;
 
 #[test]
@@ -183,12 +183,6 @@ fn deleting_an_item_waits_for_order_lines_being_written_and_then_refuses() {
     assert!(db.message().contains(&sku), "{}", db.message());
     let n: i64 = writer.query_one("SELECT count(*) FROM reco.items WHERE item_id = $1", &[&sku]).unwrap().get(0);
     assert_eq!(n, 1);
-}
-
-/// Whether a thread's statement is still waiting after `ms` milliseconds.
-fn still_waiting<T>(h: &thread::JoinHandle<T>, ms: u64) -> bool {
-    thread::sleep(std::time::Duration::from_millis(ms));
-    !h.is_finished()
 }
 
 #[test]
