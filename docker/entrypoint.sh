@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts PostgreSQL with pg_cron preloaded and pg_reco created in the postgres database.
+# Starts PostgreSQL with pg_cron and pg_reco (its shared model cache) preloaded and pg_reco created in the postgres database.
 set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 DATA=${PGDATA:-/var/lib/postgresql/pg_reco}
@@ -10,7 +10,7 @@ if [[ ! -f $DATA/PG_VERSION ]]; then
   cat >> "$DATA/postgresql.conf" <<CONF
 listen_addresses = '*'
 timezone = 'UTC'
-shared_preload_libraries = 'pg_cron'
+shared_preload_libraries = 'pg_cron,pg_reco'
 cron.database_name = 'postgres'
 CONF
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$DATA/pg_hba.conf"

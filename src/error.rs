@@ -18,6 +18,7 @@ pub fn sqlstate(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::NullValue => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
         ErrorKind::QueryCanceled => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
         ErrorKind::Syntax => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+        ErrorKind::DataCorrupted => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
     }
 }
 

@@ -44,6 +44,8 @@ pub fn index_backed(n: usize) -> bool {
 /// Serving: above reco.hnsw_min_items, ALS and content candidates from the nearest-item lists
 /// training stored (reco.item_knn) instead of an index search per call.
 pub static ITEM_KNN: GucSetting<bool> = GucSetting::<bool>::new(D.item_knn);
+/// Serving: keep one copy of each model in shared memory (needs pg_reco in shared_preload_libraries).
+pub static SHARED_CACHE: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Serving: the most memory (kB) the per-backend model cache may take.
 pub static CACHE_MAX_KB: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 /// The most memory a training, an evaluation or a demo load may be estimated to take, kB
@@ -198,6 +200,14 @@ pub fn init() {
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_bool_guc(
+        c"reco.shared_cache",
+        c"Serve from one copy of each model per server, in dynamic shared memory, instead of a copy per backend (needs pg_reco in shared_preload_libraries).",
+        c"The first backend that serves a model reads it and writes it to a shared segment; the others attach it and read it in place, so the model's memory does not grow with the number of connections and a new connection's first call does not read the tables. Off, or without the preload, each backend keeps its own copy. reco.cache_max_memory then caps the models in shared memory together. Superuser-only: a private copy costs the server memory.",
+        &SHARED_CACHE,
+        GucContext::Suset,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"reco.training_memory_limit",

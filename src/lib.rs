@@ -53,6 +53,7 @@ mod tests;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    api::serve::shared_init();
 }
 
 /// Required by `cargo pgrx test`.

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     QueryCanceled,
     /// 42601 syntax_error: a template that does not parse.
     Syntax,
+    /// XX001 data_corrupted: a shared model image that does not read back.
+    DataCorrupted,
 }
 
 impl ErrorKind {
@@ -48,6 +50,7 @@ impl ErrorKind {
             ErrorKind::NullValue => "22004",
             ErrorKind::QueryCanceled => "57014",
             ErrorKind::Syntax => "42601",
+            ErrorKind::DataCorrupted => "XX001",
         }
     }
 }

@@ -28,6 +28,7 @@ impl Default for Params {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C)]
 pub struct Neighbor {
     pub item: u32,
     pub support: u32,
@@ -36,6 +37,10 @@ pub struct Neighbor {
     pub score: f32,
     pub cross_category: bool,
 }
+
+// SAFETY: numbers and a bool (written as 0 or 1), no pointers; images are read by the build that
+// wrote them
+unsafe impl crate::serve::flat::Plain for Neighbor {}
 
 /// Trains the model. `baskets` hold item indexes below `category.len()` (duplicates within a
 /// basket count once); `category[i]` is item i's category. Returns each item's neighbours.

@@ -535,7 +535,7 @@ pub fn train<E>(
         progress(Step::Phase("evaluation"))?;
         let merged = on_split.merged_neighbors(ds.n_items);
         let members = Members {
-            popularity: on_split.popularity.as_ref().map(|x| x.score.as_slice()),
+            popularity: on_split.popularity.as_ref().map(|x| &x.score[..]),
             cooccurrence: merged.as_deref(),
             content: on_split.content.as_deref().map(|v| (v, p.content_dims)),
             als: on_split.als.as_ref(),

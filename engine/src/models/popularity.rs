@@ -7,6 +7,8 @@
 //! popularity · √a(h) · √d(wd): a steady best seller stays on top, but between items of similar
 //! popularity the one bought at this hour wins.
 
+use crate::serve::flat::Slab;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interaction {
     pub item: u32,
@@ -17,9 +19,9 @@ pub struct Interaction {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Popularity {
-    pub score: Vec<f32>,
-    pub by_hour: Vec<[f32; 24]>,
-    pub by_weekday: Vec<[f32; 7]>,
+    pub score: Slab<f32>,
+    pub by_hour: Slab<[f32; 24]>,
+    pub by_weekday: Slab<[f32; 7]>,
 }
 
 impl Interaction {
@@ -42,7 +44,7 @@ pub fn weekday_of(ms: i64) -> usize {
 }
 
 pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_life_days: f64) -> Popularity {
-    let mut p = Popularity { score: vec![0.0; n_items], by_hour: vec![[0.0; 24]; n_items], by_weekday: vec![[0.0; 7]; n_items] };
+    let mut p = Popularity { score: vec![0.0; n_items].into(), by_hour: vec![[0.0; 24]; n_items].into(), by_weekday: vec![[0.0; 7]; n_items].into() };
     for x in interactions {
         let i = x.item as usize;
         if i >= n_items || !x.weight.is_finite() {

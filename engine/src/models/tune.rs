@@ -104,7 +104,7 @@ fn score(on: &Split, mi: usize, p: &Params, exec: Exec) -> f64 {
         return 0.0;
     };
     let merged = t.merged_neighbors(on.ds.n_items);
-    let m = Members { popularity: t.popularity.as_ref().map(|x| x.score.as_slice()), cooccurrence: merged.as_deref(), content: None, als: t.als.as_ref() };
+    let m = Members { popularity: t.popularity.as_ref().map(|x| &x.score[..]), cooccurrence: merged.as_deref(), content: None, als: t.als.as_ref() };
     let r = hybrid::evaluate(on.train, on.set, &m, p.k, exec);
     r.members[mi].map_or(0.0, |s| s.ndcg)
 }

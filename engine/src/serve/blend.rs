@@ -240,7 +240,7 @@ impl Scores {
 
     pub fn apply_preferences(&mut self, m: &Model, resolved: &Map<String, Value>, penalty: f32, items: &[u32]) {
         for &i in items {
-            if let Some(x) = self.at(i).filter(|_| m.cat.facts.get(i as usize).is_some_and(|f| !fits(resolved, f))) {
+            if let Some(x) = self.at(i).filter(|_| m.cat.facts.get(i as usize).is_some_and(|f| !fits(resolved, &f))) {
                 self.blended[x] -= penalty;
             }
         }

@@ -226,10 +226,10 @@ pub(super) fn min_max(xs: impl IntoIterator<Item = f32>) -> (f32, f32) {
 /// into `Request::anchors`) that gave the most.
 pub(super) fn cooccurrence(m: &Model, req: &Request, keep: impl Fn(u32) -> bool) -> IntMap<u32, (f32, u32)> {
     let top_weight = req.anchors.iter().map(|a| a.weight).fold(0f32, f32::max).max(1e-6);
-    let nb = m.neighbors.as_deref().unwrap_or(&[]);
+    let nb = m.neighbors.as_ref();
     let mut acc: IntMap<u32, (f32, f32, u32)> = IntMap::default();
     for (ai, a) in req.anchors.iter().enumerate() {
-        for x in nb.get(a.item as usize).map(Vec::as_slice).unwrap_or(&[]) {
+        for x in nb.and_then(|l| l.get(a.item as usize)).unwrap_or(&[]) {
             if keep(x.item) {
                 let v = a.weight / top_weight * x.score;
                 let e = acc.entry(x.item).or_insert((0.0, 0.0, NONE));

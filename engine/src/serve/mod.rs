@@ -21,6 +21,7 @@
 pub mod blend;
 pub mod candidates;
 pub mod context;
+pub mod flat;
 pub mod inputs;
 pub mod model;
 pub mod offline;

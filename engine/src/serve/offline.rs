@@ -67,9 +67,9 @@ pub fn model(t: &Trained, items: &TrainingItems, ids: &[String], p: &Params, wei
     let mut m = Model {
         cat,
         als,
-        content: t.content.clone().map(|v| (v, p.content_dims)),
-        neighbors: t.merged_neighbors(n),
-        basket: t.basket.clone(),
+        content: t.content.clone().map(|v| (v.into(), p.content_dims)),
+        neighbors: t.merged_neighbors(n).map(Into::into),
+        basket: t.basket.as_deref().map(Into::into),
         popularity: t.popularity.clone(),
         weights,
         data_to_ms: epoch_ms(data_to_us),

@@ -74,7 +74,7 @@ fn collect_diverse_live(
         |w, taken| next(&mut **live.borrow_mut(), w, taken),
         |items| {
             let mut live = live.borrow_mut();
-            let ids: Vec<&str> = items.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
+            let ids: Vec<&str> = items.iter().map(|&i| &m.cat.ids[i as usize]).collect();
             let mut out = live.buyable(&ids);
             out.resize(ids.len(), false);
             if let Some((set, settings)) = recheck {
@@ -161,8 +161,8 @@ fn fill_popular(
         });
         for i in picked {
             let score = m.with_popularity(now, |p| p.score[i as usize]);
-            out.push(Served::new(m.cat.ids[i as usize].clone(), f64::from(score), popular_reason(m.cat.category_name(i), hour)));
-            skip.push(m.cat.ids[i as usize].clone());
+            out.push(Served::new(m.cat.ids[i as usize].to_string(), f64::from(score), popular_reason(m.cat.category_name(i), hour)));
+            skip.push(m.cat.ids[i as usize].to_string());
         }
     }
     if out.len() < k {
@@ -311,7 +311,7 @@ pub fn recommend(m: Option<&Model>, ask: &Ask, cust: &Customer, live: &mut dyn L
         candidates: tuning.candidates.max(1),
         browsed: &browsed,
         segment: match (&cust.profile.segment, cold) {
-            (Some(seg), true) => m.segments.get(seg).map(Vec::as_slice).unwrap_or(&[]),
+            (Some(seg), true) => m.segments.get(seg).unwrap_or(&[]),
             _ => &[],
         },
         explain: explainer.as_ref(),
@@ -367,7 +367,7 @@ fn alternatives(m: &Model, cart: &[String], list: &mut [Served]) {
         let Some(&i) = m.cat.index.get(&s.item_id) else { continue };
         let same = cart.iter().filter_map(|id| m.cat.index.get(id).copied()).find(|&c| m.cat.category[c as usize] == m.cat.category[i as usize]);
         if let Some(c) = same {
-            s.reason = format!("an alternative to {} in your cart", m.cat.title[c as usize]);
+            s.reason = format!("an alternative to {} in your cart", &m.cat.title[c as usize]);
         }
     }
 }
@@ -418,7 +418,7 @@ impl Pass<'_> {
                 }
                 // demand-aware ranking: the window's stock levels, read once per window
                 if let Some(d) = demand.filter(|_| !v.is_empty()) {
-                    let ids: Vec<&str> = v.iter().map(|&i| m.cat.ids[i as usize].as_str()).collect();
+                    let ids: Vec<&str> = v.iter().map(|&i| &m.cat.ids[i as usize]).collect();
                     let available = live.available(&ids);
                     scores.apply_demand(d, self.ask.placement.demand, req.now_ms, tuning.demand_lead_days, &v, &available);
                 }
@@ -440,7 +440,7 @@ impl Pass<'_> {
             .iter()
             .map(|&i| {
                 let why = if back.contains(&i) { "back in stock in your size".to_string() } else { reason(m, scores, &req, i, self.local_hour) };
-                Served::new(m.cat.ids[i as usize].clone(), f64::from(scores.score(i)), why)
+                Served::new(m.cat.ids[i as usize].to_string(), f64::from(scores.score(i)), why)
             })
             .collect()
     }
@@ -449,7 +449,7 @@ impl Pass<'_> {
 /// Which of `items` are in the customer's resolved size and came back in stock within `days`.
 fn back_in_stock_in_size(live: &mut dyn Live, m: &Model, resolved: &Map<String, Value>, items: &[u32], now_ms: i64, days: f64) -> HashSet<u32> {
     let sized: Vec<&str> =
-        items.iter().filter(|&&i| m.cat.facts.get(i as usize).is_some_and(|f| in_your_size(resolved, f))).map(|&i| m.cat.ids[i as usize].as_str()).collect();
+        items.iter().filter(|&&i| m.cat.facts.get(i as usize).is_some_and(|f| in_your_size(resolved, &f))).map(|&i| &m.cat.ids[i as usize]).collect();
     if days <= 0.0 || sized.is_empty() {
         return HashSet::new();
     }
@@ -505,7 +505,7 @@ pub fn complements(
         .iter()
         .map(|&j| {
             let (s, via) = by_item.get(&j).copied().unwrap_or((0.0, j));
-            Served::new(m.cat.ids[j as usize].clone(), f64::from(s), format!("bought together with {}", m.cat.title[via as usize]))
+            Served::new(m.cat.ids[j as usize].to_string(), f64::from(s), format!("bought together with {}", &m.cat.title[via as usize]))
         })
         .collect();
     let in_cats: Vec<String> = idx.iter().map(|&i| m.cat.category_name(i).to_string()).collect();
@@ -544,7 +544,7 @@ pub fn similar_items(m: Option<&Model>, item: &Subject, k: usize, now_ms: i64, l
     let sim = related::likeness(m, known, own.as_deref(), &excluded);
     let ranked = collect_diverse(live, m, k, Diversity::default(), None, |w, taken| top_n(&sim, w, |i| taken[i]));
     let mut out: Vec<Served> =
-        ranked.iter().map(|&j| Served::new(m.cat.ids[j as usize].clone(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
+        ranked.iter().map(|&j| Served::new(m.cat.ids[j as usize].to_string(), f64::from(sim[j as usize]), format!("similar to {title}"))).collect();
     fill_popular(live, m, k, now_ms, &[item.item_id.to_string()], None, &[], &mut out, None, |i| Some(m.cat.group[i as usize]) != own_group);
     out
 }

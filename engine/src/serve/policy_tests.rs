@@ -92,7 +92,7 @@ fn shop_model() -> Model {
     let mut by_hour = vec![[1.0f32; 24]; n];
     by_hour[3] = [0.0; 24];
     by_hour[3][18..22].iter_mut().for_each(|x| *x = 60.0);
-    let popularity = Popularity { score, by_hour, by_weekday: vec![[1.0; 7]; n] };
+    let popularity = Popularity { score: score.into(), by_hour: by_hour.into(), by_weekday: vec![[1.0; 7]; n].into() };
     let nb = |item: u32, score: f32| Neighbor { item, support: 5, confidence: 0.5, lift: 2.0, score, cross_category: true };
     let mut basket = vec![Vec::new(); n];
     // a phone is bought with cases and chargers, and (in the data) with other phones
@@ -103,8 +103,8 @@ fn shop_model() -> Model {
     Model {
         model_id: 7,
         cat,
-        neighbors: Some(basket.clone()),
-        basket: Some(basket),
+        neighbors: Some(basket.clone().into()),
+        basket: Some(basket.into()),
         popularity: Some(popularity),
         weights: [0.4, 0.6, 0.0, 0.0],
         data_to_ms: MONDAY - 24 * HOUR,
@@ -249,7 +249,7 @@ fn complements_leave_the_inputs_categories_out_and_fill_with_other_categories() 
 #[test]
 fn similar_items_leave_out_the_items_own_variants() {
     let mut m = shop_model();
-    m.content = Some((vec![1.0; 14 * 2], 2));
+    m.content = Some((vec![1.0; 14 * 2].into(), 2));
     let features = ItemFeatures { title: Some("Phone Zero".into()), category: Some("phones".into()), ..Default::default() };
     let subject = Subject { item_id: "phone-0", features: &features, has_group: true };
     let list = policy::similar_items(Some(&m), &subject, 5, MONDAY, &mut Shop::default());
@@ -284,7 +284,9 @@ fn a_bought_item_comes_back_only_while_its_category_is_still_repeatable() {
 #[test]
 fn back_in_stock_in_the_customers_size_says_so() {
     let mut m = shop_model();
-    m.cat.facts[10].size = Some("EU42".into());
+    let mut f = m.cat.facts.get(10).unwrap();
+    f.size = Some("EU42".into());
+    m.cat.facts.set(10, &f);
     let mut shop =
         Shop { back: ["shoe-10".to_string()].into(), preferences: json!({"size_shoes": {"value": "EU42"}}).as_object().unwrap().clone(), ..Default::default() };
     let list = recommend(Some(&m), &Customer::default(), &ctx(json!({"category": "shoes"})), 4, MONDAY, &mut shop);
@@ -356,7 +358,7 @@ fn a_reason_names_an_anchor_only_when_the_two_are_linked() {
         let list = recommend(Some(&m), &cust, &ctx(json!({"max_per_category": 0})), 12, MONDAY + h * HOUR, &mut shop);
         assert_eq!(list.len(), 12);
         for s in &list {
-            let i = m.cat.index[&s.item_id];
+            let i = m.cat.index.get(&s.item_id).copied().unwrap();
             if s.reason.contains("PHONE-2") {
                 assert!(super::reasons::linked(&m, 2, i), "hour {h}: {} names the phone: {}", s.item_id, s.reason);
             }
@@ -413,7 +415,7 @@ fn the_diversity_penalty_spreads_the_list_over_categories_and_never_leaves_it_sh
     let m = shop_model();
     let cust = Customer::default();
     let now = MONDAY + 10 * HOUR;
-    let cats = |list: &[Served]| -> Vec<String> { list.iter().map(|s| m.cat.category_name(m.cat.index[&s.item_id]).to_string()).collect() };
+    let cats = |list: &[Served]| -> Vec<String> { list.iter().map(|s| m.cat.category_name(*m.cat.index.get(&s.item_id).unwrap()).to_string()).collect() };
     // no penalty: the best sellers as they rank (phones, then shoes)
     let flat = recommend(Some(&m), &cust, &ctx(json!({"diversity_penalty": 0})), 4, now, &mut Shop::default());
     assert_eq!(cats(&flat), ["phones", "phones", "shoes", "shoes"], "{flat:?}");
@@ -494,4 +496,55 @@ fn a_demand_weight_pushes_down_what_sells_out_before_delivery_and_lifts_demand_w
         assert!(at("case-4", &aware) > at("charger-8", &aware) && at("case-4", &aware) > at("case-4", &plain), "hour {h}: {aware:?}");
         assert_eq!(aware.len(), 6);
     }
+}
+
+/// The shop's model read back from its image (what a backend attaching the shared copy serves).
+fn from_image(m: &Model) -> Model {
+    let w = m.image();
+    assert_eq!(w.len(), m.bytes());
+    let img = std::sync::Arc::new(w.into_image());
+    Model::read(&mut img.reader().unwrap()).unwrap()
+}
+
+#[test]
+fn the_shared_image_serves_the_same_lists_every_hour_of_the_week() {
+    let mut m = shop_model();
+    m.segments = HashMap::from([("vip".to_string(), vec![(3u32, 2.0f32), (11, 1.0)])]).into();
+    m.demand = Some(Demand::from_rows(m.cat.len(), [(2u32, [1.0f32; 7]), (5, [0.5; 7])]));
+    let s = from_image(&m);
+    assert!(s.own_bytes() < 64, "a shared model holds no copy of its data: {} bytes", s.own_bytes());
+    assert!(s.cat.index.get("phone-2").is_some() && s.cat.index.get("nope").is_none());
+    assert_eq!(s.segments.get("vip"), Some(&[(3u32, 2.0f32), (11, 1.0)][..]));
+    assert_eq!(
+        (0..m.cat.len()).map(|i| m.cat.facts.get(i).map(|f| f.size)).collect::<Vec<_>>(),
+        (0..s.cat.len()).map(|i| s.cat.facts.get(i).map(|f| f.size)).collect::<Vec<_>>()
+    );
+    let cust = Customer { history: vec![past("shoe-10", "view", MONDAY - HOUR), past("case-4", "purchase", MONDAY - 30 * HOUR)], ..Default::default() };
+    for c in [json!({}), json!({"cart": ["phone-2"], "placement": "checkout"}), json!({"category": "shoes"})] {
+        let c = ctx(c);
+        for h in (0..24 * 7).step_by(5) {
+            let now = MONDAY + h * HOUR;
+            let (a, b) = (recommend(Some(&m), &cust, &c, 6, now, &mut Shop::default()), recommend(Some(&s), &cust, &c, 6, now, &mut Shop::default()));
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "hour {h}");
+        }
+    }
+}
+
+#[test]
+fn a_damaged_image_is_refused_whole() {
+    let m = shop_model();
+    let w = m.image();
+    let img = std::sync::Arc::new(w.into_image());
+    let (ptr, len) = (img.ptr(), img.len());
+    // every cut short of the whole image is an error, never a partial model
+    for cut in (0..len).step_by(8) {
+        // SAFETY: a prefix of a live image
+        let r = unsafe { flat::Reader::new(ptr, cut, img.clone()) };
+        assert!(r.and_then(|mut r| Model::read(&mut r)).is_err(), "cut at {cut} of {len}");
+    }
+    // one byte past the image's end is not a model either
+    let mut w = m.image();
+    w.one(0u8);
+    let img = std::sync::Arc::new(w.into_image());
+    assert_eq!(Model::read(&mut img.reader().unwrap()).unwrap_err().kind, crate::ErrorKind::DataCorrupted);
 }

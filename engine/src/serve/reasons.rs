@@ -44,7 +44,7 @@ fn basket_link(m: &Model, a: u32, i: u32) -> bool {
 /// neighbour of an anchor says so even when popularity contributes more: "bought together with
 /// the phone in your cart" is the better reason for a popular phone case, at every hour.
 pub fn reason(m: &Model, s: &Scores, req: &Request, i: u32, local_hour: u32) -> String {
-    let title = |j: u32| m.cat.title.get(j as usize).map(String::as_str).unwrap_or("");
+    let title = |j: u32| m.cat.title.get(j as usize).unwrap_or("");
     let popular = || popular_reason(m.cat.category_name(i), local_hour);
     let because = |a: &Anchor| match a.verb {
         Verb::InCart => format!("goes with {} in your cart", title(a.item)),

@@ -12,7 +12,7 @@ pub fn bought_together(m: &Model, inputs: &[u32], excluded: &[bool]) -> Vec<(u32
     let in_cats: Vec<u32> = inputs.iter().map(|&i| m.cat.category[i as usize]).collect();
     let mut acc: HashMap<u32, (f32, f32, u32)> = HashMap::new();
     for &i in inputs {
-        for x in nb.get(i as usize).map(Vec::as_slice).unwrap_or(&[]) {
+        for x in nb.get(i as usize).unwrap_or(&[]) {
             let j = x.item;
             if (j as usize) >= m.cat.len() || excluded.get(j as usize).copied().unwrap_or(false) || in_cats.contains(&m.cat.category[j as usize]) {
                 continue;

@@ -68,10 +68,16 @@ fn fold_in_reproduces_the_trained_customer_vector() {
 #[test]
 fn blend_follows_the_weights_and_exclusions() {
     let cat = catalogue(&["a", "a", "b", "b"], &[]);
-    let pop = Popularity { score: vec![1.0, 4.0, 3.0, 2.0], by_hour: vec![[0.0; 24]; 4], by_weekday: vec![[0.0; 7]; 4] };
+    let pop = Popularity { score: vec![1.0, 4.0, 3.0, 2.0].into(), by_hour: vec![[0.0; 24]; 4].into(), by_weekday: vec![[0.0; 7]; 4].into() };
     let neighbors = vec![vec![nb(3, 1.0)], vec![], vec![], vec![]];
-    let m =
-        Model { cat, popularity: Some(pop), basket: Some(neighbors.clone()), neighbors: Some(neighbors), weights: [0.4, 0.6, 0.0, 0.0], ..Default::default() };
+    let m = Model {
+        cat,
+        popularity: Some(pop),
+        basket: Some(neighbors.clone().into()),
+        neighbors: Some(neighbors.into()),
+        weights: [0.4, 0.6, 0.0, 0.0],
+        ..Default::default()
+    };
     let anchors = [Anchor { item: 0, weight: 4.0, verb: Verb::InCart }];
     let mut excluded = vec![false; 4];
     excluded[0] = true;
@@ -241,7 +247,7 @@ fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few(
 fn complements_come_from_other_categories_and_sum_over_the_inputs() {
     let cat = catalogue(&["phones", "phones", "cases", "cases", "chargers"], &[]);
     let basket = vec![vec![nb(1, 0.9), nb(2, 0.5), nb(4, 0.4)], vec![nb(3, 0.3), nb(4, 0.3)], vec![], vec![], vec![]];
-    let m = Model { cat, basket: Some(basket), ..Default::default() };
+    let m = Model { cat, basket: Some(basket.into()), ..Default::default() };
     let v = related::bought_together(&m, &[0, 1], &[false; 5]);
     let items: Vec<u32> = v.iter().map(|x| x.0).collect();
     assert_eq!(items, vec![4, 2, 3], "same-category neighbour 1 left out; 4 sums 0.4 + 0.3");
@@ -256,7 +262,7 @@ fn similar_items_use_both_spaces_and_content_for_new_items() {
     let cat = catalogue(&["a", "a", "b"], &[]);
     let a = Als::new(2, vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0], vec![true, true, true], 0.1, 1.0);
     let content = vec![1.0, 0.0, 0.8, 0.6, 0.0, 1.0];
-    let m = Model { cat, als: Some(a), content: Some((content, 2)), ..Default::default() };
+    let m = Model { cat, als: Some(a), content: Some((content.into(), 2)), ..Default::default() };
     let v = related::likeness(&m, Some(0), None, &[false; 3]);
     assert_eq!(top_n(&v, 3, |_| false), vec![1, 2], "not itself");
     // an item the model has never seen: its own content vector
@@ -301,7 +307,7 @@ fn a_new_customer_of_a_known_segment_gets_its_best_sellers_first() {
     // popularity favours items 0 and 1 overall; the segment buys 3, then 2
     let cat = catalogue(&["a", "a", "b", "b"], &[]);
     let n = cat.len();
-    let mut p = Popularity { score: vec![9.0, 8.0, 1.0, 2.0], by_hour: vec![[0.0; 24]; n], by_weekday: vec![[0.0; 7]; n] };
+    let mut p = Popularity { score: vec![9.0, 8.0, 1.0, 2.0].into(), by_hour: vec![[0.0; 24]; n].into(), by_weekday: vec![[0.0; 7]; n].into() };
     p.by_hour.iter_mut().zip(&p.score).for_each(|(h, s)| h.iter_mut().for_each(|x| *x = s / 24.0));
     p.by_weekday.iter_mut().zip(&p.score).for_each(|(d, s)| d.iter_mut().for_each(|x| *x = s / 7.0));
     let m = Model { cat, popularity: Some(p), weights: [1.0, 0.0, 0.0, 0.0], ..Default::default() };
@@ -371,13 +377,13 @@ fn full_model(n: usize, seed: u64) -> Model {
     let score: Vec<f32> = (0..n).map(|_| r.random_range(0.0f32..1.0).powi(4) * 100.0).collect();
     let by_hour = score.iter().map(|s| std::array::from_fn(|h| s / 24.0 * (1.0 + (h % 3) as f32) / 2.0)).collect();
     let by_weekday = score.iter().map(|s| [s / 7.0; 7]).collect();
-    let neighbors = (0..n).map(|_| (0..10).map(|_| nb(r.random_range(0..n as u32), r.random_range(0.0f32..1.0))).collect()).collect();
+    let neighbors = (0..n).map(|_| (0..10).map(|_| nb(r.random_range(0..n as u32), r.random_range(0.0f32..1.0))).collect()).collect::<Vec<Vec<_>>>().into();
     let mut m = Model {
         cat: catalogue(&cats, &[]),
         als: Some(Als::new(f, item, vec![true; n], 0.1, 1.0)),
-        content: Some((content, f)),
+        content: Some((content.into(), f)),
         neighbors: Some(neighbors),
-        popularity: Some(Popularity { score, by_hour, by_weekday }),
+        popularity: Some(Popularity { score: score.into(), by_hour, by_weekday }),
         weights: [0.3, 0.3, 0.1, 0.3],
         ..Default::default()
     };

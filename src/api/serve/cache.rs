@@ -2,6 +2,7 @@
 //! (seven tables, one pass each) and read again when another model is deployed; while an
 //! experiment runs, the models its arms name are held beside it. A backend that never recommends
 //! holds nothing. `reco.cache_max_memory` caps what one backend holds.
+use super::shared;
 use crate::error::{raise, OrRaise};
 use crate::{gucs, vector};
 use pgrx::datum::DatumWithOid;
@@ -21,6 +22,9 @@ use std::time::Instant;
 /// One model a backend holds.
 struct Held {
     model: Rc<Model>,
+    /// read in place from shared memory (`bytes` is then the model's size there, not this
+    /// backend's)
+    shared: bool,
     bytes: usize,
     load_ms: f64,
     /// when it last served (the cache's own call counter), for least-recently-used eviction
@@ -32,15 +36,18 @@ struct Held {
 #[derive(Default)]
 struct Cache {
     held: Vec<Held>,
+    /// models read from the tables, and models attached from shared memory
     loads: u64,
+    attaches: u64,
     calls: u64,
     /// the model of the latest call (what cache_info's top-level keys describe)
     last: Option<i64>,
 }
 
 impl Cache {
+    /// What the models take in this backend's own memory (a shared one only its hour's popularity).
     fn bytes(&self) -> usize {
-        self.held.iter().map(|h| h.bytes).sum()
+        self.held.iter().map(|h| if h.shared { h.model.own_bytes() } else { h.bytes }).sum()
     }
 
     /// Lets the least recently used model go; false when none is held.
@@ -52,7 +59,9 @@ impl Cache {
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    /// never dropped: at a backend's exit PostgreSQL has already detached the shared segments its
+    /// models read, so dropping them then would detach twice
+    static CACHE: std::mem::ManuallyDrop<RefCell<Cache>> = std::mem::ManuallyDrop::new(RefCell::new(Cache::default()));
     /// how this backend's recommendations were scored (reported by reco.cache_info())
     static SCORING: RefCell<Stats> = RefCell::new(Stats::default());
 }
@@ -140,7 +149,7 @@ fn load(model_id: i64) -> Model {
         });
         let num = |k: &str, d: f64| params.get(k).and_then(Value::as_f64).unwrap_or(d) as f32;
         m.als = als.map(|a| Als::new(a.dims, a.v, a.set, num("regularization", 0.05), num("alpha", 2.0)));
-        m.content = content.map(|c| (c.v, c.dims));
+        m.content = content.map(|c| (c.v.into(), c.dims));
         // per source (reco.item_neighbors.source): basket, session, history
         let mut lists: [Vec<Vec<Neighbor>>; 3] = std::array::from_fn(|_| vec![Vec::new(); n]);
         let mut any = false;
@@ -171,14 +180,14 @@ fn load(model_id: i64) -> Model {
         );
         if any {
             let [basket, session, history] = lists;
-            m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, &history, n));
-            m.basket = Some(basket);
+            m.neighbors = Some(reco_engine::models::pipeline::merge(&basket, &session, &history, n).into());
+            m.basket = Some(basket.into());
         }
         let rows = c
             .select("SELECT item_id, score, by_hour, by_weekday FROM reco.item_popularity WHERE model_id = $1", None, &[DatumWithOid::from(model_id)])
             .or_raise();
         if !rows.is_empty() {
-            let mut p = Popularity { score: vec![0.0; n], by_hour: vec![[0.0; 24]; n], by_weekday: vec![[0.0; 7]; n] };
+            let mut p = Popularity { score: vec![0.0; n].into(), by_hour: vec![[0.0; 24]; n].into(), by_weekday: vec![[0.0; 7]; n].into() };
             for r in rows {
                 let Some(&i) = m.cat.index.get(&r.get::<String>(1).or_raise().unwrap_or_default()) else { continue };
                 let i = i as usize;
@@ -213,11 +222,13 @@ fn load(model_id: i64) -> Model {
                 &[DatumWithOid::from(model_id)],
             )
             .or_raise();
+        let mut segments: HashMap<String, Vec<(u32, f32)>> = HashMap::new();
         for r in rows {
             let Some(&i) = m.cat.index.get(&r.get::<String>(2).or_raise().unwrap_or_default()) else { continue };
             let seg: String = r.get(1).or_raise().unwrap_or_default();
-            m.segments.entry(seg).or_default().push((i, r.get(3).or_raise().unwrap_or(0.0)));
+            segments.entry(seg).or_default().push((i, r.get(3).or_raise().unwrap_or(0.0)));
         }
+        m.segments = segments.into();
         // nearest-item lists (large catalogues): the model's item numbers to catalogue indexes
         let mut lists: Vec<(bool, u32, Vec<i32>)> = Vec::new();
         // (an item_no outside the model's numbering, e.g. a row edited by hand, is skipped: the
@@ -315,30 +326,98 @@ pub fn cached(model_id: i64) -> Rc<Model> {
             .hint("a superuser raises reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
         );
     }
+    let started = Instant::now();
+    let too_big = |bytes: usize| {
+        if bytes > cap {
+            raise(
+                Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!("model {model_id} needs {} kB in the model cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024),
+                )
+                .hint("raise reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
+            );
+        }
+    };
+    if shared::available() && gucs::SHARED_CACHE.get() {
+        let load = || {
+            let m = load(model_id);
+            too_big(m.bytes());
+            (m.image(), started.elapsed().as_secs_f64() * 1000.0)
+        };
+        let (key, keep, databases) = shared_keys(model_id, &keep);
+        match shared::get(key, &keep, &databases, cap as u64, estimate as u64, load) {
+            shared::Got::Model(m, loaded) => {
+                let (m, load_ms) = (Rc::new(*m), loaded.unwrap_or_else(|| started.elapsed().as_secs_f64() * 1000.0));
+                return hold(m, true, load_ms, loaded.is_some());
+            }
+            shared::Got::OverCap(used) => raise(
+                Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "model {model_id} needs at least {} kB of shared memory beside the {} kB the models in use take, more than reco.cache_max_memory = {} kB",
+                        estimate / 1024 + 1,
+                        used / 1024,
+                        cap / 1024
+                    ),
+                )
+                .hint("stop the experiments whose arms name other models, or raise reco.cache_max_memory (ALTER SYSTEM)"),
+            ),
+            // every slot holds a model in use: this backend keeps its own copy
+            shared::Got::Full => {}
+        }
+    }
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         while c.bytes() + estimate > cap && c.evict_oldest() {}
     });
-    let started = Instant::now();
     let m = load(model_id);
+    too_big(m.bytes());
+    hold(Rc::new(m), false, started.elapsed().as_secs_f64() * 1000.0, true)
+}
+
+/// The shared registry's key of `model_id` and of the models in use, and the server's databases.
+fn shared_keys(model_id: i64, in_use: &[i64]) -> (shared::Key, Vec<shared::Key>, Vec<u32>) {
+    // SAFETY: MyDatabaseId is set when the backend connects and never changes
+    let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    let mut ids = in_use.to_vec();
+    ids.push(model_id);
+    let keys: Vec<shared::Key> = Spi::connect(|c| {
+        c.select(
+            "SELECT model_id, (extract(epoch FROM created_at) * 1000000)::int8 FROM reco.models WHERE model_id = ANY($1)",
+            None,
+            &[DatumWithOid::from(ids)],
+        )
+        .or_raise()
+        .map(|r| shared::Key { db, model_id: r.get::<i64>(1).or_raise().unwrap_or(0), created_us: r.get::<i64>(2).or_raise().unwrap_or(0) })
+        .collect()
+    });
+    let key = keys.iter().find(|k| k.model_id == model_id).copied().unwrap_or(shared::Key { db, model_id, created_us: 0 });
+    let databases = Spi::get_one::<Vec<Option<pg_sys::Oid>>>("SELECT array_agg(oid) FROM pg_catalog.pg_database")
+        .or_raise()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|o| o.to_u32())
+        .collect();
+    (key, keys, databases)
+}
+
+/// Keeps a model in this backend's cache (evicting the least recently used while over the cap).
+fn hold(m: Rc<Model>, shared: bool, load_ms: f64, loaded: bool) -> Rc<Model> {
+    let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
     let bytes = m.bytes();
-    if bytes > cap {
-        raise(
-            Error::new(
-                ErrorKind::LimitExceeded,
-                format!("model {model_id} needs {} kB in this backend's cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024),
-            )
-            .hint("raise reco.cache_max_memory (per session, per role or in postgresql.conf), or train with fewer factors or content_dims"),
-        );
-    }
-    let m = Rc::new(m);
+    let own = if shared { m.own_bytes() } else { bytes };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        while c.bytes() + bytes > cap && c.evict_oldest() {}
+        while c.bytes() + own > cap && c.evict_oldest() {}
         let used = c.calls;
-        c.held.push(Held { model: m.clone(), bytes, load_ms: started.elapsed().as_secs_f64() * 1000.0, used });
-        c.loads += 1;
-        c.last = Some(model_id);
+        c.held.push(Held { model: m.clone(), shared, bytes, load_ms, used });
+        if loaded {
+            c.loads += 1;
+        } else {
+            c.attaches += 1;
+        }
+        c.last = Some(m.model_id);
     });
     m
 }
@@ -349,16 +428,21 @@ pub fn info_json() -> Value {
     let mut v = CACHE.with(|c| {
         let c = c.borrow();
         let ms = |x: f64| (x * 10.0).round() / 10.0;
-        let models: Vec<Value> = c.held.iter().map(|h| json!({"model_id": h.model.model_id, "items": h.model.cat.len(), "bytes": h.bytes, "load_ms": ms(h.load_ms)})).collect();
+        let models: Vec<Value> = c
+            .held
+            .iter()
+            .map(|h| json!({"model_id": h.model.model_id, "items": h.model.cat.len(), "bytes": h.bytes, "own_bytes": h.model.own_bytes(), "shared": h.shared, "load_ms": ms(h.load_ms)}))
+            .collect();
         match c.held.iter().find(|h| Some(h.model.model_id) == c.last) {
             Some(h) => {
                 let m = &h.model;
-                json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": h.bytes, "load_ms": ms(h.load_ms), "loads": c.loads, "held_bytes": c.bytes(), "models": models,
+                json!({"model_id": m.model_id, "items": m.cat.len(), "bytes": h.bytes, "shared": h.shared, "load_ms": ms(h.load_ms), "loads": c.loads, "attaches": c.attaches, "held_bytes": c.bytes(), "models": models,
                        "members": reco_engine::models::hybrid::MEMBERS.iter().zip(m.present()).filter(|x| x.1).map(|x| *x.0).collect::<Vec<_>>()})
             }
-            None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.loads, "held_bytes": c.bytes(), "models": models}),
+            None => json!({"model_id": null, "items": 0, "bytes": 0, "loads": c.loads, "attaches": c.attaches, "held_bytes": c.bytes(), "models": models}),
         }
     });
     v["scoring"] = scoring;
+    v["shared_cache"] = shared::info();
     v
 }

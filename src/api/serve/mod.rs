@@ -16,6 +16,12 @@ use std::cell::RefCell;
 
 mod cache;
 pub(crate) mod live;
+mod shared;
+
+/// Reserves the shared model registry when the library is preloaded (from `_PG_init`).
+pub fn shared_init() {
+    shared::init();
+}
 
 use live::SpiLive;
 

@@ -2,27 +2,28 @@
 //! factors, solved with a Cholesky factorization; and the exact per-item shares of a folded-in
 //! score (what the reasons name).
 use super::{dot, gram};
+use crate::serve::flat::Slab;
 
 /// ALS item factors with what fold-in needs.
 #[derive(Debug, Clone, Default)]
 pub struct Als {
     pub factors: usize,
     /// row-major, one row per catalogue item (zero for items the model did not learn)
-    pub item: Vec<f32>,
-    pub learned: Vec<bool>,
+    pub item: Slab<f32>,
+    pub learned: Slab<bool>,
     /// YᵀY over the learned items, f × f row-major
-    pub yty: Vec<f32>,
+    pub yty: Slab<f32>,
     /// per item, the length of its factor vector (for cosine similarity)
-    pub norm: Vec<f32>,
+    pub norm: Slab<f32>,
     pub regularization: f32,
     pub alpha: f32,
 }
 
 impl Als {
     pub fn new(factors: usize, item: Vec<f32>, learned: Vec<bool>, regularization: f32, alpha: f32) -> Als {
-        let yty = gram(&item, factors.max(1));
+        let yty = gram(&item, factors.max(1)).into();
         let norm = item.chunks_exact(factors.max(1)).map(|y| dot(y, y).sqrt()).collect();
-        Als { factors, item, learned, yty, norm, regularization, alpha }
+        Als { factors, item: item.into(), learned: learned.into(), yty, norm, regularization, alpha }
     }
 
     pub fn vec(&self, i: u32) -> &[f32] {

@@ -51,8 +51,8 @@ pub fn dots(q: &[f32], rows: &[f32], dims: usize, out: &mut [f32]) {
 #[derive(Debug, Clone, Default)]
 pub struct QuantRows {
     pub dims: usize,
-    pub data: Vec<i8>,
-    pub scale: Vec<f32>,
+    pub data: crate::serve::flat::Slab<i8>,
+    pub scale: crate::serve::flat::Slab<f32>,
 }
 
 impl QuantRows {
@@ -66,7 +66,7 @@ impl QuantRows {
             scale.push(s);
             data.extend(r.iter().map(|x| (x / s).round().clamp(-127.0, 127.0) as i8));
         }
-        QuantRows { dims, data, scale }
+        QuantRows { dims, data: data.into(), scale: scale.into() }
     }
 
     pub fn bytes(&self) -> usize {
