@@ -17,6 +17,8 @@
 # experiment whose arm b names a second model (a popularity model): the backends' cache loads
 # before and after show whether switching arms reloads anything.
 #   RECO_BENCH_PART=experiment bench/recommend.sh ...   only the experiment comparison
+#   RECO_BENCH_PART=shared bench/recommend.sh ...       only the shared model cache against a
+#                                                       copy per backend, 8 clients, alternated
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${1:-medium}
@@ -94,6 +96,23 @@ experiment() { # arms (jsonb) or empty for none
     "${PSQL[@]}" -d $DB -c "INSERT INTO reco.experiments (name, surface, arms, salt, starts_at) VALUES ('bench', 'home', '$1', 'bench', now() - interval '1 day')" >/dev/null
   fi
 }
+if [[ ${RECO_BENCH_PART:-all} == shared ]]; then
+  # one copy per server against a copy per backend (issue #19), 8 clients, alternated
+  echo "recommend at 8 clients, one shared model copy (reco.shared_cache = on) against a copy per backend (off), alternated:" | tee -a $OUT
+  for round in $(seq "${RECO_BENCH_ROUNDS:-4}"); do
+    PGOPTIONS="-c reco.shared_cache=off" run "  round $round, copy per backend" $W/reco.sql 8
+    PGOPTIONS="-c reco.shared_cache=on" run "  round $round, shared copy     " $W/reco.sql 8
+  done
+  awk '/copy per backend, 8 client/ { split($0, a, "p50 "); split($0, p, "p99 "); split($0, t, "ms, "); n50 = a[2] + 0; n99 = p[2] + 0; ntp = t[4] + 0 }
+       /shared copy     , 8 client/ { split($0, a, "p50 "); split($0, p, "p99 "); split($0, t, "ms, "); r50[++k] = (a[2] + 0) / n50; r99[k] = (p[2] + 0) / n99; rtp[k] = (t[4] + 0) / ntp }
+       function median(x, m,   i, j, v) { for (i = 2; i <= m; i++) { v = x[i]; for (j = i - 1; j >= 1 && x[j] > v; j--) x[j + 1] = x[j]; x[j + 1] = v }
+                                          return m % 2 ? x[(m + 1) / 2] : (x[m / 2] + x[m / 2 + 1]) / 2 }
+       END { for (i = 1; i <= k; i++) { l50 = l50 sprintf(" %+.1f%%", 100 * (r50[i] - 1)); ltp = ltp sprintf(" %+.1f%%", 100 * (rtp[i] - 1)) }
+             printf "shared vs per-backend per round: p50%s; throughput%s\n", l50, ltp
+             printf "shared vs per-backend, median of %d rounds: p50 %+.1f%%, p99 %+.1f%%, throughput %+.1f%%\n", k, 100 * (median(r50, k) - 1), 100 * (median(r99, k) - 1), 100 * (median(rtp, k) - 1) }' $OUT | tee -a $OUT
+  rm -rf "$W"
+  exit 0
+fi
 if [[ ${RECO_BENCH_PART:-all} == experiment ]]; then
   "${PSQL[@]}" -d $DB -c "INSERT INTO reco.placement_weights (placement, popularity, cooccurrence, content, als, session_boost, complements_first, alternatives, description)
       SELECT 'bench_home', popularity, cooccurrence, content, als, session_boost, complements_first, alternatives, 'bench: a copy of home'

@@ -45,9 +45,10 @@ struct Cache {
 }
 
 impl Cache {
-    /// What the models take in this backend's own memory (a shared one only its hour's popularity).
+    /// The size of the models held (a shared one counts whole: the backend maps it, and keeps
+    /// its segment alive while it does).
     fn bytes(&self) -> usize {
-        self.held.iter().map(|h| if h.shared { h.model.own_bytes() } else { h.bytes }).sum()
+        self.held.iter().map(|h| h.bytes).sum()
     }
 
     /// Lets the least recently used model go; false when none is held.
@@ -338,6 +339,10 @@ pub fn cached(model_id: i64) -> Rc<Model> {
             );
         }
     };
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        while c.bytes() + estimate > cap && c.evict_oldest() {}
+    });
     if shared::available() && gucs::SHARED_CACHE.get() {
         let load = || {
             let m = load(model_id);
@@ -366,10 +371,6 @@ pub fn cached(model_id: i64) -> Rc<Model> {
             shared::Got::Full => {}
         }
     }
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        while c.bytes() + estimate > cap && c.evict_oldest() {}
-    });
     let m = load(model_id);
     too_big(m.bytes());
     hold(Rc::new(m), false, started.elapsed().as_secs_f64() * 1000.0, true)
@@ -406,10 +407,9 @@ fn shared_keys(model_id: i64, in_use: &[i64]) -> (shared::Key, Vec<shared::Key>,
 fn hold(m: Rc<Model>, shared: bool, load_ms: f64, loaded: bool) -> Rc<Model> {
     let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
     let bytes = m.bytes();
-    let own = if shared { m.own_bytes() } else { bytes };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        while c.bytes() + own > cap && c.evict_oldest() {}
+        while c.bytes() + bytes > cap && c.evict_oldest() {}
         let used = c.calls;
         c.held.push(Held { model: m.clone(), shared, bytes, load_ms, used });
         if loaded {

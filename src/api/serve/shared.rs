@@ -54,6 +54,8 @@ pub struct Slot {
     bytes: u64,
     /// milliseconds the load took
     load_ms: f64,
+    /// the registry's load count when it was published (the oldest goes first over the cap)
+    seq: u64,
 }
 
 #[derive(Copy, Clone, Default)]
@@ -225,14 +227,16 @@ pub fn get(key: Key, keep: &[Key], databases: &[u32], cap: u64, estimate: u64, l
                     reg.slots[i].loader = me;
                     Step::Load
                 }
-                None => match reg.slots.iter().position(|s| s.state == EMPTY) {
-                    _ if used(&reg) + estimate > cap => Step::OverCap(used(&reg)),
-                    Some(i) => {
+                None => {
+                    if !make_room(&mut reg, key, cap.saturating_sub(estimate)) {
+                        Step::OverCap(used(&reg))
+                    } else if let Some(i) = reg.slots.iter().position(|s| s.state == EMPTY) {
                         reg.slots[i] = Slot { key, state: LOADING, loader: me, ..Slot::default() };
                         Step::Load
+                    } else {
+                        Step::Full
                     }
-                    None => Step::Full,
-                },
+                }
             }
         };
         match action {
@@ -268,16 +272,25 @@ pub fn get(key: Key, keep: &[Key], databases: &[u32], cap: u64, estimate: u64, l
                     (seg, pg_sys::dsm_segment_handle(seg))
                 };
                 drop(image);
+                // the private model and its image are freed: hand the allocator's free pages
+                // back, so the loading backend does not keep the load's peak for its whole life
+                // SAFETY: mimalloc (the global allocator) frees only memory no longer in use
+                unsafe { libmimalloc_sys::mi_collect(true) };
                 let map = Arc::new(Mapping { seg, handle });
                 MAPPED.with(|x| x.borrow_mut().insert(handle, Arc::downgrade(&map)));
                 let model = read(map).unwrap_or_else(|e| crate::error::raise(e));
                 {
                     let mut reg = REGISTRY.exclusive();
+                    let seq = reg.loads + 1;
+                    // now that its size is known (the estimate is a lower bound), the oldest
+                    // other models go while the total would pass the cap (this one alone fits:
+                    // a larger one was refused before it was written)
+                    make_room(&mut reg, key, cap.saturating_sub((8 + len) as u64));
                     if let Some(s) = reg.slots.iter_mut().find(|s| s.key == key && s.state == LOADING && s.loader == me) {
                         // SAFETY: the segment outlives this backend's mapping until unpinned
                         unsafe { pg_sys::dsm_pin_segment(seg) };
-                        *s = Slot { key, state: READY, handle, loader: me, bytes: (8 + len) as u64, load_ms };
-                        reg.loads += 1;
+                        *s = Slot { key, state: READY, handle, loader: me, bytes: (8 + len) as u64, load_ms, seq };
+                        reg.loads = seq;
                     }
                     // (a slot lost to a waiter that found this backend gone cannot happen while
                     // it runs; if it did, the model still serves this backend from its mapping)
@@ -293,6 +306,19 @@ fn used(reg: &Registry) -> u64 {
     reg.slots.iter().filter(|s| s.state == READY).map(|s| s.bytes).sum()
 }
 
+/// Unpins the oldest ready models (other than `key`) until the ready ones take at most `room`
+/// bytes, as the per-backend cache lets its least recently used go; false when that cannot be
+/// done. The backends that map an unpinned model keep it until they next switch.
+fn make_room(reg: &mut Registry, key: Key, room: u64) -> bool {
+    while used(reg) > room {
+        let Some(s) = reg.slots.iter_mut().filter(|s| s.state == READY && s.key != key).min_by_key(|s| s.seq) else { return false };
+        // SAFETY: the slot's segment was pinned once by its loader and is unpinned once here
+        unsafe { pg_sys::dsm_unpin_segment(s.handle) };
+        *s = Slot::default();
+    }
+    true
+}
+
 enum Step {
     OverCap(u64),
     Attach(pg_sys::dsm_handle, usize),
@@ -301,12 +327,14 @@ enum Step {
     Full,
 }
 
-/// The registry's slots, for `reco.cache_info()`.
+/// The registry's slots of this database (others' are counted, not shown), for `reco.cache_info()`.
 pub fn info() -> serde_json::Value {
     if !available() {
         return serde_json::json!({"enabled": false});
     }
     let reg = *REGISTRY.share();
+    // SAFETY: MyDatabaseId is set when the backend connects and never changes
+    let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
     let state = |s: u32| match s {
         LOADING => "loading",
         READY => "ready",
@@ -315,9 +343,10 @@ pub fn info() -> serde_json::Value {
     let models: Vec<_> = reg
         .slots
         .iter()
-        .filter(|s| s.state != EMPTY)
+        .filter(|s| s.state != EMPTY && s.key.db == db)
         .map(|s| serde_json::json!({"database_oid": s.key.db, "model_id": s.key.model_id, "state": state(s.state), "bytes": s.bytes, "load_ms": (s.load_ms * 10.0).round() / 10.0, "loader_pid": s.loader}))
         .collect();
     let bytes: u64 = reg.slots.iter().filter(|s| s.state == READY).map(|s| s.bytes).sum();
-    serde_json::json!({"enabled": true, "models": models, "bytes": bytes, "loads": reg.loads, "slots": SLOTS})
+    let used = reg.slots.iter().filter(|s| s.state != EMPTY).count();
+    serde_json::json!({"enabled": true, "models": models, "bytes": bytes, "loads": reg.loads, "slots": SLOTS, "slots_used": used})
 }

@@ -53,7 +53,7 @@ fn backends_share_one_copy_and_a_deploy_switches_it() {
     assert_eq!((ia["loads"].as_i64(), ia["attaches"].as_i64()), (Some(1), Some(0)), "the first backend loads: {ia}");
     assert_eq!((ib["loads"].as_i64(), ib["attaches"].as_i64()), (Some(0), Some(1)), "the second attaches: {ib}");
     assert_eq!(ib["shared"], true);
-    assert!(ib["held_bytes"].as_i64().unwrap() < 1 << 20, "an attached model costs the backend next to nothing: {ib}");
+    assert!(ib["models"][0]["own_bytes"].as_i64().unwrap() < 1 << 20, "an attached model costs the backend next to nothing: {ib}");
     assert!(ib["bytes"].as_i64().unwrap() > 0);
     assert_eq!(registry(&mut a), vec![(first, "ready".to_string())]);
     // a connection that never serves holds nothing
