@@ -6,7 +6,7 @@
 //! reads the same either way, and writing to a shared one copies it first, so code that builds
 //! or edits a model never touches the image. [`Strs`] keeps strings as one byte slab and their
 //! ends, [`Lists`] keeps per-item lists in compressed rows, and [`Lookup`] finds an id's index by
-//! a hash map (owned) or a binary search over a sorted permutation (shared): none of them holds a
+//! a hash map (owned) or an open-addressing table of indexes (shared): none of them holds a
 //! pointer, so the image means the same at any address.
 //!
 //! The image is a stream of sections, each an element count (`u64`) and then that many elements
@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// The first eight bytes of an image ("pg_reco" and a zero).
 pub const MAGIC: u64 = u64::from_le_bytes(*b"pg_reco\0");
 /// Bumped whenever the order or the types of the sections change.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// Types whose values may be copied to and from an image as their bytes: `Copy`, no pointers,
 /// and every value written is read back by the same build.
@@ -327,12 +327,12 @@ impl OptStrs {
     }
 }
 
-/// An id's index among strings: a hash map while owned, a binary search over a sorted
-/// permutation when shared. `get` answers alike.
+/// An id's index among strings: a hash map while owned, an open-addressing table of indexes
+/// (hashed with a fixed seed, so every backend agrees) when shared. `get` answers alike.
 #[derive(Clone, Debug)]
 pub enum Lookup {
     Map(HashMap<String, u32>),
-    Sorted { keys: Strs, order: Slab<u32> },
+    Table { keys: Strs, table: Slab<u32> },
 }
 
 impl Default for Lookup {
@@ -341,12 +341,36 @@ impl Default for Lookup {
     }
 }
 
+/// An empty slot of a shared lookup's table.
+const VACANT: u32 = u32::MAX;
+
+/// The slot a shared lookup files `key` under first (the same in every process of a build).
+fn home(key: &[u8], mask: usize) -> usize {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x7067_5f72_6563_6f00).hash_one(key) as usize & mask
+}
+
 impl Lookup {
     pub fn get<Q: AsRef<str> + ?Sized>(&self, key: &Q) -> Option<&u32> {
         let key = key.as_ref();
         match self {
             Lookup::Map(m) => m.get(key),
-            Lookup::Sorted { keys, order } => order.binary_search_by(|&i| keys[i as usize].cmp(key)).ok().map(|p| &order[p]),
+            Lookup::Table { keys, table } => {
+                // a power-of-two table at most half full, probed linearly
+                let mask = table.len().checked_sub(1)?;
+                let mut at = home(key.as_bytes(), mask);
+                for _ in 0..table.len() {
+                    let x = &table[at];
+                    if *x == VACANT {
+                        return None;
+                    }
+                    if keys.0.get(*x as usize) == Some(key.as_bytes()) {
+                        return Some(x);
+                    }
+                    at = (at + 1) & mask;
+                }
+                None
+            }
         }
     }
 
@@ -356,8 +380,8 @@ impl Lookup {
 
     /// Adds `key` → `value` (a shared lookup is first turned into a map).
     pub fn insert(&mut self, key: String, value: u32) {
-        if let Lookup::Sorted { keys, order } = self {
-            let m = order.iter().map(|&i| (keys[i as usize].to_string(), i)).collect();
+        if let Lookup::Table { keys, .. } = self {
+            let m = keys.iter().enumerate().map(|(i, k)| (k.to_string(), i as u32)).collect();
             *self = Lookup::Map(m);
         }
         if let Lookup::Map(m) = self {
@@ -368,7 +392,7 @@ impl Lookup {
     pub fn len(&self) -> usize {
         match self {
             Lookup::Map(m) => m.len(),
-            Lookup::Sorted { order, .. } => order.len(),
+            Lookup::Table { keys, .. } => keys.len(),
         }
     }
 
@@ -376,17 +400,24 @@ impl Lookup {
         self.len() == 0
     }
 
-    /// The permutation of `keys` that sorts them (what a shared lookup searches); for unique keys.
-    pub fn sorted_order(keys: &Strs) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..keys.len() as u32).collect();
-        order.sort_by(|&a, &b| keys[a as usize].cmp(&keys[b as usize]));
-        order
+    /// The table a shared lookup over `keys` probes (unique keys; each string's index).
+    pub fn table(keys: &Strs) -> Vec<u32> {
+        let size = (keys.len() * 2).next_power_of_two().max(2);
+        let mut table = vec![VACANT; size];
+        for (i, k) in keys.iter().enumerate() {
+            let mut at = home(k.as_bytes(), size - 1);
+            while table[at] != VACANT {
+                at = (at + 1) & (size - 1);
+            }
+            table[at] = i as u32;
+        }
+        table
     }
 
     pub fn own_bytes(&self) -> usize {
         match self {
             Lookup::Map(m) => m.keys().map(|k| k.len() + 40).sum(),
-            Lookup::Sorted { order, .. } => order.own_bytes(),
+            Lookup::Table { table, .. } => table.own_bytes(),
         }
     }
 }
@@ -612,14 +643,18 @@ impl Reader {
         Ok(OptStrs { text, present })
     }
 
-    /// A lookup over `keys`, whose sorted permutation is the next section.
+    /// A lookup over `keys`, whose table is the next section: every key must be found at its
+    /// own index, so a damaged table is an error, not a wrong answer.
     pub fn lookup(&mut self, keys: &Strs) -> Result<Lookup, Error> {
-        let order = self.slab::<u32>()?;
-        if order.len() != keys.len() || order.iter().any(|&i| i as usize >= keys.len()) || order.windows(2).any(|w| keys[w[0] as usize] >= keys[w[1] as usize])
-        {
-            return Err(damaged("lookup order"));
+        let table = self.slab::<u32>()?;
+        if !table.len().is_power_of_two() || table.len() < keys.len() * 2 || table.iter().any(|&i| i != VACANT && i as usize >= keys.len()) {
+            return Err(damaged("lookup table"));
         }
-        Ok(Lookup::Sorted { keys: keys.clone(), order })
+        let l = Lookup::Table { keys: keys.clone(), table };
+        if keys.iter().enumerate().any(|(i, k)| l.get(k) != Some(&(i as u32))) {
+            return Err(damaged("lookup table"));
+        }
+        Ok(l)
     }
 
     /// True when every byte was read.
@@ -644,7 +679,7 @@ impl Writer {
     }
 
     pub fn lookup(&mut self, keys: &Strs) {
-        self.put(&Lookup::sorted_order(keys));
+        self.put(&Lookup::table(keys));
     }
 }
 
