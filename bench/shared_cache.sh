@@ -2,6 +2,9 @@
 # The serving model's memory with N connections, one copy per backend (reco.shared_cache = off)
 # beside one copy per server (on, with pg_reco preloaded), in one run:
 #   bench/shared_cache.sh [SCALE] [CLIENTS...]      default: medium 1 8 32
+#   RECO_BENCH_MODES="on" bench/shared_cache.sh ...  one mode only (default "off on"; at large a
+#                                                    copy per backend is about 0.9 GB, so 32 of
+#                                                    them do not fit a 24 GB machine)
 # For each mode and N: N new connections each serve one recommendation, then stay open; the
 # script sums their RSS and PSS (/proc/PID/smaps_rollup; PSS splits each shared page among the
 # processes that map it, so a shared model counts once in the sum) and subtracts N idle
@@ -65,7 +68,7 @@ SQL
 }
 
 printf '%-8s %4s %12s %12s %12s %12s %14s\n' mode N "RSS MB" "PSS MB" "model RSS" "model PSS" "PSS/backend" | tee -a "$OUT"
-for mode in off on; do
+for mode in ${RECO_BENCH_MODES:-off on}; do
   opts="-c reco.shared_cache=$mode"
   for n in "${CLIENTS[@]}"; do
     # a fresh registry: another model deployed and back would do too; a restart is simplest
@@ -80,7 +83,7 @@ for mode in off on; do
   done
 done
 # first calls: nothing loaded yet, then with the model already loaded by another backend
-for mode in off on; do
+for mode in ${RECO_BENCH_MODES:-off on}; do
   scripts/cluster restart >/dev/null
   opts="-c reco.shared_cache=$mode"
   t1=$(first_call "$opts")
