@@ -378,8 +378,7 @@ pub fn cached(model_id: i64) -> Rc<Model> {
 
 /// The shared registry's key of `model_id` and of the models in use, and the server's databases.
 fn shared_keys(model_id: i64, in_use: &[i64]) -> (shared::Key, Vec<shared::Key>, Vec<u32>) {
-    // SAFETY: MyDatabaseId is set when the backend connects and never changes
-    let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    let db = shared::this_database();
     let mut ids = in_use.to_vec();
     ids.push(model_id);
     let keys: Vec<shared::Key> = Spi::connect(|c| {

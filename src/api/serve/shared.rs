@@ -177,8 +177,7 @@ impl Drop for Claim {
             return;
         }
         let mut reg = REGISTRY.exclusive();
-        // SAFETY: MyProcPid is this backend's pid, set at start
-        let me = unsafe { pg_sys::MyProcPid };
+        let me = my_pid();
         if let Some(s) = reg.slots.iter_mut().find(|s| s.key == self.key && s.state == LOADING && s.loader == me) {
             *s = Slot::default();
         }
@@ -205,8 +204,7 @@ pub enum Got {
 /// other models' segments are unpinned first. A model whose image fails to read back is an error
 /// (XX001), never a partial model.
 pub fn get(key: Key, keep: &[Key], databases: &[u32], cap: u64, estimate: u64, load: impl FnOnce() -> (reco_engine::serve::flat::Writer, f64)) -> Got {
-    // SAFETY: MyProcPid is this backend's pid, set at start
-    let me = unsafe { pg_sys::MyProcPid };
+    let me = my_pid();
     let mut load = Some(load);
     loop {
         pgrx::check_for_interrupts!();
@@ -214,11 +212,7 @@ pub fn get(key: Key, keep: &[Key], databases: &[u32], cap: u64, estimate: u64, l
             let mut reg = REGISTRY.exclusive();
             // let go of the models no longer in use
             let gone = |s: &Slot| if s.key.db == key.db { !keep.contains(&s.key) } else { !databases.contains(&s.key.db) };
-            for s in reg.slots.iter_mut().filter(|s| s.state == READY && s.key != key && gone(s)) {
-                // SAFETY: the slot's segment was pinned once by its loader and is unpinned once here
-                unsafe { pg_sys::dsm_unpin_segment(s.handle) };
-                *s = Slot::default();
-            }
+            reg.slots.iter_mut().filter(|s| s.state == READY && s.key != key && gone(s)).for_each(release);
             match reg.slots.iter().position(|s| s.key == key && s.state != EMPTY) {
                 Some(i) if reg.slots[i].state == READY => Step::Attach(reg.slots[i].handle, i),
                 Some(i) if reg.slots[i].loader != me && alive(reg.slots[i].loader) => Step::Wait,
@@ -302,6 +296,26 @@ pub fn get(key: Key, keep: &[Key], databases: &[u32], cap: u64, estimate: u64, l
     }
 }
 
+/// Unpins a ready slot's segment and empties the slot (PostgreSQL frees the segment once the
+/// last backend mapping it detaches).
+fn release(s: &mut Slot) {
+    // SAFETY: a ready slot's segment was pinned once by its loader, and is unpinned once here
+    // (the slot is emptied with it, under the registry's exclusive lock)
+    unsafe { pg_sys::dsm_unpin_segment(s.handle) };
+    *s = Slot::default();
+}
+
+fn my_pid() -> i32 {
+    // SAFETY: MyProcPid is this backend's pid, set at start
+    unsafe { pg_sys::MyProcPid }
+}
+
+/// This backend's database (the registry's keys are per database).
+pub fn this_database() -> u32 {
+    // SAFETY: MyDatabaseId is set when the backend connects and never changes
+    unsafe { pg_sys::MyDatabaseId }.to_u32()
+}
+
 fn used(reg: &Registry) -> u64 {
     reg.slots.iter().filter(|s| s.state == READY).map(|s| s.bytes).sum()
 }
@@ -312,9 +326,7 @@ fn used(reg: &Registry) -> u64 {
 fn make_room(reg: &mut Registry, key: Key, room: u64) -> bool {
     while used(reg) > room {
         let Some(s) = reg.slots.iter_mut().filter(|s| s.state == READY && s.key != key).min_by_key(|s| s.seq) else { return false };
-        // SAFETY: the slot's segment was pinned once by its loader and is unpinned once here
-        unsafe { pg_sys::dsm_unpin_segment(s.handle) };
-        *s = Slot::default();
+        release(s);
     }
     true
 }
@@ -333,8 +345,7 @@ pub fn info() -> serde_json::Value {
         return serde_json::json!({"enabled": false});
     }
     let reg = *REGISTRY.share();
-    // SAFETY: MyDatabaseId is set when the backend connects and never changes
-    let db = unsafe { pg_sys::MyDatabaseId }.to_u32();
+    let db = this_database();
     let state = |s: u32| match s {
         LOADING => "loading",
         READY => "ready",

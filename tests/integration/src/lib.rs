@@ -91,3 +91,14 @@ pub fn still_waiting<T>(h: &std::thread::JoinHandle<T>, ms: u64) -> bool {
     std::thread::sleep(std::time::Duration::from_millis(ms));
     !h.is_finished()
 }
+
+/// A fresh database `name` with the small demo data and a popularity model trained and
+/// deployed; its dsn and the model's id.
+pub fn demo_deployed(name: &str) -> (String, i64) {
+    let db = fresh_db(name);
+    let mut c = connect(&db);
+    c.batch_execute("SELECT reco.load_demo('small')").unwrap();
+    let first: i64 = c.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
+    c.query_one("SELECT reco.deploy($1::bigint)", &[&first]).unwrap();
+    (db, first)
+}

@@ -3,7 +3,7 @@
 //! load that fails or is cancelled or whose backend is terminated leaves nothing half-built.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use pg_reco_integration::{connect, fresh_db, still_waiting};
+use pg_reco_integration::{connect, demo_deployed, still_waiting};
 use postgres::Client;
 use serde_json::Value;
 use std::thread;
@@ -31,19 +31,9 @@ fn serve(c: &mut Client) -> Vec<String> {
     c.query("SELECT item_id FROM reco.recommend('1', 5)", &[]).unwrap().iter().map(|r| r.get(0)).collect()
 }
 
-/// A database with demo data and a deployed popularity model; returns its dsn and the model.
-fn shop(name: &str) -> (String, i64) {
-    let dsn = fresh_db(name);
-    let mut c = connect(&dsn);
-    c.batch_execute("SELECT reco.load_demo('small')").unwrap();
-    let id: i64 = c.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
-    c.query_one("SELECT reco.deploy($1::bigint)", &[&id]).unwrap();
-    (dsn, id)
-}
-
 #[test]
 fn backends_share_one_copy_and_a_deploy_switches_it() {
-    let (dsn, first) = shop("it_shared_cache");
+    let (dsn, first) = demo_deployed("it_shared_cache");
     let mut a = connect(&dsn);
     let mut b = connect(&dsn);
     let (la, lb) = (serve(&mut a), serve(&mut b));
@@ -85,8 +75,8 @@ fn backends_share_one_copy_and_a_deploy_switches_it() {
 
 #[test]
 fn another_database_with_the_same_model_id_gets_its_own_model() {
-    let (d1, m1) = shop("it_shared_cache_db1");
-    let (d2, m2) = shop("it_shared_cache_db2");
+    let (d1, m1) = demo_deployed("it_shared_cache_db1");
+    let (d2, m2) = demo_deployed("it_shared_cache_db2");
     assert_eq!(m1, m2, "both databases number their first model 1");
     let mut a = connect(&d1);
     let mut b = connect(&d2);
@@ -113,7 +103,7 @@ fn block_loads(dsn: &str) -> Client {
 
 #[test]
 fn a_load_cancelled_or_terminated_midway_leaves_nothing_and_a_waiter_takes_over() {
-    let (dsn, mut id) = shop("it_shared_cache_crash");
+    let (dsn, mut id) = demo_deployed("it_shared_cache_crash");
     let mut c = connect(&dsn);
     for how in ["pg_cancel_backend", "pg_terminate_backend"] {
         let mut lock = block_loads(&dsn);

@@ -3,17 +3,8 @@
 //! schedule_training creates a pg_cron job whose command trains and deploys.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use pg_reco_integration::{as_user, connect, dsn, fresh_db, login_role};
+use pg_reco_integration::{as_user, connect, demo_deployed, dsn, login_role};
 use std::time::{Duration, Instant};
-
-fn setup(name: &str) -> (String, i64) {
-    let db = fresh_db(name);
-    let mut c = connect(&db);
-    c.batch_execute("SELECT reco.load_demo('small')").unwrap();
-    let first: i64 = c.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
-    c.query_one("SELECT reco.deploy($1::bigint)", &[&first]).unwrap();
-    (db, first)
-}
 
 /// Waits for a model in status `training` and returns (model_id, backend_pid).
 fn wait_training(c: &mut postgres::Client) -> (i64, i32) {
@@ -43,7 +34,7 @@ fn deployed(c: &mut postgres::Client) -> i64 {
 
 #[test]
 fn a_running_training_is_visible_and_the_deployed_model_keeps_serving() {
-    let (db, first) = setup("it_train_visible");
+    let (db, first) = demo_deployed("it_train_visible");
     let h = spawn_training(&db, r#"{"iterations": 30}"#);
     let mut a = connect(&db);
     let (id, _) = wait_training(&mut a);
@@ -58,7 +49,7 @@ fn a_running_training_is_visible_and_the_deployed_model_keeps_serving() {
 
 #[test]
 fn pg_cancel_backend_marks_the_training_failed() {
-    let (db, first) = setup("it_train_cancel");
+    let (db, first) = demo_deployed("it_train_cancel");
     let h = spawn_training(&db, r#"{"iterations": 60}"#);
     let mut a = connect(&db);
     let (id, pid) = wait_training(&mut a);
@@ -76,7 +67,7 @@ fn pg_cancel_backend_marks_the_training_failed() {
 
 #[test]
 fn a_killed_training_is_marked_failed_by_the_next_one() {
-    let (db, first) = setup("it_train_kill");
+    let (db, first) = demo_deployed("it_train_kill");
     let h = spawn_training(&db, r#"{"iterations": 60}"#);
     let mut a = connect(&db);
     let (id, pid) = wait_training(&mut a);
@@ -97,7 +88,7 @@ fn a_killed_training_is_marked_failed_by_the_next_one() {
 
 #[test]
 fn a_rolled_back_training_is_recorded_as_failed_by_the_next_one() {
-    let (db, _) = setup("it_train_rollback");
+    let (db, _) = demo_deployed("it_train_rollback");
     let mut a = connect(&db);
     a.batch_execute("BEGIN").unwrap();
     let id: i64 = a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
@@ -116,7 +107,7 @@ fn a_rolled_back_training_is_recorded_as_failed_by_the_next_one() {
 fn a_training_of_another_role_is_not_reaped_while_it_runs() {
     // two admins without pg_read_all_stats: neither can see the other's backend in
     // pg_stat_activity, which used to make the second mark the first one's training failed
-    let (db, _) = setup("it_train_two_roles");
+    let (db, _) = demo_deployed("it_train_two_roles");
     login_role("it_ops_one", "reco_admin");
     login_role("it_ops_two", "reco_admin");
     let one = as_user(&db, "it_ops_one");
