@@ -7,6 +7,8 @@ use reco_engine::serve::policy::DEFAULT_TUNING as D;
 pub static TRAINING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(0);
 /// The most threads reco.training_threads may ask for.
 pub const MAX_TRAINING_THREADS: i32 = 64;
+/// The nice value of the training threads (0–19): above 0, the server's other work comes first.
+pub static TRAINING_NICE: GucSetting<i32> = GucSetting::<i32>::new(10);
 /// Training: up to this many items, each item's nearest-item lists are computed exactly; above,
 /// found with the HNSW indexes (0 = always the indexes).
 pub static EXACT_KNN_MAX_ITEMS: GucSetting<i32> = GucSetting::<i32>::new(reco_engine::models::linalg::nearest::EXACT_MAX_ROWS as i32);
@@ -100,6 +102,16 @@ pub fn init() {
         &TRAINING_THREADS,
         0,
         MAX_TRAINING_THREADS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"reco.training_nice",
+        c"The nice value of the training threads (0 = the backend's own priority, 19 = the lowest).",
+        c"Training's numeric work runs on its own threads at this nice value, so serving and other queries take the CPU first and a training only uses what they leave; on an idle server it runs as fast as at 0. The backend's own thread (reading the tables, writing the model) keeps its priority. A thread's priority can only be lowered: a value below the backend's own nice value has no effect. Superuser-only, as reco.training_threads.",
+        &TRAINING_NICE,
+        0,
+        19,
         GucContext::Suset,
         GucFlags::default(),
     );

@@ -126,6 +126,29 @@ pub fn scan_raw(c: &pgrx::spi::SpiClient<'_>, sql: &str, args: &[pgrx::datum::Da
 }
 
 /// The one id an insert of one row returned.
+/// Runs `f` (which starts threads) with every signal blocked on the backend's thread, so the
+/// threads it starts inherit a full mask and never take PostgreSQL's signals: their handlers
+/// must run on the backend's own thread. The mask is restored right after.
+pub fn signals_blocked<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(libc::sigset_t);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: puts back the mask saved below, on the same thread
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+        }
+    }
+    // SAFETY: sigset_t is plain data (zeroed, then filled by sigfillset); pthread_sigmask changes
+    // only this thread's mask, and the old one is put back when `_restore` drops (also on unwind)
+    let _restore = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        Restore(old)
+    };
+    f()
+}
+
 pub fn single_id(ids: Vec<i64>) -> i64 {
     ids.first().copied().unwrap_or_else(|| {
         crate::error::raise(

@@ -20,23 +20,26 @@ pub(super) fn threads() -> usize {
 }
 
 /// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
-/// handlers must run on the backend's own thread).
+/// handlers must run on the backend's own thread), each at the nice value `reco.training_nice`
+/// (or the backend's own, when that is higher: a thread's priority can only be lowered).
 pub(super) fn pool() -> rayon::ThreadPool {
     let n = threads();
-    // SAFETY: sigset_t is plain data (zeroed, then filled by sigfillset); the backend thread's
-    // signal mask is blocked only while the pool's threads are spawned (they inherit it) and
-    // restored right after
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-        let p = rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("pg_reco train {i}")).build();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        p.unwrap_or_else(|e| {
-            raise(Error::new(ErrorKind::LimitExceeded, format!("could not start {n} training threads: {e}")).hint("lower reco.training_threads"))
-        })
-    }
+    let nice = crate::gucs::TRAINING_NICE.get();
+    // SAFETY: getpriority and setpriority of one thread (who 0: the calling one; a thread id:
+    // that thread, on Linux) read or lower a number and touch no memory of ours. A failure reads
+    // as -1 (then the pool threads are lowered to `nice`) or leaves a thread at the backend's
+    // priority; neither is harmful.
+    let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let lower = move |_| {
+        if nice > own {
+            // SAFETY: as above
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+        }
+    };
+    let p = crate::api::signals_blocked(|| {
+        rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("pg_reco train {i}")).start_handler(lower).build()
+    });
+    p.unwrap_or_else(|e| raise(Error::new(ErrorKind::LimitExceeded, format!("could not start {n} training threads: {e}")).hint("lower reco.training_threads")))
 }
 
 /// The backend's resident memory now and at its peak (bytes), from /proc; the peak is reset

@@ -65,6 +65,58 @@ fn pg_cancel_backend_marks_the_training_failed() {
     assert_eq!(stored, 0, "nothing of the failed training remains");
 }
 
+/// The nice value of each of a backend's threads named `pg_reco train …`, and of the backend's
+/// own thread (from /proc: the field after the command's closing parenthesis, 19th in all).
+fn thread_nices(pid: i32) -> (Vec<i64>, Option<i64>) {
+    let (mut pool, mut own) = (Vec::new(), None);
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some(nice) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(16)).and_then(|n| n.parse().ok()) else { continue };
+        if comm.starts_with("pg_reco train") {
+            pool.push(nice);
+        } else if task.file_name().to_str() == Some(&pid.to_string()) {
+            own = Some(nice);
+        }
+    }
+    (pool, own)
+}
+
+#[test]
+fn the_training_threads_run_at_reco_training_nice_and_the_backend_keeps_its_priority() {
+    let (db, _) = demo_deployed("it_train_nice");
+    let h = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut b = connect(&db);
+            b.batch_execute("SET reco.training_threads = 2; SET reco.training_nice = 7")?;
+            b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 200}')", &[]).map(|r| r.get::<_, i64>(0))
+        })
+    };
+    let mut a = connect(&db);
+    let (_, pid) = wait_training(&mut a);
+    let t = Instant::now();
+    let (pool, own) = loop {
+        let (pool, own) = thread_nices(pid);
+        if pool.len() == 2 {
+            break (pool, own);
+        }
+        assert!(!h.is_finished() && t.elapsed() < Duration::from_secs(60), "the training's two threads were never seen");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(pool, [7, 7], "each training thread at reco.training_nice");
+    assert_eq!(own, Some(0), "the backend's own thread keeps its priority");
+    h.join().unwrap().unwrap();
+    // a non-superuser cannot change it (each value lowers only its own trainings, but the
+    // setting is the DBA's, as reco.training_threads)
+    login_role("it_nice_app", "reco_reader");
+    let mut app = connect(&as_user(&db, "it_nice_app"));
+    // (a call first loads the library, in case the cluster does not preload it)
+    app.query_one("SELECT count(*) FROM reco.recommend('nobody', 1)", &[]).unwrap();
+    let err = app.batch_execute("SET reco.training_nice = 0").unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{err}");
+}
+
 #[test]
 fn a_killed_training_is_marked_failed_by_the_next_one() {
     let (db, first) = demo_deployed("it_train_kill");
