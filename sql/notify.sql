@@ -404,6 +404,16 @@ BEGIN
                 SELECT array_agg(x.item_id ORDER BY x.ord) AS items_, array_agg(x.reason ORDER BY x.ord) AS reasons_ INTO picked, why
                 FROM reco.complements(s.anchors, t.items * 2, s.customer_id) WITH ORDINALITY x(item_id, score, reason, ord);
             END IF;
+            IF picked IS NOT NULL AND t.kind IN ('long_view', 'abandoned_cart', 'post_purchase')
+               AND (t.kind <> 'abandoned_cart' OR t.params ->> 'show' IS DISTINCT FROM 'cart') THEN
+                -- product focus: of what goes with the subject, the items that fit the customer's
+                -- resolved preferences (size, colour, brand, price range: stated, or inferred
+                -- from orders by reco.infer_preferences) come first, each part in its order
+                SELECT array_agg(u.item ORDER BY f.item IS NULL, u.o), array_agg(u.reason ORDER BY f.item IS NULL, u.o)
+                INTO picked, why
+                FROM unnest(picked, why) WITH ORDINALITY u(item, reason, o)
+                LEFT JOIN (SELECT DISTINCT x.item FROM reco.filter_by_preferences(s.customer_id, picked) x(item)) f ON f.item = u.item;
+            END IF;
             IF picked IS NOT NULL THEN
                 -- logged like a served list, so the message's links carry a rec_id
                 INSERT INTO reco.recommendations (customer_id, placement, items, scores, context, shown_at, shard_key)

@@ -6,9 +6,11 @@ use pgrx::prelude::*;
 
 /// Rust-side allocations (serde values while normalizing, score buffers, training) go to
 /// mimalloc: glibc malloc's free-list work was ~17% of normalize_order. PostgreSQL's own
-/// memory stays in palloc.
+/// memory stays in palloc. Wrapped so that work run under a memory budget (rendering a
+/// template: reco_engine::budget) stops at it instead of aborting the backend; elsewhere the
+/// wrapper costs one thread-local read per allocation.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: reco_engine::budget::Budgeted<mimalloc::MiMalloc> = reco_engine::budget::Budgeted(mimalloc::MiMalloc);
 
 mod api;
 mod error;

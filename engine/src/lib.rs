@@ -1,4 +1,5 @@
 //! pg_reco's engine: everything that is not PostgreSQL glue. No pgrx here.
+pub mod budget;
 pub mod demand;
 pub mod demo;
 pub mod error;

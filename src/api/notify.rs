@@ -4,6 +4,7 @@ use crate::error::{raise, OrRaise};
 use crate::{gucs, plans};
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
+use reco_engine::budget::Outcome;
 use reco_engine::notify::send_time::Profile;
 use reco_engine::notify::template::{self, Compiled, Context, Customer, Limits, Parts, Trigger};
 use reco_engine::notify::{link, message_items, send_time, LiveItem};
@@ -11,7 +12,7 @@ use reco_engine::standardize::time::{from_pg_micros, to_pg_micros};
 use reco_engine::Error;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Checks a template (reco.email_templates' insert and update trigger): raises 42601 for a
 /// syntax error and 42704 for an unknown variable, with the part, line and column; 54000 when a
@@ -21,9 +22,33 @@ use std::rc::Rc;
 #[pg_extern(immutable, parallel_safe)]
 fn _check_template(name: Option<&str>, subject: Option<&str>, html_body: Option<&str>, text_body: Option<&str>) -> bool {
     if let (Some(name), Some(subject), Some(text)) = (name, subject, text_body) {
-        template::compile(name, Parts { subject, html: html_body, text }, Limits::default()).or_raise();
+        compile_budgeted(name, subject, html_body, text).or_raise();
     }
     true
+}
+
+/// Runs a template's compile or render under its memory budget (`Limits::max_memory`, see
+/// reco_engine::budget) on a thread of its own that never takes PostgreSQL's signals, and waits
+/// for it with interrupts checked. Over the budget is 54000; the stopped thread is left asleep
+/// with what it holds (at most the budget) until the backend exits.
+fn budgeted<R: Send + 'static>(name: &str, f: impl FnOnce() -> reco_engine::Result<R> + Send + 'static) -> reco_engine::Result<R> {
+    let limits = Limits::default();
+    let spawn = |job: Box<dyn FnOnce() + Send>| super::signals_blocked(|| std::thread::Builder::new().name("pg_reco render".into()).spawn(job).map(|_| ()));
+    match reco_engine::budget::run(limits.max_memory, f, spawn, || {
+        pg_sys::check_for_interrupts!();
+    }) {
+        Ok((Outcome::Done(r), _)) => r,
+        Ok((Outcome::Exceeded, _)) => Err(template::over_budget(name, &limits)),
+        Ok((Outcome::Panicked(why), _)) => pgrx::error!("template {name}: the render failed: {why}"),
+        Err(e) => Err(Error::new(reco_engine::ErrorKind::LimitExceeded, format!("could not start a thread to render template {name}: {e}"))
+            .hint("the server is out of threads or memory; try again later")),
+    }
+}
+
+/// Compiles (and so validates: a sample render) a template under its memory budget.
+fn compile_budgeted(name: &str, subject: &str, html: Option<&str>, text: &str) -> reco_engine::Result<Compiled> {
+    let (n, subject, html, text) = (name.to_string(), subject.to_string(), html.map(str::to_string), text.to_string());
+    budgeted(name, move || template::compile(&n, Parts { subject: &subject, html: html.as_deref(), text: &text }, Limits::default()))
 }
 
 /// The first instant at or after `at` outside the quiet hours [quiet_start, quiet_end) in the
@@ -50,7 +75,7 @@ fn _send_after(
 
 thread_local! {
     /// Compiled templates by id, with the row version (xmin) they were compiled from.
-    static TEMPLATES: RefCell<HashMap<i64, (String, Rc<Compiled>)>> = RefCell::new(HashMap::new());
+    static TEMPLATES: RefCell<HashMap<i64, (String, Arc<Compiled>)>> = RefCell::new(HashMap::new());
     /// The population's engagement profile, with the hour and fallback zone it was read for.
     static POPULATION: RefCell<Option<(i64, String, Profile)>> = const { RefCell::new(None) };
 }
@@ -288,8 +313,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
             let subject = t.get::<String>(4).or_raise().unwrap_or_default();
             let html = t.get::<String>(5).or_raise();
             let text_body = t.get::<String>(6).or_raise().unwrap_or_default();
-            let compiled =
-                Rc::new(template::compile(&label, Parts { subject: &subject, html: html.as_deref(), text: &text_body }, Limits::default()).or_raise());
+            let compiled = Arc::new(compile_budgeted(&label, &subject, html.as_deref(), &text_body).or_raise());
             TEMPLATES.with(|m| m.borrow_mut().insert(template_id, (version, compiled.clone())));
             compiled
         });
@@ -326,7 +350,16 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         };
         let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
         let ctx = Context { customer, items: shown, trigger: Trigger { name: trigger_name, kind }, style, rec_id, link: link(&link_base, None, rec_id) };
-        let out = compiled.render(&label, &ctx).or_raise();
+        let out = {
+            let (c, l) = (compiled.clone(), label.clone());
+            budgeted(&label, move || c.render(&l, &ctx))
+        };
+        let out = out.unwrap_or_else(|e| {
+            // a render stopped over its budget may have stopped inside the compiled template's
+            // environment: compile it afresh next time
+            TEMPLATES.with(|m| m.borrow_mut().remove(&template_id));
+            crate::error::raise(e)
+        });
         (Some(out.subject), out.html, Some(out.text), ids, skipped as i32, None)
     })
 }

@@ -7,7 +7,9 @@
 //!   subject and the text body;
 //! - fuel (each instruction costs one; a runaway loop stops with an error);
 //! - a recursion limit (a macro calling itself stops with an error, not a stack overflow);
-//! - an output cap per part.
+//! - an output cap per part;
+//! - a memory budget, which the caller enforces by running them under [`crate::budget`]
+//!   ([`over_budget`] is its error).
 //!
 //! Validation ([`compile`]) rejects a syntax error and a variable outside [`VARIABLES`] with the
 //! line and column, then renders the template once against [`sample`] so an attribute no item
@@ -56,11 +58,14 @@ pub struct Limits {
     pub max_output: usize,
     /// Bytes of template source per part.
     pub max_source: usize,
+    /// Bytes a compile and render may hold at once: the caller runs them under this budget
+    /// (crate::budget), since fuel counts instructions, not memory.
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { fuel: 100_000, recursion: 64, max_output: 256 * 1024, max_source: 64 * 1024 }
+        Limits { fuel: 100_000, recursion: 64, max_output: 256 * 1024, max_source: 64 * 1024, max_memory: 32 << 20 }
     }
 }
 
@@ -200,6 +205,13 @@ fn mj_error(template: &str, part: &str, src: &str, e: &minijinja::Error, limits:
             .hint(format!("templates may nest {} levels deep; a macro must not call itself without end", limits.recursion)),
         _ => Error::invalid(msg).hint("check the expression at that place; filters and tests are Jinja2's (upper, join, default, length …)"),
     }
+}
+
+/// The error of a compile or render that asked for more than `limits.max_memory`.
+pub fn over_budget(name: &str, limits: &Limits) -> Error {
+    Error::new(ErrorKind::LimitExceeded, format!("template {name} needs more than {} MB of memory to render", limits.max_memory >> 20)).hint(
+        "a render may hold that much at once; a template that grows a value on every line ({% set b = a ~ a %}) or repeats a long string asks for more: write text out instead of building it in variables",
+    )
 }
 
 fn hint_variables() -> String {

@@ -44,6 +44,11 @@ SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES 
 SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}')$$);
 SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}')$$);
 SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{{ "x" * 1000000 }}')$$);
+-- memory: fuel counts instructions, not bytes; a string doubled on each of 40 lines, or
+-- repeated 50 million times in one step, stops at the 32 MB budget (and this backend goes on)
+SELECT try(format($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', %L)$$,
+    '{% set s = "abcdefgh" %}' || repeat('{% set s = s ~ s %}', 40) || '{{ s|length }}'));
+SELECT try($$INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('bad', 'Hi', '{{ ("x" * 50000000)|length }}')$$);
 SELECT try($$INSERT INTO reco.email_templates (name, channel, subject, text_body) VALUES ('bad', 'fax', 'Hi', 'x')$$);
 SELECT try($$UPDATE reco.email_templates SET text_body = '{{ nope }}' WHERE name = 'cart' AND style = 'default'$$);
 SELECT try($$UPDATE reco.notification_channels SET default_timezone = 'Mars/Olympus' WHERE channel = 'email'$$);
@@ -100,6 +105,14 @@ UPDATE reco.triggers SET enabled = true WHERE name = 'cart_related';
 SELECT * FROM reco.run_triggers(now => '2026-03-03 03:00+00', only_trigger => 'cart_related');
 SELECT customer_id, items, rec_id IS NOT NULL AS has_rec_id, (SELECT placement FROM reco.recommendations r WHERE r.rec_id = c.rec_id) AS logged_as
 FROM reco.email_candidates c WHERE trigger_name = 'cart_related' ORDER BY 1;
+-- product focus: once Alice is known to like Kiln (the mug's brand), the mug comes first
+BEGIN;
+SELECT reco.capture_preference('alice', 'brand', 'Kiln', 'profile') IS NOT NULL AS captured;
+DELETE FROM reco.notification_candidates WHERE trigger_name = 'cart_related' AND customer_id = 'alice';
+UPDATE reco.triggers SET last_run_at = NULL WHERE name = 'cart_related';
+SELECT * FROM reco.run_triggers(now => '2026-03-03 03:00+00', only_trigger => 'cart_related');
+SELECT customer_id, items FROM reco.email_candidates c WHERE trigger_name = 'cart_related' AND customer_id = 'alice';
+ROLLBACK;
 UPDATE reco.triggers SET enabled = false WHERE name = 'cart_related';
 
 -- Rendering: live price in exact minor units, availability, escaped HTML, links with the rec_id
@@ -119,6 +132,17 @@ SELECT items, text_body FROM reco.render(:alice_cart, now => now());
 SELECT try($$SELECT * FROM reco.render(NULL)$$);
 SELECT try(format($$SELECT * FROM reco.render(%s, channel => 'push')$$, :alice_cart));
 SELECT * FROM reco.render(-1);
+-- a template within its budget on the sample's short titles (13 bytes doubled 19 times: 7 MB)
+-- but over it on the shop's (100 bytes: 52 MB) stops at render time, every time, and the
+-- backend goes on
+BEGIN;
+UPDATE reco.email_templates SET text_body = '{% set t = items[0].title %}' || repeat('{% set t = t ~ t %}', 19) || '{{ t|length }}'
+ WHERE name = 'cart';
+UPDATE reco.items SET title = repeat('x', 100);
+SELECT try(format($$SELECT * FROM reco.render(%s, now => '2026-03-02 15:00+00')$$, :alice_cart));
+SELECT try(format($$SELECT * FROM reco.render(%s, now => '2026-03-02 15:00+00')$$, :alice_cart));
+ROLLBACK;
+SELECT items, dropped_reason FROM reco.render(:alice_cart, now => '2026-03-02 15:00+00');
 
 -- Sending: due candidates go on the queue, one message per channel with consent and under the
 -- caps; a replay queues nothing
