@@ -12,20 +12,17 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 bootstrap:
 	@scripts/bootstrap
 
-# cargo pgrx writes the library over the installed one, in place: a running backend that has
-# it loaded then reads the new file's bytes as its code and crashes (seen while fuzzing during a
-# make test). Unlinking it first leaves those backends the old file, as a package manager does.
-UNLINK_LIBRARY = rm -f "$$($(PG_CONFIG) --pkglibdir)/pg_reco.so"
-
+# Installs by renaming each built file over the installed one (scripts/install says why: cargo
+# pgrx install writes the library in place, and a backend that has it loaded crashes).
 install: bootstrap
-	$(UNLINK_LIBRARY)
-	cargo pgrx install --pg-config $(PG_CONFIG)
-	scripts/upgrade-scripts $(PG_CONFIG)
+	scripts/install $(PG_CONFIG)
 
 install-release: bootstrap
-	$(UNLINK_LIBRARY)
-	cargo pgrx install --release --pg-config $(PG_CONFIG)
-	scripts/upgrade-scripts $(PG_CONFIG)
+	scripts/install --release $(PG_CONFIG)
+
+# cargo pgrx test installs the library itself, in place; unlinking it first leaves running
+# backends the old file, as a package manager does (test-pgrx only: scripts/install renames)
+UNLINK_LIBRARY = rm -f "$$($(PG_CONFIG) --pkglibdir)/pg_reco.so"
 
 demo: install-release
 	scripts/cluster restart
