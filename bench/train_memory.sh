@@ -5,6 +5,9 @@
 # touches are not its own) is sampled every 20 ms; the figure is the peak above its level
 # before the call.
 #   bench/train_memory.sh [SCALE] [DB]     (default: medium reco_bench_train_memory)
+#   ONLY='hybrid|evaluate' bench/train_memory.sh large reco_bench_serve_large
+#                                           (only the calls whose label matches the regex ONLY;
+#                                           a DB that has data is used as it is)
 # Needs the release build installed (make install-release) and the project cluster running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +18,7 @@ PSQL=(psql -X -q -h 127.0.0.1 -p "${RECO_PGPORT:-28815}" -U postgres)
 # run SQL in its own backend; print "peak private MB above the start" and the estimate NOTICE
 measure() {
   local label=$1 sql=$2 log=target/bench-train-memory-$DB.log
+  [[ -z ${ONLY:-} || $label =~ $ONLY ]] || return 0
   local app="train_memory_$$_$RANDOM"
   PGAPPNAME=$app "${PSQL[@]}" -d "$DB" -At -c "SET client_min_messages = notice" -c "SELECT pg_sleep(0.3)" -c "$sql" >"$log.out" 2>"$log" &
   local client=$! pid="" base=0 peak=0 kb

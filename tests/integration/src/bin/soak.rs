@@ -2,19 +2,30 @@
 //! bench/soak.sh on the demo data with a deployed hybrid and the request table bench_req
 //! (customer, cart of three buyable items) it builds:
 //! - 6 clients calling `recommend` (with the cart; 4 calls in 6), `complements` and
-//!   `resolve_preferences`;
-//! - 2 clients ingesting orders (`ingest_order`, Shopify-shaped) and batches of web events;
+//!   `resolve_preferences`, each `SERVE_RATE` calls a second (default 100);
+//! - 2 clients ingesting orders (`ingest_order`, Shopify-shaped) and batches of 20 web events,
+//!   each `INGEST_RATE` calls a second (default 10, orders and batches in turn);
 //! - a training and deploy every `RETRAIN` seconds (default 300); the second training's backend is
 //!   killed with SIGKILL a few seconds in (PostgreSQL then restarts every backend: each client
 //!   reconnects, and what failed in the two minutes after the SIGKILL is counted apart);
 //! - a `forget_customer` every `FORGET` seconds (default 60), of a customer outside bench_req.
 //!
+//! The clients keep a schedule, as an OMS's requests arrive whether or not the last one has been
+//! answered: a call's latency counts from when it was due, so a call that waited behind a slow
+//! one pays for the wait. A client more than 2 s behind (the server restarting) drops the calls it
+//! missed and counts them. `SERVE_RATE=0` runs the serving clients flat out, one call after
+//! another (the first soak's load).
+//!
 //! First the 6 serving clients run alone for `QUIET` seconds (the quiet figures). Then, per
 //! window of `WINDOW` seconds (default 300): calls and their p50 / p99 per kind, errors by
-//! SQLSTATE, short lists (fewer than 10 items), trainings, forgets, and the server's memory
-//! (the sum of PSS and of RSS over its processes, read from /proc, the largest in the window).
+//! SQLSTATE, short lists (fewer than 10 items), dropped calls, trainings, forgets, and the
+//! server's memory over its processes, read from /proc: the largest PSS in the window; the
+//! private (anonymous) part of it, largest and least (the least is the floor between
+//! trainings: a leak raises it window after window); and the shared-memory part (shared buffers
+//! and the shared model cache's segments).
 //!
-//! Usage: soak DBNAME MINUTES (environment: RECO_TEST_DSN, RETRAIN, FORGET, WINDOW, QUIET).
+//! Usage: soak DBNAME MINUTES (environment: RECO_TEST_DSN, RETRAIN, FORGET, WINDOW, QUIET,
+//! SERVE_RATE, INGEST_RATE, SAMPLE: seconds between memory samples, 0 for none).
 // a harness: a setup step that fails should stop it where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{dsn, shopify_order};
@@ -34,10 +45,46 @@ struct Window {
     /// failed calls while the server restarted after the SIGKILL (and the killed call)
     restart_errors: BTreeMap<String, u64>,
     short: u64,
+    /// calls a client skipped because it was more than 2 s behind its schedule
+    dropped: u64,
     trainings: Vec<String>,
     forgets: u64,
     pss_kb: u64,
-    rss_kb: u64,
+    anon_max_kb: u64,
+    /// the least private memory seen in the window (None: not sampled yet)
+    anon_min_kb: Option<u64>,
+    shmem_kb: u64,
+}
+
+/// A client's schedule: a call every `every`, or one after another when `every` is zero.
+struct Pace {
+    every: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    fn new(rate: f64) -> Self {
+        Pace { every: if rate > 0.0 { Duration::from_secs_f64(1.0 / rate) } else { Duration::ZERO }, next: Instant::now() }
+    }
+    /// Waits for the next call and returns when it was due; None when the soak is over. Calls
+    /// missed by more than 2 s are dropped (and counted in the window).
+    fn due(&mut self, s: &Soak) -> Option<Instant> {
+        if self.every.is_zero() {
+            return s.running().then(Instant::now);
+        }
+        let now = Instant::now();
+        if now > self.next + Duration::from_secs(2) {
+            let missed = (now - self.next).as_secs_f64() / self.every.as_secs_f64();
+            s.at(|w| w.dropped += missed as u64);
+            self.next = now;
+        }
+        while s.running() && Instant::now() < self.next {
+            thread::sleep((self.next - Instant::now()).min(Duration::from_millis(100)));
+        }
+        let due = self.next;
+        self.next += self.every;
+        s.running().then_some(due)
+    }
 }
 
 struct Soak {
@@ -82,13 +129,15 @@ impl Soak {
         }
         None
     }
-    /// Runs one call, timing it under `kind`; a lost connection is replaced.
-    fn call(&self, c: &mut Option<Client>, kind: &'static str, f: impl FnOnce(&mut Client) -> Result<bool, postgres::Error>) {
+    /// Runs one call that was due at `due`, timing it from then (or from the reconnection, when
+    /// the connection had to be replaced first) under `kind`.
+    fn call(&self, c: &mut Option<Client>, kind: &'static str, due: Instant, f: impl FnOnce(&mut Client) -> Result<bool, postgres::Error>) {
+        let mut t0 = due;
         if c.as_ref().is_none_or(Client::is_closed) {
             *c = self.connect();
+            t0 = Instant::now();
         }
         let Some(client) = c.as_mut() else { return };
-        let t0 = Instant::now();
         match f(client) {
             Ok(full) => {
                 let us = t0.elapsed().as_micros() as u64;
@@ -121,9 +170,18 @@ fn pct(v: &mut [u64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
 }
 
-/// The sum of PSS and of RSS (kB) over the processes named postgres.
-fn server_memory() -> (u64, u64) {
-    let (mut pss, mut rss) = (0, 0);
+/// The server's memory (kB) summed over the processes named postgres.
+#[derive(Default)]
+struct Memory {
+    pss: u64,
+    /// PSS of private (anonymous) memory: the backends' own heaps, model copies and trainings
+    anon: u64,
+    /// PSS of shared memory: shared buffers and dynamic shared memory segments
+    shmem: u64,
+}
+
+fn server_memory() -> Memory {
+    let mut m = Memory::default();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let p = entry.path();
         if !std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim() == "postgres") {
@@ -132,31 +190,34 @@ fn server_memory() -> (u64, u64) {
         for line in std::fs::read_to_string(p.join("smaps_rollup")).unwrap_or_default().lines() {
             let kb = |l: &str| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             if line.starts_with("Pss:") {
-                pss += kb(line);
-            } else if line.starts_with("Rss:") {
-                rss += kb(line);
+                m.pss += kb(line);
+            } else if line.starts_with("Pss_Anon:") {
+                m.anon += kb(line);
+            } else if line.starts_with("Pss_Shmem:") {
+                m.shmem += kb(line);
             }
         }
     }
-    (pss, rss)
+    m
 }
 
-fn serve(s: &Soak, reqs: &[(String, Vec<String>)], seed: usize) {
+fn serve(s: &Soak, reqs: &[(String, Vec<String>)], seed: usize, rate: f64) {
     let mut c = s.connect();
     let mut i = seed;
-    while s.running() {
+    let mut pace = Pace::new(rate);
+    while let Some(due) = pace.due(s) {
         i = i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         let (customer, cart) = &reqs[(i >> 33) % reqs.len()];
         match (i >> 20) % 6 {
-            0..=3 => s.call(&mut c, "recommend", |c| {
+            0..=3 => s.call(&mut c, "recommend", due, |c| {
                 let n: i64 = c.query_one("SELECT count(*) FROM reco.recommend($1, 10, jsonb_build_object('cart', $2::text[]))", &[customer, cart])?.get(0);
                 Ok(n == 10)
             }),
-            4 => s.call(&mut c, "complements", |c| {
+            4 => s.call(&mut c, "complements", due, |c| {
                 let n: i64 = c.query_one("SELECT count(*) FROM reco.complements($1::text[], 10, $2)", &[cart, customer])?.get(0);
                 Ok(n == 10)
             }),
-            _ => s.call(&mut c, "resolve_preferences", |c| {
+            _ => s.call(&mut c, "resolve_preferences", due, |c| {
                 c.query_one("SELECT reco.resolve_preferences($1)::text", &[customer])?;
                 Ok(true)
             }),
@@ -164,15 +225,16 @@ fn serve(s: &Soak, reqs: &[(String, Vec<String>)], seed: usize) {
     }
 }
 
-fn ingest(s: &Soak, reqs: &[(String, Vec<String>)], client_no: u64, nonce: u64) {
+fn ingest(s: &Soak, reqs: &[(String, Vec<String>)], client_no: u64, nonce: u64, rate: f64) {
     let mut c = s.connect();
     let mut k: u64 = 0;
-    while s.running() {
+    let mut pace = Pace::new(rate);
+    while let Some(due) = pace.due(s) {
         k += 1;
         if k.is_multiple_of(2) {
             // an order: unique per run, client and call
             let order = shopify_order(nonce * 10_000_000 + client_no * 1_000_000 + k, 1 + k % 3).to_string();
-            s.call(&mut c, "ingest_order", |c| c.query_one("SELECT reco.ingest_order('shopify', $1::text::jsonb)", &[&order]).map(|_| true));
+            s.call(&mut c, "ingest_order", due, |c| c.query_one("SELECT reco.ingest_order('shopify', $1::text::jsonb)", &[&order]).map(|_| true));
         } else {
             // 20 web events of bench_req's customers: views and cart adds of their cart items
             let events: Vec<serde_json::Value> = (0..20u64)
@@ -183,7 +245,7 @@ fn ingest(s: &Soak, reqs: &[(String, Vec<String>)], client_no: u64, nonce: u64) 
                 })
                 .collect();
             let batch = serde_json::Value::Array(events).to_string();
-            s.call(&mut c, "ingest_events", |c| {
+            s.call(&mut c, "ingest_events", due, |c| {
                 let failed: i64 = c.query_one("SELECT failed FROM reco.ingest_events('web', $1::text::jsonb)", &[&batch])?.get(0);
                 Ok(failed == 0)
             });
@@ -239,7 +301,7 @@ fn forget(s: &Soak, every: Duration) {
             continue;
         }
         next += every;
-        s.call(&mut c, "forget_customer", |c| {
+        s.call(&mut c, "forget_customer", Instant::now(), |c| {
             c.query_one(
                 "SELECT reco.forget_customer(x.customer_id)::text FROM (SELECT customer_id FROM reco.customers c
                   WHERE NOT EXISTS (SELECT 1 FROM bench_req b WHERE b.customer_id = c.customer_id) ORDER BY random() LIMIT 1) x",
@@ -256,6 +318,8 @@ fn main() {
     let db = args.get(1).cloned().unwrap_or_else(|| "reco_bench_soak_medium".into());
     let minutes: u64 = args.get(2).and_then(|m| m.parse().ok()).unwrap_or(30);
     let (retrain, forget_every, window, quiet) = (env_secs("RETRAIN", 300), env_secs("FORGET", 60), env_secs("WINDOW", 300), env_secs("QUIET", 60));
+    let rate = |name: &str, default: f64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (serve_rate, ingest_rate) = (rate("SERVE_RATE", 100.0), rate("INGEST_RATE", 10.0));
     let dsn = dsn(&db);
     let mut c = Client::connect(&dsn, NoTls).expect("is the project cluster running, with the soak database? (bench/soak.sh)");
     let reqs: Arc<Vec<(String, Vec<String>)>> =
@@ -277,7 +341,7 @@ fn main() {
     let hs: Vec<_> = (0..6)
         .map(|i| {
             let (s, r) = (quiet_soak.clone(), reqs.clone());
-            thread::spawn(move || serve(&s, &r, i * 7 + 1))
+            thread::spawn(move || serve(&s, &r, i * 7 + 1, serve_rate))
         })
         .collect();
     thread::sleep(quiet);
@@ -286,7 +350,13 @@ fn main() {
     let mut quiet_p99 = BTreeMap::new();
     for w in quiet_soak.windows.lock().unwrap().values_mut() {
         for (k, v) in &mut w.lat {
-            println!("quiet ({} s, 6 serving clients alone): {k} {} calls, p50 {:.2} ms, p99 {:.2} ms", quiet.as_secs(), v.len(), pct(v, 0.5), pct(v, 0.99));
+            println!(
+                "quiet ({} s, 6 serving clients alone, {serve_rate} calls/s each): {k} {} calls, p50 {:.2} ms, p99 {:.2} ms",
+                quiet.as_secs(),
+                v.len(),
+                pct(v, 0.5),
+                pct(v, 0.99)
+            );
             quiet_p99.insert(*k, pct(v, 0.99));
         }
     }
@@ -302,11 +372,11 @@ fn main() {
     let mut hs = Vec::new();
     for i in 0..6 {
         let (s, r) = (s.clone(), reqs.clone());
-        hs.push(thread::spawn(move || serve(&s, &r, i * 13 + 5)));
+        hs.push(thread::spawn(move || serve(&s, &r, i * 13 + 5, serve_rate)));
     }
     for i in 0..2 {
         let (s, r) = (s.clone(), reqs.clone());
-        hs.push(thread::spawn(move || ingest(&s, &r, i, nonce)));
+        hs.push(thread::spawn(move || ingest(&s, &r, i, nonce, ingest_rate)));
     }
     {
         let s = s.clone();
@@ -316,16 +386,21 @@ fn main() {
         let s = s.clone();
         hs.push(thread::spawn(move || forget(&s, forget_every)));
     }
-    {
+    // the memory sampler reads /proc/PID/smaps_rollup of every server process (SAMPLE seconds
+    // apart; 0: never, to see what the reading itself costs the serving calls)
+    let sample = env_secs("SAMPLE", 5);
+    if !sample.is_zero() {
         let s = s.clone();
         hs.push(thread::spawn(move || {
             while s.running() {
-                let (pss, rss) = server_memory();
+                let m = server_memory();
                 s.at(|w| {
-                    w.pss_kb = w.pss_kb.max(pss);
-                    w.rss_kb = w.rss_kb.max(rss);
+                    w.pss_kb = w.pss_kb.max(m.pss);
+                    w.anon_max_kb = w.anon_max_kb.max(m.anon);
+                    w.anon_min_kb = Some(w.anon_min_kb.map_or(m.anon, |a| a.min(m.anon)));
+                    w.shmem_kb = w.shmem_kb.max(m.shmem);
                 });
-                thread::sleep(Duration::from_secs(5));
+                thread::sleep(sample);
             }
         }));
     }
@@ -333,8 +408,8 @@ fn main() {
     s.stop.store(true, Ordering::Relaxed);
     hs.into_iter().for_each(|h| h.join().unwrap());
 
-    let (mut errors, mut short, mut worst) = (0u64, 0u64, 0f64);
-    let mut pss = Vec::new();
+    let (mut errors, mut short, mut dropped, mut worst) = (0u64, 0u64, 0u64, 0f64);
+    let mut floors = Vec::new();
     // (the windows inside the soak: the calls that ended after the stop are left out)
     let windows = (minutes * 60).div_ceil(window.as_secs().max(1));
     for (n, w) in s.windows.lock().unwrap().iter_mut().filter(|(n, _)| **n < windows) {
@@ -353,14 +428,17 @@ fn main() {
                 ratio.map_or(String::new(), |r| format!("  ({r:.2}x quiet p99)"))
             );
         }
-        println!("  errors: {:?}; in the restart after the SIGKILL: {:?}; short lists: {}", w.errors, w.restart_errors, w.short);
+        println!("  errors: {:?}; in the restart after the SIGKILL: {:?}; short lists: {}; dropped calls: {}", w.errors, w.restart_errors, w.short, w.dropped);
         println!("  trainings: {:?}; forgets: {}", w.trainings, w.forgets);
-        println!("  server memory (max): PSS {} MB, RSS {} MB", w.pss_kb / 1024, w.rss_kb / 1024);
+        let floor = w.anon_min_kb.unwrap_or(0) / 1024;
+        println!("  server memory: PSS {} MB at most; private {floor}–{} MB; shared {} MB at most", w.pss_kb / 1024, w.anon_max_kb / 1024, w.shmem_kb / 1024);
         errors += w.errors.values().sum::<u64>();
         short += w.short;
-        pss.push(w.pss_kb / 1024);
+        dropped += w.dropped;
+        floors.push(floor);
     }
     println!(
-        "summary: {errors} errors outside the restart, {short} short lists, serving p99 at most {worst:.2}x the quiet p99, server PSS per window (MB) {pss:?}"
+        "summary: {errors} errors outside the restart, {short} short lists, {dropped} dropped calls, serving p99 at most {worst:.2}x the quiet p99, \
+         the server's private memory at its least per window (MB) {floors:?}"
     );
 }
