@@ -11,9 +11,9 @@
 //!   allocation.
 //! - An allocation that would take the thread past its budget is never made. The budget is marked
 //!   exceeded and the thread sleeps forever, inside the allocator, holding only what it had.
-//! - So the work must run on a thread of its own, and whoever waits for it watches
-//!   [`Budget::exceeded`] and gives up on the thread (which is never joined; it ends with the
-//!   process). What it holds stays bounded by the budget.
+//! - So the work runs on a thread of its own ([`run`]: a worker per calling thread, reused job
+//!   after job), and whoever waits for it watches [`Budget::exceeded`] and gives up on a stopped
+//!   worker (never joined; it ends with the process). What it holds stays bounded by the budget.
 //!
 //! Work on a budgeted thread must not take a lock anybody else will wait for, since it may stop
 //! for good while holding it. Rendering a template takes none of its own; a panic's hook takes
@@ -114,32 +114,77 @@ pub enum Outcome<R> {
     Panicked(String),
 }
 
-/// Runs `f` under a budget of `limit` bytes on a thread `spawn` starts (the caller decides how:
-/// a PostgreSQL backend blocks its signals first), and waits for it, calling `wait` about every
-/// 10 ms (a backend checks for interrupts there; if `wait` unwinds, the thread is left to finish
-/// alone). The budgeted thread runs `f` and nothing else of the caller's.
+type Job = Box<dyn FnOnce() + Send>;
+
+thread_local! {
+    // the calling thread's worker: where its budgeted jobs run, one after another (a thread
+    // started per job cost about a fifth of a render). Never dropped: at a backend's exit there
+    // is nothing to tidy, and the worker ends with the process
+    static WORKER: std::mem::ManuallyDrop<std::cell::RefCell<Option<std::sync::mpsc::Sender<Job>>>> =
+        const { std::mem::ManuallyDrop::new(std::cell::RefCell::new(None)) };
+}
+
+/// Runs `f` under a budget of `limit` bytes on this thread's worker, a thread `spawn` starts the
+/// first time (the caller decides how: a PostgreSQL backend blocks its signals first), and waits
+/// for it, calling `wait` about every 10 ms (a backend checks for interrupts there; if `wait`
+/// unwinds, the job is left to finish alone and the next call starts a new worker). A job that
+/// asks for more than its budget stops its worker for good; the next call starts another. The
+/// worker runs these jobs and nothing else of the caller's. Returns how it ended and the most
+/// bytes the job held at once.
 pub fn run<R: Send + 'static>(
     limit: usize,
     f: impl FnOnce() -> R + Send + 'static,
     spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
     mut wait: impl FnMut(),
 ) -> std::io::Result<(Outcome<R>, usize)> {
+    use std::sync::mpsc;
     let budget = Budget::new(limit);
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (tx, rx) = mpsc::sync_channel(1);
     let b = budget.clone();
-    spawn(Box::new(move || {
+    let job: Job = Box::new(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.enter(f)));
         // (the waiter may be gone: cancelled)
         let _ = tx.send(r.map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()));
-    }))?;
-    loop {
-        match rx.recv_timeout(std::time::Duration::from_millis(10)) {
-            Ok(Ok(r)) => return Ok((Outcome::Done(r), budget.peak())),
-            Ok(Err(msg)) => return Ok((Outcome::Panicked(msg), budget.peak())),
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok((Outcome::Panicked("the thread ended without a result".into()), budget.peak())),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if budget.exceeded() => return Ok((Outcome::Exceeded, budget.peak())),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => wait(),
+    });
+    // to the worker; a new one when there is none or it is gone
+    let unsent = WORKER.with(|w| match w.borrow().as_ref() {
+        Some(jobs) => jobs.send(job).err().map(|e| e.0),
+        None => Some(job),
+    });
+    if let Some(job) = unsent {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let _ = jobs.send(job);
+        spawn(Box::new(move || {
+            while let Ok(job) = queue.recv() {
+                job();
+            }
+        }))?;
+        WORKER.with(|w| *w.borrow_mut() = Some(jobs));
+    }
+    // leaving without the job's result (an error unwinding out of `wait`, or the job over its
+    // budget) forgets the worker: it may still be busy, or stopped for good
+    struct Forget(bool);
+    impl Drop for Forget {
+        fn drop(&mut self) {
+            if self.0 {
+                WORKER.with(|w| *w.borrow_mut() = None);
+            }
         }
+    }
+    let mut forget = Forget(true);
+    loop {
+        let outcome = match rx.recv_timeout(std::time::Duration::from_millis(10)) {
+            Ok(Ok(r)) => Outcome::Done(r),
+            Ok(Err(msg)) => Outcome::Panicked(msg),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Outcome::Panicked("the worker ended without a result".into()),
+            Err(mpsc::RecvTimeoutError::Timeout) if budget.exceeded() => Outcome::Exceeded,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                wait();
+                continue;
+            }
+        };
+        forget.0 = matches!(outcome, Outcome::Exceeded);
+        return Ok((outcome, budget.peak()));
     }
 }
 

@@ -1,6 +1,8 @@
 //! The memory budget with the allocator wrapped, as the extension wraps it: a template that
 //! doubles a string stops at its budget (its thread left asleep, what it holds bounded) and the
 //! caller gets on; a normal render returns its text, and a render's peak is counted.
+// test code: a failed step stops the test where it failed
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use reco_engine::budget::{run, Budgeted, Outcome};
 use reco_engine::notify::template::{compile, sample, Limits, Parts};
 use std::alloc::System;
@@ -47,6 +49,25 @@ fn a_normal_render_returns_its_text_and_its_peak() {
     let Outcome::Done(Ok(text)) = outcome else { panic!("{outcome:?}") };
     assert!(text.contains("Sample item 1 19.99 EUR"), "{text}");
     assert!(peak > 0 && peak < 8 << 20, "{peak}");
+}
+
+#[test]
+fn a_worker_runs_job_after_job_and_a_new_one_follows_a_stopped_one() {
+    let started = std::sync::atomic::AtomicUsize::new(0);
+    let counting = |job: Box<dyn FnOnce() + Send>| {
+        started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        spawn(job)
+    };
+    for i in 0..5 {
+        let (outcome, _) = run(1 << 20, move || i * 2, counting, || {}).unwrap();
+        assert!(matches!(outcome, Outcome::Done(x) if x == i * 2), "{outcome:?}");
+    }
+    assert_eq!(started.load(std::sync::atomic::Ordering::Relaxed), 1, "one worker for five jobs");
+    let (outcome, _) = run(1 << 20, || vec![0u8; 2 << 20].len(), counting, || {}).unwrap();
+    assert!(matches!(outcome, Outcome::Exceeded), "{outcome:?}");
+    let (outcome, _) = run(1 << 20, || 7, counting, || {}).unwrap();
+    assert!(matches!(outcome, Outcome::Done(7)), "{outcome:?}");
+    assert_eq!(started.load(std::sync::atomic::Ordering::Relaxed), 2, "a new worker after the stopped one");
 }
 
 #[test]

@@ -28,9 +28,10 @@ fn _check_template(name: Option<&str>, subject: Option<&str>, html_body: Option<
 }
 
 /// Runs a template's compile or render under its memory budget (`Limits::max_memory`, see
-/// reco_engine::budget) on a thread of its own that never takes PostgreSQL's signals, and waits
-/// for it with interrupts checked. Over the budget is 54000; the stopped thread is left asleep
-/// with what it holds (at most the budget) until the backend exits.
+/// reco_engine::budget) on the backend's render worker, a thread that never takes PostgreSQL's
+/// signals, and waits for it with interrupts checked. Over the budget is 54000; the stopped
+/// worker is left asleep with what it holds (at most the budget) until the backend exits, and
+/// the next render starts another.
 fn budgeted<R: Send + 'static>(name: &str, f: impl FnOnce() -> reco_engine::Result<R> + Send + 'static) -> reco_engine::Result<R> {
     let limits = Limits::default();
     let spawn = |job: Box<dyn FnOnce() + Send>| super::signals_blocked(|| std::thread::Builder::new().name("pg_reco render".into()).spawn(job).map(|_| ()));
