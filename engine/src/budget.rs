@@ -30,6 +30,9 @@ pub struct Budget {
     held: AtomicIsize,
     peak: AtomicIsize,
     exceeded: AtomicBool,
+    /// the thread waiting for the work: woken when it ends or stops (a wait with a timeout
+    /// alone would hang under a pinned clock, libfaketime's, where its deadline never comes)
+    waiter: std::thread::Thread,
 }
 
 thread_local! {
@@ -46,6 +49,7 @@ impl Budget {
             held: AtomicIsize::new(0),
             peak: AtomicIsize::new(0),
             exceeded: AtomicBool::new(false),
+            waiter: std::thread::current(),
         })
     }
 
@@ -89,6 +93,8 @@ impl Budget {
         let held = self.held.load(Ordering::Relaxed);
         if held.saturating_add(grow) > self.limit && !std::thread::panicking() {
             self.exceeded.store(true, Ordering::Release);
+            // (unpark allocates nothing)
+            self.waiter.unpark();
             // never returns: nothing here allocates (nanosleep), and the work's memory stays as
             // it was, within the budget
             loop {
@@ -146,6 +152,7 @@ pub fn run<R: Send + 'static>(
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.enter(f)));
         // (the waiter may be gone: cancelled)
         let _ = tx.send(r.map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()));
+        b.waiter.unpark();
     });
     // to the worker; a new one when there is none or it is gone
     let unsent = WORKER.with(|w| match w.borrow().as_ref() {
@@ -174,13 +181,15 @@ pub fn run<R: Send + 'static>(
     }
     let mut forget = Forget(true);
     loop {
-        let outcome = match rx.recv_timeout(std::time::Duration::from_millis(10)) {
+        // woken by the job's end or stop (Budget::waiter), else about every 10 ms
+        let outcome = match rx.try_recv() {
             Ok(Ok(r)) => Outcome::Done(r),
             Ok(Err(msg)) => Outcome::Panicked(msg),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Outcome::Panicked("the worker ended without a result".into()),
-            Err(mpsc::RecvTimeoutError::Timeout) if budget.exceeded() => Outcome::Exceeded,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            Err(mpsc::TryRecvError::Disconnected) => Outcome::Panicked("the worker ended without a result".into()),
+            Err(mpsc::TryRecvError::Empty) if budget.exceeded() => Outcome::Exceeded,
+            Err(mpsc::TryRecvError::Empty) => {
                 wait();
+                std::thread::park_timeout(std::time::Duration::from_millis(10));
                 continue;
             }
         };
