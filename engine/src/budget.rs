@@ -120,7 +120,8 @@ pub enum Outcome<R> {
     Panicked(String),
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+/// Work handed to a worker thread.
+pub type Job = Box<dyn FnOnce() + Send>;
 
 thread_local! {
     // the calling thread's worker: where its budgeted jobs run, one after another (starting a
@@ -141,7 +142,7 @@ thread_local! {
 pub fn run<R: Send + 'static>(
     limit: usize,
     f: impl FnOnce() -> R + Send + 'static,
-    spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+    spawn: impl FnOnce(Job) -> std::io::Result<()>,
     mut wait: impl FnMut(),
 ) -> std::io::Result<(Outcome<R>, usize)> {
     use std::sync::mpsc;

@@ -125,7 +125,6 @@ pub fn scan_raw(c: &pgrx::spi::SpiClient<'_>, sql: &str, args: &[pgrx::datum::Da
     }
 }
 
-/// The one id an insert of one row returned.
 /// Runs `f` (which starts threads) with every signal blocked on the backend's thread, so the
 /// threads it starts inherit a full mask and never take PostgreSQL's signals: their handlers
 /// must run on the backend's own thread. The mask is restored right after.
@@ -149,6 +148,7 @@ pub fn signals_blocked<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The one id an insert of one row returned.
 pub fn single_id(ids: Vec<i64>) -> i64 {
     ids.first().copied().unwrap_or_else(|| {
         crate::error::raise(

@@ -34,13 +34,13 @@ fn _check_template(name: Option<&str>, subject: Option<&str>, html_body: Option<
 /// the next render starts another.
 fn budgeted<R: Send + 'static>(name: &str, f: impl FnOnce() -> reco_engine::Result<R> + Send + 'static) -> reco_engine::Result<R> {
     let limits = Limits::default();
-    let spawn = |job: Box<dyn FnOnce() + Send>| super::signals_blocked(|| std::thread::Builder::new().name("pg_reco render".into()).spawn(job).map(|_| ()));
+    let spawn = |job: reco_engine::budget::Job| super::signals_blocked(|| std::thread::Builder::new().name("pg_reco render".into()).spawn(job).map(|_| ()));
     match reco_engine::budget::run(limits.max_memory, f, spawn, || {
         pg_sys::check_for_interrupts!();
     }) {
         Ok((Outcome::Done(r), _)) => r,
         Ok((Outcome::Exceeded, _)) => Err(template::over_budget(name, &limits)),
-        Ok((Outcome::Panicked(why), _)) => pgrx::error!("template {name}: the render failed: {why}"),
+        Ok((Outcome::Panicked(why), _)) => crate::error::internal(format!("template {name}: the render failed: {why}")),
         Err(e) => Err(Error::new(reco_engine::ErrorKind::LimitExceeded, format!("could not start a thread to render template {name}: {e}"))
             .hint("the server is out of threads or memory; try again later")),
     }

@@ -96,10 +96,16 @@ fn the_training_threads_run_at_reco_training_nice_and_the_backend_keeps_its_prio
     let mut a = connect(&db);
     let (_, pid) = wait_training(&mut a);
     let t = Instant::now();
+    // a thread is named as it starts and lowers itself a moment later (rayon's start handler):
+    // once both are seen, give them a second to have done so
+    let mut both_seen: Option<Instant> = None;
     let (pool, own) = loop {
         let (pool, own) = thread_nices(pid);
         if pool.len() == 2 {
-            break (pool, own);
+            let since = *both_seen.get_or_insert_with(Instant::now);
+            if pool.iter().all(|&n| n == 7) || since.elapsed() > Duration::from_secs(1) {
+                break (pool, own);
+            }
         }
         assert!(!h.is_finished() && t.elapsed() < Duration::from_secs(60), "the training's two threads were never seen");
         std::thread::sleep(Duration::from_millis(5));
