@@ -37,6 +37,10 @@ BEGIN
         ALTER TABLE reco.preferences DROP CONSTRAINT preferences_pkey,
             ADD CONSTRAINT preferences_pkey PRIMARY KEY (customer_id, preference_id);
     END IF;
+    IF NOT reco._key_is('reco.consent_log'::regclass, 'p', ARRAY['customer_id', 'consent_id']) THEN
+        ALTER TABLE reco.consent_log DROP CONSTRAINT consent_log_pkey,
+            ADD CONSTRAINT consent_log_pkey PRIMARY KEY (customer_id, consent_id);
+    END IF;
     -- orders are distributed by order_id (a guest order has no customer, and forgetting one
     -- clears it): (channel, external_id) is unique because order_id is made of them; the
     -- constraint keeps its name (ingest's ON CONFLICT names it) with order_id in front
@@ -101,7 +105,8 @@ BEGIN
     grp := (SELECT groupid FROM pg_catalog.pg_dist_local_group);
     IF grp > 0 THEN
         FOR t IN SELECT s.seq FROM (VALUES ('reco.events', 'event_id'), ('reco.recommendations', 'rec_id'),
-                                           ('reco.preferences', 'preference_id'), ('reco.notification_candidates', 'candidate_id'))
+                                           ('reco.preferences', 'preference_id'), ('reco.notification_candidates', 'candidate_id'),
+                                           ('reco.consent_log', 'consent_id'))
                                    AS v(tab, col), LATERAL (SELECT pg_get_serial_sequence(v.tab, v.col) AS seq) s
         LOOP
             -- never used (NULL) or below this worker's range
@@ -154,6 +159,7 @@ DECLARE
         ['reco.preference_revocations', 'distributed', 'customer_id'], ['reco.customer_vectors', 'distributed', 'customer_id'],
         ['reco.events', 'distributed', 'shard_key'], ['reco.recommendations', 'distributed', 'shard_key'],
         ['reco.notification_candidates', 'distributed', 'customer_id'], ['reco.notification_sends', 'distributed', 'customer_id'],
+        ['reco.consents', 'distributed', 'customer_id'], ['reco.consent_log', 'distributed', 'customer_id'],
         -- orders by order id (guest orders have no customer), their lines with them
         ['reco.orders', 'distributed', 'order_id'], ['reco.order_lines', 'distributed', 'order_id']];
     -- the per-customer entry points: a call runs on the worker that holds the customer

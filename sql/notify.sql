@@ -36,19 +36,149 @@ FOR EACH ROW EXECUTE FUNCTION reco._notification_channels_check();
 -- best_send_time reads every customer's e-mail engagement of the last 90 days
 CREATE INDEX events_email_engagement_idx ON reco.events (occurred_at) WHERE kind IN ('email_open', 'email_click');
 
+-- Consent per customer and channel, with its provenance: every decision (given or withdrawn)
+-- is a row of reco.consent_log, and reco.consents holds the one in force (the latest by when
+-- the customer decided; a decision recorded late does not override a newer one). The sending
+-- path (run_triggers, send_due) reads reco.consents only. reco.set_consent records a decision;
+-- an unsubscribe event withdraws one; customers.email_opt_in and attributes.consent.<channel>
+-- are kept as mirrors, and writing them records a decision too (source 'customers.<column>').
+CREATE TABLE reco.consent_log (
+    consent_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    customer_id  text COLLATE "C" NOT NULL,
+    channel      text COLLATE "C" NOT NULL,
+    granted      boolean NOT NULL,
+    source       text NOT NULL CHECK (source ~ '^[a-z0-9_.:-]{1,64}$'),
+    evidence     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(evidence) = 'object'),
+    decided_at   timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    recorded_by  text NOT NULL
+);
+COMMENT ON TABLE reco.consent_log IS 'Every consent decision, append-only: customer, channel, given or withdrawn, where it came from '
+    '(source: the form, the unsubscribe link, the account page, customers.email_opt_in ...; evidence: the event, message or '
+    'form behind it), when the customer decided, when and by which role it was recorded. reco.forget_customer removes a customer''s.';
+CREATE INDEX consent_log_customer_idx ON reco.consent_log (customer_id, channel, decided_at DESC);
+
+CREATE TABLE reco.consents (
+    customer_id  text COLLATE "C" NOT NULL REFERENCES reco.customers ON DELETE CASCADE,
+    channel      text COLLATE "C" NOT NULL REFERENCES reco.notification_channels ON UPDATE CASCADE ON DELETE CASCADE,
+    granted      boolean NOT NULL,
+    source       text NOT NULL,
+    evidence     jsonb NOT NULL DEFAULT '{}',
+    decided_at   timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL,
+    recorded_by  text NOT NULL,
+    consent_id   bigint NOT NULL,
+    PRIMARY KEY (customer_id, channel)
+);
+COMMENT ON TABLE reco.consents IS 'The consent in force per customer and channel (the latest decision in reco.consent_log, whose '
+    'consent_id and provenance it repeats). No row means no consent. Written by reco.set_consent, unsubscribe events and writes '
+    'of customers.email_opt_in / attributes.consent; read by reco.run_triggers and reco.send_due.';
+
+-- Records consent decisions (one per element of the arrays; recorded_by names who recorded
+-- them) in the log, makes each the one in force unless a later decision is already there, and
+-- brings the customers' mirror columns in line. Returns the consent now in force for each
+-- (customer, channel) given. The caller has checked the values; the customers exist.
+CREATE FUNCTION reco._record_consents(customer_ids text[], channels text[], given boolean[], sources text[],
+                                      evidence jsonb[], decided_at timestamptz[], recorded_by text)
+RETURNS TABLE (customer_id text, channel text, granted boolean)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+BEGIN
+    WITH logged AS (
+        INSERT INTO reco.consent_log (customer_id, channel, granted, source, evidence, decided_at, recorded_by)
+        SELECT u.c, u.ch, u.g, u.s, coalesce(u.e, '{}'), u.d, recorded_by
+        FROM unnest(customer_ids, channels, given, sources, evidence, decided_at) u(c, ch, g, s, e, d)
+        RETURNING *)
+    INSERT INTO reco.consents AS k (customer_id, channel, granted, source, evidence, decided_at, recorded_at, recorded_by, consent_id)
+    SELECT DISTINCT ON (l.customer_id, l.channel) l.customer_id, l.channel, l.granted, l.source, l.evidence, l.decided_at,
+           l.recorded_at, l.recorded_by, l.consent_id
+    FROM logged l ORDER BY l.customer_id, l.channel, l.decided_at DESC, l.consent_id DESC
+    ON CONFLICT ON CONSTRAINT consents_pkey DO UPDATE
+    SET granted = excluded.granted, source = excluded.source, evidence = excluded.evidence, decided_at = excluded.decided_at,
+        recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by, consent_id = excluded.consent_id
+    WHERE k.decided_at <= excluded.decided_at;
+    -- the mirrors (their triggers see the consent already in force and record nothing)
+    UPDATE reco.customers cu
+    SET email_opt_in = coalesce(m.email, cu.email_opt_in),
+        attributes = CASE WHEN m.others IS NULL THEN cu.attributes
+                          ELSE cu.attributes || jsonb_build_object('consent', coalesce(cu.attributes -> 'consent', '{}') || m.others) END
+    FROM (SELECT k.customer_id AS cust, bool_or(k.granted) FILTER (WHERE k.channel = 'email') AS email,
+                 jsonb_object_agg(k.channel, k.granted) FILTER (WHERE k.channel <> 'email') AS others
+          FROM reco.consents k
+          WHERE (k.customer_id, k.channel) IN (SELECT u.c, u.ch FROM unnest(customer_ids, channels) u(c, ch))
+          GROUP BY k.customer_id) m
+    WHERE cu.customer_id = m.cust
+      AND (cu.email_opt_in IS DISTINCT FROM coalesce(m.email, cu.email_opt_in)
+           OR (m.others IS NOT NULL AND NOT coalesce(cu.attributes -> 'consent', '{}') @> m.others));
+    RETURN QUERY
+    SELECT DISTINCT u.c, u.ch, coalesce(k.granted, false)
+    FROM unnest(customer_ids, channels) u(c, ch)
+    LEFT JOIN reco.consents k ON k.customer_id = u.c AND k.channel = u.ch;
+END $$;
+
+-- The mirror columns as input: a write to customers.email_opt_in or attributes.consent.<channel>
+-- (by the OMS, a bulk update, an insert) that differs from the consent in force records a
+-- decision, source 'customers.email_opt_in' or 'customers.attributes', decided when written.
+-- Definer: the writer may update the columns but not the consent tables.
+CREATE FUNCTION reco._customers_consent() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    chans text[];
+    given boolean[];
+    srcs text[];
+BEGIN
+    SELECT array_agg(d.ch), array_agg(d.g), array_agg(d.src) INTO chans, given, srcs
+    FROM (SELECT 'email' AS ch, NEW.email_opt_in AS g, 'customers.email_opt_in' AS src
+          WHERE TG_OP = 'INSERT' OR OLD.email_opt_in IS DISTINCT FROM NEW.email_opt_in
+          UNION ALL
+          SELECT j.key, (j.value)::text::boolean, 'customers.attributes'
+          FROM jsonb_each(CASE WHEN jsonb_typeof(NEW.attributes -> 'consent') = 'object' THEN NEW.attributes -> 'consent' ELSE '{}' END) j
+          WHERE j.key <> 'email' AND jsonb_typeof(j.value) = 'boolean'
+            AND j.key IN (SELECT x.channel FROM reco.notification_channels x)
+            AND (TG_OP = 'INSERT' OR OLD.attributes -> 'consent' -> j.key IS DISTINCT FROM j.value)) d
+    WHERE d.g IS DISTINCT FROM coalesce((SELECT k.granted FROM reco.consents k WHERE k.customer_id = NEW.customer_id AND k.channel = d.ch), false);
+    IF chans IS NOT NULL THEN
+        PERFORM reco._record_consents(array_fill(NEW.customer_id, ARRAY[cardinality(chans)]), chans, given, srcs,
+                                      array_fill('{}'::jsonb, ARRAY[cardinality(chans)]),
+                                      array_fill(pg_catalog.statement_timestamp(), ARRAY[cardinality(chans)]), session_user::text);
+    END IF;
+    RETURN NULL;
+END $$;
+-- (the WHEN clauses keep every other write to customers, ingest's inserts among them, free of the call)
+CREATE TRIGGER customers_consent_ins AFTER INSERT ON reco.customers FOR EACH ROW
+WHEN (NEW.email_opt_in OR NEW.attributes ? 'consent') EXECUTE FUNCTION reco._customers_consent();
+CREATE TRIGGER customers_consent_upd AFTER UPDATE OF email_opt_in, attributes ON reco.customers FOR EACH ROW
+WHEN (OLD.email_opt_in IS DISTINCT FROM NEW.email_opt_in OR OLD.attributes -> 'consent' IS DISTINCT FROM NEW.attributes -> 'consent')
+EXECUTE FUNCTION reco._customers_consent();
+
+-- What customers held before the consent tables (an update from 0.1.0): their opt-ins, as
+-- decisions recorded now (evidence says so). A fresh install has no customers yet.
+WITH opted AS (
+    SELECT cu.customer_id AS c, 'email'::text AS ch FROM reco.customers cu WHERE cu.email_opt_in
+    UNION ALL
+    SELECT cu.customer_id, j.key
+    FROM reco.customers cu,
+         jsonb_each(CASE WHEN jsonb_typeof(cu.attributes -> 'consent') = 'object' THEN cu.attributes -> 'consent' ELSE '{}' END) j
+    WHERE j.value = 'true' AND j.key IN (SELECT x.channel FROM reco.notification_channels x WHERE x.channel <> 'email'))
+SELECT count(*) AS consents_recorded
+FROM (SELECT reco._record_consents(array_agg(o.c), array_agg(o.ch), array_agg(true), array_agg('pg_reco_update'::text),
+                                   array_agg('{"from": "customers columns before 0.2.0"}'::jsonb), array_agg(now()), current_user::text)
+      FROM opted o HAVING count(*) > 0) x;
+
 -- An unsubscribe event (reco.record_event(customer, NULL, 'unsubscribe', context => '{"channel":
--- "push"}'), e-mail when no channel is given) clears the customer's consent on that channel.
+-- "push"}'), e-mail when no channel is given) withdraws the customer's consent on that channel:
+-- source 'unsubscribe', decided when the event occurred, the event and its message's rec_id as
+-- evidence. A channel not in reco.notification_channels has no consent to withdraw. Definer:
+-- whoever may write events may not write the consent tables.
 CREATE FUNCTION reco._events_unsubscribe() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, reco, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     ch constant text := coalesce(NEW.context ->> 'channel', 'email');
 BEGIN
-    IF ch = 'email' THEN
-        UPDATE reco.customers SET email_opt_in = false WHERE customer_id = NEW.customer_id AND email_opt_in;
-    ELSE
-        UPDATE reco.customers
-        SET attributes = attributes || jsonb_build_object('consent', coalesce(attributes -> 'consent', '{}') || jsonb_build_object(ch, false))
-        WHERE customer_id = NEW.customer_id;
+    IF EXISTS (SELECT 1 FROM reco.notification_channels x WHERE x.channel = ch)
+       AND EXISTS (SELECT 1 FROM reco.customers cu WHERE cu.customer_id = NEW.customer_id) THEN
+        PERFORM reco._record_consents(ARRAY[NEW.customer_id], ARRAY[ch], ARRAY[false], ARRAY['unsubscribe'],
+                                      ARRAY[jsonb_strip_nulls(jsonb_build_object('event_id', NEW.event_id, 'rec_id', NEW.context -> 'rec_id'))],
+                                      ARRAY[NEW.occurred_at], session_user::text);
     END IF;
     RETURN NULL;
 END $$;
@@ -85,12 +215,14 @@ CREATE TABLE reco.triggers (
     priority      integer NOT NULL DEFAULT 100,
     items         integer NOT NULL DEFAULT 4 CHECK (items BETWEEN 1 AND 20),
     placement     text COLLATE "C" NOT NULL DEFAULT 'email' REFERENCES reco.placement_weights,
-    last_run_at   timestamptz
+    last_run_at   timestamptz,
+    last_event_id bigint
 );
 COMMENT ON TABLE reco.triggers IS 'One row per notification trigger; reco.run_triggers() turns what happened since its last run '
     'into candidates. params per kind (defaults in docs/reference.md): long_view {min_seconds, wait_minutes}, abandoned_cart '
     '{wait_hours, show: related|cart}, first_day {wait_hours}, post_purchase {wait_hours}, back_in_stock {interest_days}, '
-    'low_stock {max_available, max_days_of_cover, seasonal, interest_days}; every kind takes lookback_hours (how far back a first run looks).';
+    'low_stock {max_available, max_days_of_cover, seasonal, interest_days}; every kind takes lookback_hours (how far back a first run looks, '
+    'and how late an event may be logged and still count). last_run_at and last_event_id are where the next run starts.';
 
 CREATE TABLE reco.notification_candidates (
     candidate_id  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -197,25 +329,46 @@ CREATE TRIGGER triggers_check BEFORE INSERT OR UPDATE ON reco.triggers
 FOR EACH ROW EXECUTE FUNCTION reco._triggers_check();
 
 -- The subjects a trigger finds between `since` and `now`: customer, subject, anchor items.
-CREATE FUNCTION reco._trigger_subjects(t reco.triggers, since timestamptz, now timestamptz)
+-- Late events: those logged with ids in (late_from, late_to] (since the last run) that
+-- occurred before the window (since, now] but within lookback_hours count as if on time; the
+-- cooldown keeps a subject found twice to one candidate.
+CREATE FUNCTION reco._trigger_subjects(t reco.triggers, since timestamptz, now timestamptz,
+                                       late_from bigint DEFAULT NULL, late_to bigint DEFAULT NULL)
 RETURNS TABLE (customer_id text, subject text, anchors text[])
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
     p constant jsonb := t.params;
+    lookback constant interval := make_interval(hours => coalesce((p ->> 'lookback_hours')::int, 48));
+    late constant boolean := late_from IS NOT NULL AND late_to > late_from;
 BEGIN
     IF t.kind = 'long_view' THEN
         -- a product viewed for min_seconds or more in one session (dwell summed), wait_minutes
-        -- ago or earlier, and not bought since
+        -- ago or earlier, and not bought since; a view logged late brings the earlier views of
+        -- its session and item with it
         RETURN QUERY
-        SELECT e.customer_id, e.item_id, ARRAY[e.item_id]
-        FROM reco.events e
-        WHERE e.kind = 'view' AND e.customer_id IS NOT NULL AND e.item_id IS NOT NULL
-          AND e.occurred_at > since - make_interval(mins => coalesce((p ->> 'wait_minutes')::int, 60))
-          AND e.occurred_at <= now - make_interval(mins => coalesce((p ->> 'wait_minutes')::int, 60))
-        GROUP BY e.customer_id, coalesce(e.session_id, ''), e.item_id
-        HAVING sum(coalesce(e.value, 0)) >= coalesce((p ->> 'min_seconds')::float8, 180)
-           AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = e.item_id
-                           AND b.kind = 'purchase' AND b.occurred_at >= min(e.occurred_at));
+        WITH w AS (SELECT make_interval(mins => coalesce((p ->> 'wait_minutes')::int, 60)) AS w),
+        late_keys AS MATERIALIZED (
+            SELECT DISTINCT e.customer_id AS cust, coalesce(e.session_id, '') AS sess, e.item_id AS item
+            FROM reco.events e, w
+            WHERE late AND e.event_id > late_from AND e.event_id <= late_to
+              AND e.kind = 'view' AND e.customer_id IS NOT NULL AND e.item_id IS NOT NULL
+              AND e.occurred_at <= since - w.w AND e.occurred_at > now - lookback - w.w),
+        views AS (
+            SELECT e.customer_id AS cust, coalesce(e.session_id, '') AS sess, e.item_id AS item, e.value, e.occurred_at
+            FROM reco.events e, w
+            WHERE e.kind = 'view' AND e.customer_id IS NOT NULL AND e.item_id IS NOT NULL
+              AND e.occurred_at > since - w.w AND e.occurred_at <= now - w.w
+            UNION ALL
+            SELECT e.customer_id, coalesce(e.session_id, ''), e.item_id, e.value, e.occurred_at
+            FROM late_keys k, w, reco.events e
+            WHERE e.customer_id = k.cust AND e.item_id = k.item AND coalesce(e.session_id, '') = k.sess AND e.kind = 'view'
+              AND e.occurred_at <= since - w.w AND e.occurred_at > now - lookback - w.w)
+        SELECT v.cust, v.item, ARRAY[v.item]
+        FROM views v
+        GROUP BY v.cust, v.sess, v.item
+        HAVING sum(coalesce(v.value, 0)) >= coalesce((p ->> 'min_seconds')::float8, 180)
+           AND NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = v.cust AND b.item_id = v.item
+                           AND b.kind = 'purchase' AND b.occurred_at >= min(v.occurred_at));
     ELSIF t.kind = 'abandoned_cart' THEN
         -- the customer's last cart add is wait_hours old or older and nothing was bought since;
         -- the anchors are what is still in the cart
@@ -227,6 +380,14 @@ BEGIN
               AND e.occurred_at > since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 4))
               AND e.occurred_at <= now
             GROUP BY e.customer_id
+            UNION
+            -- a cart add logged late: the customer's last add, whenever it was
+            SELECT l.customer_id, (SELECT max(x.occurred_at) FROM reco.events x
+                                   WHERE x.customer_id = l.customer_id AND x.kind = 'cart_add' AND x.occurred_at <= now)
+            FROM (SELECT DISTINCT e.customer_id FROM reco.events e
+                  WHERE late AND e.event_id > late_from AND e.event_id <= late_to AND e.kind = 'cart_add' AND e.customer_id IS NOT NULL
+                    AND e.occurred_at <= since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 4))
+                    AND e.occurred_at > now - lookback - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 4))) l
         )
         SELECT l.customer_id, 'cart', array_agg(c.item_id ORDER BY c.last_at DESC)
         FROM last_add l
@@ -260,8 +421,13 @@ BEGIN
         SELECT o.customer_id, o.order_id::text, array_agg(DISTINCT l.item_id)
         FROM reco.orders o JOIN reco.order_lines l USING (order_id)
         WHERE o.customer_id IS NOT NULL AND o.status <> 'cancelled' AND l.item_id IS NOT NULL
-          AND o.placed_at > since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
-          AND o.placed_at <= now - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+          AND ((o.placed_at > since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+                AND o.placed_at <= now - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24)))
+               -- an order ingested late: its purchase events were logged since the last run
+               OR (late AND o.order_id IN (SELECT e.order_id FROM reco.events e
+                                           WHERE e.event_id > late_from AND e.event_id <= late_to AND e.kind = 'purchase' AND e.order_id IS NOT NULL)
+                   AND o.placed_at <= since - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))
+                   AND o.placed_at > now - lookback - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))))
         GROUP BY o.customer_id, o.order_id;
     ELSIF t.kind = 'back_in_stock' THEN
         -- an item available again since the last run, for customers who viewed or carted it
@@ -307,14 +473,18 @@ BEGIN
         FROM picked x
         JOIN reco.items v ON v.category = x.category AND v.active
         JOIN reco.events e ON e.item_id = v.item_id AND e.kind IN ('view', 'cart_add') AND e.customer_id IS NOT NULL
-             AND e.occurred_at > greatest(since, now - make_interval(days => coalesce((p ->> 'interest_days')::int, 14)))
+             AND (e.occurred_at > greatest(since, now - make_interval(days => coalesce((p ->> 'interest_days')::int, 14)))
+                  -- interest logged late
+                  OR (late AND e.event_id > late_from AND e.event_id <= late_to
+                      AND e.occurred_at > now - make_interval(days => coalesce((p ->> 'interest_days')::int, 14))))
              AND e.occurred_at <= now
         WHERE NOT EXISTS (SELECT 1 FROM reco.events b WHERE b.customer_id = e.customer_id AND b.item_id = x.item_id AND b.kind = 'purchase');
     END IF;
 END $$;
 
 -- Runs every enabled trigger over what happened since its last run (the first run looks back
--- lookback_hours, default 48) and records candidates: one per customer, trigger and subject
+-- lookback_hours, default 48) and over the events logged since its last run that occurred
+-- earlier (late events, within lookback_hours), and records candidates: one per customer, trigger and subject
 -- within the trigger's cooldown, customers with consent on one of its channels only. Items come
 -- from reco.recommend (the trigger's placement, the subject's items as the cart, logged).
 CREATE FUNCTION reco.run_triggers(now timestamptz DEFAULT now(), only_trigger text DEFAULT NULL)
@@ -334,6 +504,7 @@ DECLARE
     band text;
     exp_name text;
     exp_arm jsonb;
+    logged bigint;
 BEGIN
     IF now IS NULL OR NOT isfinite(now) THEN
         RAISE EXCEPTION 'now is %, not a finite timestamp', coalesce(now::text, 'NULL')
@@ -345,6 +516,29 @@ BEGIN
     END IF;
     -- one run at a time: concurrent runs would both pass the cooldown check
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.run_triggers'));
+    -- the last event id logged by a finished writer: every statement that writes events holds
+    -- the advisory lock 1919250531 / 1 shared until its transaction ends (experiments.sql,
+    -- reco._events_writing), so once this run has held it exclusively, every id up to the
+    -- largest it then sees is committed (ids are taken in order; commits need not be). Events
+    -- logged after a run with ids at most that are late events of the next. It waits for the
+    -- writers at most a second, and skips the late events this round when they take longer,
+    -- in REPEATABLE READ (whose snapshot would miss what it waited for) and on Citus (whose
+    -- workers take ids from ranges of their own, and where the writers' trigger is dropped).
+    logged := NULL;
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = 'reco.events'::regclass AND g.tgname = 'events_writers') THEN
+        BEGIN
+            PERFORM pg_catalog.set_config('lock_timeout', '1000ms', true);
+            PERFORM pg_catalog.pg_advisory_xact_lock(1919250531, 1);
+            SELECT max(ev.event_id) INTO logged FROM reco.events ev;
+            logged := coalesce(logged, 0);
+            -- released at once (and lock_timeout with it) by leaving the block through an error
+            RAISE EXCEPTION USING ERRCODE = 'RF000';
+        EXCEPTION
+            WHEN SQLSTATE 'RF000' THEN NULL;
+            WHEN lock_not_available THEN logged := NULL;
+        END;
+    END IF;
     -- price bands for the copy style: the catalogue's lower and upper quartile of price
     SELECT percentile_cont(ARRAY[0.25, 0.75]) WITHIN GROUP (ORDER BY i.price) INTO bands
     FROM reco.items i WHERE i.active AND i.price > 0;
@@ -356,17 +550,15 @@ BEGIN
         n := 0;
         -- whether the trigger's template has a price-band style (else the band is not looked up)
         banded := EXISTS (SELECT 1 FROM reco.email_templates x WHERE x.name = t.template AND x.active AND x.style IN ('premium', 'value'));
-        FOR s IN SELECT * FROM reco._trigger_subjects(t, since, now) LOOP
+        FOR s IN SELECT * FROM reco._trigger_subjects(t, since, now, t.last_event_id, logged) LOOP
             CONTINUE WHEN EXISTS (
                 SELECT 1 FROM reco.notification_candidates c
                 WHERE c.customer_id = s.customer_id AND c.trigger_name = t.name AND c.subject = s.subject
                   AND c.created_at > now - t.cooldown);
             -- consent on one of the trigger's channels
             CONTINUE WHEN NOT EXISTS (
-                SELECT 1 FROM reco.customers cu, unnest(t.channels) x(channel)
-                WHERE cu.customer_id = s.customer_id
-                  AND (CASE x.channel WHEN 'email' THEN cu.email_opt_in
-                                      ELSE coalesce((cu.attributes -> 'consent' ->> x.channel)::boolean, false) END));
+                SELECT 1 FROM reco.consents k
+                WHERE k.customer_id = s.customer_id AND k.channel = ANY (t.channels) AND k.granted);
             picked := NULL;
             why := NULL;
             -- an experiment on this trigger (reco.experiments, surface trigger:<name>): the
@@ -461,7 +653,7 @@ BEGIN
             FROM reco.customers cu WHERE cu.customer_id = s.customer_id;
             n := n + 1;
         END LOOP;
-        UPDATE reco.triggers x SET last_run_at = now WHERE x.name = t.name;
+        UPDATE reco.triggers x SET last_run_at = now, last_event_id = coalesce(logged, x.last_event_id) WHERE x.name = t.name;
         trigger_name := t.name;
         candidates := n;
         RETURN NEXT;
@@ -521,12 +713,11 @@ BEGIN
     pairs AS MATERIALIZED (
         -- each live candidate on each of its channels: consent and the idempotency key
         SELECT b.cid, b.cust, b.prio, b.due, b.rec, x.channel AS chan, x.queue, x.max_per_day, x.max_per_week,
-               coalesce(CASE x.channel WHEN 'email' THEN cu.email_opt_in
-                        ELSE (cu.attributes -> 'consent' ->> x.channel)::boolean END, false) AS consent,
+               coalesce(k.granted, false) AS consent,
                reco.customer_key(b.cust) || '/' || b.trig || '/' || b.subj || '/'
                    || floor(extract(epoch FROM b.made) / extract(epoch FROM b.cool))::bigint || '/' || x.channel AS key
         FROM batch b JOIN reco.notification_channels x ON x.channel = ANY (b.chans)
-        LEFT JOIN reco.customers cu ON cu.customer_id = b.cust
+        LEFT JOIN reco.consents k ON k.customer_id = b.cust AND k.channel = x.channel
         WHERE b.verdict IS NULL),
     keyed AS MATERIALIZED (
         -- a key already used (sent before, or a second candidate with the same key in this batch)
@@ -789,7 +980,10 @@ COMMENT ON FUNCTION reco.notification_kpis_for(timestamptz, timestamptz, interva
 CREATE VIEW reco.notification_kpis AS SELECT * FROM reco.notification_kpis_for();
 COMMENT ON VIEW reco.notification_kpis IS 'reco.notification_kpis_for() over the last 90 days with a 7-day attribution window: sent, delivered, open, click and conversion rates and revenue per day, trigger, template, copy style and channel, beside the targets.';
 
-REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz),
+-- (the owner first: the REVOKE below then records the privileges as a fresh install ends with them)
+ALTER FUNCTION reco._events_unsubscribe() OWNER TO reco_owner;
+ALTER FUNCTION reco._customers_consent() OWNER TO reco_owner;
+REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco._customers_consent(), reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint),
     reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
     reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz),
     reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval),
@@ -797,7 +991,7 @@ REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco.setup_queues(), reco.ret
 GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision),
     reco.notification_kpis_for(timestamptz, timestamptz, interval), reco._check_kpi_period(timestamptz, timestamptz, interval, text) TO reco_reader;
 GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
-    reco._trigger_subjects(reco.triggers, timestamptz, timestamptz), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
+    reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
     reco.retry_message(text, bigint, integer, interval) TO reco_admin;
 GRANT SELECT ON reco.notification_channels, reco.email_templates, reco.triggers, reco.notification_candidates,
     reco.notification_sends, reco.email_candidates, reco.notification_kpi_targets, reco.notification_kpis TO reco_reader;
@@ -806,6 +1000,25 @@ GRANT INSERT, UPDATE, DELETE ON reco.notification_channels, reco.email_templates
     reco.notification_sends TO reco_admin;
 GRANT SELECT, DELETE ON reco.notification_candidates, reco.notification_sends TO reco_owner;
 
+-- Consent: staff read every row, a customer-scoped session its own; only the owner role's
+-- functions and triggers write (reco.set_consent, unsubscribe events, the mirror columns).
+GRANT EXECUTE ON FUNCTION reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text) TO reco_owner;
+GRANT SELECT ON reco.consents, reco.consent_log TO reco_reader, reco_customer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON reco.consents TO reco_owner;
+GRANT SELECT, INSERT, DELETE ON reco.consent_log TO reco_owner;
+GRANT SELECT ON reco.notification_channels TO reco_owner;
+ALTER TABLE reco.consents ENABLE ROW LEVEL SECURITY;
+ALTER TABLE reco.consent_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff ON reco.consents TO reco_reader USING (true);
+CREATE POLICY owner_functions ON reco.consents TO reco_owner USING (true) WITH CHECK (true);
+CREATE POLICY customer_self ON reco.consents TO reco_customer USING (customer_id = reco.customer_scope());
+CREATE POLICY staff ON reco.consent_log TO reco_reader USING (true);
+CREATE POLICY owner_functions ON reco.consent_log TO reco_owner USING (true) WITH CHECK (true);
+CREATE POLICY customer_self ON reco.consent_log TO reco_customer USING (customer_id = reco.customer_scope());
+
+SELECT pg_catalog.pg_extension_config_dump('reco.consents', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.consent_log', '');
+SELECT pg_catalog.pg_extension_config_dump('reco.consent_log_consent_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.notification_channels', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('reco.email_templates', '');
 SELECT pg_catalog.pg_extension_config_dump('reco.email_templates_template_id_seq', '');

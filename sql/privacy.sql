@@ -66,6 +66,8 @@ BEGIN
            AND EXISTS (SELECT 1 FROM reco.customer_vectors w WHERE w.customer_id = p AND w.model_id = v.model_id AND w.space = v.space);
         DELETE FROM reco.preference_revocations v WHERE v.customer_id = r.customer_id
            AND EXISTS (SELECT 1 FROM reco.preference_revocations w WHERE w.customer_id = p AND w.category = v.category);
+        DELETE FROM reco.consents v WHERE v.customer_id = r.customer_id
+           AND EXISTS (SELECT 1 FROM reco.consents w WHERE w.customer_id = p AND w.channel = v.channel);
         FOREACH tbl IN ARRAY tables LOOP
             EXECUTE pg_catalog.format('UPDATE reco.%I SET customer_id = $1 WHERE customer_id = $2', tbl) USING p, r.customer_id;
         END LOOP;

@@ -35,7 +35,8 @@ extension_sql_file!(
         api::notify::_send_after,
         api::notify::best_send_time,
         api::serve::recommend,
-        api::scope::customer_key
+        api::scope::customer_key,
+        api::scope::customer_scope
     ]
 );
 extension_sql_file!("../sql/privacy.sql", name = "privacy", requires = ["notify", api::privacy::pseudonym]);

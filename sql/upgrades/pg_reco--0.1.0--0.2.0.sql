@@ -43,6 +43,13 @@ GRANT EXECUTE ON FUNCTION reco.pseudonym(text, text) TO reco_owner, reco_reader,
 ALTER FUNCTION reco.pseudonym(text, text) OWNER TO reco_owner;
 -- @include sql/privacy.sql
 
+-- Consent with provenance (the tables are in notify.sql above): the function that records a
+-- customer's decision, for the OMS and for the customer's own session.
+-- @generated pg_reco::api::prefs::consent::
+REVOKE ALL ON FUNCTION reco.set_consent(text, text, boolean, text, jsonb, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco.set_consent(text, text, boolean, text, jsonb, timestamptz) TO reco_writer, reco_customer;
+ALTER FUNCTION reco.set_consent(text, text, boolean, text, jsonb, timestamptz) OWNER TO reco_owner;
+
 -- Experiments: the assignment hash and the report's statistics, then the table and functions.
 -- @generated pg_reco::api::experiments::
 -- @include sql/experiments.sql
@@ -78,3 +85,4 @@ END $$;
 -- Demand: the forecast stored with each model, days of cover, the placement weight, the backtest.
 -- @generated pg_reco::api::demand::
 -- @include sql/demand.sql
+

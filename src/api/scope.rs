@@ -59,6 +59,16 @@ fn outer_user_has(role: &std::ffi::CStr) -> bool {
     }
 }
 
+/// The name of the role the session runs as (`SET ROLE` included, SECURITY DEFINER not): who
+/// recorded a decision.
+pub fn outer_user_name() -> String {
+    // SAFETY: a catalog lookup on the backend's thread; noerr = false raises for a dropped role
+    unsafe {
+        let p = pg_sys::GetUserNameFromId(pg_sys::GetOuterUserId(), false);
+        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
 /// Whether `customer_id` is the session's customer, or the session has no customer scope;
 /// raises 42501 when it names another customer than the one of its scope.
 pub fn in_scope(customer_id: &str) -> bool {

@@ -3,7 +3,7 @@ use super::*;
 
 /// Forgets a customer in one transaction: every row that holds their id goes (preferences,
 /// revocations, events, model vectors, the recommendation log, notification candidates and
-/// sends), their orders keep their lines
+/// sends, consent decisions), their orders keep their lines
 /// (for sales totals) but lose the customer id and e-mail, and the customer row goes. A
 /// tombstone (the keyed hash of the id, reco.forgotten_customers) keeps ingestion from
 /// creating them again: later events of the id are not stored, later orders are stored
@@ -64,6 +64,9 @@ fn forget_one(customer_id: &str) -> Vec<(String, i64)> {
             if *name == "experiment_units" && !crate::api::has_table(c"experiment_units", &TALLIES) {
                 continue;
             }
+            if name.starts_with("consent") && !crate::api::has_table(c"consents", &CONSENTS) {
+                continue;
+            }
             let mut n = c.update(*sql, None, &[DatumWithOid::from(customer_id)]).or_raise().len() as i64;
             if *name == "customers" {
                 n -= created; // the row made above only to wait on was never the customer's
@@ -76,6 +79,7 @@ fn forget_one(customer_id: &str) -> Vec<(String, i64)> {
 
 thread_local! {
     static TALLIES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static CONSENTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// What forgetting a customer does, table by table (the customer row last). A regression test
@@ -89,6 +93,8 @@ pub(super) const FORGET: &[(&str, &str)] = &[
     ("experiment_units", "SELECT 1 FROM reco._experiment_forget($1)"),
     ("recommendations", "DELETE FROM reco.recommendations WHERE customer_id = $1 RETURNING 1"),
     ("notification_sends", "DELETE FROM reco.notification_sends WHERE customer_id = $1 RETURNING 1"),
+    ("consent_log", "DELETE FROM reco.consent_log WHERE customer_id = $1 RETURNING 1"),
+    ("consents", "DELETE FROM reco.consents WHERE customer_id = $1 RETURNING 1"),
     ("notification_candidates", "DELETE FROM reco.notification_candidates WHERE customer_id = $1 RETURNING 1"),
     ("orders_anonymized", "UPDATE reco.orders SET customer_id = NULL, email = NULL, updated_at = pg_catalog.now() WHERE customer_id = $1 RETURNING 1"),
     ("customers", "DELETE FROM reco.customers WHERE customer_id = $1 RETURNING 1"),

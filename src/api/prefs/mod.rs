@@ -4,6 +4,7 @@
 //! (`scope::authorize`), and forget_customer is for admins. One file per concern:
 //! `capture`, `resolve`, `infer`, `forget`; what they share is here.
 mod capture;
+mod consent;
 mod forget;
 mod infer;
 mod resolve;

@@ -163,3 +163,62 @@ fn four_workers_and_a_killed_one_deliver_every_message_once_per_visibility_windo
     eprintln!("{MESSAGES} messages, {} held by the killed worker, {twice} delivered again after a worker died before archiving", held.len());
     assert_eq!(early, 0, "a message was delivered twice within its visibility window");
 }
+
+/// Late events under concurrency: a view committed after the run that covered its time is
+/// found by a later run, whether its writer commits while a run waits for it (the run then sees
+/// it) or holds its transaction past the run's one-second wait (that run skips late events and
+/// keeps its watermark, and the next one finds it). Ids are taken in order but need not commit
+/// in order: a run must never move its watermark past an id it could not see.
+#[test]
+fn a_view_committed_after_the_run_that_covered_its_time_still_fires_its_trigger() {
+    let db = fresh_db("it_notify_late");
+    let mut c = connect(&db);
+    c.batch_execute(
+        "INSERT INTO reco.items (item_id, title, price, currency) SELECT 'i' || n, 'Item ' || n, n, 'EUR' FROM generate_series(1, 3) n;
+         INSERT INTO reco.stock (item_id, available) SELECT 'i' || n, 100 FROM generate_series(1, 3) n;
+         INSERT INTO reco.customers (customer_id, email_opt_in) VALUES ('early', true), ('slow', true), ('other', true);
+         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{% for i in items %}{{ i.title }}{% endfor %}');
+         INSERT INTO reco.triggers (name, kind, template, params)
+         VALUES ('look', 'long_view', 't', '{\"min_seconds\": 180, \"wait_minutes\": 60, \"lookback_hours\": 24}');
+         SELECT * FROM reco.run_triggers(now => '2026-05-01 12:00+00');",
+    )
+    .unwrap();
+    let view =
+        |who: &str| format!("SELECT reco.record_event('{who}', 'i1', 'view', value => 300, session_id => '{who}', occurred_at => '2026-05-01 09:00+00')");
+    let run = |c: &mut Client, at: &str| -> (i32, Duration) {
+        let t = Instant::now();
+        let n: i32 = c.query_one(&format!("SELECT candidates FROM reco.run_triggers(now => '{at}', only_trigger => 'look')"), &[]).unwrap().get(0);
+        (n, t.elapsed())
+    };
+    let watermark = |c: &mut Client| -> i64 { c.query_one("SELECT coalesce(last_event_id, -1) FROM reco.triggers WHERE name = 'look'", &[]).unwrap().get(0) };
+
+    // 1. the writer takes its id, then a run starts and waits for it; the writer commits 300 ms in
+    let mut early = connect(&db);
+    early.batch_execute(&format!("BEGIN; {};", view("early"))).unwrap();
+    let committer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        early.batch_execute("COMMIT").unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    let (n, took) = run(&mut c, "2026-05-01 13:00+00");
+    committer.join().unwrap();
+    assert_eq!(n, 1, "the run waited for the writer in flight and found its late view");
+    assert!(took >= Duration::from_millis(200) && took < Duration::from_secs(5), "the run waited for the writer ({took:?})");
+    let after_first = watermark(&mut c);
+
+    // 2. a writer holds its transaction past the run's wait: the run skips late events this
+    //    round (and keeps its watermark), other customers' late views wait for the next run
+    let mut slow = connect(&db);
+    slow.batch_execute(&format!("BEGIN; {};", view("slow"))).unwrap();
+    c.batch_execute(&view("other")).unwrap();
+    let (n, took) = run(&mut c, "2026-05-01 14:00+00");
+    assert_eq!(n, 0, "nothing late is read while a writer is in flight past the wait");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "the run waited about a second ({took:?})");
+    assert_eq!(watermark(&mut c), after_first, "the watermark did not move past an id it could not see");
+    slow.batch_execute("COMMIT").unwrap();
+    let (n, _) = run(&mut c, "2026-05-01 15:00+00");
+    assert_eq!(n, 2, "the next run found both late views");
+    let who: Vec<String> = c.query("SELECT customer_id FROM reco.notification_candidates ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(who, ["early", "other", "slow"]);
+    assert_eq!(run(&mut c, "2026-05-01 16:00+00").0, 0, "each late view fired once");
+}

@@ -193,6 +193,7 @@ fn every_kept_release_updates_in_place_keeping_rows_the_deployed_model_and_the_s
         c.batch_execute(&format!("CREATE EXTENSION pg_reco VERSION '{version}' CASCADE")).unwrap();
         c.batch_execute(
             "SELECT reco.load_demo('small', 7);
+             UPDATE reco.customers SET email_opt_in = true WHERE customer_id <= 'demo-c0000003';
              SELECT reco.capture_preference('demo-c0000001', 'size_tops', 'M', 'checkout');
              SELECT count(*) FROM reco.recommend('demo-c0000001', 5, '{\"log\": true}');
              SELECT reco.deploy(reco.train('hybrid', '{\"evaluate\": false}'));",
@@ -210,6 +211,19 @@ fn every_kept_release_updates_in_place_keeping_rows_the_deployed_model_and_the_s
             let (_, n2, digest2) = after.get(table).unwrap_or_else(|| panic!("from {version}: table reco.{table} is gone"));
             assert_eq!((n, digest), (n2, digest2), "from {version}: the rows of reco.{table} changed");
         }
+        // the opt-ins the release kept in customers.email_opt_in are consents in force, with provenance
+        let (opted, backfilled): (i64, i64) = {
+            let r = c
+                .query_one(
+                    "SELECT (SELECT count(*) FROM reco.customers WHERE email_opt_in),
+                            (SELECT count(*) FROM reco.consents k JOIN reco.consent_log l USING (consent_id)
+                              WHERE k.channel = 'email' AND k.granted AND k.source = 'pg_reco_update' AND l.granted)",
+                    &[],
+                )
+                .unwrap();
+            (r.get(0), r.get(1))
+        };
+        assert!(opted >= 3 && backfilled == opted, "from {version}: {backfilled} of {opted} e-mail opt-ins became consents");
         assert_eq!(served(&mut c), before, "from {version}: the same backend serves the same lists after the update");
         let mut other = connect(&dsn(&db));
         assert_eq!(served(&mut other), before, "from {version}: a new backend serves the same lists");

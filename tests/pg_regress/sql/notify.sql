@@ -285,3 +285,76 @@ SELECT reco.forget_customer('alice') -> 'notification_candidates' AS candidates,
 SELECT count(*) AS alice_rows FROM reco.notification_candidates WHERE customer_id = 'alice';
 SELECT count(*) AS alice_sends FROM reco.notification_sends WHERE customer_id = 'alice';
 SELECT dropped_reason FROM reco.render(:alice_cart);
+
+-- Consent with provenance: every decision is logged with its source, evidence and time; the
+-- one in force is the latest by when the customer decided. Frank's unsubscribes above:
+SELECT channel, granted, source, evidence ? 'event_id' AS names_event, evidence -> 'rec_id' AS rec_id, decided_at IS NOT NULL AS dated
+FROM reco.consent_log WHERE customer_id = 'frank' ORDER BY consent_id;
+SELECT channel, granted, source, recorded_by FROM reco.consents WHERE customer_id = 'frank' ORDER BY channel;
+-- he opts in again on the account page; the mirror column follows
+SELECT reco.set_consent('frank', 'email', true, 'account_page', '{"form": "prefs_v2"}') AS in_force;
+SELECT email_opt_in FROM reco.customers WHERE customer_id = 'frank';
+-- an import of an older decision is logged but does not override the newer one
+SELECT reco.set_consent('frank', 'email', false, 'crm_import', decided_at => '2026-03-01 00:00+00') AS in_force;
+SELECT granted, source, evidence FROM reco.consents WHERE customer_id = 'frank' AND channel = 'email';
+SELECT count(*) AS email_decisions FROM reco.consent_log WHERE customer_id = 'frank' AND channel = 'email';
+-- a new customer's consent creates the customer; an OMS write of the mirror column is a decision too
+SELECT reco.set_consent('hank', 'push', true, 'app_onboarding', decided_at => '2026-03-30 09:00+00') AS hank_push;
+UPDATE reco.customers SET email_opt_in = true WHERE customer_id = 'hank';
+SELECT channel, granted, source FROM reco.consents WHERE customer_id = 'hank' ORDER BY channel;
+SELECT attributes -> 'consent' AS mirror FROM reco.customers WHERE customer_id = 'hank';
+-- bad input: each names the value, with a hint
+SELECT try($$SELECT reco.set_consent(NULL, 'email', true, 'form')$$);
+SELECT try($$SELECT reco.set_consent('hank', 'fax', true, 'form')$$);
+SELECT try($$SELECT reco.set_consent('hank', 'email', NULL, 'form')$$);
+SELECT try($$SELECT reco.set_consent('hank', 'email', true, 'Sign Up Form')$$);
+SELECT try($$SELECT reco.set_consent('hank', 'email', true, 'form', '[1, 2]')$$);
+SELECT try(format($$SELECT reco.set_consent('hank', 'email', true, 'form', %L)$$, jsonb_build_object('doc', repeat('x', 5000))));
+SELECT try($$SELECT reco.set_consent('hank', 'email', true, 'form', decided_at => 'infinity')$$);
+SELECT split_part(try($$SELECT reco.set_consent('hank', 'email', true, 'form', decided_at => '2999-01-01 00:00+00')$$), ' (now', 1) AS future;
+-- who may record: a reader may not; a customer's own session may, for its customer only
+-- (the evidence says so); nobody writes the tables directly
+SET ROLE reco_reader;
+SELECT try($$SELECT reco.set_consent('hank', 'email', false, 'form')$$);
+SELECT count(*) > 0 AS reader_sees_consents FROM reco.consents;
+RESET ROLE;
+SET ROLE reco_writer;
+SELECT try($$INSERT INTO reco.consents VALUES ('hank', 'email', true, 'x', '{}', now(), now(), 'me', 1)$$);
+SELECT try($$UPDATE reco.consent_log SET granted = true$$);
+RESET ROLE;
+CREATE ROLE regress_account_page LOGIN;
+GRANT reco_customer TO regress_account_page;
+SELECT reco.customer_token('hank', '10 minutes') AS hank_token \gset
+SET ROLE regress_account_page;
+SELECT try($$SELECT reco.set_consent('hank', 'push', false, 'account_page')$$) AS before_scope;
+SELECT reco.enter_customer_scope(:'hank_token', local => false) AS scope;
+SELECT reco.set_consent('hank', 'push', false, 'account_page') AS hank_push_now;
+SELECT try($$SELECT reco.set_consent('frank', 'email', false, 'account_page')$$) AS other_customer;
+SELECT customer_id, channel, granted FROM reco.consents ORDER BY 1, 2;
+SELECT count(DISTINCT customer_id) AS customers_in_log FROM reco.consent_log;
+RESET ROLE;
+RESET reco.customer_scope;
+DROP ROLE regress_account_page;
+SELECT source, evidence, recorded_by FROM reco.consents WHERE customer_id = 'hank' AND channel = 'push';
+-- forgetting a customer removes their decisions
+SELECT reco.forget_customer('frank') -> 'consent_log' AS log_rows, reco.forget_customer('frank') -> 'consents' AS again;
+SELECT count(*) AS frank_consent_rows FROM reco.consent_log WHERE customer_id = 'frank';
+
+-- Late events: a view logged after the run that covered its time still counts (within
+-- lookback_hours), because each run also reads the events logged since the last one
+INSERT INTO reco.triggers (name, kind, template, params, items) VALUES
+    ('late_look', 'long_view', 'picks', '{"min_seconds": 180, "wait_minutes": 60, "lookback_hours": 24}', 2),
+    ('late_order', 'post_purchase', 'picks', '{"wait_hours": 2, "lookback_hours": 24}', 2);
+SELECT * FROM reco.run_triggers(now => '2026-04-01 12:00+00') WHERE trigger_name LIKE 'late%';
+SELECT * FROM reco.run_triggers(now => '2026-04-01 13:00+00') WHERE trigger_name LIKE 'late%';
+-- logged now: a 4-minute look at 10:30 (before 13:00's window, 11:00 to 12:00) and one
+-- 30 hours ago (past the lookback); an order placed at 09:00 reaches the OMS late too
+SELECT count(reco.record_event('hank', i, 'view', value => 240, session_id => 'late-' || i, occurred_at => t)) FROM (VALUES
+    ('phone', '2026-04-01 10:30+00'::timestamptz), ('tee', '2026-03-31 07:00+00')) x(i, t);
+SELECT reco.ingest_order('web', '{"id": "L-1", "customer_id": "hank", "created_ms": 1775034000000, "currency": "EUR", "status": "paid",
+        "cart": {"items": [{"sku": "phone", "quantity": 1, "unit_price": "499.00"}], "totals": {"subtotal": "499.00", "total": "499.00"}}}') AS late_order;
+SELECT * FROM reco.run_triggers(now => '2026-04-01 14:00+00') WHERE trigger_name LIKE 'late%';
+SELECT trigger_name, subject, anchors FROM reco.notification_candidates WHERE trigger_name LIKE 'late%' ORDER BY 1;
+-- a later run finds nothing new: the late events were read once, the cooldown holds
+SELECT * FROM reco.run_triggers(now => '2026-04-01 15:00+00') WHERE trigger_name LIKE 'late%';
+SELECT last_event_id = (SELECT max(event_id) FROM reco.events) AS watermark_at_last_event FROM reco.triggers WHERE name = 'late_look';

@@ -195,7 +195,7 @@ SELECT count(*) FILTER (WHERE NOT covered) AS tables_not_covered, string_agg(t, 
 FROM (SELECT c.relname AS t,
              c.relname = ANY (ARRAY['customers', 'preferences', 'preference_revocations', 'events', 'customer_vectors',
                                     'recommendations', 'orders', 'notification_candidates', 'notification_sends',
-                                    'experiment_units', 'experiment_successes']) AS covered
+                                    'experiment_units', 'experiment_successes', 'consents', 'consent_log']) AS covered
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
       WHERE c.relnamespace = 'reco'::regnamespace AND c.relkind IN ('r', 'p') AND a.attname IN ('customer_id', 'unit') AND NOT a.attisdropped) x;
 SELECT count(*) > 0 AS has_vectors FROM reco.customer_vectors WHERE customer_id = 'demo-c0000001';

@@ -34,7 +34,7 @@ END $$;
 CREATE FUNCTION public.reset() RETURNS void LANGUAGE sql AS $$
     TRUNCATE reco.events, reco.order_lines, reco.orders, reco.stock, reco.items, reco.preferences,
              reco.preference_revocations, reco.preference_policy, reco.customers, reco.ingest_errors, reco.channel_mappings,
-             reco.pseudonymized_channels;
+             reco.pseudonymized_channels, reco.consents, reco.consent_log;
 $$;
 -- a known key (reco.secrets; CREATE EXTENSION draws a random one), so pseudonyms and keyed
 -- hashes in the expected output are the same on every run: a change to how pseudonyms are made
