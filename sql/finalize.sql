@@ -98,7 +98,7 @@ DECLARE
       "reco_writer": ["capture_preference", "capture_preferences", "customer_token", "infer_all_preferences", "infer_preferences",
                       "ingest_event", "ingest_events", "ingest_order", "ingest_orders", "record_event", "revoke_preference",
                       "set_consent", "set_preference"],
-      "reco_admin":  ["_forgotten_ids", "_lock_training", "_reap_trainings", "_deploy", "_check_mapping_row", "_index_item_vectors", "_drop_item_vector_indexes", "deploy", "evaluate", "forget_customer", "load_demo", "prune_models", "schedule_training", "train"],
+      "reco_admin":  ["_forgotten_ids", "_lock_training", "_reap_trainings", "_deploy", "_preload_model", "_check_mapping_row", "_index_item_vectors", "_drop_item_vector_indexes", "deploy", "evaluate", "forget_customer", "load_demo", "prune_models", "schedule_training", "train"],
       "reco_customer": ["alternatives", "capture_preference", "capture_preferences", "customer_scope", "enter_customer_scope", "pseudonym",
                       "filter_by_preferences", "resolve_preferences", "revoke_preference", "set_consent", "set_preference"],
       "reco_owner":  ["channel_mapping", "customer_key", "pseudonym"]

@@ -24,6 +24,7 @@ extension_sql_file!("../sql/prefs.sql", name = "prefs", requires = ["schema"]);
 extension_sql_file!("../sql/models.sql", name = "models", requires = ["schema"]);
 extension_sql_file!("../sql/event_weights.sql", name = "event_weights", requires = ["models"]);
 extension_sql_file!("../sql/deploy.sql", name = "deploy", requires = ["models"]);
+extension_sql_file!("../sql/deploy_switch.sql", name = "deploy_switch", requires = ["deploy", api::serve::preload_model]);
 extension_sql_file!("../sql/serve.sql", name = "serve", requires = ["models"]);
 extension_sql_file!(
     "../sql/notify.sql",

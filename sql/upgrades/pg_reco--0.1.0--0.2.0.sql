@@ -86,3 +86,8 @@ END $$;
 -- @generated pg_reco::api::demand::
 -- @include sql/demand.sql
 
+-- Deploying loads the new model into the shared model cache before the switch commits.
+-- @generated pg_reco::api::serve::_preload_model
+REVOKE ALL ON FUNCTION reco._preload_model(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION reco._preload_model(bigint) TO reco_admin;
+-- @include sql/deploy_switch.sql

@@ -376,6 +376,43 @@ pub fn cached(model_id: i64) -> Rc<Model> {
     hold(Rc::new(m), false, started.elapsed().as_secs_f64() * 1000.0, true)
 }
 
+/// Loads `model_id` into the shared model cache ahead of its deployment: `reco.deploy` calls it
+/// before the switch, so when the switch commits the serving backends attach to the model
+/// instead of waiting for one of them to load it (every call of every backend waited for that
+/// load, hundreds of milliseconds at the medium size). It does not enter this backend's own
+/// cache. Nothing happens without the shared cache (not preloaded, or `reco.shared_cache` off)
+/// or when the model does not fit beside the models in use (a serving backend then decides, as
+/// before); a model larger than `reco.cache_max_memory` alone is 54000, as serving it would be.
+/// Returns whether the model is in shared memory.
+pub fn preload(model_id: i64) -> bool {
+    if !(shared::available() && gucs::SHARED_CACHE.get()) {
+        return false;
+    }
+    let cap = gucs::CACHE_MAX_KB.get().max(1) as usize * 1024;
+    let estimate = estimated_bytes(model_id);
+    if estimate > cap {
+        return false;
+    }
+    let mut keep = in_use();
+    keep.push(model_id);
+    let (key, keep, databases) = shared_keys(model_id, &keep);
+    let started = Instant::now();
+    let load = || {
+        let m = load(model_id);
+        if m.bytes() > cap {
+            raise(
+                Error::new(
+                    ErrorKind::LimitExceeded,
+                    format!("model {model_id} needs {} kB in the model cache, more than reco.cache_max_memory = {} kB", m.bytes() / 1024 + 1, cap / 1024),
+                )
+                .hint("raise reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
+            );
+        }
+        (m.image(), started.elapsed().as_secs_f64() * 1000.0)
+    };
+    matches!(shared::get(key, &keep, &databases, cap as u64, estimate as u64, load), shared::Got::Model(..))
+}
+
 /// The shared registry's key of `model_id` and of the models in use, and the server's databases.
 fn shared_keys(model_id: i64, in_use: &[i64]) -> (shared::Key, Vec<shared::Key>, Vec<u32>) {
     let db = shared::this_database();

@@ -248,6 +248,13 @@ fn cache_info() -> JsonbText {
     JsonbText::of(&cache::info_json())
 }
 
+/// Loads model `model_id` into the shared model cache before `reco.deploy` switches to it (see
+/// cache::preload); returns whether it is there. Internal: reco._deploy calls it.
+#[pg_extern(volatile, parallel_unsafe, name = "_preload_model")]
+pub fn preload_model(model_id: i64) -> bool {
+    cache::preload(model_id)
+}
+
 /// Loads the deployed model into this backend's cache now (e.g. from a pool's connect query),
 /// so the first recommendation does not pay for it. Returns cache_info().
 #[pg_extern(volatile, parallel_unsafe)]

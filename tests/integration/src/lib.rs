@@ -99,6 +99,10 @@ pub fn demo_deployed(name: &str) -> (String, i64) {
     let mut c = connect(&db);
     c.batch_execute("SELECT reco.load_demo('small')").unwrap();
     let first: i64 = c.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
+    // deployed without the deploy's preload (reco.shared_cache off for that call), so the first
+    // serving call loads the model: the shared-cache tests start from a model no backend has
+    c.batch_execute("SET reco.shared_cache = off").unwrap();
     c.query_one("SELECT reco.deploy($1::bigint)", &[&first]).unwrap();
+    c.batch_execute("RESET reco.shared_cache").unwrap();
     (db, first)
 }

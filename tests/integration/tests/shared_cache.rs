@@ -50,15 +50,25 @@ fn backends_share_one_copy_and_a_deploy_switches_it() {
     let mut idle = connect(&dsn);
     let v = info(&mut idle);
     assert_eq!((v["loads"].as_i64(), v["attaches"].as_i64(), v["held_bytes"].as_i64()), (Some(0), Some(0), Some(0)), "{v}");
-    // a deploy: the next call loads the new model once, the old one's segment is let go
+    // a deploy loads the new model into shared memory before it switches: the serving backends
+    // attach to it, none loads it, and the old one's segment is let go
     let second: i64 = a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false, \"half_life_days\": 3}')", &[]).unwrap().get(0);
     a.query_one("SELECT reco.deploy($1::bigint)", &[&second]).unwrap();
+    assert!(registry(&mut a).contains(&(second, "ready".to_string())), "the deploy preloaded the model: {:?}", registry(&mut a));
     serve(&mut b);
     serve(&mut a);
     assert_eq!(registry(&mut a), vec![(second, "ready".to_string())], "only the deployed model stays");
     let (ia, ib) = (info(&mut a), info(&mut b));
     assert_eq!((ib["model_id"].as_i64(), ia["model_id"].as_i64()), (Some(second), Some(second)));
-    assert_eq!(ia["loads"].as_i64().unwrap() + ib["loads"].as_i64().unwrap(), 2, "one load per model across both backends: {ia} {ib}");
+    assert_eq!(ia["loads"].as_i64().unwrap() + ib["loads"].as_i64().unwrap(), 1, "the first model's load only: {ia} {ib}");
+    assert_eq!(ib["attaches"].as_i64(), Some(2), "b attached both models: {ib}");
+    // with the shared cache off for the deploying session, the deploy loads nothing
+    let third: i64 = a.query_one("SELECT reco.train('popularity', '{\"evaluate\": false, \"half_life_days\": 5}')", &[]).unwrap().get(0);
+    a.batch_execute("SET reco.shared_cache = off").unwrap();
+    let preloaded: bool = a.query_one("SELECT reco._preload_model($1)", &[&third]).unwrap().get(0);
+    assert!(!preloaded);
+    a.batch_execute("RESET reco.shared_cache").unwrap();
+    assert!(!registry(&mut a).iter().any(|(m, _)| *m == third));
     // rolled back to the first model: loaded again (its segment was freed), still one copy
     a.query_one("SELECT reco.deploy($1::bigint)", &[&first]).unwrap();
     assert_eq!(serve(&mut b), la);
@@ -131,8 +141,10 @@ fn a_load_cancelled_or_terminated_midway_leaves_nothing_and_a_waiter_takes_over(
         assert_eq!(n, 5, "{how}");
         assert_eq!((v["loads"].as_i64(), v["shared"].as_bool()), (Some(1), Some(true)), "{how}: B loaded it: {v}");
         assert_eq!(registry(&mut c), vec![(id, "ready".to_string())], "{how}");
-        // the next round loads a new model that no backend has yet
+        // the next round loads a new model that no backend has yet (deployed without the preload)
         id = c.query_one("SELECT reco.train('popularity', '{\"evaluate\": false}')", &[]).unwrap().get(0);
+        c.batch_execute("SET reco.shared_cache = off").unwrap();
         c.query_one("SELECT reco.deploy($1::bigint)", &[&id]).unwrap();
+        c.batch_execute("RESET reco.shared_cache").unwrap();
     }
 }
