@@ -25,7 +25,9 @@
 //! and the shared model cache's segments).
 //!
 //! Usage: soak DBNAME MINUTES (environment: RECO_TEST_DSN, RETRAIN, FORGET, WINDOW, QUIET,
-//! SERVE_RATE, INGEST_RATE, SAMPLE: seconds between memory samples, 0 for none).
+//! SERVE_RATE, INGEST_RATE, SAMPLE: seconds between memory samples, 0 for none; KILL_ROUND: the
+//! training killed, default 2, 0 for none; TRAIN_SETUP: SQL the training session runs first,
+//! e.g. `SET reco.training_threads = 1`, to compare settings).
 // a harness: a setup step that fails should stop it where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{dsn, shopify_order};
@@ -254,6 +256,8 @@ fn ingest(s: &Soak, reqs: &[(String, Vec<String>)], client_no: u64, nonce: u64, 
 }
 
 fn train(s: &Arc<Soak>, every: Duration) {
+    let kill_round: u64 = std::env::var("KILL_ROUND").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let setup = std::env::var("TRAIN_SETUP").unwrap_or_default();
     let mut round = 0;
     let mut next = s.start + every;
     while s.running() {
@@ -265,8 +269,11 @@ fn train(s: &Arc<Soak>, every: Duration) {
         round += 1;
         let Some(mut c) = s.connect() else { return };
         let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        if !setup.is_empty() {
+            c.batch_execute(&setup).unwrap();
+        }
         // the second training is killed a few seconds in
-        let killer = (round == 2).then(|| {
+        let killer = (round == kill_round).then(|| {
             let s = s.clone();
             thread::spawn(move || {
                 thread::sleep(Duration::from_secs(4));
@@ -282,10 +289,10 @@ fn train(s: &Arc<Soak>, every: Duration) {
         }
         let note = match &r {
             Ok(_) => format!("trained and deployed in {secs:.0} s"),
-            Err(e) if round == 2 => format!("killed (SIGKILL) after {secs:.0} s: {}", e.code().map_or("connection lost", |c| c.code())),
+            Err(e) if round == kill_round => format!("killed (SIGKILL) after {secs:.0} s: {}", e.code().map_or("connection lost", |c| c.code())),
             Err(e) => format!("FAILED after {secs:.0} s: {e}"),
         };
-        if let (Err(e), false) = (&r, round == 2) {
+        if let (Err(e), false) = (&r, round == kill_round) {
             s.error(e);
         }
         s.at(|w| w.trainings.push(note));
