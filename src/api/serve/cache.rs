@@ -328,17 +328,6 @@ pub fn cached(model_id: i64) -> Rc<Model> {
         );
     }
     let started = Instant::now();
-    let too_big = |bytes: usize| {
-        if bytes > cap {
-            raise(
-                Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!("model {model_id} needs {} kB in the model cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024),
-                )
-                .hint("raise reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
-            );
-        }
-    };
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         while c.bytes() + estimate > cap && c.evict_oldest() {}
@@ -346,7 +335,7 @@ pub fn cached(model_id: i64) -> Rc<Model> {
     if shared::available() && gucs::SHARED_CACHE.get() {
         let load = || {
             let m = load(model_id);
-            too_big(m.bytes());
+            check_fits(model_id, m.bytes(), cap);
             (m.image(), started.elapsed().as_secs_f64() * 1000.0)
         };
         let (key, keep, databases) = shared_keys(model_id, &keep);
@@ -372,8 +361,21 @@ pub fn cached(model_id: i64) -> Rc<Model> {
         }
     }
     let m = load(model_id);
-    too_big(m.bytes());
+    check_fits(model_id, m.bytes(), cap);
     hold(Rc::new(m), false, started.elapsed().as_secs_f64() * 1000.0, true)
+}
+
+/// Raises 54000 when a model of `bytes` is over `cap` (reco.cache_max_memory) on its own.
+fn check_fits(model_id: i64, bytes: usize, cap: usize) {
+    if bytes > cap {
+        raise(
+            Error::new(
+                ErrorKind::LimitExceeded,
+                format!("model {model_id} needs {} kB in the model cache, more than reco.cache_max_memory = {} kB", bytes / 1024 + 1, cap / 1024),
+            )
+            .hint("raise reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
+        );
+    }
 }
 
 /// Loads `model_id` into the shared model cache ahead of its deployment: `reco.deploy` calls it
@@ -399,15 +401,7 @@ pub fn preload(model_id: i64) -> bool {
     let started = Instant::now();
     let load = || {
         let m = load(model_id);
-        if m.bytes() > cap {
-            raise(
-                Error::new(
-                    ErrorKind::LimitExceeded,
-                    format!("model {model_id} needs {} kB in the model cache, more than reco.cache_max_memory = {} kB", m.bytes() / 1024 + 1, cap / 1024),
-                )
-                .hint("raise reco.cache_max_memory (ALTER SYSTEM or ALTER ROLE ... SET), or train with fewer factors or content_dims"),
-            );
-        }
+        check_fits(model_id, m.bytes(), cap);
         (m.image(), started.elapsed().as_secs_f64() * 1000.0)
     };
     matches!(shared::get(key, &keep, &databases, cap as u64, estimate as u64, load), shared::Got::Model(..))
