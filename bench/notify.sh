@@ -43,6 +43,8 @@ DELETE FROM reco.events WHERE context ? 'bench_notify';
 DELETE FROM reco.recommendations WHERE context ? 'trigger';
 UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0;
 UPDATE reco.customers SET email_opt_in = true WHERE NOT email_opt_in;
+-- (what autovacuum does after a bulk update, before the figures)
+VACUUM ANALYZE reco.customers, reco.consents, reco.consent_log;
 INSERT INTO reco.email_templates (name, subject, html_body, text_body)
 SELECT 'bench', t->>'subject', t->>'html', t->>'text' FROM (SELECT :'tpl'::jsonb AS t) x;
 INSERT INTO reco.triggers (name, kind, template, params, items, priority) VALUES

@@ -278,6 +278,37 @@ BEGIN
 END $$;
 CREATE TRIGGER events_writers BEFORE INSERT ON reco.events FOR EACH STATEMENT EXECUTE FUNCTION reco._events_writing();
 
+-- Waits for the event writers in flight and returns the largest event id logged by a finished
+-- writer: every id up to it belongs to a committed (or rolled back) transaction, since ids are
+-- taken in order though commits need not be. It takes the advisory lock the writers share
+-- (reco._events_writing) exclusively, at most `wait` (0: only if free; new writers queue behind
+-- it meanwhile), reads the largest id in a statement after it, whose snapshot sees every writer
+-- that finished, and releases the lock at once. NULL when a writer held on longer than `wait`.
+-- 0 with no events. The caller runs in READ COMMITTED (a REPEATABLE READ snapshot would miss what
+-- it waited for). Used by reco.fold_attribution and reco.run_triggers (late events).
+CREATE FUNCTION reco._events_settled(wait interval) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+DECLARE
+    upto bigint;
+BEGIN
+    BEGIN
+        IF wait <= '0' THEN
+            IF NOT pg_catalog.pg_try_advisory_xact_lock(1919250531, 1) THEN
+                RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
+            END IF;
+        ELSE
+            PERFORM pg_catalog.set_config('lock_timeout', greatest(1, (extract(epoch FROM wait) * 1000)::bigint) || 'ms', true);
+            PERFORM pg_catalog.pg_advisory_xact_lock(1919250531, 1);
+        END IF;
+        SELECT coalesce(max(ev.event_id), 0) INTO upto FROM reco.events ev;
+        -- released at once (and lock_timeout with it) by leaving the block through an error
+        RAISE EXCEPTION USING ERRCODE = 'RF000';
+    EXCEPTION
+        WHEN SQLSTATE 'RF000' THEN RETURN upto;
+        WHEN lock_not_available THEN RETURN NULL;
+    END;
+END $$;
+
 -- Folds the events logged since the watermark into the tallies: each event carrying the rec_id
 -- of an experiment's list (a click, cart add, purchase, open or e-mail click) makes the list's
 -- first event of that kind a success of its arm. Ingest does none of this work (issue #18), and
@@ -300,7 +331,6 @@ DECLARE
     hi bigint;
     ids bigint[];
     kinds text[];
-    ms bigint;
 BEGIN
     IF max_events IS NULL OR max_events < 1 THEN
         RAISE EXCEPTION 'max_events is %, not a positive number of events', coalesce(max_events::text, 'NULL')
@@ -325,26 +355,11 @@ BEGIN
         INSERT INTO reco.experiment_watermark DEFAULT VALUES ON CONFLICT DO NOTHING;
         SELECT w.event_id INTO lo FROM reco.experiment_watermark w WHERE w.one FOR UPDATE;
     END IF;
-    ms := greatest(1, (extract(epoch FROM wait) * 1000)::bigint);
-    BEGIN
-        IF wait = '0' THEN
-            IF NOT pg_catalog.pg_try_advisory_xact_lock(1919250531, 1) THEN
-                RAISE EXCEPTION USING ERRCODE = 'lock_not_available';
-            END IF;
-        ELSE
-            PERFORM pg_catalog.set_config('lock_timeout', ms || 'ms', true);
-            PERFORM pg_catalog.pg_advisory_xact_lock(1919250531, 1);
-        END IF;
-        -- (a statement after the lock: its snapshot sees every writer that finished)
-        SELECT max(ev.event_id) INTO upto FROM reco.events ev;
-        -- released at once (and lock_timeout with it) by leaving the block through an error
-        RAISE EXCEPTION USING ERRCODE = 'RF000';
-    EXCEPTION
-        WHEN SQLSTATE 'RF000' THEN NULL;
-        WHEN lock_not_available THEN
-            RETURN QUERY SELECT 0::bigint, 0::bigint, lo, NULL::bigint;
-            RETURN;
-    END;
+    upto := reco._events_settled(wait);
+    IF upto IS NULL THEN
+        RETURN QUERY SELECT 0::bigint, 0::bigint, lo, NULL::bigint;
+        RETURN;
+    END IF;
     -- (from the first event past the watermark: ids may jump, as after a TRUNCATE)
     lo := greatest(lo, coalesce((SELECT min(ev.event_id) FROM reco.events ev WHERE ev.event_id > lo), lo + 1) - 1);
     hi := least(coalesce(upto, lo), lo + max_events);
@@ -556,7 +571,9 @@ ALTER FUNCTION reco._events_writing() OWNER TO reco_owner;
 ALTER FUNCTION reco.fold_attribution(bigint, interval) OWNER TO reco_owner;
 ALTER FUNCTION reco._experiment_tally_truncate() OWNER TO reco_owner;
 REVOKE ALL ON FUNCTION reco._experiment_tallied(), reco._experiment_tally_lists(), reco._experiment_credit(bigint[], text[]), reco._events_writing(),
-    reco.fold_attribution(bigint, interval), reco._experiment_tally_truncate(), reco._experiment_forget(text) FROM PUBLIC;
+    reco.fold_attribution(bigint, interval), reco._experiment_tally_truncate(), reco._experiment_forget(text), reco._events_settled(interval) FROM PUBLIC;
+-- (fold_attribution runs as the owner; run_triggers as the DBA's role)
+GRANT EXECUTE ON FUNCTION reco._events_settled(interval) TO reco_admin, reco_owner;
 GRANT EXECUTE ON FUNCTION reco._experiment_tallied() TO reco_reader, reco_reporting, reco_owner;
 GRANT EXECUTE ON FUNCTION reco._experiment_forget(text), reco._experiment_credit(bigint[], text[]) TO reco_owner;
 -- (the DBA's pg_cron job, and the owner's)

@@ -74,14 +74,36 @@ COMMENT ON TABLE reco.consents IS 'The consent in force per customer and channel
     'consent_id and provenance it repeats). No row means no consent. Written by reco.set_consent, unsubscribe events and writes '
     'of customers.email_opt_in / attributes.consent; read by reco.run_triggers and reco.send_due.';
 
+-- Brings the customers' mirror columns (email_opt_in, attributes.consent.<channel>) in line
+-- with the consents in force for the (customer, channel) pairs given. Their triggers see the
+-- consent already in force and record nothing.
+CREATE FUNCTION reco._consent_mirrors(customer_ids text[], channels text[]) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+    UPDATE reco.customers cu
+    SET email_opt_in = coalesce(m.email, cu.email_opt_in),
+        attributes = CASE WHEN m.others IS NULL THEN cu.attributes
+                          ELSE cu.attributes || jsonb_build_object('consent', coalesce(cu.attributes -> 'consent', '{}') || m.others) END
+    FROM (SELECT k.customer_id AS cust, bool_or(k.granted) FILTER (WHERE k.channel = 'email') AS email,
+                 jsonb_object_agg(k.channel, k.granted) FILTER (WHERE k.channel <> 'email') AS others
+          FROM reco.consents k
+          WHERE (k.customer_id, k.channel) IN (SELECT u.c, u.ch FROM unnest(customer_ids, channels) u(c, ch))
+          GROUP BY k.customer_id) m
+    WHERE cu.customer_id = m.cust
+      AND (cu.email_opt_in IS DISTINCT FROM coalesce(m.email, cu.email_opt_in)
+           OR (m.others IS NOT NULL AND NOT coalesce(cu.attributes -> 'consent', '{}') @> m.others))
+$$;
+
 -- Records consent decisions (one per element of the arrays; recorded_by names who recorded
 -- them) in the log, makes each the one in force unless a later decision is already there, and
 -- brings the customers' mirror columns in line. Returns the consent now in force for each
 -- (customer, channel) given. The caller has checked the values; the customers exist.
+-- (Custom plans: the unsubscribe trigger calls this once per event row, and the consent tables
+-- grow within the statement that fires it; a plan cached while they were empty would scan them
+-- on every row after.)
 CREATE FUNCTION reco._record_consents(customer_ids text[], channels text[], given boolean[], sources text[],
                                       evidence jsonb[], decided_at timestamptz[], recorded_by text)
 RETURNS TABLE (customer_id text, channel text, granted boolean)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp SET plan_cache_mode = force_custom_plan AS $$
 BEGIN
     WITH logged AS (
         INSERT INTO reco.consent_log (customer_id, channel, granted, source, evidence, decided_at, recorded_by)
@@ -96,19 +118,7 @@ BEGIN
     SET granted = excluded.granted, source = excluded.source, evidence = excluded.evidence, decided_at = excluded.decided_at,
         recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by, consent_id = excluded.consent_id
     WHERE k.decided_at <= excluded.decided_at;
-    -- the mirrors (their triggers see the consent already in force and record nothing)
-    UPDATE reco.customers cu
-    SET email_opt_in = coalesce(m.email, cu.email_opt_in),
-        attributes = CASE WHEN m.others IS NULL THEN cu.attributes
-                          ELSE cu.attributes || jsonb_build_object('consent', coalesce(cu.attributes -> 'consent', '{}') || m.others) END
-    FROM (SELECT k.customer_id AS cust, bool_or(k.granted) FILTER (WHERE k.channel = 'email') AS email,
-                 jsonb_object_agg(k.channel, k.granted) FILTER (WHERE k.channel <> 'email') AS others
-          FROM reco.consents k
-          WHERE (k.customer_id, k.channel) IN (SELECT u.c, u.ch FROM unnest(customer_ids, channels) u(c, ch))
-          GROUP BY k.customer_id) m
-    WHERE cu.customer_id = m.cust
-      AND (cu.email_opt_in IS DISTINCT FROM coalesce(m.email, cu.email_opt_in)
-           OR (m.others IS NOT NULL AND NOT coalesce(cu.attributes -> 'consent', '{}') @> m.others));
+    PERFORM reco._consent_mirrors(customer_ids, channels);
     RETURN QUERY
     SELECT DISTINCT u.c, u.ch, coalesce(k.granted, false)
     FROM unnest(customer_ids, channels) u(c, ch)
@@ -119,28 +129,51 @@ END $$;
 -- (by the OMS, a bulk update, an insert) that differs from the consent in force records a
 -- decision, source 'customers.email_opt_in' or 'customers.attributes', decided when written.
 -- Definer: the writer may update the columns but not the consent tables.
+-- A row trigger (Citus allows no statement triggers on distributed tables), so it does one
+-- row's work by primary key: the decision logged, then made the one in force; the mirror needs
+-- no write unless a later decision is already in force. The consent in force is read by a
+-- statement planned on each call: a bulk UPDATE grows reco.consents as it goes, and a plan
+-- cached while it was empty scanned it on every row after (a 100 000-row UPDATE took minutes,
+-- growing with the square of the rows; now about 0.1 ms a row, bench/consent.sh).
 CREATE FUNCTION reco._customers_consent() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, reco, pg_temp AS $$
 DECLARE
-    chans text[];
-    given boolean[];
-    srcs text[];
+    d record;
+    logged reco.consent_log%ROWTYPE;
+    applied boolean;
+    in_force boolean;
 BEGIN
-    SELECT array_agg(d.ch), array_agg(d.g), array_agg(d.src) INTO chans, given, srcs
-    FROM (SELECT 'email' AS ch, NEW.email_opt_in AS g, 'customers.email_opt_in' AS src
-          WHERE TG_OP = 'INSERT' OR OLD.email_opt_in IS DISTINCT FROM NEW.email_opt_in
-          UNION ALL
-          SELECT j.key, (j.value)::text::boolean, 'customers.attributes'
-          FROM jsonb_each(CASE WHEN jsonb_typeof(NEW.attributes -> 'consent') = 'object' THEN NEW.attributes -> 'consent' ELSE '{}' END) j
-          WHERE j.key <> 'email' AND jsonb_typeof(j.value) = 'boolean'
-            AND j.key IN (SELECT x.channel FROM reco.notification_channels x)
-            AND (TG_OP = 'INSERT' OR OLD.attributes -> 'consent' -> j.key IS DISTINCT FROM j.value)) d
-    WHERE d.g IS DISTINCT FROM coalesce((SELECT k.granted FROM reco.consents k WHERE k.customer_id = NEW.customer_id AND k.channel = d.ch), false);
-    IF chans IS NOT NULL THEN
-        PERFORM reco._record_consents(array_fill(NEW.customer_id, ARRAY[cardinality(chans)]), chans, given, srcs,
-                                      array_fill('{}'::jsonb, ARRAY[cardinality(chans)]),
-                                      array_fill(pg_catalog.statement_timestamp(), ARRAY[cardinality(chans)]), session_user::text);
-    END IF;
+    FOR d IN
+        SELECT c.ch, c.g, c.src
+        FROM (SELECT 'email' AS ch, NEW.email_opt_in AS g, 'customers.email_opt_in' AS src
+              WHERE TG_OP = 'INSERT' OR OLD.email_opt_in IS DISTINCT FROM NEW.email_opt_in
+              UNION ALL
+              SELECT j.key, (j.value)::text::boolean, 'customers.attributes'
+              FROM jsonb_each(CASE WHEN jsonb_typeof(NEW.attributes -> 'consent') = 'object' THEN NEW.attributes -> 'consent' ELSE '{}' END) j
+              WHERE j.key <> 'email' AND jsonb_typeof(j.value) = 'boolean'
+                AND j.key IN (SELECT x.channel FROM reco.notification_channels x)
+                AND (TG_OP = 'INSERT' OR OLD.attributes -> 'consent' -> j.key IS DISTINCT FROM j.value)) c
+    LOOP
+        EXECUTE 'SELECT k.granted FROM reco.consents k WHERE k.customer_id = $1 AND k.channel = $2'
+            INTO in_force USING NEW.customer_id, d.ch;
+        CONTINUE WHEN d.g IS NOT DISTINCT FROM coalesce(in_force, false);
+        INSERT INTO reco.consent_log (customer_id, channel, granted, source, decided_at, recorded_by)
+        VALUES (NEW.customer_id, d.ch, d.g, d.src, pg_catalog.statement_timestamp(), session_user::text)
+        RETURNING * INTO logged;
+        applied := NULL;
+        INSERT INTO reco.consents AS k (customer_id, channel, granted, source, evidence, decided_at, recorded_at, recorded_by, consent_id)
+        VALUES (logged.customer_id, logged.channel, logged.granted, logged.source, logged.evidence, logged.decided_at,
+                logged.recorded_at, logged.recorded_by, logged.consent_id)
+        ON CONFLICT ON CONSTRAINT consents_pkey DO UPDATE
+        SET granted = excluded.granted, source = excluded.source, evidence = excluded.evidence, decided_at = excluded.decided_at,
+            recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by, consent_id = excluded.consent_id
+        WHERE k.decided_at <= excluded.decided_at
+        RETURNING true INTO applied;
+        IF applied IS NULL THEN
+            -- a decision made later is in force: the column goes back to it
+            PERFORM reco._consent_mirrors(ARRAY[NEW.customer_id], ARRAY[d.ch]);
+        END IF;
+    END LOOP;
     RETURN NULL;
 END $$;
 -- (the WHEN clauses keep every other write to customers, ingest's inserts among them, free of the call)
@@ -516,28 +549,15 @@ BEGIN
     END IF;
     -- one run at a time: concurrent runs would both pass the cooldown check
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.run_triggers'));
-    -- the last event id logged by a finished writer: every statement that writes events holds
-    -- the advisory lock 1919250531 / 1 shared until its transaction ends (experiments.sql,
-    -- reco._events_writing), so once this run has held it exclusively, every id up to the
-    -- largest it then sees is committed (ids are taken in order; commits need not be). Events
-    -- logged after a run with ids at most that are late events of the next. It waits for the
-    -- writers at most a second, and skips the late events this round when they take longer,
-    -- in REPEATABLE READ (whose snapshot would miss what it waited for) and on Citus (whose
-    -- workers take ids from ranges of their own, and where the writers' trigger is dropped).
+    -- the last event id logged by a finished writer (reco._events_settled): events logged after
+    -- a run with ids at most that are late events of the next. It waits for the writers at most
+    -- a second, and skips the late events this round when they take longer, in REPEATABLE READ
+    -- (whose snapshot would miss what it waited for) and on Citus (whose workers take ids from
+    -- ranges of their own, and where the writers' trigger is dropped).
     logged := NULL;
     IF pg_catalog.current_setting('transaction_isolation') = 'read committed'
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g WHERE g.tgrelid = 'reco.events'::regclass AND g.tgname = 'events_writers') THEN
-        BEGIN
-            PERFORM pg_catalog.set_config('lock_timeout', '1000ms', true);
-            PERFORM pg_catalog.pg_advisory_xact_lock(1919250531, 1);
-            SELECT max(ev.event_id) INTO logged FROM reco.events ev;
-            logged := coalesce(logged, 0);
-            -- released at once (and lock_timeout with it) by leaving the block through an error
-            RAISE EXCEPTION USING ERRCODE = 'RF000';
-        EXCEPTION
-            WHEN SQLSTATE 'RF000' THEN NULL;
-            WHEN lock_not_available THEN logged := NULL;
-        END;
+        logged := reco._events_settled('1 second');
     END IF;
     -- price bands for the copy style: the catalogue's lower and upper quartile of price
     SELECT percentile_cont(ARRAY[0.25, 0.75]) WITHIN GROUP (ORDER BY i.price) INTO bands
@@ -667,9 +687,11 @@ COMMENT ON FUNCTION reco.run_triggers(timestamptz, text) IS 'Runs the enabled tr
 -- cancelled, one past its trigger's cooldown expires, one with nothing in stock is dropped; one
 -- whose every consenting channel is at its cap waits until the caps free (outside quiet hours).
 -- Set-based: one statement decides the whole batch and one pgmq.send_batch per channel queues it.
+-- (jit off: at a batch of about 10 000 candidates the statement's estimate passes jit_above_cost,
+-- and compiling its 200-odd expressions took longer than running them: bench/notify.sh)
 CREATE FUNCTION reco.send_due(now timestamptz DEFAULT now(), max_messages integer DEFAULT 1000)
 RETURNS TABLE (candidate_id bigint, channel text, msg_id bigint, outcome text)
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp AS $$
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp SET jit = off AS $$
 DECLARE
     qname text;
 BEGIN
@@ -983,7 +1005,7 @@ COMMENT ON VIEW reco.notification_kpis IS 'reco.notification_kpis_for() over the
 -- (the owner first: the REVOKE below then records the privileges as a fresh install ends with them)
 ALTER FUNCTION reco._events_unsubscribe() OWNER TO reco_owner;
 ALTER FUNCTION reco._customers_consent() OWNER TO reco_owner;
-REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco._customers_consent(), reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint),
+REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco._customers_consent(), reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text), reco._consent_mirrors(text[], text[]), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint),
     reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
     reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz),
     reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval),
@@ -1002,7 +1024,7 @@ GRANT SELECT, DELETE ON reco.notification_candidates, reco.notification_sends TO
 
 -- Consent: staff read every row, a customer-scoped session its own; only the owner role's
 -- functions and triggers write (reco.set_consent, unsubscribe events, the mirror columns).
-GRANT EXECUTE ON FUNCTION reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text) TO reco_owner;
+GRANT EXECUTE ON FUNCTION reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text), reco._consent_mirrors(text[], text[]) TO reco_owner;
 GRANT SELECT ON reco.consents, reco.consent_log TO reco_reader, reco_customer;
 GRANT SELECT, INSERT, UPDATE, DELETE ON reco.consents TO reco_owner;
 GRANT SELECT, INSERT, DELETE ON reco.consent_log TO reco_owner;
