@@ -49,3 +49,25 @@ pub fn update<'c>(client: &mut SpiClient<'c>, sql: &'static str, args: &[DatumWi
     put(sql, plan);
     out
 }
+
+/// Runs a read-only statement with a kept plan, always its generic plan. PostgreSQL plans a kept
+/// statement afresh for its parameters on every run while those custom plans look cheaper than
+/// the generic one, which for a statement over `unnest($1)` or a short key lookup is every run:
+/// for statements run once per row of a batch (a render per candidate), whose best plan does not
+/// depend on the values, that planning was a quarter of the time. The session's
+/// `plan_cache_mode` is back as it was when this returns or unwinds.
+pub fn select_generic<'c>(client: &SpiClient<'c>, sql: &'static str, args: &[DatumWithOid]) -> SpiResult<SpiTupleTable<'c>> {
+    struct Restore(std::ffi::c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: a backend's own GUC variable, written on its only thread
+            unsafe { pgrx::pg_sys::plan_cache_mode = self.0 };
+        }
+    }
+    // SAFETY: as above; PostgreSQL reads it when it picks the plan (GetCachedPlan), within the
+    // call below, and nothing else runs in between
+    let _restore = Restore(unsafe { pgrx::pg_sys::plan_cache_mode });
+    // SAFETY: the same variable, on the same thread; restored by `_restore` on return or unwind
+    unsafe { pgrx::pg_sys::plan_cache_mode = pgrx::pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as std::ffi::c_int };
+    select(client, sql, args)
+}

@@ -132,6 +132,9 @@ thread_local! {
         const { std::mem::ManuallyDrop::new(std::cell::RefCell::new(None)) };
 }
 
+/// How long `run` spins for the job's result before it sleeps.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// Runs `f` under a budget of `limit` bytes on this thread's worker, a thread `spawn` starts the
 /// first time (the caller decides how: a PostgreSQL backend blocks its signals first), and waits
 /// for it, calling `wait` about every 10 ms (a backend checks for interrupts there; if `wait`
@@ -181,6 +184,9 @@ pub fn run<R: Send + 'static>(
         }
     }
     let mut forget = Forget(true);
+    // A render takes tens of microseconds: the waiter spins that long before it sleeps, so the
+    // usual job costs one wake-up (the worker's) instead of two.
+    let spin_until = std::time::Instant::now() + SPIN;
     loop {
         // woken by the job's end or stop (Budget::waiter), else about every 10 ms
         let outcome = match rx.try_recv() {
@@ -188,6 +194,10 @@ pub fn run<R: Send + 'static>(
             Ok(Err(msg)) => Outcome::Panicked(msg),
             Err(mpsc::TryRecvError::Disconnected) => Outcome::Panicked("the worker ended without a result".into()),
             Err(mpsc::TryRecvError::Empty) if budget.exceeded() => Outcome::Exceeded,
+            Err(mpsc::TryRecvError::Empty) if std::time::Instant::now() < spin_until => {
+                std::hint::spin_loop();
+                continue;
+            }
             Err(mpsc::TryRecvError::Empty) => {
                 wait();
                 std::thread::park_timeout(std::time::Duration::from_millis(10));

@@ -255,7 +255,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
     let candidate_id = super::required(candidate_id, "candidate_id", "pass a candidate_id from reco.email_candidates or a queue message");
     let now = super::required(now, "now", "leave now out to use the transaction's time");
     Spi::connect(|c| {
-        let cand = plans::select(
+        let cand = plans::select_generic(
             c,
             "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, coalesce($2, t.channels[1]), c.items, c.reasons,
                         coalesce(c.rec_id, 0), c.style, coalesce(cu.name, cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
@@ -288,7 +288,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         let style = text(10);
         let customer = Customer { id: customer_id, name: text(11), timezone: text(12), locale: text(13) };
 
-        let tpl = plans::select(
+        let tpl = plans::select_generic(
             c,
             "SELECT template_id, xmin::text, name || ' v' || version, subject, html_body, text_body, link_base
                  FROM reco.email_templates
@@ -319,7 +319,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
             compiled
         });
 
-        let rows = plans::select(
+        let rows = plans::select_generic(
             c,
             "SELECT u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
                         coalesce(s.backordered, false), coalesce(i.active, false),
