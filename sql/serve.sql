@@ -8,7 +8,8 @@ CREATE TABLE reco.category_settings (
     updated_at      timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE reco.category_settings IS 'Per category: repeatable (consumables: items already bought may be recommended again) '
-    'and max_per_list (recorded, not applied yet: diversity is reco.diversity_penalty and reco.max_per_category).';
+    'and max_per_list (at most this many of the category in a list reco.recommend serves, beside reco.diversity_penalty and '
+    'reco.max_per_category; given way only when the list could not be filled otherwise).';
 
 CREATE TABLE reco.placement_weights (
     placement     text COLLATE "C" PRIMARY KEY CHECK (placement ~ '^[a-z_]{1,32}$'),

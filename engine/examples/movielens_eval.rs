@@ -52,7 +52,7 @@ fn main() {
         });
     }
     ds.n_users = users.len();
-    let settings = Settings { weights: DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), repeatable: vec![] };
+    let settings = Settings { weights: DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), ..Settings::default() };
     let setup = Setup { item_ids: &items.ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };
     println!("MovieLens 100K: {} users, {} movies, {} ratings", ds.n_users, ds.n_items, ds.events.len());
     for kind in ["popularity", "cooccurrence", "als", "hybrid"] {

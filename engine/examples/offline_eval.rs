@@ -35,6 +35,7 @@ fn main() {
     let settings = Settings {
         weights: DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(),
         repeatable: demo::REPEATABLE.iter().map(|c| c.to_string()).collect(),
+        ..Settings::default()
     };
     let tuning = match std::env::var("RECO_TUNING") {
         Ok(json) => tuning_from(&DEFAULT_TUNING, &serde_json::from_str(&json).expect("RECO_TUNING json")),

@@ -91,3 +91,8 @@ END $$;
 REVOKE ALL ON FUNCTION reco._preload_model(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco._preload_model(bigint) TO reco_admin;
 -- @include sql/deploy_switch.sql
+
+-- category_settings.max_per_list is applied now (it was recorded only).
+COMMENT ON TABLE reco.category_settings IS 'Per category: repeatable (consumables: items already bought may be recommended again) '
+    'and max_per_list (at most this many of the category in a list reco.recommend serves, beside reco.diversity_penalty and '
+    'reco.max_per_category; given way only when the list could not be filled otherwise).';

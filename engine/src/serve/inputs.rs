@@ -70,12 +70,16 @@ impl Default for Placement {
 }
 
 /// What a request about a customer reads besides the model: each event kind's weight
-/// (`reco.event_weights`) and the repeatable categories (`reco.category_settings`).
+/// (`reco.event_weights`), the repeatable categories and the categories' own limits per list
+/// (`reco.category_settings`).
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     pub weights: HashMap<String, f64>,
     /// a few names: a list, passed as it is to [`Live::in_categories`]
     pub repeatable: Vec<String>,
+    /// (category, `max_per_list`): at most this many of the category in a list, beside the
+    /// diversity rule of the request (relaxed, like its cap, only to fill the list)
+    pub max_per_list: Vec<(String, usize)>,
 }
 
 /// The serving settings (the extension's `reco.*` GUCs).

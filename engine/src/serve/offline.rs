@@ -283,7 +283,8 @@ mod tests {
     fn the_served_hybrid_is_never_below_its_best_member_served_and_never_lists_what_was_bought() {
         let d = crate::demo::generate(crate::demo::scale("small").unwrap(), 7, END_MS);
         let (ds, items, ids) = crate::demo::training_data(&d);
-        let settings = Settings { weights: crate::models::dataset::DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), repeatable: vec![] };
+        let settings =
+            Settings { weights: crate::models::dataset::DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), ..Settings::default() };
         let setup = Setup { item_ids: &ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };
         let p = Params { refit: false, eval_users: 300, ..Params::default() };
         let end = END_MS * 1000 - PG_EPOCH_UNIX_MICROS;

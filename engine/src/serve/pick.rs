@@ -6,7 +6,7 @@ use crate::NONE;
 
 /// How a list is spread over categories.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Diversity {
+pub struct Diversity<'a> {
     /// at most this many items of one category (0 = no cap); relaxed when the list could not
     /// be filled otherwise
     pub cap: usize,
@@ -14,11 +14,24 @@ pub struct Diversity {
     /// places down the ranking (0 = none): a decaying per-category penalty that never leaves
     /// the list short
     pub penalty: f32,
+    /// (category, at most this many of it) for the categories with a limit of their own
+    /// (`reco.category_settings.max_per_list`), beside `cap` and the penalty: the smaller of
+    /// the two caps holds; relaxed like `cap`
+    pub limits: &'a [(u32, usize)],
 }
 
-impl Diversity {
-    pub fn cap(cap: usize) -> Diversity {
-        Diversity { cap, penalty: 0.0 }
+impl Diversity<'_> {
+    pub fn cap(cap: usize) -> Diversity<'static> {
+        Diversity { cap, penalty: 0.0, limits: &[] }
+    }
+
+    /// The most items of `category` a list holds before the caps are relaxed (0 = no cap).
+    pub fn limit(&self, category: u32) -> usize {
+        match (self.cap, self.limits.iter().find(|(c, _)| *c == category).map(|&(_, n)| n)) {
+            (cap, None) => cap,
+            (0, Some(own)) => own,
+            (cap, Some(own)) => cap.min(own),
+        }
     }
 }
 
@@ -27,21 +40,21 @@ impl Diversity {
 /// ranking plus `rule.penalty` × the items of its category already picked, under `rule.cap`.
 /// When the cap leaves the list short it is relaxed — first the category cap, then the group
 /// rule — so the list is full whenever enough eligible items exist.
-pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, rule: Diversity) -> Vec<u32> {
+pub fn diversify(cat: &Catalogue, ranked: &[u32], k: usize, rule: Diversity<'_>) -> Vec<u32> {
     let placed: Vec<(u32, u32)> = ranked.iter().enumerate().map(|(p, &i)| (i, p as u32)).collect();
     diversify_placed(cat, &placed, k, rule)
 }
 
 /// [`diversify`] over (item, place in the ranking) pairs, places ascending: a ranking some of
 /// whose items are left out (not buyable) without moving the others up.
-pub fn diversify_placed(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity) -> Vec<u32> {
+pub fn diversify_placed(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity<'_>) -> Vec<u32> {
     pick(cat, ranked, k, rule, true).0
 }
 
 /// [`diversify`]; without `relax`, the first pass only (the caps hold, the list may be short).
 /// Also returns the penalized place of each item of the first pass (they never go down): an
 /// item ranked beyond one could not have been picked before it.
-fn pick(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity, relax: bool) -> (Vec<u32>, Vec<f32>) {
+fn pick(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity<'_>, relax: bool) -> (Vec<u32>, Vec<f32>) {
     let mut out: Vec<u32> = Vec::with_capacity(k);
     let mut per_cat: crate::hash::IntMap<u32, usize> = Default::default();
     let mut groups: crate::hash::IntSet<u32> = Default::default();
@@ -61,7 +74,8 @@ fn pick(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity, relax
             let c = cat.category[i as usize];
             let g = cat.group[i as usize];
             let n = per_cat.get(&c).copied().unwrap_or(0);
-            if (rule.cap > 0 && n >= rule.cap) || (g != NONE && groups.contains(&g)) || out.contains(&i) {
+            let cap = if rule.limits.is_empty() { rule.cap } else { rule.limit(c) };
+            if (cap > 0 && n >= cap) || (g != NONE && groups.contains(&g)) || out.contains(&i) {
                 continue;
             }
             let v = place as f32 + penalty * n as f32;
@@ -118,7 +132,7 @@ fn pick(cat: &Catalogue, ranked: &[(u32, u32)], k: usize, rule: Diversity, relax
 pub fn pick_buyable(
     cat: &Catalogue,
     k: usize,
-    rule: Diversity,
+    rule: Diversity<'_>,
     mut fetch: impl FnMut(usize, &[bool]) -> Vec<u32>,
     mut check: impl FnMut(&[u32]) -> Vec<bool>,
 ) -> Vec<u32> {

@@ -36,12 +36,18 @@ fn best_sellers_without_model(live: &mut dyn Live, skip: &[String], category: Op
 }
 
 /// The request's diversity: none within one category, else the context's cap and penalty,
-/// else the settings'.
-pub fn diversity(ctx: &Context, tuning: &Tuning) -> Diversity {
+/// else the settings', with the `limits` of categories that have their own ([`limits`]).
+pub fn diversity<'a>(ctx: &Context, tuning: &Tuning, limits: &'a [(u32, usize)]) -> Diversity<'a> {
     if ctx.category.is_some() {
         return Diversity::default();
     }
-    Diversity { cap: ctx.max_per_category.unwrap_or(tuning.max_per_category), penalty: ctx.diversity_penalty.unwrap_or(tuning.diversity_penalty) }
+    Diversity { cap: ctx.max_per_category.unwrap_or(tuning.max_per_category), penalty: ctx.diversity_penalty.unwrap_or(tuning.diversity_penalty), limits }
+}
+
+/// The model's categories with a limit of their own (`Settings::max_per_list`), by index;
+/// names the model does not know are left out.
+pub fn limits(m: &Model, settings: &Settings) -> Vec<(u32, usize)> {
+    settings.max_per_list.iter().filter(|(_, n)| *n > 0).filter_map(|(name, n)| m.cat.category_index.get(name).map(|&c| (c, *n))).collect()
 }
 
 /// Bought items the customer may be offered again only if their category is still repeatable,
@@ -51,7 +57,14 @@ type Recheck<'a> = Option<(&'a HashSet<u32>, &'a Settings)>;
 /// The first `k` buyable items of the ranking `next(window, taken)` gives a window at a time,
 /// diversified ([`pick_buyable`]): only the items the pick reaches are checked against stock
 /// (and, for the `recheck` items among them, against their current category).
-fn collect_diverse(live: &mut dyn Live, m: &Model, k: usize, rule: Diversity, recheck: Recheck<'_>, next: impl FnMut(usize, &[bool]) -> Vec<u32>) -> Vec<u32> {
+fn collect_diverse(
+    live: &mut dyn Live,
+    m: &Model,
+    k: usize,
+    rule: Diversity<'_>,
+    recheck: Recheck<'_>,
+    next: impl FnMut(usize, &[bool]) -> Vec<u32>,
+) -> Vec<u32> {
     let mut next = next;
     collect_diverse_live(live, m, k, rule, recheck, |_, w, taken| next(w, taken))
 }
@@ -61,7 +74,7 @@ fn collect_diverse_live(
     live: &mut dyn Live,
     m: &Model,
     k: usize,
-    rule: Diversity,
+    rule: Diversity<'_>,
     recheck: Recheck<'_>,
     mut next: impl FnMut(&mut dyn Live, usize, &[bool]) -> Vec<u32>,
 ) -> Vec<u32> {
@@ -404,7 +417,8 @@ impl Pass<'_> {
             let scores = &mut *scores;
             let widened = &mut stats.widened;
             let demand = m.demand.as_ref().filter(|_| self.ask.placement.demand > 0.0 && self.ask.placement.demand.is_finite());
-            collect_diverse_live(live, m, k, diversity(ctx, tuning), Some((&self.cust.recheck, self.ask.settings)), |live, w, taken| {
+            let limits = limits(m, self.ask.settings);
+            collect_diverse_live(live, m, k, diversity(ctx, tuning, &limits), Some((&self.cust.recheck, self.ask.settings)), |live, w, taken| {
                 let mut v = scores.next(w, taken);
                 if v.is_empty() && scores.sparse {
                     // the candidates ran out of buyable items: rank the whole catalogue

@@ -127,7 +127,7 @@ fn past(item: &str, kind: &str, at_ms: i64) -> Past {
 
 fn settings() -> Settings {
     let weights = [("view", 1.0), ("cart_add", 3.0), ("purchase", 5.0), ("return", -5.0)].into_iter().map(|(k, w)| (k.to_string(), w)).collect();
-    Settings { weights, repeatable: vec!["chargers".to_string()] }
+    Settings { weights, repeatable: vec!["chargers".to_string()], ..Settings::default() }
 }
 
 fn recommend(m: Option<&Model>, cust: &Customer, c: &Context, k: usize, now: i64, shop: &mut Shop) -> Vec<Served> {
@@ -198,6 +198,31 @@ fn a_new_customer_browsing_shoes_gets_shoes_first_at_any_hour() {
         assert!(list[0].item_id.starts_with("shoe-"), "hour {h}: {list:?}");
         assert!(list.iter().take(2).all(|s| s.item_id.starts_with("shoe-")), "hour {h}: {list:?}");
         assert_eq!(list.iter().filter(|s| s.item_id.starts_with("shoe-")).count(), 2, "the cap holds: {list:?}");
+    }
+}
+
+#[test]
+fn a_category_with_a_limit_of_its_own_keeps_to_it_under_the_default_penalty_at_any_hour() {
+    let m = shop_model();
+    let cust = Customer { history: vec![past("shoe-10", "view", MONDAY - HOUR)], ..Default::default() };
+    let mut s = settings();
+    s.max_per_list = vec![("shoes".to_string(), 1), ("no such category".to_string(), 1)];
+    let t = Tuning::default();
+    assert_eq!((t.max_per_category, t.diversity_penalty > 0.0), (0, true), "the default rule is the soft penalty alone");
+    let shoes = |list: &[Served]| list.iter().filter(|x| x.item_id.starts_with("shoe-")).count();
+    for h in 0..24 {
+        let serve = |c: &Context, k: usize| {
+            let ask = Ask { customer_id: Some("c1"), k, ctx: c, now_ms: MONDAY + h * HOUR, placement: Placement::default(), settings: &s, tuning: &t };
+            policy::recommend(Some(&m), &ask, &cust, &mut Shop::default(), &mut Scores::default(), &mut Stats::default())
+        };
+        let unlimited = recommend(Some(&m), &cust, &ctx(json!({})), 4, MONDAY + h * HOUR, &mut Shop::default());
+        assert!(shoes(&unlimited) >= 2, "hour {h}: without the limit the shoe browser gets shoes: {unlimited:?}");
+        let list = serve(&ctx(json!({})), 4);
+        assert_eq!((list.len(), shoes(&list)), (4, 1), "hour {h}: one shoe, the list full: {list:?}");
+        assert!(list[0].item_id.starts_with("shoe-"), "hour {h}: the best shoe keeps its place: {list:?}");
+        // a request within the category is not capped by it
+        let within = serve(&ctx(json!({"category": "shoes"})), 3);
+        assert!(shoes(&within) >= 2, "hour {h}: {within:?}");
     }
 }
 

@@ -128,7 +128,7 @@ fn the_penalty_moves_a_category_down_per_item_of_it_already_listed() {
     // categories by rank: a a a a b b c
     let cat = catalogue(&["a", "a", "a", "a", "b", "b", "c"], &[None; 7]);
     let ranked = [0, 1, 2, 3, 4, 5, 6];
-    let soft = |penalty: f32, k: usize| diversify(&cat, &ranked, k, Diversity { cap: 0, penalty });
+    let soft = |penalty: f32, k: usize| diversify(&cat, &ranked, k, Diversity { cap: 0, penalty, limits: &[] });
     assert_eq!(soft(0.0, 7), ranked.to_vec(), "no penalty: the ranking");
     // penalty 2: places a0 0, a1 1+2, b4 4, a2 2+4, b5 5+2, c6 6, a3 3+6
     assert_eq!(soft(2.0, 7), vec![0, 1, 4, 2, 6, 5, 3]);
@@ -137,13 +137,35 @@ fn the_penalty_moves_a_category_down_per_item_of_it_already_listed() {
     assert_eq!(soft(2.0, 3), vec![0, 1, 4], "a short list is the head of the long one");
     // never short: a penalty is not a cap
     let one = catalogue(&["a", "a", "a"], &[None; 3]);
-    assert_eq!(diversify(&one, &[2, 0, 1], 3, Diversity { cap: 0, penalty: 50.0 }), vec![2, 0, 1]);
+    assert_eq!(diversify(&one, &[2, 0, 1], 3, Diversity { cap: 0, penalty: 50.0, limits: &[] }), vec![2, 0, 1]);
     // with a cap too: the cap holds first, then relaxes to fill
-    assert_eq!(diversify(&cat, &ranked, 7, Diversity { cap: 1, penalty: 2.0 }), vec![0, 4, 6, 1, 2, 3, 5]);
+    assert_eq!(diversify(&cat, &ranked, 7, Diversity { cap: 1, penalty: 2.0, limits: &[] }), vec![0, 4, 6, 1, 2, 3, 5]);
+}
+
+#[test]
+fn a_category_limit_caps_its_category_beside_the_rule_and_gives_way_only_to_fill() {
+    // categories by rank: a a a b b c (a is category 0, b 1, c 2)
+    let cat = catalogue(&["a", "a", "a", "b", "b", "c"], &[None; 6]);
+    let ranked = [0, 1, 2, 3, 4, 5];
+    let a_once = [(0u32, 1usize)];
+    let rule = |cap: usize, penalty: f32| Diversity { cap, penalty, limits: &a_once };
+    assert_eq!(rule(0, 0.0).limit(0), 1);
+    assert_eq!((rule(0, 0.0).limit(1), rule(3, 0.0).limit(1), rule(3, 0.0).limit(0)), (0, 3, 1), "the smaller cap holds");
+    // no rule of the request's own: only a's limit
+    assert_eq!(diversify(&cat, &ranked, 4, rule(0, 0.0)), vec![0, 3, 4, 5]);
+    // with the soft penalty (the default rule): the penalty orders, the limit caps
+    assert_eq!(diversify(&cat, &ranked, 4, rule(0, 2.0)), vec![0, 3, 5, 4]);
+    // with a cap of the request's: both hold
+    assert_eq!(diversify(&cat, &ranked, 3, rule(1, 0.0)), vec![0, 3, 5]);
+    // never short: the limit gives way in ranking order when nothing else is left
+    assert_eq!(diversify(&cat, &ranked, 6, rule(0, 0.0)), vec![0, 3, 4, 5, 1, 2]);
+    // a limit of a category the ranking does not hold changes nothing
+    let other = [(7u32, 1usize)];
+    assert_eq!(diversify(&cat, &ranked, 4, Diversity { cap: 0, penalty: 0.0, limits: &other }), vec![0, 1, 2, 3]);
 }
 
 /// Runs `pick_buyable` over a fixed ranking; returns the pick, the items checked, the rounds.
-fn pick_over(cat: &Catalogue, ranking: &[u32], buyable: &[bool], k: usize, rule: Diversity) -> (Vec<u32>, Vec<u32>, usize) {
+fn pick_over(cat: &Catalogue, ranking: &[u32], buyable: &[bool], k: usize, rule: Diversity<'_>) -> (Vec<u32>, Vec<u32>, usize) {
     let mut pos = 0;
     let mut asked = Vec::new();
     let mut rounds = 0;
@@ -202,11 +224,13 @@ fn the_buyable_pick_is_the_diversified_pick_of_the_buyable_items_and_checks_few(
             Diversity::cap(0),
             Diversity::cap(3),
             Diversity::cap(1),
-            Diversity { cap: 0, penalty: 2.0 },
-            Diversity { cap: 2, penalty: 3.0 },
-            Diversity { cap: 0, penalty: 40.0 },
-            Diversity { cap: 0, penalty: 0.5 },
-        ][case % 7];
+            Diversity { cap: 0, penalty: 2.0, limits: &[] },
+            Diversity { cap: 2, penalty: 3.0, limits: &[] },
+            Diversity { cap: 0, penalty: 40.0, limits: &[] },
+            Diversity { cap: 0, penalty: 0.5, limits: &[] },
+            Diversity { cap: 0, penalty: 2.0, limits: &[(0, 1), (3, 2)] },
+            Diversity { cap: 2, penalty: 0.0, limits: &[(1, 1), (2, 4)] },
+        ][case % 9];
         // the buyable items at their places in the whole ranking
         let ok: Vec<(u32, u32)> = ranking.iter().enumerate().filter(|(_, &i)| buyable[i as usize]).map(|(p, &i)| (i, p as u32)).collect();
         let (got, asked, _) = pick_over(&cat, &ranking, &buyable, k, rule);

@@ -66,7 +66,8 @@ pub fn deployed_or_neutral(c: &SpiClient<'_>, placement: &str, settings: bool) -
 
 /// The statement behind [`deployed`]: the placement's row, or None when there is none.
 fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Option<Placement>, Settings) {
-    // the placement's row; with `settings`, the weights and repeatable categories too
+    // the placement's row; with `settings`, the weights, the repeatable categories and the
+    // categories' limits per list too
     // (`demand`: the column, or 0 on SQL from before it, ahead of ALTER EXTENSION UPDATE)
     macro_rules! deployed_sql {
         ($demand:literal, $columns:literal, $from:literal) => {
@@ -84,8 +85,12 @@ fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Opt
         ($demand:literal) => {
             deployed_sql!(
                 $demand,
-                ", w.kinds, w.weights, (SELECT array_agg(category) FROM reco.category_settings WHERE repeatable)",
-                ", (SELECT array_agg(kind) AS kinds, array_agg(weight) AS weights FROM reco.event_weights) w"
+                ", w.kinds, w.weights, cs.repeatable, cs.limited, cs.limits",
+                ", (SELECT array_agg(kind) AS kinds, array_agg(weight) AS weights FROM reco.event_weights) w,
+                   (SELECT array_agg(category ORDER BY category) FILTER (WHERE repeatable) AS repeatable,
+                           array_agg(category ORDER BY category) FILTER (WHERE max_per_list IS NOT NULL) AS limited,
+                           array_agg(max_per_list ORDER BY category) FILTER (WHERE max_per_list IS NOT NULL) AS limits
+                    FROM reco.category_settings) cs"
             )
         };
     }
@@ -106,6 +111,9 @@ fn read(c: &SpiClient<'_>, placement: &str, settings: bool) -> (Option<i64>, Opt
         let weights: Vec<Option<f64>> = r.get(12).or_raise().unwrap_or_default();
         out.weights = kinds.into_iter().zip(weights).filter_map(|(k, w)| Some((k?, w.unwrap_or(0.0)))).collect();
         out.repeatable = r.get::<Vec<Option<String>>>(13).or_raise().unwrap_or_default().into_iter().flatten().collect();
+        let limited: Vec<Option<String>> = r.get(14).or_raise().unwrap_or_default();
+        let limits: Vec<Option<i32>> = r.get(15).or_raise().unwrap_or_default();
+        out.max_per_list = limited.into_iter().zip(limits).filter_map(|(c, n)| Some((c?, usize::try_from(n?).ok()?))).collect();
     }
     let placement = known.then(|| Placement {
         multipliers: [f(2), f(3), f(4), f(5)],

@@ -34,6 +34,25 @@ SELECT pg_temp.all_buyable(pg_temp.recs(:'cust', 10)) AS all_buyable;
 SELECT bool_and(score >= next_score) AS best_first
 FROM (SELECT score, lead(score, 1, '-infinity') OVER (ORDER BY ord) AS next_score
       FROM reco.recommend(:'cust', 10, '{"diversity_penalty": 0, "seen_last": false}') WITH ORDINALITY AS r(item_id, score, reason, rec_id, ord)) s;
+-- a category's own limit per list (reco.category_settings.max_per_list) holds beside the
+-- request's diversity rule, from the next call: the customer's most listed category, limited to one
+CREATE TEMP TABLE top_cat AS
+SELECT i.category FROM reco.recommend(:'cust', 10, '{"max_per_category": 0, "diversity_penalty": 0}') r JOIN reco.items i USING (item_id)
+GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1;
+CREATE TEMP VIEW top_cat_share AS
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.category = c.category) AS of_it
+FROM reco.recommend(:'cust', 10,
+                    '{"max_per_category": 0, "diversity_penalty": 0}') r
+JOIN reco.items i USING (item_id), top_cat c;
+SELECT rows, of_it > 1 AS several_of_it FROM top_cat_share;
+INSERT INTO reco.category_settings (category, max_per_list) SELECT category, 1 FROM top_cat
+ON CONFLICT (category) DO UPDATE SET max_per_list = excluded.max_per_list;
+SELECT * FROM top_cat_share;
+-- under the default rule too, and a request within the category is not capped by it
+SELECT count(*) AS rows, count(*) FILTER (WHERE i.category = (SELECT category FROM top_cat)) AS of_it
+FROM reco.recommend(:'cust', 10) r JOIN reco.items i USING (item_id);
+SELECT count(*) AS within_rows FROM reco.recommend(:'cust', 3, jsonb_build_object('category', (SELECT category FROM top_cat)));
+UPDATE reco.category_settings SET max_per_list = NULL WHERE category = (SELECT category FROM top_cat);
 -- over 50 customers: nothing they returned, nothing they bought outside repeatable categories
 CREATE TEMP VIEW never_again AS
 SELECT count(*) FILTER (WHERE e.kind = 'return') AS returned_items_recommended,
