@@ -107,11 +107,11 @@ pub fn init() {
     );
     GucRegistry::define_int_guc(
         c"reco.training_nice",
-        c"The nice value of the training threads (0 = the backend's own priority, 19 = the lowest).",
-        c"Training's numeric work runs on its own threads at this nice value, so serving and other queries take the CPU first and a training only uses what they leave; on an idle server it runs as fast as at 0. The backend's own thread (reading the tables, writing the model) keeps its priority. A thread's priority can only be lowered: a value below the backend's own nice value has no effect. Superuser-only, as reco.training_threads.",
+        c"The nice value of the training threads (0 = the backend's own priority, 19 = the lowest, 20 = the idle scheduling class).",
+        c"Training's numeric work runs on its own threads at this nice value, so serving and other queries take the CPU first and a training only uses what they leave; on an idle server it runs as fast as at 0. The backend's own thread (reading the tables, writing the model) keeps its priority. A thread's priority can only be lowered: a value below the backend's own nice value has no effect. 20 puts the threads in Linux's idle scheduling class (SCHED_IDLE): any query that wakes takes the CPU from them at once, and a training on a busy server may take much longer. Superuser-only, as reco.training_threads.",
         &TRAINING_NICE,
         0,
-        19,
+        20,
         GucContext::Suset,
         GucFlags::default(),
     );

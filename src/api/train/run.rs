@@ -19,9 +19,14 @@ pub(super) fn threads() -> usize {
     }
 }
 
+/// `reco.training_nice` at this value puts the training threads in the idle scheduling class.
+pub(crate) const IDLE_CLASS: i32 = 20;
+
 /// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
 /// handlers must run on the backend's own thread), each at the nice value `reco.training_nice`
-/// (or the backend's own, when that is higher: a thread's priority can only be lowered).
+/// (or the backend's own, when that is higher: a thread's priority can only be lowered), or in
+/// the idle scheduling class (SCHED_IDLE) at 20: any other runnable thread takes the CPU from
+/// them at once, where a nice value only shares it out.
 pub(super) fn pool() -> rayon::ThreadPool {
     let n = threads();
     let nice = crate::gucs::TRAINING_NICE.get();
@@ -31,9 +36,18 @@ pub(super) fn pool() -> rayon::ThreadPool {
     // priority; neither is harmful.
     let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
     let lower = move |_| {
+        if nice > IDLE_CLASS - 1 {
+            // sched_setscheduler of the calling thread (pid 0) into SCHED_IDLE, which an
+            // unprivileged thread may always enter; a failure leaves it at the nice value below
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: the parameter is a live local, read during the call and never kept
+            if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+                return;
+            }
+        }
         if nice > own {
             // SAFETY: as above
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice) };
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice.min(19)) };
         }
     };
     let p = crate::api::signals_blocked(|| {

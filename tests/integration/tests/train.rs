@@ -65,18 +65,22 @@ fn pg_cancel_backend_marks_the_training_failed() {
     assert_eq!(stored, 0, "nothing of the failed training remains");
 }
 
-/// The nice value of each of a backend's threads named `pg_reco train …`, and of the backend's
-/// own thread (from /proc: the field after the command's closing parenthesis, 19th in all).
-fn thread_nices(pid: i32) -> (Vec<i64>, Option<i64>) {
+/// A thread's nice value and scheduling policy.
+type Sched = (i64, i64);
+
+/// The nice value and scheduling policy (0 normal, 5 idle) of each of a backend's threads named
+/// `pg_reco train …`, and of the backend's own thread (from /proc: the 19th and 41st fields).
+fn thread_nices(pid: i32) -> (Vec<Sched>, Option<Sched>) {
     let (mut pool, mut own) = (Vec::new(), None);
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some(nice) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(16)).and_then(|n| n.parse().ok()) else { continue };
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+        let (Some(Ok(nice)), Some(Ok(policy))) = (fields.get(16).map(|n| n.parse()), fields.get(38).map(|n| n.parse())) else { continue };
         if comm.starts_with("pg_reco train") {
-            pool.push(nice);
+            pool.push((nice, policy));
         } else if task.file_name().to_str() == Some(&pid.to_string()) {
-            own = Some(nice);
+            own = Some((nice, policy));
         }
     }
     (pool, own)
@@ -85,34 +89,42 @@ fn thread_nices(pid: i32) -> (Vec<i64>, Option<i64>) {
 #[test]
 fn the_training_threads_run_at_reco_training_nice_and_the_backend_keeps_its_priority() {
     let (db, _) = demo_deployed("it_train_nice");
-    let h = {
-        let db = db.clone();
-        std::thread::spawn(move || {
-            let mut b = connect(&db);
-            b.batch_execute("SET reco.training_threads = 2; SET reco.training_nice = 7")?;
-            b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 200}')", &[]).map(|r| r.get::<_, i64>(0))
-        })
-    };
-    let mut a = connect(&db);
-    let (_, pid) = wait_training(&mut a);
-    let t = Instant::now();
-    // a thread is named as it starts and lowers itself a moment later (rayon's start handler):
-    // once both are seen, give them a second to have done so
-    let mut both_seen: Option<Instant> = None;
-    let (pool, own) = loop {
-        let (pool, own) = thread_nices(pid);
-        if pool.len() == 2 {
-            let since = *both_seen.get_or_insert_with(Instant::now);
-            if pool.iter().all(|&n| n == 7) || since.elapsed() > Duration::from_secs(1) {
-                break (pool, own);
+    // 7: a nice value; 20: the idle scheduling class (SCHED_IDLE, policy 5) at the nice value 0
+    for (setting, expected) in [(7, (7, 0)), (20, (0, 5))] {
+        let h = {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut b = connect(&db);
+                b.batch_execute(&format!("SET reco.training_threads = 2; SET reco.training_nice = {setting}"))?;
+                b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 200}')", &[]).map(|r| r.get::<_, i64>(0))
+            })
+        };
+        let mut a = connect(&db);
+        let (_, pid) = wait_training(&mut a);
+        let t = Instant::now();
+        // a thread is named as it starts and lowers itself a moment later (rayon's start handler):
+        // once both are seen, give them a second to have done so
+        let mut both_seen: Option<Instant> = None;
+        let (pool, own) = loop {
+            let (pool, own) = thread_nices(pid);
+            if pool.len() == 2 {
+                let since = *both_seen.get_or_insert_with(Instant::now);
+                if pool.iter().all(|&n| n == expected) || since.elapsed() > Duration::from_secs(1) {
+                    break (pool, own);
+                }
             }
+            assert!(!h.is_finished() && t.elapsed() < Duration::from_secs(60), "the training's two threads were never seen");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(pool, [expected, expected], "each training thread at reco.training_nice = {setting}");
+        assert_eq!(own, Some((0, 0)), "the backend's own thread keeps its priority and class");
+        // (a training in the idle class need not be waited for)
+        if setting == 20 {
+            a.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap();
         }
-        assert!(!h.is_finished() && t.elapsed() < Duration::from_secs(60), "the training's two threads were never seen");
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    assert_eq!(pool, [7, 7], "each training thread at reco.training_nice");
-    assert_eq!(own, Some(0), "the backend's own thread keeps its priority");
-    h.join().unwrap().unwrap();
+        let r = h.join().unwrap();
+        assert!(r.is_ok() || setting == 20, "{r:?}");
+    }
     // a non-superuser cannot change it (each value lowers only its own trainings, but the
     // setting is the DBA's, as reco.training_threads)
     login_role("it_nice_app", "reco_reader");

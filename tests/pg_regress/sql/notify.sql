@@ -132,6 +132,17 @@ SELECT items, text_body FROM reco.render(:alice_cart, now => now());
 SELECT try($$SELECT * FROM reco.render(NULL)$$);
 SELECT try(format($$SELECT * FROM reco.render(%s, channel => 'push')$$, :alice_cart));
 SELECT * FROM reco.render(-1);
+-- the template is found with the candidate (one statement): the customer's locale before 'en',
+-- the newest active version; with none active for the channel the message is dropped, naming it
+BEGIN;
+UPDATE reco.customers SET attributes = attributes || '{"locale": "de"}' WHERE customer_id = 'alice';
+INSERT INTO reco.email_templates (name, locale, subject, text_body) VALUES ('cart', 'de', 'Ihr Warenkorb wartet', 'de');
+INSERT INTO reco.email_templates (name, locale, version, subject, text_body) VALUES ('cart', 'de', 2, 'Ihr Warenkorb wartet (v2)', 'de v2');
+INSERT INTO reco.email_templates (name, locale, version, active, subject, text_body) VALUES ('cart', 'de', 3, false, 'inactive', 'v3');
+SELECT subject, text_body FROM reco.render(:alice_cart, now => '2026-03-02 15:00+00');
+UPDATE reco.email_templates SET active = false WHERE name = 'cart';
+SELECT subject, items, dropped_reason FROM reco.render(:alice_cart, now => '2026-03-02 15:00+00');
+ROLLBACK;
 -- render runs its statements with their generic plans and leaves the session's setting as it was
 SET plan_cache_mode = force_custom_plan;
 SELECT dropped_reason FROM reco.render(:alice_cart, now => now());
