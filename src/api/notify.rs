@@ -257,17 +257,18 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
     Spi::connect(|c| {
         let cand = plans::select_generic(
             c,
-            "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, coalesce($2, t.channels[1]), c.items, c.reasons,
+            "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, k.channel, c.items, c.reasons,
                         coalesce(c.rec_id, 0), c.style, coalesce(cu.name, cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
-                        coalesce(cu.attributes->>'locale', 'en'), $2 IS NULL OR $2 = ANY (t.channels),
+                        k.locale, $2 IS NULL OR $2 = ANY (t.channels),
                         e.template_id, e.row_version, e.name || ' v' || e.version, e.subject, e.html_body, e.text_body, e.link_base
                  FROM reco.notification_candidates c JOIN reco.triggers t ON t.name = c.trigger_name
                  LEFT JOIN reco.customers cu ON cu.customer_id = c.customer_id
+                 CROSS JOIN LATERAL (SELECT coalesce($2, t.channels[1]) AS channel, coalesce(cu.attributes->>'locale', 'en') AS locale,
+                                            coalesce(c.style, '') AS style) k
                  LEFT JOIN LATERAL (
                    SELECT e.*, e.xmin::text AS row_version FROM reco.email_templates e
-                   WHERE e.name = t.template AND e.channel = coalesce($2, t.channels[1]) AND e.active
-                     AND e.locale IN (coalesce(cu.attributes->>'locale', 'en'), 'en') AND e.style IN (coalesce(c.style, ''), 'default')
-                   ORDER BY e.locale = coalesce(cu.attributes->>'locale', 'en') DESC, e.style = coalesce(c.style, '') DESC, e.version DESC LIMIT 1
+                   WHERE e.name = t.template AND e.channel = k.channel AND e.active AND e.locale IN (k.locale, 'en') AND e.style IN (k.style, 'default')
+                   ORDER BY e.locale = k.locale DESC, e.style = k.style DESC, e.version DESC LIMIT 1
                  ) e ON true
                  WHERE c.candidate_id = $1",
             &[DatumWithOid::from(candidate_id), DatumWithOid::from(channel)],
@@ -295,7 +296,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         let style = text(10);
         let customer = Customer { id: customer_id, name: text(11), timezone: text(12), locale: text(13) };
 
-        // the template, found in the same statement (one SPI round trip fewer per render)
+        // the template, found in the same statement
         let Some(template_id) = r.get::<i64>(15).or_raise() else {
             return dropped(format!("no active template \"{template_name}\" for channel {channel}"));
         };

@@ -20,7 +20,7 @@ pub(super) fn threads() -> usize {
 }
 
 /// `reco.training_nice` at this value puts the training threads in the idle scheduling class.
-pub(crate) const IDLE_CLASS: i32 = 20;
+const IDLE_CLASS: i32 = 20;
 
 /// A rayon pool of `reco.training_threads` threads that never take PostgreSQL's signals (the
 /// handlers must run on the backend's own thread), each at the nice value `reco.training_nice`
@@ -36,7 +36,7 @@ pub(super) fn pool() -> rayon::ThreadPool {
     // priority; neither is harmful.
     let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
     let lower = move |_| {
-        if nice > IDLE_CLASS - 1 {
+        if nice >= IDLE_CLASS {
             // sched_setscheduler of the calling thread (pid 0) into SCHED_IDLE, which an
             // unprivileged thread may always enter; a failure leaves it at the nice value below
             let param = libc::sched_param { sched_priority: 0 };
