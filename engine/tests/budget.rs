@@ -75,3 +75,51 @@ fn a_panic_in_budgeted_work_is_reported_not_propagated() {
     let (outcome, _) = run(1 << 20, || -> u8 { panic!("boom") }, spawn, || {}).unwrap();
     assert!(matches!(&outcome, Outcome::Panicked(m) if m == "boom"), "{outcome:?}");
 }
+
+/// A context whose every text is `len` bytes long, with `n` items.
+fn big_context(n: usize, len: usize) -> reco_engine::notify::template::Context {
+    let mut ctx = sample();
+    let long = |c: char| std::iter::repeat_n(c, len).collect::<String>();
+    let proto = ctx.items[0].clone();
+    ctx.items = (0..n)
+        .map(|i| {
+            let mut it = proto.clone();
+            it.id = format!("SKU-{i}");
+            it.title = long('ΐ');
+            it.brand = long('"');
+            it.reason = long('&');
+            it
+        })
+        .collect();
+    ctx.customer.name = long('ß');
+    ctx
+}
+
+#[test]
+fn a_bounded_template_holds_no_more_than_its_bound_says() {
+    // what reco.render relies on to render without the budget: the static bound is never below
+    // what the allocator counts the render holding, whatever the context
+    let templates = [
+        "{{ customer.name or 'Hello' }}, {{ items|length }} picks",
+        "{% for item in items %}<a href=\"{{ item.link }}\">{{ item.title }}</a> {{ item.brand }} {{ item.price }} {{ item.availability }} {{ item.reason }}{% endfor %}",
+        "{% for a in items %}{% for b in items %}{{ a.title ~ b.brand|upper ~ customer.name|title }}{% endfor %}{% endfor %}",
+        "{{ customer.name|e|e|e|e }}{{ items|first }}{{ items|reverse|first }}{{ items }}",
+        "{{ (items|last).title[::2] ~ link + style }}{{ {'a': customer, 'b': [items, trigger]} }}",
+        "{% for item in items if item.title|lower|length > 3 %}{{ loop.index }} {{ item.reason|trim|capitalize }}{% endfor %}",
+    ];
+    for text in templates {
+        let c = std::sync::Arc::new(compile("t", Parts { subject: "s", html: Some(text), text }, Limits::default()).unwrap());
+        for (n, len) in [(3, 10), (4, 1000), (20, 3000), (50, 20_000)] {
+            let ctx = big_context(n, len);
+            let bound = c.memory_bound(&ctx).unwrap_or_else(|| panic!("{text} should be bounded"));
+            let (c2, ctx2) = (c.clone(), ctx.clone());
+            // under a budget of the bound itself: going over would stop the render
+            let (outcome, peak) = run(bound, move || c2.render("t", &ctx2).map(|r| r.text.len()), spawn, || {}).unwrap();
+            assert!(matches!(outcome, Outcome::Done(_)), "{text} with {n} items of {len}: {outcome:?}, bound {bound}");
+            assert!(peak <= bound, "{text} with {n} items of {len}: held {peak} > bound {bound}");
+        }
+    }
+    // and a template that is not bounded has no bound
+    let c = compile("t", Parts { subject: "s", html: None, text: "{% set b = link ~ link %}{{ b }}" }, Limits::default()).unwrap();
+    assert_eq!(c.memory_bound(&sample()), None);
+}

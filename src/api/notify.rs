@@ -46,10 +46,35 @@ fn budgeted<R: Send + 'static>(name: &str, f: impl FnOnce() -> reco_engine::Resu
     }
 }
 
-/// Compiles (and so validates: a sample render) a template under its memory budget.
-fn compile_budgeted(name: &str, subject: &str, html: Option<&str>, text: &str) -> reco_engine::Result<Compiled> {
+/// Runs a render whose memory is bounded (`Compiled::memory_bound`) on the backend's own
+/// thread: the hand-off to the worker and back would cost more than the render. Fuel bounds its
+/// time; a panic is reported as the worker reports it.
+fn inline<R>(name: &str, f: impl FnOnce() -> reco_engine::Result<R>) -> reco_engine::Result<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let why = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
+            crate::error::internal(format!("template {name}: the render failed: {why}"))
+        }
+    }
+}
+
+/// Compiles (and so validates: a sample render) a template under its memory budget. Not on the
+/// backend's thread: compiling folds constant expressions, and `('x' * 50000000) ~ …` is one.
+fn compile_budgeted(name: &str, subject: &str, html: Option<&str>, text: &str) -> reco_engine::Result<Arc<Compiled>> {
     let (n, subject, html, text) = (name.to_string(), subject.to_string(), html.map(str::to_string), text.to_string());
-    budgeted(name, move || template::compile(&n, Parts { subject: &subject, html: html.as_deref(), text: &text }, Limits::default()))
+    budgeted(name, move || template::compile(&n, Parts { subject: &subject, html: html.as_deref(), text: &text }, Limits::default()).map(Arc::new))
+}
+
+/// Renders on the backend's own thread when the template's memory bound for `ctx` is within the
+/// budget (the usual template: loops, conditions, look-ups), else on the budgeted worker.
+fn render_budgeted(name: &str, compiled: &Arc<Compiled>, ctx: Context) -> reco_engine::Result<template::Rendered> {
+    if compiled.memory_bound(&ctx).is_some_and(|b| b <= Limits::default().max_memory) {
+        inline(name, || compiled.render(name, &ctx))
+    } else {
+        let (c, n) = (compiled.clone(), name.to_string());
+        budgeted(name, move || c.render(&n, &ctx))
+    }
 }
 
 /// The first instant at or after `at` outside the quiet hours [quiet_start, quiet_end) in the
@@ -255,12 +280,17 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
     let candidate_id = super::required(candidate_id, "candidate_id", "pass a candidate_id from reco.email_candidates or a queue message");
     let now = super::required(now, "now", "leave now out to use the transaction's time");
     Spi::connect(|c| {
-        let cand = plans::select_generic(
+        // One statement: the candidate, its trigger, customer and template, then one row per
+        // item (in the candidate's order) with its live price and stock; no item, one row of NULLs
+        let rows = plans::select_generic(
             c,
-            "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, k.channel, c.items, c.reasons,
+            "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, k.channel, c.reasons,
                         coalesce(c.rec_id, 0), c.style, coalesce(cu.name, cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
                         k.locale, $2 IS NULL OR $2 = ANY (t.channels),
-                        e.template_id, e.row_version, e.name || ' v' || e.version, e.subject, e.html_body, e.text_body, e.link_base
+                        e.template_id, e.row_version, e.name || ' v' || e.version, e.subject, e.html_body, e.text_body, e.link_base,
+                        u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
+                        coalesce(s.backordered, false), coalesce(i.active, false),
+                        coalesce(s.back_in_stock_at > $3 - make_interval(secs => $4 * 86400), false)
                  FROM reco.notification_candidates c JOIN reco.triggers t ON t.name = c.trigger_name
                  LEFT JOIN reco.customers cu ON cu.customer_id = c.customer_id
                  CROSS JOIN LATERAL (SELECT coalesce($2, t.channels[1]) AS channel, coalesce(cu.attributes->>'locale', 'en') AS locale,
@@ -270,11 +300,15 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
                    WHERE e.name = t.template AND e.channel = k.channel AND e.active AND e.locale IN (k.locale, 'en') AND e.style IN (k.style, 'default')
                    ORDER BY e.locale = k.locale DESC, e.style = k.style DESC, e.version DESC LIMIT 1
                  ) e ON true
-                 WHERE c.candidate_id = $1",
-            &[DatumWithOid::from(candidate_id), DatumWithOid::from(channel)],
+                 LEFT JOIN LATERAL unnest(c.items) WITH ORDINALITY u(id, n) ON true
+                 LEFT JOIN reco.items i ON i.item_id = u.id LEFT JOIN reco.stock s ON s.item_id = u.id
+                 WHERE c.candidate_id = $1
+                 ORDER BY u.n",
+            &[DatumWithOid::from(candidate_id), DatumWithOid::from(channel), DatumWithOid::from(now), DatumWithOid::from(gucs::BACK_IN_STOCK_DAYS.get())],
         )
         .or_raise();
-        let Some(r) = cand.into_iter().next() else {
+        let mut rows = rows.into_iter();
+        let Some(r) = rows.next() else {
             return dropped("the candidate no longer exists (customer forgotten or trigger deleted)");
         };
         let text = |i: usize| -> String { r.get::<String>(i).or_raise().unwrap_or_default() };
@@ -284,72 +318,59 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         let template_name = text(4);
         let k = r.get::<i32>(5).or_raise().unwrap_or(4).max(1) as usize;
         let channel = text(6);
-        if !r.get::<bool>(14).or_raise().unwrap_or(false) {
+        if !r.get::<bool>(13).or_raise().unwrap_or(false) {
             raise(
                 Error::invalid(format!("channel {} is not one of trigger \"{trigger_name}\"'s channels", reco_engine::error::show(&channel)))
                     .hint("render for a channel the trigger sends on, or leave channel out for its first"),
             );
         }
-        let items: Vec<String> = r.get::<Vec<Option<String>>>(7).or_raise().unwrap_or_default().into_iter().flatten().collect();
-        let reasons: Vec<String> = r.get::<Vec<Option<String>>>(8).or_raise().unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
-        let rec_id = r.get::<i64>(9).or_raise().unwrap_or(0);
-        let style = text(10);
-        let customer = Customer { id: customer_id, name: text(11), timezone: text(12), locale: text(13) };
+        let reasons: Vec<String> = r.get::<Vec<Option<String>>>(7).or_raise().unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
+        let rec_id = r.get::<i64>(8).or_raise().unwrap_or(0);
+        let style = text(9);
+        let customer = Customer { id: customer_id, name: text(10), timezone: text(11), locale: text(12) };
 
         // the template, found in the same statement
-        let Some(template_id) = r.get::<i64>(15).or_raise() else {
+        let Some(template_id) = r.get::<i64>(14).or_raise() else {
             return dropped(format!("no active template \"{template_name}\" for channel {channel}"));
         };
-        let version = r.get::<String>(16).or_raise().unwrap_or_default();
-        let label = r.get::<String>(17).or_raise().unwrap_or_default();
-        let link_base = r.get::<String>(21).or_raise().unwrap_or_default();
+        let version = r.get::<String>(15).or_raise().unwrap_or_default();
+        let label = r.get::<String>(16).or_raise().unwrap_or_default();
+        let link_base = r.get::<String>(20).or_raise().unwrap_or_default();
         let cached = TEMPLATES.with(|m| m.borrow().get(&template_id).filter(|(v, _)| *v == version).map(|(_, c)| c.clone()));
         let compiled = cached.unwrap_or_else(|| {
-            let subject = r.get::<String>(18).or_raise().unwrap_or_default();
-            let html = r.get::<String>(19).or_raise();
-            let text_body = r.get::<String>(20).or_raise().unwrap_or_default();
-            let compiled = Arc::new(compile_budgeted(&label, &subject, html.as_deref(), &text_body).or_raise());
+            let subject = r.get::<String>(17).or_raise().unwrap_or_default();
+            let html = r.get::<String>(18).or_raise();
+            let text_body = r.get::<String>(19).or_raise().unwrap_or_default();
+            let compiled = compile_budgeted(&label, &subject, html.as_deref(), &text_body).or_raise();
             TEMPLATES.with(|m| m.borrow_mut().insert(template_id, (version, compiled.clone())));
             compiled
         });
 
-        let rows = plans::select_generic(
-            c,
-            "SELECT u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
-                        coalesce(s.backordered, false), coalesce(i.active, false),
-                        coalesce(s.back_in_stock_at > $2 - make_interval(secs => $3 * 86400), false)
-                 FROM unnest($1::text[]) WITH ORDINALITY u(id, n)
-                 LEFT JOIN reco.items i ON i.item_id = u.id LEFT JOIN reco.stock s ON s.item_id = u.id
-                 ORDER BY u.n",
-            &[DatumWithOid::from(items), DatumWithOid::from(now), DatumWithOid::from(gucs::BACK_IN_STOCK_DAYS.get())],
-        )
-        .or_raise();
-        let mut live = Vec::with_capacity(rows.len());
-        for r in rows {
-            live.push(LiveItem {
-                id: r.get::<String>(1).or_raise().unwrap_or_default(),
-                title: r.get(2).or_raise(),
-                brand: r.get(3).or_raise(),
-                category: r.get(4).or_raise(),
-                price: r.get(5).or_raise(),
-                currency: r.get(6).or_raise(),
-                available: r.get::<i64>(7).or_raise().unwrap_or(0),
-                backordered: r.get::<bool>(8).or_raise().unwrap_or(false),
-                active: r.get::<bool>(9).or_raise().unwrap_or(false),
-                back_in_stock: r.get::<bool>(10).or_raise().unwrap_or(false),
-            });
-        }
+        // the items, live, from the first row on (a NULL id, an empty list's row or a NULL in
+        // the list, is no item)
+        let item = |r: &pgrx::spi::SpiHeapTupleData<'_>| -> Option<LiveItem> {
+            Some(LiveItem {
+                id: r.get::<String>(21).or_raise()?,
+                title: r.get(22).or_raise(),
+                brand: r.get(23).or_raise(),
+                category: r.get(24).or_raise(),
+                price: r.get(25).or_raise(),
+                currency: r.get(26).or_raise(),
+                available: r.get::<i64>(27).or_raise().unwrap_or(0),
+                backordered: r.get::<bool>(28).or_raise().unwrap_or(false),
+                active: r.get::<bool>(29).or_raise().unwrap_or(false),
+                back_in_stock: r.get::<bool>(30).or_raise().unwrap_or(false),
+            })
+        };
+        let mut live: Vec<LiveItem> = item(&r).into_iter().collect();
+        live.extend(rows.filter_map(|r| item(&r)));
         let (shown, skipped) = match message_items(&live, &reasons, k, LOW_STOCK, &link_base, rec_id) {
             Ok(x) => x,
             Err(why) => return dropped(why),
         };
         let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
         let ctx = Context { customer, items: shown, trigger: Trigger { name: trigger_name, kind }, style, rec_id, link: link(&link_base, None, rec_id) };
-        let out = {
-            let (c, l) = (compiled.clone(), label.clone());
-            budgeted(&label, move || c.render(&l, &ctx))
-        };
-        let out = out.unwrap_or_else(|e| {
+        let out = render_budgeted(&label, &compiled, ctx).unwrap_or_else(|e| {
             // a render stopped over its budget may have stopped inside the compiled template's
             // environment: compile it afresh next time
             TEMPLATES.with(|m| m.borrow_mut().remove(&template_id));

@@ -1,5 +1,6 @@
 //! Notifications: what e-mail, push and in-app messages show. Templates ([`template`]), the
 //! price and availability lines resolved at render time, and the send-time rules.
+pub mod bound;
 pub mod consent;
 pub mod send_time;
 pub mod template;

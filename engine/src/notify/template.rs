@@ -20,6 +20,7 @@ use std::io;
 use minijinja::{AutoEscape, Environment, ErrorKind as Mj, UndefinedBehavior};
 use serde::Serialize;
 
+use super::bound::{self, Bound};
 use crate::error::{show, Error, ErrorKind, Result};
 
 /// The variables a template may use, and what they hold (the hint of an unknown-variable error).
@@ -111,6 +112,29 @@ pub struct Context {
     pub link: String,
 }
 
+/// What a field costs as a template value besides its text (a value's header, its map slot).
+const FIELD_BYTES: usize = 128;
+
+impl Context {
+    /// The context's size as a template sees it: its text, and [`FIELD_BYTES`] per field.
+    pub fn bytes(&self) -> usize {
+        let c = &self.customer;
+        let customer = c.id.len() + c.name.len() + c.timezone.len() + c.locale.len() + 4 * FIELD_BYTES;
+        let items: usize = self
+            .items
+            .iter()
+            .map(|i| {
+                [&i.id, &i.title, &i.brand, &i.category, &i.price, &i.price_amount, &i.currency, &i.availability, &i.link, &i.reason]
+                    .iter()
+                    .map(|s| s.len())
+                    .sum::<usize>()
+                    + 14 * FIELD_BYTES
+            })
+            .sum();
+        customer + items + self.trigger.name.len() + self.trigger.kind.len() + self.style.len() + self.link.len() + 10 * FIELD_BYTES
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub subject: String,
@@ -136,6 +160,9 @@ pub struct Compiled {
     sources: Vec<(&'static str, String)>,
     has_html: bool,
     limits: Limits,
+    /// The most a render may hold, summed over the parts; None when a part is not bounded
+    /// (super::bound)
+    bound: Option<Bound>,
 }
 
 impl std::fmt::Debug for Compiled {
@@ -257,8 +284,9 @@ pub fn compile(name: &str, parts: Parts<'_>, limits: Limits) -> Result<Compiled>
                 .hint(hint_variables()));
         }
     }
+    let bound = sources.iter().try_fold(Bound::default(), |sum, (_, src)| Some(sum.plus(bound::of_source(src)?)));
     let sources = sources.into_iter().map(|(p, s)| (p, s.to_string())).collect();
-    let compiled = Compiled { env, sources, has_html: parts.html.is_some(), limits };
+    let compiled = Compiled { env, sources, has_html: parts.html.is_some(), limits, bound };
     compiled.render(name, &sample())?;
     Ok(compiled)
 }
@@ -288,6 +316,16 @@ impl Compiled {
         let mut out = Capped { buf: Vec::with_capacity(1024), max: self.limits.max_output };
         t.render_captured_to(ctx, &mut out).map_err(|e| mj_error(name, part, src, &e, &self.limits))?;
         String::from_utf8(out.buf).map_err(|_| Error::invalid(format!("template {name}, {}: rendered text is not UTF-8", part_label(part))))
+    }
+
+    /// The most a render with `ctx` may hold, in bytes, when every part is bounded
+    /// (super::bound): the parts' bounds at the context's size, the three outputs (each at most
+    /// `max_output`, twice that while its buffer grows) and a megabyte for minijinja's own state.
+    /// When it is within `Limits::max_memory` the render may run without the budget.
+    pub fn memory_bound(&self, ctx: &Context) -> Option<usize> {
+        let b = self.bound?.at(ctx.bytes()) + (6 * self.limits.max_output) as f64 + (1 << 20) as f64;
+        // (a bound past usize is no bound)
+        (b < usize::MAX as f64 / 2.0).then_some(b as usize)
     }
 
     /// Renders subject, HTML body (when the template has one) and text body.

@@ -222,3 +222,68 @@ fn a_view_committed_after_the_run_that_covered_its_time_still_fires_its_trigger(
     assert_eq!(who, ["early", "other", "slow"]);
     assert_eq!(run(&mut c, "2026-05-01 16:00+00").0, 0, "each late view fired once");
 }
+
+/// The render worker (the thread named "pg_reco render") of a backend, by its voluntary context
+/// switches: it blocks for its next job after each one, so each job handed to it adds at least one.
+fn render_worker_switches(pid: i32) -> Vec<u64> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "pg_reco render"))
+        .filter_map(|t| {
+            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+            status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn a_template_bounded_by_its_text_renders_on_the_backend_and_a_growing_one_on_the_worker() {
+    let db = fresh_db("it_notify_inline");
+    let mut c = connect(&db);
+    c.batch_execute(
+        "INSERT INTO reco.items (item_id, title, price, currency) VALUES ('i1', 'Kettle <b>', 19.99, 'EUR'), ('i2', 'Mug', 5, 'EUR');
+         INSERT INTO reco.stock (item_id, available) VALUES ('i1', 3), ('i2', 100);
+         INSERT INTO reco.customers (customer_id, email_opt_in) VALUES ('c1', true), ('c2', true);
+         INSERT INTO reco.email_templates (name, subject, html_body, text_body) VALUES
+           ('plain', 'Hi {{ customer.id }}', '{% for i in items %}<p>{{ i.title }}</p>{% endfor %}',
+            '{% for i in items %}{{ i.title|upper }} {{ i.price }} {{ i.availability }};{% endfor %}'),
+           ('grows', 'Hi', NULL, '{% set t = items[0].title ~ items[0].title %}{{ t|length }} {{ t }}');
+         INSERT INTO reco.triggers (name, kind, template) VALUES ('p', 'abandoned_cart', 'plain'), ('g', 'abandoned_cart', 'grows');
+         INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+         VALUES ('c1', 'p', 's', ARRAY['i1', 'i2'], ARRAY['', ''], now(), now()), ('c2', 'g', 's', ARRAY['i1'], ARRAY[''], now(), now());",
+    )
+    .unwrap();
+    let mut r = connect(&db);
+    let pid: i32 = r.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let render = |r: &mut Client, trigger: &str| -> (String, Option<String>, String) {
+        let row = r
+            .query_one(
+                "SELECT subject, html_body, text_body FROM reco.render((SELECT candidate_id FROM reco.notification_candidates WHERE trigger_name = $1))",
+                &[&trigger],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2))
+    };
+    // the first render compiles the template, on the worker (compiling folds constants, which
+    // may be large); the render itself reads only its context and runs on the backend
+    let (subject, html, text) = render(&mut r, "p");
+    assert_eq!(subject, "Hi c1");
+    assert_eq!(html.as_deref(), Some("<p>Kettle &lt;b&gt;</p><p>Mug</p>"), "the HTML body is escaped as before");
+    assert_eq!(text, "KETTLE <B> 19.99 EUR Only 3 left;MUG 5.00 EUR In stock;");
+    let before = render_worker_switches(pid);
+    assert_eq!(before.len(), 1, "the compile started one worker");
+    for _ in 0..20 {
+        assert_eq!(render(&mut r, "p").0, "Hi c1");
+    }
+    assert_eq!(render_worker_switches(pid), before, "20 renders of a bounded template handed nothing to the worker");
+    // `set` may grow a value without bound: its compile and each render go to the worker
+    let (_, html, text) = render(&mut r, "g");
+    assert_eq!((html, text.as_str()), (None, "20 Kettle <b>Kettle <b>"));
+    let after_compile = render_worker_switches(pid);
+    assert_eq!(render(&mut r, "g").2, "20 Kettle <b>Kettle <b>");
+    let after = render_worker_switches(pid);
+    assert_eq!(after.len(), 1, "the same worker");
+    assert!(after[0] > after_compile[0], "a render of a growing template ran on the worker: {after_compile:?} then {after:?}");
+}
