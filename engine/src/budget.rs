@@ -120,6 +120,11 @@ pub enum Outcome<R> {
     Panicked(String),
 }
 
+/// A panic's message, from what `catch_unwind` caught ("" when it is neither kind of string).
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()
+}
+
 /// Work handed to a worker thread.
 pub type Job = Box<dyn FnOnce() + Send>;
 
@@ -155,7 +160,7 @@ pub fn run<R: Send + 'static>(
     let job: Job = Box::new(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.enter(f)));
         // (the waiter may be gone: cancelled)
-        let _ = tx.send(r.map_err(|p| p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default()));
+        let _ = tx.send(r.map_err(|p| panic_message(p.as_ref())));
         b.waiter.unpark();
     });
     // to the worker; a new one when there is none or it is gone

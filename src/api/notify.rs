@@ -52,10 +52,7 @@ fn budgeted<R: Send + 'static>(name: &str, f: impl FnOnce() -> reco_engine::Resu
 fn inline<R>(name: &str, f: impl FnOnce() -> reco_engine::Result<R>) -> reco_engine::Result<R> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(p) => {
-            let why = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_default();
-            crate::error::internal(format!("template {name}: the render failed: {why}"))
-        }
+        Err(p) => crate::error::internal(format!("template {name}: the render failed: {}", reco_engine::budget::panic_message(p.as_ref()))),
     }
 }
 
@@ -287,7 +284,7 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
             "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, k.channel, c.reasons,
                         coalesce(c.rec_id, 0), c.style, coalesce(cu.name, cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
                         k.locale, $2 IS NULL OR $2 = ANY (t.channels),
-                        e.template_id, e.row_version, e.name || ' v' || e.version, e.subject, e.html_body, e.text_body, e.link_base,
+                        e.template_id, e.row_version, e.name || ' v' || e.version, e.link_base,
                         u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
                         coalesce(s.backordered, false), coalesce(i.active, false),
                         coalesce(s.back_in_stock_at > $3 - make_interval(secs => $4 * 86400), false)
@@ -335,12 +332,18 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         };
         let version = r.get::<String>(15).or_raise().unwrap_or_default();
         let label = r.get::<String>(16).or_raise().unwrap_or_default();
-        let link_base = r.get::<String>(20).or_raise().unwrap_or_default();
+        let link_base = r.get::<String>(17).or_raise().unwrap_or_default();
         let cached = TEMPLATES.with(|m| m.borrow().get(&template_id).filter(|(v, _)| *v == version).map(|(_, c)| c.clone()));
         let compiled = cached.unwrap_or_else(|| {
-            let subject = r.get::<String>(17).or_raise().unwrap_or_default();
-            let html = r.get::<String>(18).or_raise();
-            let text_body = r.get::<String>(19).or_raise().unwrap_or_default();
+            // the bodies only when the template is compiled (the function is stable: the same
+            // snapshot as the statement above, so the same row version)
+            let t =
+                plans::select(c, "SELECT subject, html_body, text_body FROM reco.email_templates WHERE template_id = $1", &[DatumWithOid::from(template_id)])
+                    .or_raise()
+                    .first();
+            let subject = t.get::<String>(1).or_raise().unwrap_or_default();
+            let html = t.get::<String>(2).or_raise();
+            let text_body = t.get::<String>(3).or_raise().unwrap_or_default();
             let compiled = compile_budgeted(&label, &subject, html.as_deref(), &text_body).or_raise();
             TEMPLATES.with(|m| m.borrow_mut().insert(template_id, (version, compiled.clone())));
             compiled
@@ -350,16 +353,16 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
         // the list, is no item)
         let item = |r: &pgrx::spi::SpiHeapTupleData<'_>| -> Option<LiveItem> {
             Some(LiveItem {
-                id: r.get::<String>(21).or_raise()?,
-                title: r.get(22).or_raise(),
-                brand: r.get(23).or_raise(),
-                category: r.get(24).or_raise(),
-                price: r.get(25).or_raise(),
-                currency: r.get(26).or_raise(),
-                available: r.get::<i64>(27).or_raise().unwrap_or(0),
-                backordered: r.get::<bool>(28).or_raise().unwrap_or(false),
-                active: r.get::<bool>(29).or_raise().unwrap_or(false),
-                back_in_stock: r.get::<bool>(30).or_raise().unwrap_or(false),
+                id: r.get::<String>(18).or_raise()?,
+                title: r.get(19).or_raise(),
+                brand: r.get(20).or_raise(),
+                category: r.get(21).or_raise(),
+                price: r.get(22).or_raise(),
+                currency: r.get(23).or_raise(),
+                available: r.get::<i64>(24).or_raise().unwrap_or(0),
+                backordered: r.get::<bool>(25).or_raise().unwrap_or(false),
+                active: r.get::<bool>(26).or_raise().unwrap_or(false),
+                back_in_stock: r.get::<bool>(27).or_raise().unwrap_or(false),
             })
         };
         let mut live: Vec<LiveItem> = item(&r).into_iter().collect();

@@ -225,17 +225,31 @@ fn a_view_committed_after_the_run_that_covered_its_time_still_fires_its_trigger(
 
 /// The render worker (the thread named "pg_reco render") of a backend, by its voluntary context
 /// switches: it blocks for its next job after each one, so each job handed to it adds at least one.
+/// Read once the worker is asleep (waiting for a job): right after a job it may not have blocked
+/// yet, and its count would still move. (Gives up waiting after 2 s and reads what is there.)
 fn render_worker_switches(pid: i32) -> Vec<u64> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "pg_reco render"))
-        .filter_map(|t| {
-            let status = std::fs::read_to_string(t.path().join("status")).ok()?;
-            status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok())
-        })
-        .collect()
+    let read = || -> Vec<(bool, u64)> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "pg_reco render"))
+            .filter_map(|t| {
+                let status = std::fs::read_to_string(t.path().join("status")).ok()?;
+                let asleep = status.lines().any(|l| l.starts_with("State:") && l.contains("(sleeping)"));
+                let n = status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).and_then(|v| v.trim().parse().ok())?;
+                Some((asleep, n))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let w = read();
+        if w.iter().all(|(asleep, _)| *asleep) || Instant::now() > deadline {
+            return w.into_iter().map(|(_, n)| n).collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
