@@ -687,6 +687,8 @@ COMMENT ON FUNCTION reco.run_triggers(timestamptz, text) IS 'Runs the enabled tr
 -- cancelled, one past its trigger's cooldown expires, one with nothing in stock is dropped; one
 -- whose every consenting channel is at its cap waits until the caps free (outside quiet hours).
 -- Set-based: one statement decides the whole batch and one pgmq.send_batch per channel queues it.
+-- Senders run one at a time (a transaction-level advisory lock): a second call waits for the
+-- first to commit, then counts its sends against the caps.
 -- (jit off: at a batch of about 10 000 candidates the statement's estimate passes jit_above_cost,
 -- and compiling its 200-odd expressions took longer than running them: bench/notify.sh)
 CREATE FUNCTION reco.send_due(now timestamptz DEFAULT now(), max_messages integer DEFAULT 1000)
@@ -713,9 +715,15 @@ BEGIN
         RAISE EXCEPTION 'pgmq queue "%" does not exist', qname
             USING ERRCODE = '55000', HINT = 'a superuser runs SELECT reco.setup_queues() once (and after adding a channel)';
     END IF;
+    -- One sender at a time, until its transaction ends: the caps and the used keys count the
+    -- sends of committed senders only, so two at once (each taking other candidates, SKIP
+    -- LOCKED) would both fill a customer's room, or queue one key twice. The statement below
+    -- takes its snapshot after the wait and sees the first sender's sends.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.send_due'));
     RETURN QUERY
     WITH batch AS MATERIALIZED (
-        -- the due candidates, locked (SKIP LOCKED: concurrent senders take different ones), and
+        -- the due candidates, locked (SKIP LOCKED: one another transaction holds, e.g. one being
+        -- forgotten or edited, is left for the next call), and
         -- what ends a candidate before any channel is looked at
         SELECT n.candidate_id AS cid, n.customer_id AS cust, n.trigger_name AS trig, n.subject AS subj, n.rec_id AS rec,
                t.template AS tmpl, n.style AS sty, n.send_at AS due, n.created_at AS made, t.channels AS chans, t.cooldown AS cool, t.priority AS prio,
@@ -760,11 +768,12 @@ BEGIN
         -- one pgmq.send_batch per channel; ROWS FROM zips its ids, which come back in the order
         -- of the messages, with the pairs they were made from
         SELECT q.cid, q.cust, c.chan, q.key, q.id
-        FROM (SELECT o.chan, min(o.queue) AS queue, array_agg(o.cid ORDER BY o.cid) AS cids, array_agg(o.cust ORDER BY o.cid) AS custs,
-                     array_agg(o.key ORDER BY o.cid) AS keys,
+        -- (the arrays of one group are built from the same rows in the same order, so they zip;
+        -- sorted once by candidate, not once per array)
+        FROM (SELECT o.chan, min(o.queue) AS queue, array_agg(o.cid) AS cids, array_agg(o.cust) AS custs, array_agg(o.key) AS keys,
                      array_agg(jsonb_build_object('candidate_id', o.cid, 'channel', o.chan, 'rec_id', o.rec,
-                                                  'idempotency_key', o.key, 'send_at', o.due) ORDER BY o.cid) AS msgs
-              FROM open o WHERE o.nth <= o.room GROUP BY o.chan) c
+                                                  'idempotency_key', o.key, 'send_at', o.due)) AS msgs
+              FROM (SELECT * FROM open o WHERE o.nth <= o.room ORDER BY o.chan, o.cid) o GROUP BY o.chan) c
         CROSS JOIN LATERAL ROWS FROM (unnest(c.cids), unnest(c.custs), unnest(c.keys), pgmq.send_batch(c.queue, c.msgs))
             AS q(cid, cust, key, id)),
     sends AS (
@@ -817,10 +826,10 @@ BEGIN
                                  ELSE regexp_replace(f.fate, '^[a-z]+: ', '') END,
             sent_at = CASE WHEN f.fate = 'sent' THEN now END,
             send_at = CASE WHEN f.fate = 'waiting'
-                           THEN reco._send_after(f.until, cu.timezone, x.default_timezone, x.quiet_start, x.quiet_end)
+                           THEN reco._send_after(f.until, (SELECT cu.timezone FROM reco.customers cu WHERE cu.customer_id = f.cust),
+                                                 x.default_timezone, x.quiet_start, x.quiet_end)
                            ELSE n.send_at END
         FROM fates f
-        LEFT JOIN reco.customers cu ON cu.customer_id = f.cust
         LEFT JOIN reco.notification_channels x ON x.channel = f.first_channel
         WHERE n.candidate_id = f.cid)
     SELECT b.cid, NULL::text, NULL::bigint, b.verdict FROM batch b WHERE b.verdict IS NOT NULL

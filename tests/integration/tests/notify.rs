@@ -1,7 +1,7 @@
 //! The notification queue under failure: four workers drain the e-mail queue that
 //! reco.send_due filled while one of them is killed (`kill -9` of its backend, which makes
 //! PostgreSQL restart every connection) holding messages. Nothing is lost, and no message is
-//! delivered twice within its visibility window.
+//! delivered twice within its visibility window. Two senders at once keep a customer's caps.
 // test code: a failed step stops the test where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::{connect, fresh_db};
@@ -300,4 +300,68 @@ fn a_template_bounded_by_its_text_renders_on_the_backend_and_a_growing_one_on_th
     let after = render_worker_switches(pid);
     assert_eq!(after.len(), 1, "the same worker");
     assert!(after[0] > after_compile[0], "a render of a growing template ran on the worker: {after_compile:?} then {after:?}");
+}
+
+/// Two reco.send_due calls at once: the second waits for the first to commit and then counts
+/// its sends, so a customer with a candidate in each sender's batch still gets one e-mail a day
+/// (before the senders were serialized, SKIP LOCKED handed each sender one of the two, and each
+/// saw room for it).
+#[test]
+fn two_senders_at_once_keep_each_customers_day_cap() {
+    const CUSTOMERS: i64 = 20;
+    let db = fresh_db("it_notify_senders");
+    let mut c = connect(&db);
+    c.batch_execute(&format!(
+        "CREATE EXTENSION pgmq;
+         SELECT reco.setup_queues();
+         INSERT INTO reco.items (item_id, title, price, currency) SELECT 'i' || n, 'Item ' || n, n, 'EUR' FROM generate_series(1, 3) n;
+         INSERT INTO reco.stock (item_id, available) SELECT 'i' || n, 100 FROM generate_series(1, 3) n;
+         INSERT INTO reco.customers (customer_id, email_opt_in, timezone) SELECT 'c' || n, true, 'UTC' FROM generate_series(1, {CUSTOMERS}) n;
+         UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0, max_per_day = 1, max_per_week = 7;
+         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{{{ items[0].title }}}}');
+         INSERT INTO reco.triggers (name, kind, template, priority) VALUES ('cart', 'abandoned_cart', 't', 10), ('look', 'long_view', 't', 20);
+         INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+         SELECT 'c' || n, t, 'i1', ARRAY['i1', 'i2'], ARRAY['', ''], now() - interval '1 minute', now() - interval '1 minute'
+         FROM generate_series(1, {CUSTOMERS}) n, unnest(ARRAY['cart', 'look']) t;"
+    ))
+    .unwrap();
+    // the first sender takes the priority-first half (every customer's cart candidate) and holds
+    // its transaction open
+    let mut first = connect(&db);
+    let mut tx = first.transaction().unwrap();
+    let queued: i64 = tx.query_one(&format!("SELECT count(*) FROM reco.send_due(max_messages => {CUSTOMERS}) WHERE outcome = 'queued'"), &[]).unwrap().get(0);
+    assert_eq!(queued, CUSTOMERS);
+    // the second sender, meanwhile, on its own connection
+    let second = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut c = connect(&db);
+            let rows = c.query("SELECT outcome, count(*) FROM reco.send_due() GROUP BY outcome ORDER BY 1", &[]).unwrap();
+            rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect::<Vec<_>>()
+        })
+    };
+    // it waits on the senders' lock (not on a row: the other half is not locked by anyone)
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = c
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND query LIKE '%send_due%'", &[])
+            .unwrap()
+            .get(0);
+        if waiting == 1 {
+            break;
+        }
+        assert!(!second.is_finished(), "the second sender finished while the first had not committed");
+        assert!(Instant::now() < deadline, "the second sender did not wait on the senders' lock within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tx.commit().unwrap();
+    let outcomes = second.join().unwrap();
+    assert_eq!(outcomes, vec![("skipped: frequency cap".to_string(), CUSTOMERS)], "the second sender saw the first one's sends");
+    let per_customer: Vec<i64> = c.query("SELECT count(*) FROM reco.notification_sends GROUP BY customer_id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(per_customer, vec![1; CUSTOMERS as usize], "one send per customer today");
+    let messages: i64 = c.query_one("SELECT count(*) FROM pgmq.q_reco_email", &[]).unwrap().get(0);
+    assert_eq!(messages, CUSTOMERS);
+    // the capped half waits for tomorrow, pending
+    let pending: i64 = c.query_one("SELECT count(*) FROM reco.notification_candidates WHERE status = 'pending' AND trigger_name = 'look'", &[]).unwrap().get(0);
+    assert_eq!(pending, CUSTOMERS);
 }
