@@ -365,3 +365,58 @@ fn two_senders_at_once_keep_each_customers_day_cap() {
     let pending: i64 = c.query_one("SELECT count(*) FROM reco.notification_candidates WHERE status = 'pending' AND trigger_name = 'look'", &[]).unwrap().get(0);
     assert_eq!(pending, CUSTOMERS);
 }
+
+/// A run decides the cooldown (and consent) for all of a trigger's subjects in one statement.
+/// Checked subject by subject, the cooldown's cached plan was the one made while the candidates
+/// table was empty (as after a clean-up and vacuum): a scan of every candidate the run had
+/// recorded so far, for each subject (quadratic: 51 of a run's 72 s in bench/notify.sh). Counted
+/// in rows read, not time: the table's rows read in the run's transaction stay within a few
+/// passes over what it holds, however many subjects there are. A long view of one item in two
+/// sessions is one subject, one candidate.
+#[test]
+fn a_run_reads_the_candidates_once_for_all_its_subjects_and_records_one_per_subject() {
+    const CUSTOMERS: i64 = 300;
+    let db = fresh_db("it_notify_cooldown");
+    let mut c = connect(&db);
+    c.batch_execute(&format!(
+        "INSERT INTO reco.items (item_id, title, price, currency) SELECT 'i' || n, 'Item ' || n, n, 'EUR' FROM generate_series(1, 3) n;
+         INSERT INTO reco.stock (item_id, available) SELECT 'i' || n, 100 FROM generate_series(1, 3) n;
+         INSERT INTO reco.customers (customer_id, email_opt_in) SELECT 'c' || n, true FROM generate_series(1, {CUSTOMERS}) n;
+         INSERT INTO reco.customers (customer_id, email_opt_in) VALUES ('twice', true), ('buyer', false), ('silent', false);
+         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{% for i in items %}}{{{{ i.title }}}}{{% endfor %}}');
+         INSERT INTO reco.triggers (name, kind, template, params, priority) VALUES
+           ('cart', 'abandoned_cart', 't', '{{\"wait_hours\": 4, \"show\": \"cart\", \"lookback_hours\": 24}}', 10),
+           ('look', 'long_view', 't', '{{\"min_seconds\": 180, \"wait_minutes\": 60, \"lookback_hours\": 24}}', 20);
+         SELECT count(reco.record_event('c' || n, 'i1', 'cart_add', occurred_at => '2026-05-01 08:00+00')) FROM generate_series(1, {CUSTOMERS}) n;
+         SELECT count(reco.record_event('silent', 'i1', 'cart_add', occurred_at => '2026-05-01 08:00+00'));
+         SELECT count(reco.record_event('twice', 'i2', 'view', value => 300, session_id => s, occurred_at => t))
+         FROM (VALUES ('a', '2026-05-01 09:00+00'::timestamptz), ('b', '2026-05-01 10:00+00')) v(s, t);
+         SELECT count(reco.record_event('buyer', 'i3', 'purchase', occurred_at => '2026-04-30 10:00+00'));"
+    ))
+    .unwrap();
+    c.batch_execute("VACUUM ANALYZE reco.notification_candidates").unwrap();
+    let mut tx = c.transaction().unwrap();
+    let made: Vec<(String, i32)> = tx
+        .query("SELECT trigger_name, candidates FROM reco.run_triggers(now => '2026-05-01 14:00+00')", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let read: i64 = tx
+        .query_one(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE relid = 'reco.notification_candidates'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    tx.commit().unwrap();
+    assert_eq!(
+        made,
+        [("cart".to_string(), CUSTOMERS as i32), ("look".to_string(), 1)],
+        "one candidate per consenting customer's cart, one for the two sessions' view"
+    );
+    assert!(read <= 4 * (CUSTOMERS + 1), "the run read {read} candidate rows for {} subjects: a scan per subject", CUSTOMERS + 1);
+    // a second run within the cooldown records nothing (the candidates are there, and checked)
+    let again: i64 = c.query_one("SELECT coalesce(sum(candidates), 0) FROM reco.run_triggers(now => '2026-05-01 15:00+00')", &[]).unwrap().get(0);
+    assert_eq!(again, 0);
+}
