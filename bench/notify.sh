@@ -10,13 +10,17 @@
 # customer opted in. Then:
 #   triggers   reco.run_triggers() over that day (abandoned cart: complements; the cart itself;
 #              long view: alternatives and complements): seconds and candidates per second
-#   render     reco.render() of every candidate, one backend (one core): emails per second,
-#              beside engine/examples/render_bench.rs with the same template outside
+#   render     reco.render() of every candidate, one backend (one core), then reco.render_batch()
+#              of them all: emails per second, beside engine/examples/render_bench.rs with the
+#              same template outside
 #   enqueue    reco.send_due(): candidates checked (bought since, stock, consent, caps) and
 #              queued per second
 #   dequeue    4 pgbench clients reading 10 messages at a time and archiving them in one call:
 #              messages/s; end to end (enqueue + dequeue); again archiving each message in its
-#              own call; and again with workers that render each message
+#              own call; and again with workers that render each message, and with workers
+#              that render a read's messages in one reco.render_batch call
+#   pipeline   the sender (send_due, 1 000 a call) and the 4 workers at the same time, as in a
+#              shop (tests/integration/src/bin/notify_pipeline.rs), without and with rendering
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${1:-medium}
@@ -93,6 +97,12 @@ R=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.notification_candidate
                                  WHERE c.status = 'pending' AND r.dropped_reason IS NULL")
 t1=$(now_s)
 echo "render: $R emails in $(secs $t0 $t1) s = $(rate $R $t0 $t1) emails/s in one backend (live price and stock read per email)" | tee -a $OUT
+# the same candidates through reco.render_batch (a statement reads 256 of them)
+t0=$(now_s)
+R=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.render_batch(ARRAY(SELECT candidate_id FROM reco.notification_candidates WHERE status = 'pending' ORDER BY candidate_id), now => '$RUN_AT') r
+                                 WHERE r.dropped_reason IS NULL")
+t1=$(now_s)
+echo "render_batch: $R emails in $(secs $t0 $t1) s = $(rate $R $t0 $t1) emails/s in one backend (live price and stock read per email)" | tee -a $OUT
 cargo run -q --release -p reco-engine --example render_bench -- bench/notify_template.json 200000 | tee -a $OUT
 
 # enqueue: every due candidate checked and queued (one e-mail a day per customer: the rest wait)
@@ -134,6 +144,31 @@ requeue
 # (one statement per transaction, archiving per message as before: the same statement with the
 # array form inside ARRAY(...) took 7.9 s against 2.6-2.9 s, not yet explained)
 echo "SELECT count(pgmq.archive('reco_email', m.msg_id)) FROM pgmq.read('reco_email', 30, 10) m, reco.render((m.message->>'candidate_id')::int8, now => '$RUN_AT') r WHERE r.dropped_reason IS NULL;" > $W/render.sql
-drain $W/render.sql "dequeue and render"
+drain $W/render.sql "dequeue and render, a render per message"
+# workers that render a read's messages in one call (reco.render_batch), then archive them in one
+requeue
+cat > $W/render_batch.sql <<SQL
+WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read('reco_email', 30, 10)),
+     r AS MATERIALIZED (SELECT count(*) AS rendered FROM reco.render_batch(ARRAY(SELECT (message->>'candidate_id')::int8 FROM m ORDER BY msg_id), now => '$RUN_AT')
+                        WHERE dropped_reason IS NULL)
+SELECT (SELECT rendered FROM r), (SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM m)));
+SQL
+drain $W/render_batch.sql "dequeue and render, a read's messages in one call"
 rm -rf $W
+# the same queue as it runs in a shop: the sender (send_due, its default 1 000 a call, each call
+# committed) and the 4 workers at the same time, from the triggers' state again
+# (tests/integration/src/bin/notify_pipeline.rs)
+cargo build -q --release -p pg_reco_integration --bin notify_pipeline
+for render in 0 1; do
+  "${PSQL[@]}" -d $DB -q <<'SQL'
+SET client_min_messages = warning;
+TRUNCATE reco.notification_sends;
+UPDATE reco.notification_candidates n SET status = 'pending', status_reason = NULL, sent_at = NULL, send_at = b.send_at
+FROM public.bench_due b WHERE n.candidate_id = b.candidate_id;
+SELECT pgmq.purge_queue('reco_email') \g /dev/null
+TRUNCATE pgmq.a_reco_email;
+VACUUM ANALYZE reco.notification_candidates, reco.notification_sends, pgmq.q_reco_email, pgmq.a_reco_email;
+SQL
+  RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT" | tee -a $OUT
+done
 echo "figures in $OUT"

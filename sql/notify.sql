@@ -276,7 +276,9 @@ CREATE TABLE reco.notification_candidates (
 COMMENT ON TABLE reco.notification_candidates IS 'What the triggers chose: per customer, trigger and subject (an item, an order, the cart) '
     'at most one within the trigger''s cooldown. items are the deployed model''s picks with spares (an item out of stock at '
     'render time is replaced by the next one); rec_id is their logged recommendation list, which links carry.';
-CREATE INDEX notification_candidates_due_idx ON reco.notification_candidates (send_at) WHERE status = 'pending';
+-- (reco.send_due reads each trigger's due candidates from it in send order: what a call takes,
+-- not every due candidate)
+CREATE INDEX notification_candidates_due_idx ON reco.notification_candidates (trigger_name, send_at, candidate_id) WHERE status = 'pending';
 CREATE INDEX notification_candidates_customer_idx ON reco.notification_candidates (customer_id, trigger_name, subject, created_at DESC);
 
 CREATE TABLE reco.notification_sends (
@@ -731,8 +733,19 @@ BEGIN
     -- takes its snapshot after the wait and sees the first sender's sends.
     PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.send_due'));
     RETURN QUERY
-    WITH batch AS MATERIALIZED (
-        -- the due candidates, locked (SKIP LOCKED: one another transaction holds, e.g. one being
+    WITH picked AS MATERIALIZED (
+        -- the first max_messages due candidates, the triggers' priority first, then the earliest:
+        -- each trigger's earliest max_messages from the due index, so a call reads about what
+        -- it takes, not every due candidate (15 calls of 1 000 over 13 608 due had sorted them
+        -- all each time)
+        SELECT d.cid FROM reco.triggers t
+        CROSS JOIN LATERAL (SELECT n.candidate_id AS cid, n.send_at FROM reco.notification_candidates n
+                            WHERE n.trigger_name = t.name AND n.status = 'pending' AND n.send_at <= now
+                            ORDER BY n.send_at, n.candidate_id LIMIT max_messages) d
+        ORDER BY t.priority, d.send_at, d.cid
+        LIMIT max_messages),
+    batch AS MATERIALIZED (
+        -- those candidates, locked (SKIP LOCKED: one another transaction holds, e.g. one being
         -- forgotten or edited, is left for the next call), and
         -- what ends a candidate before any channel is looked at
         SELECT n.candidate_id AS cid, n.customer_id AS cust, n.trigger_name AS trig, n.subject AS subj, n.rec_id AS rec,
@@ -746,9 +759,8 @@ BEGIN
                                      JOIN reco.stock s ON s.item_id = u.id AND s.available > 0 AND NOT s.backordered)
                     THEN 'dropped: every item is out of stock or gone' END AS verdict
         FROM reco.notification_candidates n JOIN reco.triggers t ON t.name = n.trigger_name
-        WHERE n.status = 'pending' AND n.send_at <= now
+        WHERE n.candidate_id = ANY (ARRAY(SELECT p.cid FROM picked p)) AND n.status = 'pending' AND n.send_at <= now
         ORDER BY t.priority, n.send_at, n.candidate_id
-        LIMIT max_messages
         FOR UPDATE OF n SKIP LOCKED),
     pairs AS MATERIALIZED (
         -- each live candidate on each of its channels: consent and the idempotency key
@@ -841,7 +853,9 @@ BEGIN
                            ELSE n.send_at END
         FROM fates f
         LEFT JOIN reco.notification_channels x ON x.channel = f.first_channel
-        WHERE n.candidate_id = f.cid)
+        -- (the batch's ids, for the primary key: joined on fates alone, whose size the planner
+        -- guesses, a small batch hashed the whole table)
+        WHERE n.candidate_id = f.cid AND n.candidate_id = ANY (ARRAY(SELECT b.cid FROM batch b)))
     SELECT b.cid, NULL::text, NULL::bigint, b.verdict FROM batch b WHERE b.verdict IS NOT NULL
     UNION ALL
     SELECT p.cid, p.chan::text, NULL::bigint, 'skipped: no consent' FROM pairs p WHERE NOT p.consent
@@ -1026,10 +1040,10 @@ ALTER FUNCTION reco._events_unsubscribe() OWNER TO reco_owner;
 ALTER FUNCTION reco._customers_consent() OWNER TO reco_owner;
 REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco._customers_consent(), reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text), reco._consent_mirrors(text[], text[]), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint),
     reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
-    reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz),
+    reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz), reco.render_batch(bigint[], text, timestamptz),
     reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval),
     reco._check_kpi_period(timestamptz, timestamptz, interval, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision),
+GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.render_batch(bigint[], text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision),
     reco.notification_kpis_for(timestamptz, timestamptz, interval), reco._check_kpi_period(timestamptz, timestamptz, interval, text) TO reco_reader;
 GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
     reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),

@@ -32,6 +32,7 @@ extension_sql_file!(
     requires = [
         "serve",
         api::notify::render,
+        api::notify::render_batch,
         api::notify::_check_template,
         api::notify::_send_after,
         api::notify::best_send_time,

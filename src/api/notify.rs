@@ -270,28 +270,79 @@ fn render(
         name!(dropped_reason, Option<String>),
     ),
 > {
-    TableIterator::once(render_row(candidate_id, channel, now))
-}
-
-fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<TimestampWithTimeZone>) -> Row {
     let candidate_id = super::required(candidate_id, "candidate_id", "pass a candidate_id from reco.email_candidates or a queue message");
     let now = super::required(now, "now", "leave now out to use the transaction's time");
+    // (the statement has a row for every id it is given)
+    let row = render_chunk(&[Some(candidate_id)], channel, now).pop().unwrap_or_else(|| dropped("the candidate no longer exists"));
+    TableIterator::once(row)
+}
+
+/// Candidates a batch render reads in one statement: the rows it holds at once are bounded
+/// (about 700 bytes for each of a candidate's items with its spares).
+const RENDER_CHUNK: usize = 256;
+
+/// Renders candidates as `reco.render` does, one row per id in the array's order, reading them
+/// 256 at a time in one statement each: what a worker calls for the messages of a read. Most of
+/// a single render's time is starting its statement; here a statement serves many.
+#[allow(clippy::type_complexity)]
+#[pg_extern(stable)]
+fn render_batch(
+    candidate_ids: Option<Vec<Option<i64>>>,
+    channel: default!(Option<&str>, "NULL"),
+    now: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> TableIterator<
+    'static,
+    (
+        name!(candidate_id, Option<i64>),
+        name!(subject, Option<String>),
+        name!(html_body, Option<String>),
+        name!(text_body, Option<String>),
+        name!(items, Vec<String>),
+        name!(skipped, i32),
+        name!(dropped_reason, Option<String>),
+    ),
+> {
+    let ids = super::required(
+        candidate_ids,
+        "candidate_ids",
+        "pass the candidate ids of a read's messages, e.g. ARRAY(SELECT (message->>'candidate_id')::bigint ...)",
+    );
+    let now = super::required(now, "now", "leave now out to use the transaction's time");
+    let channel = channel.map(str::to_string);
+    // chunk by chunk as rows are asked for: the memory held is one chunk's
+    let mut chunks = ids.chunks(RENDER_CHUNK).map(<[Option<i64>]>::to_vec).collect::<Vec<_>>().into_iter();
+    let mut ready = Vec::<(Option<i64>, Row)>::new().into_iter();
+    TableIterator::new(std::iter::from_fn(move || loop {
+        if let Some((id, (subject, html, text, items, skipped, why))) = ready.next() {
+            return Some((id, subject, html, text, items, skipped, why));
+        }
+        let chunk = chunks.next()?;
+        let rows = render_chunk(&chunk, channel.as_deref(), now);
+        ready = chunk.into_iter().zip(rows).collect::<Vec<_>>().into_iter();
+    }))
+}
+
+/// One row per id, in order: the candidates, their triggers, customers and templates, and their
+/// items with live price and stock, in one statement (a NULL id or a missing candidate is a row
+/// of NULLs, rendered as dropped).
+fn render_chunk(ids: &[Option<i64>], channel: Option<&str>, now: TimestampWithTimeZone) -> Vec<Row> {
     Spi::connect(|c| {
-        // One statement: the candidate, its trigger, customer and template, then one row per
-        // item (in the candidate's order) with its live price and stock; no item, one row of NULLs
+        // one row per item (in the candidate's order) with its live price and stock; a candidate
+        // without items, or none at all, one row of NULLs
         let rows = plans::select_generic(
             c,
-            "SELECT c.customer_id, c.trigger_name, t.kind, t.template, t.items, k.channel, c.reasons,
+            "SELECT q.o, u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
+                        coalesce(s.backordered, false), coalesce(i.active, false),
+                        coalesce(s.back_in_stock_at > $3 - make_interval(secs => $4 * 86400), false),
+                        c.customer_id, c.trigger_name, t.kind, t.template, t.items, k.channel, c.reasons,
                         coalesce(c.rec_id, 0), c.style, coalesce(cu.name, cu.attributes->>'name', ''), coalesce(cu.timezone, ''),
                         k.locale, $2 IS NULL OR $2 = ANY (t.channels),
-                        e.template_id, e.row_version, e.name || ' v' || e.version, e.link_base,
-                        u.id, i.title, i.brand, i.category, i.price::text, i.currency::text, coalesce(s.available, 0)::int8,
-                        coalesce(s.backordered, false), coalesce(i.active, false),
-                        coalesce(s.back_in_stock_at > $3 - make_interval(secs => $4 * 86400), false)
-                 FROM reco.notification_candidates c JOIN reco.triggers t ON t.name = c.trigger_name
+                        e.template_id, e.row_version, e.name || ' v' || e.version, e.link_base
+                 FROM unnest($1::int8[]) WITH ORDINALITY q(id, o)
+                 LEFT JOIN (reco.notification_candidates c JOIN reco.triggers t ON t.name = c.trigger_name) ON c.candidate_id = q.id
                  LEFT JOIN reco.customers cu ON cu.customer_id = c.customer_id
-                 CROSS JOIN LATERAL (SELECT coalesce($2, t.channels[1]) AS channel, coalesce(cu.attributes->>'locale', 'en') AS locale,
-                                            coalesce(c.style, '') AS style) k
+                 LEFT JOIN LATERAL (SELECT coalesce($2, t.channels[1]) AS channel, coalesce(cu.attributes->>'locale', 'en') AS locale,
+                                           coalesce(c.style, '') AS style) k ON c.candidate_id IS NOT NULL
                  LEFT JOIN LATERAL (
                    SELECT e.*, e.xmin::text AS row_version FROM reco.email_templates e
                    WHERE e.name = t.template AND e.channel = k.channel AND e.active AND e.locale IN (k.locale, 'en') AND e.style IN (k.style, 'default')
@@ -299,86 +350,98 @@ fn render_row(candidate_id: Option<i64>, channel: Option<&str>, now: Option<Time
                  ) e ON true
                  LEFT JOIN LATERAL unnest(c.items) WITH ORDINALITY u(id, n) ON true
                  LEFT JOIN reco.items i ON i.item_id = u.id LEFT JOIN reco.stock s ON s.item_id = u.id
-                 WHERE c.candidate_id = $1
-                 ORDER BY u.n",
-            &[DatumWithOid::from(candidate_id), DatumWithOid::from(channel), DatumWithOid::from(now), DatumWithOid::from(gucs::BACK_IN_STOCK_DAYS.get())],
+                 ORDER BY q.o, u.n",
+            &[DatumWithOid::from(ids.to_vec()), DatumWithOid::from(channel), DatumWithOid::from(now), DatumWithOid::from(gucs::BACK_IN_STOCK_DAYS.get())],
         )
         .or_raise();
-        let mut rows = rows.into_iter();
-        let Some(r) = rows.next() else {
-            return dropped("the candidate no longer exists (customer forgotten or trigger deleted)");
-        };
-        let text = |i: usize| -> String { r.get::<String>(i).or_raise().unwrap_or_default() };
-        let customer_id = text(1);
-        let trigger_name = text(2);
-        let kind = text(3);
-        let template_name = text(4);
-        let k = r.get::<i32>(5).or_raise().unwrap_or(4).max(1) as usize;
-        let channel = text(6);
-        if !r.get::<bool>(13).or_raise().unwrap_or(false) {
-            raise(
-                Error::invalid(format!("channel {} is not one of trigger \"{trigger_name}\"'s channels", reco_engine::error::show(&channel)))
-                    .hint("render for a channel the trigger sends on, or leave channel out for its first"),
-            );
+        let mut out = Vec::with_capacity(ids.len());
+        let mut rows = rows.into_iter().peekable();
+        while let Some(first) = rows.next() {
+            let o = first.get::<i64>(1).or_raise();
+            let mut rest = Vec::new();
+            while rows.peek().is_some_and(|r| r.get::<i64>(1).or_raise() == o) {
+                rest.extend(rows.next());
+            }
+            let null_id = o.and_then(|o| usize::try_from(o - 1).ok()).and_then(|i| ids.get(i)).is_some_and(Option::is_none);
+            out.push(if null_id { dropped("the candidate id is NULL") } else { render_one(c, &first, &rest) });
         }
-        let reasons: Vec<String> = r.get::<Vec<Option<String>>>(7).or_raise().unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
-        let rec_id = r.get::<i64>(8).or_raise().unwrap_or(0);
-        let style = text(9);
-        let customer = Customer { id: customer_id, name: text(10), timezone: text(11), locale: text(12) };
-
-        // the template, found in the same statement
-        let Some(template_id) = r.get::<i64>(14).or_raise() else {
-            return dropped(format!("no active template \"{template_name}\" for channel {channel}"));
-        };
-        let version = r.get::<String>(15).or_raise().unwrap_or_default();
-        let label = r.get::<String>(16).or_raise().unwrap_or_default();
-        let link_base = r.get::<String>(17).or_raise().unwrap_or_default();
-        let cached = TEMPLATES.with(|m| m.borrow().get(&template_id).filter(|(v, _)| *v == version).map(|(_, c)| c.clone()));
-        let compiled = cached.unwrap_or_else(|| {
-            // the bodies only when the template is compiled (the function is stable: the same
-            // snapshot as the statement above, so the same row version)
-            let t =
-                plans::select(c, "SELECT subject, html_body, text_body FROM reco.email_templates WHERE template_id = $1", &[DatumWithOid::from(template_id)])
-                    .or_raise()
-                    .first();
-            let subject = t.get::<String>(1).or_raise().unwrap_or_default();
-            let html = t.get::<String>(2).or_raise();
-            let text_body = t.get::<String>(3).or_raise().unwrap_or_default();
-            let compiled = compile_budgeted(&label, &subject, html.as_deref(), &text_body).or_raise();
-            TEMPLATES.with(|m| m.borrow_mut().insert(template_id, (version, compiled.clone())));
-            compiled
-        });
-
-        // the items, live, from the first row on (a NULL id, an empty list's row or a NULL in
-        // the list, is no item)
-        let item = |r: &pgrx::spi::SpiHeapTupleData<'_>| -> Option<LiveItem> {
-            Some(LiveItem {
-                id: r.get::<String>(18).or_raise()?,
-                title: r.get(19).or_raise(),
-                brand: r.get(20).or_raise(),
-                category: r.get(21).or_raise(),
-                price: r.get(22).or_raise(),
-                currency: r.get(23).or_raise(),
-                available: r.get::<i64>(24).or_raise().unwrap_or(0),
-                backordered: r.get::<bool>(25).or_raise().unwrap_or(false),
-                active: r.get::<bool>(26).or_raise().unwrap_or(false),
-                back_in_stock: r.get::<bool>(27).or_raise().unwrap_or(false),
-            })
-        };
-        let mut live: Vec<LiveItem> = item(&r).into_iter().collect();
-        live.extend(rows.filter_map(|r| item(&r)));
-        let (shown, skipped) = match message_items(&live, &reasons, k, LOW_STOCK, &link_base, rec_id) {
-            Ok(x) => x,
-            Err(why) => return dropped(why),
-        };
-        let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
-        let ctx = Context { customer, items: shown, trigger: Trigger { name: trigger_name, kind }, style, rec_id, link: link(&link_base, None, rec_id) };
-        let out = render_budgeted(&label, &compiled, ctx).unwrap_or_else(|e| {
-            // a render stopped over its budget may have stopped inside the compiled template's
-            // environment: compile it afresh next time
-            TEMPLATES.with(|m| m.borrow_mut().remove(&template_id));
-            crate::error::raise(e)
-        });
-        (Some(out.subject), out.html, Some(out.text), ids, skipped as i32, None)
+        debug_assert_eq!(out.len(), ids.len());
+        out
     })
+}
+
+/// Renders one candidate from its rows of render_chunk's statement (the first, then the rest).
+fn render_one(c: &pgrx::spi::SpiClient<'_>, r: &pgrx::spi::SpiHeapTupleData<'_>, rest: &[pgrx::spi::SpiHeapTupleData<'_>]) -> Row {
+    let text = |i: usize| -> String { r.get::<String>(i).or_raise().unwrap_or_default() };
+    let Some(customer_id) = r.get::<String>(12).or_raise() else {
+        return dropped("the candidate no longer exists (customer forgotten or trigger deleted)");
+    };
+    let trigger_name = text(13);
+    let kind = text(14);
+    let template_name = text(15);
+    let k = r.get::<i32>(16).or_raise().unwrap_or(4).max(1) as usize;
+    let channel = text(17);
+    if !r.get::<bool>(24).or_raise().unwrap_or(false) {
+        raise(
+            Error::invalid(format!("channel {} is not one of trigger \"{trigger_name}\"'s channels", reco_engine::error::show(&channel)))
+                .hint("render for a channel the trigger sends on, or leave channel out for its first"),
+        );
+    }
+    let reasons: Vec<String> = r.get::<Vec<Option<String>>>(18).or_raise().unwrap_or_default().into_iter().map(Option::unwrap_or_default).collect();
+    let rec_id = r.get::<i64>(19).or_raise().unwrap_or(0);
+    let style = text(20);
+    let customer = Customer { id: customer_id, name: text(21), timezone: text(22), locale: text(23) };
+
+    // the template, found in the same statement
+    let Some(template_id) = r.get::<i64>(25).or_raise() else {
+        return dropped(format!("no active template \"{template_name}\" for channel {channel}"));
+    };
+    let version = r.get::<String>(26).or_raise().unwrap_or_default();
+    let label = r.get::<String>(27).or_raise().unwrap_or_default();
+    let link_base = r.get::<String>(28).or_raise().unwrap_or_default();
+    let cached = TEMPLATES.with(|m| m.borrow().get(&template_id).filter(|(v, _)| *v == version).map(|(_, c)| c.clone()));
+    let compiled = cached.unwrap_or_else(|| {
+        // the bodies only when the template is compiled (the function is stable: the same
+        // snapshot as the statement above, so the same row version)
+        let t = plans::select(c, "SELECT subject, html_body, text_body FROM reco.email_templates WHERE template_id = $1", &[DatumWithOid::from(template_id)])
+            .or_raise()
+            .first();
+        let subject = t.get::<String>(1).or_raise().unwrap_or_default();
+        let html = t.get::<String>(2).or_raise();
+        let text_body = t.get::<String>(3).or_raise().unwrap_or_default();
+        let compiled = compile_budgeted(&label, &subject, html.as_deref(), &text_body).or_raise();
+        TEMPLATES.with(|m| m.borrow_mut().insert(template_id, (version, compiled.clone())));
+        compiled
+    });
+
+    // the items, live, from the first row on (a NULL id, an empty list's row or a NULL in the
+    // list, is no item)
+    let item = |r: &pgrx::spi::SpiHeapTupleData<'_>| -> Option<LiveItem> {
+        Some(LiveItem {
+            id: r.get::<String>(2).or_raise()?,
+            title: r.get(3).or_raise(),
+            brand: r.get(4).or_raise(),
+            category: r.get(5).or_raise(),
+            price: r.get(6).or_raise(),
+            currency: r.get(7).or_raise(),
+            available: r.get::<i64>(8).or_raise().unwrap_or(0),
+            backordered: r.get::<bool>(9).or_raise().unwrap_or(false),
+            active: r.get::<bool>(10).or_raise().unwrap_or(false),
+            back_in_stock: r.get::<bool>(11).or_raise().unwrap_or(false),
+        })
+    };
+    let live: Vec<LiveItem> = std::iter::once(r).chain(rest).filter_map(item).collect();
+    let (shown, skipped) = match message_items(&live, &reasons, k, LOW_STOCK, &link_base, rec_id) {
+        Ok(x) => x,
+        Err(why) => return dropped(why),
+    };
+    let ids: Vec<String> = shown.iter().map(|i| i.id.clone()).collect();
+    let ctx = Context { customer, items: shown, trigger: Trigger { name: trigger_name, kind }, style, rec_id, link: link(&link_base, None, rec_id) };
+    let out = render_budgeted(&label, &compiled, ctx).unwrap_or_else(|e| {
+        // a render stopped over its budget may have stopped inside the compiled template's
+        // environment: compile it afresh next time
+        TEMPLATES.with(|m| m.borrow_mut().remove(&template_id));
+        crate::error::raise(e)
+    });
+    (Some(out.subject), out.html, Some(out.text), ids, skipped as i32, None)
 }

@@ -420,3 +420,51 @@ fn a_run_reads_the_candidates_once_for_all_its_subjects_and_records_one_per_subj
     let again: i64 = c.query_one("SELECT coalesce(sum(candidates), 0) FROM reco.run_triggers(now => '2026-05-01 15:00+00')", &[]).unwrap().get(0);
     assert_eq!(again, 0);
 }
+
+/// A call of `send_due` reads about what it takes: each trigger's earliest `max_messages` due
+/// candidates from the due index, not every due candidate (which it had sorted on every call:
+/// the default batch of 1 000 under a backlog re-read the whole backlog each time). Counted in
+/// rows read in the call's transaction, not time. The priority order holds across triggers.
+#[test]
+fn a_send_due_call_reads_what_it_takes_not_the_whole_backlog() {
+    const DUE: i64 = 3000;
+    let db = fresh_db("it_notify_backlog");
+    let mut c = connect(&db);
+    c.batch_execute(&format!(
+        "CREATE EXTENSION pgmq;
+         SELECT reco.setup_queues();
+         INSERT INTO reco.items (item_id, title, price, currency) VALUES ('i1', 'Item', 1, 'EUR');
+         INSERT INTO reco.stock (item_id, available) VALUES ('i1', 100);
+         INSERT INTO reco.customers (customer_id, email_opt_in, timezone) SELECT 'c' || n, true, 'UTC' FROM generate_series(1, {DUE}) n;
+         UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0, max_per_day = 10, max_per_week = 70;
+         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{{{ items[0].title }}}}');
+         INSERT INTO reco.triggers (name, kind, template, priority) VALUES ('late', 'abandoned_cart', 't', 20), ('first', 'long_view', 't', 10);
+         INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+         SELECT 'c' || n, CASE WHEN n % 3 = 0 THEN 'first' ELSE 'late' END, 'i1', ARRAY['i1'], ARRAY[''],
+                now() - make_interval(secs => n), now() - interval '1 hour'
+         FROM generate_series(1, {DUE}) n;"
+    ))
+    .unwrap();
+    c.batch_execute("VACUUM ANALYZE reco.notification_candidates").unwrap();
+    let mut tx = c.transaction().unwrap();
+    let sent: Vec<String> = tx
+        .query(
+            "SELECT n.trigger_name FROM reco.send_due(max_messages => 10) s JOIN reco.notification_candidates n USING (candidate_id)
+             WHERE s.outcome = 'queued' ORDER BY n.candidate_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let read: i64 = tx
+        .query_one(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables WHERE relid = 'reco.notification_candidates'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    tx.commit().unwrap();
+    assert_eq!(sent, vec!["first"; 10], "the higher-priority trigger's candidates go first");
+    assert!(read <= 100, "a call taking 10 of {DUE} due candidates read {read} candidate rows");
+}

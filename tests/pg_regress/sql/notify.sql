@@ -132,6 +132,21 @@ SELECT items, text_body FROM reco.render(:alice_cart, now => now());
 SELECT try($$SELECT * FROM reco.render(NULL)$$);
 SELECT try(format($$SELECT * FROM reco.render(%s, channel => 'push')$$, :alice_cart));
 SELECT * FROM reco.render(-1);
+-- a batch: one row per id, in the array's order, each as reco.render renders it; a missing
+-- candidate or a NULL id is a dropped row, the others render
+SELECT candidate_id AS carol_cart FROM reco.notification_candidates WHERE customer_id = 'carol' AND trigger_name = 'cart_itself' \gset
+SELECT b.candidate_id = :alice_cart AS alice, b.candidate_id = :carol_cart AS carol, b.items, b.dropped_reason,
+       CASE WHEN b.candidate_id IS NOT NULL THEN (b.subject, b.html_body, b.text_body, b.items, b.skipped, b.dropped_reason) IS NOT DISTINCT FROM
+       (SELECT (r.subject, r.html_body, r.text_body, r.items, r.skipped, r.dropped_reason) FROM reco.render(b.candidate_id, now => now()) r) END AS as_render
+FROM reco.render_batch(ARRAY[:carol_cart, -1, NULL, :alice_cart, :carol_cart], now => now()) WITH ORDINALITY b ORDER BY b.ordinality;
+SELECT count(*) AS none FROM reco.render_batch('{}');
+-- more ids than one statement reads (256): every row, in order
+SELECT count(*) AS rows, bool_and(b.candidate_id = CASE WHEN b.ordinality % 2 = 1 THEN :alice_cart ELSE :carol_cart END) AS in_order,
+       count(*) FILTER (WHERE b.dropped_reason IS NULL) AS rendered
+FROM reco.render_batch(ARRAY(SELECT CASE WHEN n % 2 = 1 THEN :alice_cart ELSE :carol_cart END FROM generate_series(1, 600) n)::bigint[], now => now())
+     WITH ORDINALITY b;
+SELECT try($$SELECT * FROM reco.render_batch(NULL)$$);
+SELECT try(format($$SELECT * FROM reco.render_batch(ARRAY[%s], channel => 'push')$$, :alice_cart));
 -- the template is found with the candidate (one statement): the customer's locale before 'en',
 -- the newest active version; with none active for the channel the message is dropped, naming it
 BEGIN;
@@ -264,6 +279,7 @@ SELECT kind, weight FROM reco.event_weights WHERE kind IN ('email_delivered', 'e
 SET ROLE reco_reader;
 SELECT count(*) > 0 AS reader_sees_candidates FROM reco.email_candidates;
 SELECT dropped_reason IS NULL AS reader_renders FROM reco.render(:alice_cart, now => now());
+SELECT count(*) FILTER (WHERE dropped_reason IS NULL) AS reader_renders_a_batch FROM reco.render_batch(ARRAY[:alice_cart, -1], now => now());
 SELECT reco.best_send_time('erin', '2026-03-02 06:00+00', explore => 0) AS reader_picks_send_times;
 SELECT try($$SELECT * FROM reco.run_triggers()$$);
 SELECT try($$SELECT * FROM reco.send_due()$$);
