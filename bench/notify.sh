@@ -19,6 +19,7 @@
 #              messages/s; end to end (enqueue + dequeue); again archiving each message in its
 #              own call; and again with workers that render each message, and with workers
 #              that render a read's messages in one reco.render_batch call
+#   shards     two senders at once (send_due's shards 0 and 1 of 2), then the 4 workers
 #   pipeline   the sender (send_due, 1 000 a call) and the 4 workers at the same time, as in a
 #              shop (tests/integration/src/bin/notify_pipeline.rs), without and with rendering
 set -euo pipefail
@@ -154,12 +155,9 @@ WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read('reco_email', 30, 
 SELECT (SELECT rendered FROM r), (SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM m)));
 SQL
 drain $W/render_batch.sql "dequeue and render, a read's messages in one call"
-rm -rf $W
-# the same queue as it runs in a shop: the sender (send_due, its default 1 000 a call, each call
-# committed) and the 4 workers at the same time, from the triggers' state again
-# (tests/integration/src/bin/notify_pipeline.rs)
-cargo build -q --release -p pg_reco_integration --bin notify_pipeline
-for render in 0 1; do
+# the queue as a shop with two cores runs it: two senders at once, each for its half of the
+# customers (send_due's shard 0 and 1 of 2), then the 4 workers; from the triggers' state again
+reset_due() {
   "${PSQL[@]}" -d $DB -q <<'SQL'
 SET client_min_messages = warning;
 TRUNCATE reco.notification_sends;
@@ -169,6 +167,25 @@ SELECT pgmq.purge_queue('reco_email') \g /dev/null
 TRUNCATE pgmq.a_reco_email;
 VACUUM ANALYZE reco.notification_candidates, reco.notification_sends, pgmq.q_reco_email, pgmq.a_reco_email;
 SQL
+}
+reset_due
+te0=$(now_s)
+for shard in 0 1; do
+  "${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.send_due(now => '$RUN_AT', max_messages => 1000000, shard => $shard, shards => 2)" > /dev/null &
+done
+wait
+te1=$(now_s)
+Q2=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
+echo "enqueue, two senders at once (shards 0 and 1 of 2): $N candidates checked, $Q2 queued in $(secs $te0 $te1) s = $(rate $Q2 $te0 $te1) messages/s" | tee -a $OUT
+drain $W/dequeue.sql "dequeue after two senders"
+echo "end to end, two senders: $DONE messages queued and taken in $(awk -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.2f", (b - a) + (d - c) }') s = $(awk -v n=$DONE -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.0f", n / ((b - a) + (d - c)) }') messages/s" | tee -a $OUT
+rm -rf $W
+# the same queue as it runs in a shop: the sender (send_due, its default 1 000 a call, each call
+# committed) and the 4 workers at the same time, from the triggers' state again
+# (tests/integration/src/bin/notify_pipeline.rs)
+cargo build -q --release -p pg_reco_integration --bin notify_pipeline
+for render in 0 1; do
+  reset_due
   RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT" | tee -a $OUT
 done
 echo "figures in $OUT"

@@ -699,11 +699,14 @@ COMMENT ON FUNCTION reco.run_triggers(timestamptz, text) IS 'Runs the enabled tr
 -- cancelled, one past its trigger's cooldown expires, one with nothing in stock is dropped; one
 -- whose every consenting channel is at its cap waits until the caps free (outside quiet hours).
 -- Set-based: one statement decides the whole batch and one pgmq.send_batch per channel queues it.
--- Senders run one at a time (a transaction-level advisory lock): a second call waits for the
--- first to commit, then counts its sends against the caps.
+-- Senders run one at a time per customer (transaction-level advisory locks on the customers'
+-- parts): a second call for the same customers waits for the first to commit, then counts its
+-- sends against the caps. Senders of different shards (shard i of shards n: the customers
+-- whose hashtext(customer_id) & 63 is i modulo n) run at once, one per core.
 -- (jit off: at a batch of about 10 000 candidates the statement's estimate passes jit_above_cost,
 -- and compiling its 200-odd expressions took longer than running them: bench/notify.sh)
-CREATE FUNCTION reco.send_due(now timestamptz DEFAULT now(), max_messages integer DEFAULT 1000)
+CREATE FUNCTION reco.send_due(now timestamptz DEFAULT now(), max_messages integer DEFAULT 1000,
+                               shard integer DEFAULT 0, shards integer DEFAULT 1)
 RETURNS TABLE (candidate_id bigint, channel text, msg_id bigint, outcome text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, reco, pg_temp SET jit = off AS $$
 DECLARE
@@ -717,6 +720,14 @@ BEGIN
         RAISE EXCEPTION 'max_messages is %, not a positive count', coalesce(max_messages::text, 'NULL')
             USING ERRCODE = '22023', HINT = 'send at most this many candidates per call, e.g. 1000';
     END IF;
+    IF shards IS NULL OR shards NOT IN (1, 2, 4, 8, 16, 32, 64) THEN
+        RAISE EXCEPTION 'shards is %, not 1, 2, 4, 8, 16, 32 or 64', coalesce(shards::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'how many senders share the customers, e.g. one per core: 2 senders call with shards => 2, shard => 0 and 1';
+    END IF;
+    IF shard IS NULL OR shard < 0 OR shard >= shards THEN
+        RAISE EXCEPTION 'shard is %, not 0 to % (shards is %)', coalesce(shard::text, 'NULL'), shards - 1, shards
+            USING ERRCODE = '22023', HINT = 'each of the shards senders takes one shard, numbered from 0';
+    END IF;
     IF pg_catalog.to_regnamespace('pgmq') IS NULL THEN
         RAISE EXCEPTION 'the pgmq extension is not installed in this database'
             USING ERRCODE = '55000', HINT = 'CREATE EXTENSION pgmq; scripts/bootstrap installs it';
@@ -727,11 +738,16 @@ BEGIN
         RAISE EXCEPTION 'pgmq queue "%" does not exist', qname
             USING ERRCODE = '55000', HINT = 'a superuser runs SELECT reco.setup_queues() once (and after adding a channel)';
     END IF;
-    -- One sender at a time, until its transaction ends: the caps and the used keys count the
-    -- sends of committed senders only, so two at once (each taking other candidates, SKIP
-    -- LOCKED) would both fill a customer's room, or queue one key twice. The statement below
-    -- takes its snapshot after the wait and sees the first sender's sends.
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.send_due'));
+    -- One sender at a time per customer, until its transaction ends: the caps and the used keys
+    -- count the sends of committed senders only, so two at once for one customer (each taking
+    -- other candidates, SKIP LOCKED) would both fill the customer's room, or queue one key twice.
+    -- The customers fall in 64 parts (hashtext(customer_id) & 63); a sender of shard i of n
+    -- takes the parts j with j % n = i, and holds a transaction lock on each (in order: no
+    -- deadlock). Senders with overlapping parts, whatever their n, take turns; senders of
+    -- disjoint shards run at once. The statement below takes its snapshot after the wait and
+    -- sees the previous sender's sends.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('reco.send_due'), j)
+    FROM pg_catalog.generate_series(shard, 63, shards) j ORDER BY j;
     RETURN QUERY
     WITH picked AS MATERIALIZED (
         -- the first max_messages due candidates, the triggers' priority first, then the earliest:
@@ -741,6 +757,7 @@ BEGIN
         SELECT d.cid FROM reco.triggers t
         CROSS JOIN LATERAL (SELECT n.candidate_id AS cid, n.send_at FROM reco.notification_candidates n
                             WHERE n.trigger_name = t.name AND n.status = 'pending' AND n.send_at <= now
+                              AND (shards = 1 OR (pg_catalog.hashtext(n.customer_id) & 63) % shards = shard)
                             ORDER BY n.send_at, n.candidate_id LIMIT max_messages) d
         ORDER BY t.priority, d.send_at, d.cid
         LIMIT max_messages),
@@ -866,7 +883,7 @@ BEGIN
     UNION ALL
     SELECT q.cid, q.chan::text, q.id, 'queued' FROM queued q;
 END $$;
-COMMENT ON FUNCTION reco.send_due(timestamptz, integer) IS 'Queues due candidates on their channels'' pgmq queues (one message per channel, with an idempotency key); returns what happened to each. Workers read the queue and call reco.render(candidate_id) just before delivery.';
+COMMENT ON FUNCTION reco.send_due(timestamptz, integer, integer, integer) IS 'Queues due candidates on their channels'' pgmq queues (one message per channel, with an idempotency key); returns what happened to each. Workers read the queue and call reco.render(candidate_id) just before delivery.';
 
 -- Creates each channel's pgmq queue and its dead-letter queue (<queue>_dlq) and lets reco_admin
 -- send to them and workers (reco_admin) read, archive and delete. pgmq creates queue tables in
@@ -1039,14 +1056,14 @@ COMMENT ON VIEW reco.notification_kpis IS 'reco.notification_kpis_for() over the
 ALTER FUNCTION reco._events_unsubscribe() OWNER TO reco_owner;
 ALTER FUNCTION reco._customers_consent() OWNER TO reco_owner;
 REVOKE ALL ON FUNCTION reco._events_unsubscribe(), reco._customers_consent(), reco._record_consents(text[], text[], boolean[], text[], jsonb[], timestamptz[], text), reco._consent_mirrors(text[], text[]), reco.setup_queues(), reco.retry_message(text, bigint, integer, interval), reco._notification_channels_check(), reco._email_templates_check(), reco._triggers_check(), reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint),
-    reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer), reco._check_template(text, text, text, text),
+    reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer, integer, integer), reco._check_template(text, text, text, text),
     reco._send_after(timestamptz, text, text, integer, integer), reco.render(bigint, text, timestamptz), reco.render_batch(bigint[], text, timestamptz),
     reco.best_send_time(text, timestamptz, text, integer, double precision), reco.notification_kpis_for(timestamptz, timestamptz, interval),
     reco._check_kpi_period(timestamptz, timestamptz, interval, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION reco.render(bigint, text, timestamptz), reco.render_batch(bigint[], text, timestamptz), reco.best_send_time(text, timestamptz, text, integer, double precision),
     reco.notification_kpis_for(timestamptz, timestamptz, interval), reco._check_kpi_period(timestamptz, timestamptz, interval, text) TO reco_reader;
 GRANT EXECUTE ON FUNCTION reco._check_template(text, text, text, text), reco._send_after(timestamptz, text, text, integer, integer),
-    reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer),
+    reco._trigger_subjects(reco.triggers, timestamptz, timestamptz, bigint, bigint), reco.run_triggers(timestamptz, text), reco.send_due(timestamptz, integer, integer, integer),
     reco.retry_message(text, bigint, integer, interval) TO reco_admin;
 GRANT SELECT ON reco.notification_channels, reco.email_templates, reco.triggers, reco.notification_candidates,
     reco.notification_sends, reco.email_candidates, reco.notification_kpi_targets, reco.notification_kpis TO reco_reader;

@@ -468,3 +468,85 @@ fn a_send_due_call_reads_what_it_takes_not_the_whole_backlog() {
     assert_eq!(sent, vec!["first"; 10], "the higher-priority trigger's candidates go first");
     assert!(read <= 100, "a call taking 10 of {DUE} due candidates read {read} candidate rows");
 }
+
+/// Senders of different shards (`shard` i of `shards` n: the customers whose
+/// `hashtext(customer_id) & 63` is i modulo n) run at once, and still keep each customer's cap;
+/// a sender whose customers overlap one running (here a sender of every customer) waits for it.
+#[test]
+fn senders_of_two_shards_run_at_once_and_one_of_every_customer_waits_for_them() {
+    const CUSTOMERS: i64 = 40;
+    let db = fresh_db("it_notify_shards");
+    let mut c = connect(&db);
+    c.batch_execute(&format!(
+        "CREATE EXTENSION pgmq;
+         SELECT reco.setup_queues();
+         INSERT INTO reco.items (item_id, title, price, currency) VALUES ('i1', 'Item', 1, 'EUR');
+         INSERT INTO reco.stock (item_id, available) VALUES ('i1', 100);
+         INSERT INTO reco.customers (customer_id, email_opt_in, timezone) SELECT 'c' || n, true, 'UTC' FROM generate_series(1, {CUSTOMERS}) n;
+         UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0, max_per_day = 1, max_per_week = 7;
+         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{{{ items[0].title }}}}');
+         INSERT INTO reco.triggers (name, kind, template, priority) VALUES ('cart', 'abandoned_cart', 't', 10), ('look', 'long_view', 't', 20);
+         INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+         SELECT 'c' || n, t, 'i1', ARRAY['i1'], ARRAY[''], now() + CASE t WHEN 'look' THEN interval '1 minute' ELSE interval '-1 minute' END,
+                now() - interval '1 minute'
+         FROM generate_series(1, {CUSTOMERS}) n, unnest(ARRAY['cart', 'look']) t;"
+    ))
+    .unwrap();
+    let shard_of: HashMap<String, i32> =
+        c.query("SELECT customer_id, (hashtext(customer_id) & 63) % 2 FROM reco.customers", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert!(shard_of.values().any(|s| *s == 0) && shard_of.values().any(|s| *s == 1), "both shards have customers");
+    // shard 0 of 2 queues its customers' cart candidates and holds its transaction open
+    let mut first = connect(&db);
+    let mut tx = first.transaction().unwrap();
+    let mine: Vec<String> = tx
+        .query(
+            "SELECT n.customer_id FROM reco.send_due(shard => 0, shards => 2) s JOIN reco.notification_candidates n USING (candidate_id) WHERE s.outcome = 'queued'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!mine.is_empty() && mine.iter().all(|cu| shard_of[cu] == 0), "shard 0 took only its own customers: {mine:?}");
+    // shard 1 of 2 does not wait for it
+    let mut second = connect(&db);
+    second.batch_execute("SET lock_timeout = '5s'").unwrap();
+    let theirs: Vec<String> = second
+        .query(
+            "SELECT n.customer_id FROM reco.send_due(shard => 1, shards => 2) s JOIN reco.notification_candidates n USING (candidate_id) WHERE s.outcome = 'queued'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!theirs.is_empty() && theirs.iter().all(|cu| shard_of[cu] == 1), "shard 1 took only its own customers: {theirs:?}");
+    assert_eq!(mine.len() + theirs.len(), CUSTOMERS as usize, "each customer's cart candidate, once");
+    // a sender of every customer (and of the later candidates, due two minutes on) overlaps
+    // shard 0, still open: it waits, then sees its sends
+    let all = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut c = connect(&db);
+            let rows = c.query("SELECT outcome, count(*) FROM reco.send_due(now => now() + interval '2 minutes') GROUP BY outcome ORDER BY 1", &[]).unwrap();
+            rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect::<Vec<_>>()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = c
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND query LIKE '%send_due%'", &[])
+            .unwrap()
+            .get(0);
+        if waiting == 1 {
+            break;
+        }
+        assert!(!all.is_finished(), "the sender of every customer finished while shard 0 had not committed");
+        assert!(Instant::now() < deadline, "the sender of every customer did not wait within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tx.commit().unwrap();
+    assert_eq!(all.join().unwrap(), vec![("skipped: frequency cap".to_string(), CUSTOMERS)], "every customer had had today's message");
+    let per_customer: Vec<i64> = c.query("SELECT count(*) FROM reco.notification_sends GROUP BY customer_id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(per_customer, vec![1; CUSTOMERS as usize], "one send per customer today");
+}

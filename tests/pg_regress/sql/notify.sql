@@ -179,6 +179,8 @@ SELECT items, dropped_reason FROM reco.render(:alice_cart, now => '2026-03-02 15
 -- Sending: due candidates go on the queue, one message per channel with consent and under the
 -- caps; a replay queues nothing
 SELECT try($$SELECT * FROM reco.send_due(max_messages => 0)$$);
+SELECT try($$SELECT * FROM reco.send_due(shards => 3)$$);
+SELECT try($$SELECT * FROM reco.send_due(shard => 2, shards => 2)$$);
 SELECT try($$SELECT * FROM reco.run_triggers(now => NULL)$$);
 SELECT try($$SELECT * FROM reco.run_triggers(only_trigger => 'nope')$$);
 SELECT c.customer_id, s.channel, s.msg_id IS NOT NULL AS queued, s.outcome

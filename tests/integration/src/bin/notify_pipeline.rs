@@ -2,8 +2,9 @@
 //! (pg_cron's job) while 4 workers read and archive, at the same time. bench/notify.sh runs it
 //! after its one-stage-after-the-other figures, on the candidates its triggers left.
 //!
-//! - The sender calls `reco.send_due(now => NOW, max_messages => BATCH)` until a call finds
-//!   nothing due; each call commits, so the workers take its messages while it prepares the next.
+//! - Each of SENDERS senders calls `reco.send_due(now => NOW, max_messages => BATCH, shard => i,
+//!   shards => SENDERS)` until a call finds nothing due; each call commits, so the workers take
+//!   its messages while it prepares the next.
 //! - Each worker repeats, until the sender is done and the queue is empty:
 //!   `SELECT count(*) FROM pgmq.archive(QUEUE, ARRAY(SELECT msg_id FROM
 //!   pgmq.read_with_poll(QUEUE, 30, READ, 1, 10)))` (pgmq waits up to a second, polling every
@@ -12,8 +13,8 @@
 //! - Printed: messages queued, taken, the time from the sender's first call to the last archive,
 //!   and messages per second over it; the sender's calls and their time.
 //!
-//! Usage: notify_pipeline DBNAME NOW (environment: RECO_TEST_DSN, BATCH default 1000, WORKERS
-//! default 4, READ default 10, QUEUE default reco_email, RENDER default 0).
+//! Usage: notify_pipeline DBNAME NOW (environment: RECO_TEST_DSN, BATCH default 1000, SENDERS
+//! default 1, WORKERS default 4, READ default 10, QUEUE default reco_email, RENDER default 0).
 // a harness: a setup step that fails should stop it where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::dsn;
@@ -30,7 +31,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(db), Some(now)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: notify_pipeline DBNAME NOW   (environment: RECO_TEST_DSN, BATCH, WORKERS, READ, QUEUE, RENDER)");
+        eprintln!("usage: notify_pipeline DBNAME NOW   (environment: RECO_TEST_DSN, BATCH, SENDERS, WORKERS, READ, QUEUE, RENDER)");
         std::process::exit(2);
     };
     let batch: i32 = env_or("BATCH", 1000);
@@ -38,10 +39,15 @@ fn main() {
     let read: i32 = env_or("READ", 10);
     let queue: String = env_or("QUEUE", "reco_email".to_string());
     let render = env_or("RENDER", 0) == 1;
+    let n_senders: usize = env_or("SENDERS", 1);
+    if ![1, 2, 4, 8].contains(&n_senders) {
+        eprintln!("notify_pipeline: SENDERS is {n_senders}, not 1, 2, 4 or 8");
+        std::process::exit(2);
+    }
     let url = dsn(db);
 
     // connect everybody first: a connection's start is not the queue's time
-    let mut sender = Client::connect(&url, NoTls).unwrap();
+    let mut senders: Vec<Client> = (0..n_senders).map(|_| Client::connect(&url, NoTls).unwrap()).collect();
     let done = Arc::new(AtomicBool::new(false));
     let mut clients: Vec<Client> = (0..workers).map(|_| Client::connect(&url, NoTls).unwrap()).collect();
     let take = if render {
@@ -79,21 +85,35 @@ fn main() {
         })
         .collect();
 
-    let (mut queued, mut calls) = (0i64, 0);
-    loop {
-        let row = sender
-            .query_one(
-                "SELECT count(*), count(*) FILTER (WHERE outcome = 'queued') FROM reco.send_due(now => $1::text::timestamptz, max_messages => $2)",
-                &[&now.as_str(), &batch],
-            )
-            .unwrap();
-        calls += 1;
-        let (rows, q): (i64, i64) = (row.get(0), row.get(1));
-        queued += q;
-        if rows == 0 {
-            break;
+    // each sender its shard of the customers (send_due's shard i of SENDERS)
+    let shards = n_senders as i32;
+    let send = |mut sender: Client, shard: i32| -> (i64, i32) {
+        let (mut queued, mut calls) = (0i64, 0);
+        loop {
+            let row = sender
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE outcome = 'queued')
+                     FROM reco.send_due(now => $1::text::timestamptz, max_messages => $2, shard => $3, shards => $4)",
+                    &[&now.as_str(), &batch, &shard, &shards],
+                )
+                .unwrap();
+            calls += 1;
+            let (rows, q): (i64, i64) = (row.get(0), row.get(1));
+            queued += q;
+            if rows == 0 {
+                return (queued, calls);
+            }
         }
-    }
+    };
+    let (mut queued, mut calls) = (0i64, 0);
+    thread::scope(|scope| {
+        let running: Vec<_> = senders.drain(..).enumerate().map(|(i, c)| scope.spawn(move || send(c, i as i32))).collect();
+        for r in running {
+            let (q, n) = r.join().unwrap();
+            queued += q;
+            calls += n;
+        }
+    });
     let sent = t0.elapsed();
     done.store(true, Ordering::Release);
     let (mut taken, mut end) = (0i64, Duration::ZERO);
@@ -104,7 +124,7 @@ fn main() {
     }
     let end = end.max(sent);
     println!(
-        "pipeline: {queued} messages queued by {calls} calls of send_due (max_messages {batch}) in {:.2} s while {workers} workers took {taken}{} ({read} a read): {:.2} s from the first call to the last archive = {:.0} messages/s",
+        "pipeline: {queued} messages queued by {calls} calls of send_due (max_messages {batch}, {n_senders} sender(s)) in {:.2} s while {workers} workers took {taken}{} ({read} a read): {:.2} s from the first call to the last archive = {:.0} messages/s",
         sent.as_secs_f64(),
         if render { ", rendering each read with render_batch" } else { "" },
         end.as_secs_f64(),
