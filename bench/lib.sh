@@ -56,3 +56,19 @@ CREATE UNIQUE INDEX ON bench_req (n);
 ANALYZE bench_req;
 SQL
 }
+
+# reset_due DB: the notification candidates back to what bench/notify.sh's triggers left
+# (public.bench_due), the sends and the reco_email queue emptied, then VACUUM ANALYZE (what
+# autovacuum does between a day's triggers and the next send). Used by bench/notify.sh and
+# bench/send_due.sh to queue the same candidates again.
+reset_due() {
+  "${PSQL[@]}" -d "$1" -q <<'SQL'
+SET client_min_messages = warning;
+TRUNCATE reco.notification_sends;
+UPDATE reco.notification_candidates n SET status = 'pending', status_reason = NULL, sent_at = NULL, send_at = b.send_at
+FROM public.bench_due b WHERE n.candidate_id = b.candidate_id;
+SELECT pgmq.purge_queue('reco_email') \g /dev/null
+TRUNCATE pgmq.a_reco_email;
+VACUUM ANALYZE reco.notification_candidates, reco.notification_sends, pgmq.q_reco_email, pgmq.a_reco_email;
+SQL
+}

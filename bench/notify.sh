@@ -157,18 +157,7 @@ SQL
 drain $W/render_batch.sql "dequeue and render, a read's messages in one call"
 # the queue as a shop with two cores runs it: two senders at once, each for its half of the
 # customers (send_due's shard 0 and 1 of 2), then the 4 workers; from the triggers' state again
-reset_due() {
-  "${PSQL[@]}" -d $DB -q <<'SQL'
-SET client_min_messages = warning;
-TRUNCATE reco.notification_sends;
-UPDATE reco.notification_candidates n SET status = 'pending', status_reason = NULL, sent_at = NULL, send_at = b.send_at
-FROM public.bench_due b WHERE n.candidate_id = b.candidate_id;
-SELECT pgmq.purge_queue('reco_email') \g /dev/null
-TRUNCATE pgmq.a_reco_email;
-VACUUM ANALYZE reco.notification_candidates, reco.notification_sends, pgmq.q_reco_email, pgmq.a_reco_email;
-SQL
-}
-reset_due
+reset_due $DB
 te0=$(now_s)
 for shard in 0 1; do
   "${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM reco.send_due(now => '$RUN_AT', max_messages => 1000000, shard => $shard, shards => 2)" > /dev/null &
@@ -185,7 +174,7 @@ rm -rf $W
 # (tests/integration/src/bin/notify_pipeline.rs)
 cargo build -q --release -p pg_reco_integration --bin notify_pipeline
 for render in 0 1; do
-  reset_due
+  reset_due $DB
   RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT" | tee -a $OUT
 done
 echo "figures in $OUT"

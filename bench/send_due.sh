@@ -17,15 +17,7 @@ now_s() { date +%s.%N; }
 RUN_AT=$("${PSQL[@]}" -d $DB -At -c "SELECT run_at FROM public.bench_run_at")
 N=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM public.bench_due")
 for r in $(seq 1 "$ROUNDS"); do
-  "${PSQL[@]}" -d $DB -q <<'SQL'
-SET client_min_messages = warning;
-TRUNCATE reco.notification_sends;
-UPDATE reco.notification_candidates n SET status = 'pending', status_reason = NULL, sent_at = NULL, send_at = b.send_at
-FROM public.bench_due b WHERE n.candidate_id = b.candidate_id;
-SELECT pgmq.purge_queue('reco_email') \g /dev/null
-TRUNCATE pgmq.a_reco_email;
-VACUUM ANALYZE reco.notification_candidates, reco.notification_sends, pgmq.q_reco_email, pgmq.a_reco_email;
-SQL
+  reset_due $DB
   PRE=""
   if [ "${EXPLAIN:-0}" = 1 ]; then
     PRE="LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_nested_statements = on; SET auto_explain.log_analyze = on; SET auto_explain.log_format = text; SET client_min_messages = log; SET auto_explain.log_level = notice;"

@@ -309,14 +309,17 @@ fn render_batch(
     );
     let now = super::required(now, "now", "leave now out to use the transaction's time");
     let channel = channel.map(str::to_string);
-    // chunk by chunk as rows are asked for: the memory held is one chunk's
-    let mut chunks = ids.chunks(RENDER_CHUNK).map(<[Option<i64>]>::to_vec).collect::<Vec<_>>().into_iter();
+    // chunk by chunk as rows are asked for: the rendered text held is one chunk's
+    let mut ids = ids.into_iter();
     let mut ready = Vec::<(Option<i64>, Row)>::new().into_iter();
     TableIterator::new(std::iter::from_fn(move || loop {
         if let Some((id, (subject, html, text, items, skipped, why))) = ready.next() {
             return Some((id, subject, html, text, items, skipped, why));
         }
-        let chunk = chunks.next()?;
+        let chunk: Vec<Option<i64>> = ids.by_ref().take(RENDER_CHUNK).collect();
+        if chunk.is_empty() {
+            return None;
+        }
         let rows = render_chunk(&chunk, channel.as_deref(), now);
         ready = chunk.into_iter().zip(rows).collect::<Vec<_>>().into_iter();
     }))
@@ -362,8 +365,8 @@ fn render_chunk(ids: &[Option<i64>], channel: Option<&str>, now: TimestampWithTi
             while rows.peek().is_some_and(|r| r.get::<i64>(1).or_raise() == o) {
                 rest.extend(rows.next());
             }
-            let null_id = o.and_then(|o| usize::try_from(o - 1).ok()).and_then(|i| ids.get(i)).is_some_and(Option::is_none);
-            out.push(if null_id { dropped("the candidate id is NULL") } else { render_one(c, &first, &rest) });
+            // (one group of rows per id, in order: this group is id number out.len())
+            out.push(if ids.get(out.len()).is_some_and(Option::is_none) { dropped("the candidate id is NULL") } else { render_one(c, &first, &rest) });
         }
         debug_assert_eq!(out.len(), ids.len());
         out

@@ -306,25 +306,53 @@ fn a_template_bounded_by_its_text_renders_on_the_backend_and_a_growing_one_on_th
 /// its sends, so a customer with a candidate in each sender's batch still gets one e-mail a day
 /// (before the senders were serialized, SKIP LOCKED handed each sender one of the two, and each
 /// saw room for it).
+/// A database for the senders' tests: pgmq and its queues, CUSTOMERS customers opted in (UTC,
+/// no quiet hours, one e-mail a day), and two candidates each, from triggers `cart` (priority
+/// 10, due a minute ago) and `look` (priority 20, due at now() + `look_due`).
+fn senders_db(name: &str, customers: i64, look_due: &str) -> String {
+    let db = fresh_db(name);
+    connect(&db)
+        .batch_execute(&format!(
+            "CREATE EXTENSION pgmq;
+             SELECT reco.setup_queues();
+             INSERT INTO reco.items (item_id, title, price, currency) SELECT 'i' || n, 'Item ' || n, n, 'EUR' FROM generate_series(1, 3) n;
+             INSERT INTO reco.stock (item_id, available) SELECT 'i' || n, 100 FROM generate_series(1, 3) n;
+             INSERT INTO reco.customers (customer_id, email_opt_in, timezone) SELECT 'c' || n, true, 'UTC' FROM generate_series(1, {customers}) n;
+             UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0, max_per_day = 1, max_per_week = 7;
+             INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{{{ items[0].title }}}}');
+             INSERT INTO reco.triggers (name, kind, template, priority) VALUES ('cart', 'abandoned_cart', 't', 10), ('look', 'long_view', 't', 20);
+             INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+             SELECT 'c' || n, t, 'i1', ARRAY['i1', 'i2'], ARRAY['', ''],
+                    now() + CASE t WHEN 'look' THEN interval '{look_due}' ELSE interval '-1 minute' END, now() - interval '1 minute'
+             FROM generate_series(1, {customers}) n, unnest(ARRAY['cart', 'look']) t;"
+        ))
+        .unwrap();
+    db
+}
+
+/// Waits until one session of this database waits on an advisory lock in `send_due`; fails when
+/// `sender` finishes first (it did not wait) or after 20 s.
+fn wait_for_senders_lock<T>(c: &mut Client, sender: &std::thread::JoinHandle<T>, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = c
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND query LIKE '%send_due%'", &[])
+            .unwrap()
+            .get(0);
+        if waiting == 1 {
+            return;
+        }
+        assert!(!sender.is_finished(), "{who} finished while the first sender had not committed");
+        assert!(Instant::now() < deadline, "{who} did not wait on the senders' lock within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn two_senders_at_once_keep_each_customers_day_cap() {
     const CUSTOMERS: i64 = 20;
-    let db = fresh_db("it_notify_senders");
+    let db = senders_db("it_notify_senders", CUSTOMERS, "-1 minute");
     let mut c = connect(&db);
-    c.batch_execute(&format!(
-        "CREATE EXTENSION pgmq;
-         SELECT reco.setup_queues();
-         INSERT INTO reco.items (item_id, title, price, currency) SELECT 'i' || n, 'Item ' || n, n, 'EUR' FROM generate_series(1, 3) n;
-         INSERT INTO reco.stock (item_id, available) SELECT 'i' || n, 100 FROM generate_series(1, 3) n;
-         INSERT INTO reco.customers (customer_id, email_opt_in, timezone) SELECT 'c' || n, true, 'UTC' FROM generate_series(1, {CUSTOMERS}) n;
-         UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0, max_per_day = 1, max_per_week = 7;
-         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{{{ items[0].title }}}}');
-         INSERT INTO reco.triggers (name, kind, template, priority) VALUES ('cart', 'abandoned_cart', 't', 10), ('look', 'long_view', 't', 20);
-         INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
-         SELECT 'c' || n, t, 'i1', ARRAY['i1', 'i2'], ARRAY['', ''], now() - interval '1 minute', now() - interval '1 minute'
-         FROM generate_series(1, {CUSTOMERS}) n, unnest(ARRAY['cart', 'look']) t;"
-    ))
-    .unwrap();
     // the first sender takes the priority-first half (every customer's cart candidate) and holds
     // its transaction open
     let mut first = connect(&db);
@@ -341,19 +369,7 @@ fn two_senders_at_once_keep_each_customers_day_cap() {
         })
     };
     // it waits on the senders' lock (not on a row: the other half is not locked by anyone)
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let waiting: i64 = c
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND query LIKE '%send_due%'", &[])
-            .unwrap()
-            .get(0);
-        if waiting == 1 {
-            break;
-        }
-        assert!(!second.is_finished(), "the second sender finished while the first had not committed");
-        assert!(Instant::now() < deadline, "the second sender did not wait on the senders' lock within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_senders_lock(&mut c, &second, "the second sender");
     tx.commit().unwrap();
     let outcomes = second.join().unwrap();
     assert_eq!(outcomes, vec![("skipped: frequency cap".to_string(), CUSTOMERS)], "the second sender saw the first one's sends");
@@ -475,23 +491,8 @@ fn a_send_due_call_reads_what_it_takes_not_the_whole_backlog() {
 #[test]
 fn senders_of_two_shards_run_at_once_and_one_of_every_customer_waits_for_them() {
     const CUSTOMERS: i64 = 40;
-    let db = fresh_db("it_notify_shards");
+    let db = senders_db("it_notify_shards", CUSTOMERS, "1 minute");
     let mut c = connect(&db);
-    c.batch_execute(&format!(
-        "CREATE EXTENSION pgmq;
-         SELECT reco.setup_queues();
-         INSERT INTO reco.items (item_id, title, price, currency) VALUES ('i1', 'Item', 1, 'EUR');
-         INSERT INTO reco.stock (item_id, available) VALUES ('i1', 100);
-         INSERT INTO reco.customers (customer_id, email_opt_in, timezone) SELECT 'c' || n, true, 'UTC' FROM generate_series(1, {CUSTOMERS}) n;
-         UPDATE reco.notification_channels SET quiet_start = 0, quiet_end = 0, max_per_day = 1, max_per_week = 7;
-         INSERT INTO reco.email_templates (name, subject, text_body) VALUES ('t', 'Hi', '{{{{ items[0].title }}}}');
-         INSERT INTO reco.triggers (name, kind, template, priority) VALUES ('cart', 'abandoned_cart', 't', 10), ('look', 'long_view', 't', 20);
-         INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
-         SELECT 'c' || n, t, 'i1', ARRAY['i1'], ARRAY[''], now() + CASE t WHEN 'look' THEN interval '1 minute' ELSE interval '-1 minute' END,
-                now() - interval '1 minute'
-         FROM generate_series(1, {CUSTOMERS}) n, unnest(ARRAY['cart', 'look']) t;"
-    ))
-    .unwrap();
     let shard_of: HashMap<String, i32> =
         c.query("SELECT customer_id, (hashtext(customer_id) & 63) % 2 FROM reco.customers", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
     assert!(shard_of.values().any(|s| *s == 0) && shard_of.values().any(|s| *s == 1), "both shards have customers");
@@ -532,19 +533,7 @@ fn senders_of_two_shards_run_at_once_and_one_of_every_customer_waits_for_them() 
             rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect::<Vec<_>>()
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let waiting: i64 = c
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory' AND query LIKE '%send_due%'", &[])
-            .unwrap()
-            .get(0);
-        if waiting == 1 {
-            break;
-        }
-        assert!(!all.is_finished(), "the sender of every customer finished while shard 0 had not committed");
-        assert!(Instant::now() < deadline, "the sender of every customer did not wait within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_senders_lock(&mut c, &all, "the sender of every customer");
     tx.commit().unwrap();
     assert_eq!(all.join().unwrap(), vec![("skipped: frequency cap".to_string(), CUSTOMERS)], "every customer had had today's message");
     let per_customer: Vec<i64> = c.query("SELECT count(*) FROM reco.notification_sends GROUP BY customer_id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
