@@ -16,12 +16,14 @@
 #   enqueue    reco.send_due(): candidates checked (bought since, stock, consent, caps) and
 #              queued per second
 #   dequeue    4 pgbench clients reading 10 messages at a time and archiving them in one call:
-#              messages/s; end to end (enqueue + dequeue); again archiving each message in its
-#              own call; and again with workers that render each message, and with workers
-#              that render a read's messages in one reco.render_batch call
-#   shards     two senders at once (send_due's shards 0 and 1 of 2), then the 4 workers
+#              messages/s; end to end (enqueue + dequeue); the same reading 50 at a time (the
+#              worker loop docs/reference.md shows); again (10 a read) archiving each message in
+#              its own call; and with workers that render each message, and with workers that
+#              render a read's messages in one reco.render_batch call
+#   shards     two senders at once (send_due's shards 0 and 1 of 2), then the 4 workers (50 a read)
 #   pipeline   the sender (send_due, 1 000 a call) and the 4 workers at the same time, as in a
-#              shop (tests/integration/src/bin/notify_pipeline.rs), without and with rendering
+#              shop (tests/integration/src/bin/notify_pipeline.rs): 10 and 50 a read, two
+#              senders with 50 a read, and 50 a read with rendering
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${1:-medium}
@@ -128,14 +130,25 @@ drain() {
   DONE=$(( Q - left ))
   echo "$2: 4 workers took $DONE messages in $(secs $t0 $t1) s = $(rate $DONE $t0 $t1) messages/s ($left left)" | tee -a $OUT
 }
-# the worker loop docs/reference.md shows: read 10, deliver, archive the delivered ones in one call
-echo "SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM pgmq.read('reco_email', 30, 10)));" > $W/dequeue.sql
-drain $W/dequeue.sql dequeue
-echo "end to end: $DONE messages queued and taken in $(awk -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.2f", (b - a) + (d - c) }') s = $(awk -v n=$DONE -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.0f", n / ((b - a) + (d - c)) }') messages/s" | tee -a $OUT
+end_to_end() {
+  echo "$1: $DONE messages queued and taken in $(awk -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.2f", (b - a) + (d - c) }') s = $(awk -v n=$DONE -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.0f", n / ((b - a) + (d - c)) }') messages/s" | tee -a $OUT
+}
 # the same messages again (from the archive, which is emptied) for each other worker loop
 requeue() {
   "${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.send_batch('reco_email', ARRAY(SELECT message FROM pgmq.a_reco_email ORDER BY msg_id))" -c "TRUNCATE pgmq.a_reco_email" >/dev/null
 }
+# workers reading 10, delivering, archiving the delivered ones in one call
+echo "SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM pgmq.read('reco_email', 30, 10)));" > $W/dequeue10.sql
+drain $W/dequeue10.sql "dequeue, 10 a read"
+end_to_end "end to end, 10 a read"
+# the worker loop docs/reference.md shows: the same, reading 50 (pgmq's read and archive plan
+# their SQL on each call, so a call's cost is mostly fixed)
+requeue
+T=$(( (Q + 199) / 200 ))
+echo "SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM pgmq.read('reco_email', 30, 50)));" > $W/dequeue.sql
+drain $W/dequeue.sql "dequeue, 50 a read"
+end_to_end "end to end, 50 a read"
+T=$(( (Q + 39) / 40 ))
 # a call to archive per message
 requeue
 echo "SELECT count(pgmq.archive('reco_email', msg_id)) FROM pgmq.read('reco_email', 30, 10);" > $W/dequeue1.sql
@@ -146,15 +159,19 @@ requeue
 # array form inside ARRAY(...) took 7.9 s against 2.6-2.9 s, not yet explained)
 echo "SELECT count(pgmq.archive('reco_email', m.msg_id)) FROM pgmq.read('reco_email', 30, 10) m, reco.render((m.message->>'candidate_id')::int8, now => '$RUN_AT') r WHERE r.dropped_reason IS NULL;" > $W/render.sql
 drain $W/render.sql "dequeue and render, a render per message"
-# workers that render a read's messages in one call (reco.render_batch), then archive them in one
+# workers that render a read's messages in one call (reco.render_batch), then archive them in
+# one: 10 and 50 a read
+for read in 10 50; do
 requeue
+T=$(( (Q + 4 * read - 1) / (4 * read) ))
 cat > $W/render_batch.sql <<SQL
-WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read('reco_email', 30, 10)),
+WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read('reco_email', 30, $read)),
      r AS MATERIALIZED (SELECT count(*) AS rendered FROM reco.render_batch(ARRAY(SELECT (message->>'candidate_id')::int8 FROM m ORDER BY msg_id), now => '$RUN_AT')
                         WHERE dropped_reason IS NULL)
 SELECT (SELECT rendered FROM r), (SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM m)));
 SQL
-drain $W/render_batch.sql "dequeue and render, a read's messages in one call"
+drain $W/render_batch.sql "dequeue and render, a read's $read messages in one call"
+done
 # the queue as a shop with two cores runs it: two senders at once, each for its half of the
 # customers (send_due's shard 0 and 1 of 2), then the 4 workers; from the triggers' state again
 reset_due $DB
@@ -166,15 +183,17 @@ wait
 te1=$(now_s)
 Q2=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
 echo "enqueue, two senders at once (shards 0 and 1 of 2): $N candidates checked, $Q2 queued in $(secs $te0 $te1) s = $(rate $Q2 $te0 $te1) messages/s" | tee -a $OUT
-drain $W/dequeue.sql "dequeue after two senders"
-echo "end to end, two senders: $DONE messages queued and taken in $(awk -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.2f", (b - a) + (d - c) }') s = $(awk -v n=$DONE -v a=$te0 -v b=$te1 -v c=$t0 -v d=$t1 'BEGIN { printf "%.0f", n / ((b - a) + (d - c)) }') messages/s" | tee -a $OUT
+T=$(( (Q + 199) / 200 ))
+drain $W/dequeue.sql "dequeue after two senders, 50 a read"
+end_to_end "end to end, two senders, 50 a read"
 rm -rf $W
 # the same queue as it runs in a shop: the sender (send_due, its default 1 000 a call, each call
 # committed) and the 4 workers at the same time, from the triggers' state again
 # (tests/integration/src/bin/notify_pipeline.rs)
 cargo build -q --release -p pg_reco_integration --bin notify_pipeline
-for render in 0 1; do
+for run in "1 10 0" "1 50 0" "2 50 0" "1 50 1"; do
+  read -r senders read render <<< "$run"
   reset_due $DB
-  RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT" | tee -a $OUT
+  SENDERS=$senders READ=$read RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT" | tee -a $OUT
 done
 echo "figures in $OUT"

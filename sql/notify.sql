@@ -772,8 +772,9 @@ BEGIN
                           AND b.occurred_at > n.created_at AND b.occurred_at <= now AND b.item_id = ANY (n.anchors))
                     THEN 'cancelled: bought since'
                     WHEN now > n.created_at + t.cooldown THEN 'cancelled: expired'
-                    WHEN NOT EXISTS (SELECT 1 FROM unnest(n.items) u(id) JOIN reco.items i ON i.item_id = u.id AND i.active
-                                     JOIN reco.stock s ON s.item_id = u.id AND s.available > 0 AND NOT s.backordered)
+                    -- (one index scan over the items' ids, not a nested loop per item)
+                    WHEN NOT EXISTS (SELECT 1 FROM reco.stock s JOIN reco.items i ON i.item_id = s.item_id AND i.active
+                                     WHERE s.item_id = ANY (n.items) AND s.available > 0 AND NOT s.backordered)
                     THEN 'dropped: every item is out of stock or gone' END AS verdict
         FROM reco.notification_candidates n JOIN reco.triggers t ON t.name = n.trigger_name
         WHERE n.candidate_id = ANY (ARRAY(SELECT p.cid FROM picked p)) AND n.status = 'pending' AND n.send_at <= now
@@ -864,12 +865,13 @@ BEGIN
                                  WHEN f.fate = 'cancelled: expired' THEN 'expired: not sent within the trigger''s cooldown'
                                  ELSE regexp_replace(f.fate, '^[a-z]+: ', '') END,
             sent_at = CASE WHEN f.fate = 'sent' THEN now END,
+            -- (the channel's quiet hours and the customer's time zone read for a waiting candidate only)
             send_at = CASE WHEN f.fate = 'waiting'
-                           THEN reco._send_after(f.until, (SELECT cu.timezone FROM reco.customers cu WHERE cu.customer_id = f.cust),
-                                                 x.default_timezone, x.quiet_start, x.quiet_end)
+                           THEN (SELECT reco._send_after(f.until, (SELECT cu.timezone FROM reco.customers cu WHERE cu.customer_id = f.cust),
+                                                         x.default_timezone, x.quiet_start, x.quiet_end)
+                                 FROM (SELECT) one LEFT JOIN reco.notification_channels x ON x.channel = f.first_channel)
                            ELSE n.send_at END
         FROM fates f
-        LEFT JOIN reco.notification_channels x ON x.channel = f.first_channel
         -- (the batch's ids, for the primary key: joined on fates alone, whose size the planner
         -- guesses, a small batch hashed the whole table)
         WHERE n.candidate_id = f.cid AND n.candidate_id = ANY (ARRAY(SELECT b.cid FROM batch b)))
