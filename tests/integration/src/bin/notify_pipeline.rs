@@ -7,14 +7,15 @@
 //!   its messages while it prepares the next.
 //! - Each worker repeats, until the sender is done and the queue is empty:
 //!   `SELECT count(*) FROM pgmq.archive(QUEUE, ARRAY(SELECT msg_id FROM
-//!   pgmq.read_with_poll(QUEUE, 30, READ, 1, 10)))` (pgmq waits up to a second, polling every
-//!   10 ms, for messages); with `RENDER=1` it renders the read's messages with
+//!   pgmq.read_with_poll(QUEUE, 30, READ, 1, POLL)))` (pgmq waits up to a second, polling every
+//!   POLL ms, for messages); with `RENDER=1` it renders the read's messages with
 //!   `reco.render_batch` before archiving them.
 //! - Printed: messages queued, taken, the time from the sender's first call to the last archive,
 //!   and messages per second over it; the sender's calls and their time.
 //!
 //! Usage: notify_pipeline DBNAME NOW (environment: RECO_TEST_DSN, BATCH default 1000, SENDERS
-//! default 1, WORKERS default 4, READ default 10, QUEUE default reco_email, RENDER default 0).
+//! default 1, WORKERS default 4, READ default 10, POLL default 10 (pgmq's own is 100), QUEUE
+//! default reco_email, RENDER default 0).
 // a harness: a setup step that fails should stop it where it failed
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use pg_reco_integration::dsn;
@@ -31,12 +32,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(db), Some(now)) = (args.get(1), args.get(2)) else {
-        eprintln!("usage: notify_pipeline DBNAME NOW   (environment: RECO_TEST_DSN, BATCH, SENDERS, WORKERS, READ, QUEUE, RENDER)");
+        eprintln!("usage: notify_pipeline DBNAME NOW   (environment: RECO_TEST_DSN, BATCH, SENDERS, WORKERS, READ, POLL, QUEUE, RENDER)");
         std::process::exit(2);
     };
     let batch: i32 = env_or("BATCH", 1000);
     let workers: usize = env_or("WORKERS", 4);
     let read: i32 = env_or("READ", 10);
+    let poll: i32 = env_or("POLL", 10);
     let queue: String = env_or("QUEUE", "reco_email".to_string());
     let render = env_or("RENDER", 0) == 1;
     let n_senders: usize = env_or("SENDERS", 1);
@@ -52,13 +54,13 @@ fn main() {
     let mut clients: Vec<Client> = (0..workers).map(|_| Client::connect(&url, NoTls).unwrap()).collect();
     let take = if render {
         format!(
-            "WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read_with_poll('{queue}', 30, {read}, 1, 10)),
+            "WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read_with_poll('{queue}', 30, {read}, 1, {poll})),
                   r AS MATERIALIZED (SELECT count(*) AS n FROM reco.render_batch(ARRAY(SELECT (message->>'candidate_id')::int8 FROM m ORDER BY msg_id),
                                                                                   now => '{now}') WHERE dropped_reason IS NULL)
              SELECT (SELECT count(*) FROM pgmq.archive('{queue}', ARRAY(SELECT msg_id FROM m))) + 0 * (SELECT n FROM r)"
         )
     } else {
-        format!("SELECT count(*) FROM pgmq.archive('{queue}', ARRAY(SELECT msg_id FROM pgmq.read_with_poll('{queue}', 30, {read}, 1, 10)))")
+        format!("SELECT count(*) FROM pgmq.archive('{queue}', ARRAY(SELECT msg_id FROM pgmq.read_with_poll('{queue}', 30, {read}, 1, {poll})))")
     };
 
     let t0 = Instant::now();
@@ -124,7 +126,7 @@ fn main() {
     }
     let end = end.max(sent);
     println!(
-        "pipeline: {queued} messages queued by {calls} calls of send_due (max_messages {batch}, {n_senders} sender(s)) in {:.2} s while {workers} workers took {taken}{} ({read} a read): {:.2} s from the first call to the last archive = {:.0} messages/s",
+        "pipeline: {queued} messages queued by {calls} calls of send_due (max_messages {batch}, {n_senders} sender(s)) in {:.2} s while {workers} workers took {taken}{} ({read} a read, polling every {poll} ms): {:.2} s from the first call to the last archive = {:.0} messages/s",
         sent.as_secs_f64(),
         if render { ", rendering each read with render_batch" } else { "" },
         end.as_secs_f64(),

@@ -269,6 +269,9 @@ fn train(s: &Arc<Soak>, every: Duration) {
         round += 1;
         let Some(mut c) = s.connect() else { return };
         let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+        // a harness stopped mid-training (Ctrl-C, a panic) must not leave its training running
+        // in the server: the backend checks its client every second and stops when it is gone
+        c.batch_execute("SET client_connection_check_interval = '1s'").unwrap();
         if !setup.is_empty() {
             c.batch_execute(&setup).unwrap();
         }
