@@ -420,3 +420,14 @@ SELECT trigger_name, subject, anchors FROM reco.notification_candidates WHERE tr
 -- a later run finds nothing new: the late events were read once, the cooldown holds
 SELECT * FROM reco.run_triggers(now => '2026-04-01 15:00+00') WHERE trigger_name LIKE 'late%';
 SELECT last_event_id = (SELECT max(event_id) FROM reco.events) AS watermark_at_last_event FROM reco.triggers WHERE name = 'late_look';
+
+-- send_due's stock check: an item taken off sale counts as gone whatever its stock, and one
+-- buyable item among gone ones (out of stock, off sale) keeps the message
+UPDATE reco.items SET active = false WHERE item_id = 'gloves';
+INSERT INTO reco.notification_candidates (customer_id, trigger_name, subject, items, reasons, send_at, created_at)
+VALUES ('dave', 'cart_itself', 'off-sale', '{gloves}', '{""}', '2026-05-04 08:30+00', '2026-05-04 08:30+00'),
+       ('dave', 'cart_itself', 'one-left', '{tee,gloves,hat}', '{"","",""}', '2026-05-04 08:30+00', '2026-05-04 08:30+00');
+SELECT c.subject, s.outcome FROM reco.send_due(now => '2026-05-04 09:00+00') s JOIN reco.notification_candidates c USING (candidate_id)
+WHERE c.subject IN ('off-sale', 'one-left') ORDER BY 1;
+SELECT subject, status, status_reason FROM reco.notification_candidates WHERE subject IN ('off-sale', 'one-left') ORDER BY 1;
+UPDATE reco.items SET active = true WHERE item_id = 'gloves';
