@@ -115,15 +115,16 @@ te1=$(now_s)
 Q=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
 echo "enqueue: $N candidates checked, $Q queued in $(secs $te0 $te1) s = $(rate $N $te0 $te1) candidates/s, $(rate $Q $te0 $te1) messages/s" | tee -a $OUT
 
-# dequeue: 4 workers (pgbench clients) running SQL file $1 until the Q queued messages are
-# taken (10 per transaction); sets t0, t1 and DONE, prints "$2: ..."
+# dequeue: 4 workers (pgbench clients) running SQL file $1, which takes up to $3 messages a
+# transaction (default 10), until the Q queued messages are taken; sets t0, t1 and DONE,
+# prints "$2: ..."
 W=$(mktemp -d)
 chmod a+rx $W
-T=$(( (Q + 39) / 40 ))
 drain() {
+  local read=${3:-10}
   chmod a+r "$1"
   t0=$(now_s)
-  $PGBENCH -h 127.0.0.1 -p $PORT -U postgres -n -c 4 -j 4 -t $T -f "$1" $DB > $W/pgbench.log 2>&1
+  $PGBENCH -h 127.0.0.1 -p $PORT -U postgres -n -c 4 -j 4 -t $(( (Q + 4 * read - 1) / (4 * read) )) -f "$1" $DB > $W/pgbench.log 2>&1
   t1=$(now_s)
   local left
   left=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
@@ -144,11 +145,9 @@ end_to_end "end to end, 10 a read"
 # the worker loop docs/reference.md shows: the same, reading 50 (pgmq's read and archive plan
 # their SQL on each call, so a call's cost is mostly fixed)
 requeue
-T=$(( (Q + 199) / 200 ))
 echo "SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM pgmq.read('reco_email', 30, 50)));" > $W/dequeue.sql
-drain $W/dequeue.sql "dequeue, 50 a read"
+drain $W/dequeue.sql "dequeue, 50 a read" 50
 end_to_end "end to end, 50 a read"
-T=$(( (Q + 39) / 40 ))
 # a call to archive per message
 requeue
 echo "SELECT count(pgmq.archive('reco_email', msg_id)) FROM pgmq.read('reco_email', 30, 10);" > $W/dequeue1.sql
@@ -163,14 +162,13 @@ drain $W/render.sql "dequeue and render, a render per message"
 # one: 10 and 50 a read
 for read in 10 50; do
 requeue
-T=$(( (Q + 4 * read - 1) / (4 * read) ))
 cat > $W/render_batch.sql <<SQL
 WITH m AS MATERIALIZED (SELECT msg_id, message FROM pgmq.read('reco_email', 30, $read)),
      r AS MATERIALIZED (SELECT count(*) AS rendered FROM reco.render_batch(ARRAY(SELECT (message->>'candidate_id')::int8 FROM m ORDER BY msg_id), now => '$RUN_AT')
                         WHERE dropped_reason IS NULL)
 SELECT (SELECT rendered FROM r), (SELECT count(*) FROM pgmq.archive('reco_email', ARRAY(SELECT msg_id FROM m)));
 SQL
-drain $W/render_batch.sql "dequeue and render, a read's $read messages in one call"
+drain $W/render_batch.sql "dequeue and render, a read's $read messages in one call" $read
 done
 # the queue as a shop with two cores runs it: two senders at once, each for its half of the
 # customers (send_due's shard 0 and 1 of 2), then the 4 workers; from the triggers' state again
@@ -183,8 +181,7 @@ wait
 te1=$(now_s)
 Q2=$("${PSQL[@]}" -d $DB -At -c "SELECT count(*) FROM pgmq.q_reco_email")
 echo "enqueue, two senders at once (shards 0 and 1 of 2): $N candidates checked, $Q2 queued in $(secs $te0 $te1) s = $(rate $Q2 $te0 $te1) messages/s" | tee -a $OUT
-T=$(( (Q + 199) / 200 ))
-drain $W/dequeue.sql "dequeue after two senders, 50 a read"
+drain $W/dequeue.sql "dequeue after two senders, 50 a read" 50
 end_to_end "end to end, two senders, 50 a read"
 rm -rf $W
 # the same queue as it runs in a shop: the sender (send_due, its default 1 000 a call, each call

@@ -865,7 +865,8 @@ BEGIN
                                  WHEN f.fate = 'cancelled: expired' THEN 'expired: not sent within the trigger''s cooldown'
                                  ELSE regexp_replace(f.fate, '^[a-z]+: ', '') END,
             sent_at = CASE WHEN f.fate = 'sent' THEN now END,
-            -- (the channel's quiet hours and the customer's time zone read for a waiting candidate only)
+            -- (the channel's quiet hours and the customer's time zone read for a waiting candidate
+            -- only; the outer join keeps a missing channel's NULLs, which _send_after refuses)
             send_at = CASE WHEN f.fate = 'waiting'
                            THEN (SELECT reco._send_after(f.until, (SELECT cu.timezone FROM reco.customers cu WHERE cu.customer_id = f.cust),
                                                          x.default_timezone, x.quiet_start, x.quiet_end)
