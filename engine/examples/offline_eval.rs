@@ -6,7 +6,7 @@
 //! For each kind: the holdout's served lists (what `reco.recommend` would return, with the
 //! demo's settings and the default GUCs; RECO_TUNING='{"max_per_category": 0}' changes a GUC)
 //! beside the raw ranking; RECO_TRIED=1 lists the blends the hybrid tried; RECO_KINDS=hybrid,als
-//! evaluates only those kinds; RECO_GROUPS=1 counts, over a sample of 5 000 customers' served
+//! evaluates only those kinds; RECO_PHASES=1 prints when each phase starts; RECO_GROUPS=1 counts, over a sample of 5 000 customers' served
 //! lists, the held-out items listed and those whose product was listed in another variant (size
 //! or colour): what a better choice of variant could gain at most.
 // a command-line tool: bad arguments or a failed step stop it with the panic's message
@@ -56,7 +56,13 @@ fn main() {
             &Params { refit: false, ..p.clone() },
             Some(&setup),
             Default::default(),
-            |_| Ok::<_, ()>(()),
+            |step| {
+                // RECO_PHASES=1: each phase's start, in seconds from the kind's start
+                if let (Ok(_), reco_engine::models::pipeline::Step::Phase(name)) = (std::env::var("RECO_PHASES"), &step) {
+                    println!("  {:>6.2}s {name}", t.elapsed().as_secs_f64());
+                }
+                Ok::<_, ()>(())
+            },
         )
         .unwrap();
         if std::env::var("RECO_GROUPS").is_ok() {

@@ -215,10 +215,17 @@ pub fn served_lists(
     }
     let ctx = Context::default();
     let threads = exec.pool.map_or_else(rayon::current_num_threads, |p| p.current_num_threads()).max(1);
-    let chunk = cases.len().div_ceil(threads).max(1);
+    // served in order of the hour of the week they are asked at: the model keeps one hour's
+    // popularity (every item scored and sorted), which in `set` order (each customer at their
+    // own time) was computed again for nearly every customer
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&n| (hour_of_week(cases[n].now_ms), n));
+    let mut cases: Vec<Option<Case>> = cases.into_iter().map(Some).collect();
+    let sorted: Vec<Case> = order.iter().filter_map(|&n| cases[n].take()).collect();
+    let chunk = sorted.len().div_ceil(threads).max(1);
     // a copy per thread: the model keeps the hour's popularity in a RefCell
-    let parts: Vec<(Model, &[Case])> = cases.chunks(chunk).map(|part| (m.clone(), part)).collect();
-    exec.run(|| {
+    let parts: Vec<(Model, &[Case])> = sorted.chunks(chunk).map(|part| (m.clone(), part)).collect();
+    let lists: Vec<Vec<u32>> = exec.run(|| {
         parts
             .into_par_iter()
             .flat_map_iter(|(m, part)| {
@@ -252,7 +259,19 @@ pub fn served_lists(
                     .collect::<Vec<_>>()
             })
             .collect()
-    })
+    });
+    // back in `set` order
+    let mut out = vec![Vec::new(); lists.len()];
+    for (&n, list) in order.iter().zip(lists) {
+        out[n] = list;
+    }
+    out
+}
+
+/// The hour of the week of `ms` (the key of the model's popularity of the hour).
+fn hour_of_week(ms: i64) -> u32 {
+    use crate::models::popularity::{hour_of, weekday_of};
+    (hour_of(ms) + 24 * weekday_of(ms)) as u32
 }
 
 /// The metrics of served lists against `set`'s held-out items, with the mean number of
@@ -308,6 +327,15 @@ mod tests {
             assert_eq!(list.len(), 10, "customer {u}");
             let bought: HashSet<u32> = h.train.iter().map(|&i| ds.events[i]).filter(|e| e.user == *u && e.kind == purchase).map(|e| e.item).collect();
             assert!(list.iter().all(|i| !bought.contains(i)), "customer {u}: {list:?} holds a bought item");
+        }
+        // each list is its own customer's, whatever order they are served in (they are served
+        // by hour of the week, then put back in `set` order): the set reversed, and one alone
+        let rev = EvalSet { users: set.users.iter().rev().copied().collect(), truth: set.truth.iter().rev().cloned().collect() };
+        let back: Vec<Vec<u32>> = served_lists(&m, &ds, &h, &rev, &stored, &setup, 10, Exec::default()).into_iter().rev().collect();
+        assert_eq!(back, lists, "the same lists, set reversed");
+        for n in [0, set.users.len() / 2, set.users.len() - 1] {
+            let one = EvalSet { users: vec![set.users[n]], truth: vec![set.truth[n].clone()] };
+            assert_eq!(served_lists(&m, &ds, &h, &one, &stored, &setup, 10, Exec::default()), vec![lists[n].clone()], "customer {} alone", set.users[n]);
         }
         let s = summarize(&lists, &set, 10, ds.n_items, &items.category);
         assert_eq!(s.users, set.users.len());

@@ -23,16 +23,7 @@ pub fn nearest(rows: &[f32], dims: usize, k: usize, query: &[bool], candidate: &
     let dims = dims.max(1);
     let n = rows.len() / dims;
     let cands: Vec<u32> = (0..n as u32).filter(|&r| candidate.get(r as usize).copied().unwrap_or(false)).collect();
-    let blocks = cands.len().div_ceil(LANES);
-    // block b, dimension d, lane l at [(b · dims + d) · 8 + l]; empty lanes stay zero and are
-    // never kept (their candidate number is u32::MAX)
-    let mut packed = vec![0f32; blocks * dims * LANES];
-    for (j, &c) in cands.iter().enumerate() {
-        let (b, l) = (j / LANES, j % LANES);
-        for (d, &x) in rows[c as usize * dims..(c as usize + 1) * dims].iter().enumerate() {
-            packed[(b * dims + d) * LANES + l] = x;
-        }
-    }
+    let packed = Packed::new(rows, dims, &cands).data;
     let queries: Vec<u32> = (0..n as u32).filter(|&r| query.get(r as usize).copied().unwrap_or(false)).collect();
     let fused = Fused::detect();
     let found: Vec<(u32, Vec<u32>)> = exec.run(|| {
@@ -57,6 +48,96 @@ pub fn nearest(rows: &[f32], dims: usize, k: usize, query: &[bool], candidate: &
         out[q as usize] = list;
     }
     out
+}
+
+/// Rows packed for scoring by many queries: eight to a block, one dimension after another
+/// (block b, dimension d, lane l at `[(b · dims + d) · 8 + l]`; a last block's empty lanes are
+/// zero). Four queries score a block with eight-wide multiply-adds and no horizontal sums.
+#[derive(Debug, Clone, Default)]
+pub struct Packed {
+    dims: usize,
+    rows: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// The rows `picked` of `rows` (`dims` wide, row-major), in that order.
+    pub fn new(rows: &[f32], dims: usize, picked: &[u32]) -> Packed {
+        let dims = dims.max(1);
+        let mut data = vec![0f32; picked.len().div_ceil(LANES) * dims * LANES];
+        for (j, &c) in picked.iter().enumerate() {
+            let (b, l) = (j / LANES, j % LANES);
+            for (d, &x) in rows[c as usize * dims..(c as usize + 1) * dims].iter().enumerate() {
+                data[(b * dims + d) * LANES + l] = x;
+            }
+        }
+        Packed { dims, rows: picked.len(), data }
+    }
+
+    /// Every row of `rows`.
+    pub fn all(rows: &[f32], dims: usize) -> Packed {
+        Packed::new(rows, dims, &(0..(rows.len() / dims.max(1)) as u32).collect::<Vec<_>>())
+    }
+
+    /// How many rows are packed.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// How many queries [`Packed::scores`] takes at once.
+    pub const QUERIES: usize = QUERIES;
+
+    /// `out[q][j]` = `qs[q]` · packed row `j`, for up to [`Packed::QUERIES`] queries (`dims`
+    /// wide); each `out[q]` holds at least as many scores as there are rows.
+    pub fn scores(&self, qs: &[&[f32]], out: &mut [&mut [f32]]) {
+        assert!(qs.len() <= QUERIES && out.len() >= qs.len(), "at most {QUERIES} queries, each with an output");
+        assert!(out.iter().take(qs.len()).all(|o| o.len() >= self.rows), "each output holds a score per row");
+        match Fused::detect() {
+            // SAFETY: `Some` only on a CPU with AVX2 and FMA
+            Some(f) => unsafe { scores_fused(f, self, qs, out) },
+            None => scores_into(Plain, self, qs, out),
+        }
+    }
+}
+
+/// [`scores_into`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA (a [`Fused`] token says so).
+#[cfg_attr(target_arch = "x86_64", target_feature(enable = "avx2,fma"))]
+unsafe fn scores_fused(f: Fused, p: &Packed, qs: &[&[f32]], out: &mut [&mut [f32]]) {
+    scores_into(f, p, qs, out)
+}
+
+#[inline(always)]
+fn scores_into<M: Madd>(_: M, p: &Packed, qs: &[&[f32]], out: &mut [&mut [f32]]) {
+    let dims = p.dims;
+    let mut x = vec![[0f32; QUERIES]; dims];
+    for (i, q) in qs.iter().enumerate() {
+        for (d, &v) in q.iter().take(dims).enumerate() {
+            x[d][i] = v;
+        }
+    }
+    let blocks: Vec<&[f32]> = p.data.chunks_exact(dims * LANES).collect();
+    let mut write = |acc: &[[[f32; LANES]; QUERIES]], first: usize| {
+        for (j, ab) in acc.iter().enumerate() {
+            let base = (first + j) * LANES;
+            let lanes = p.rows.saturating_sub(base).min(LANES);
+            for (o, a) in out.iter_mut().zip(ab).take(qs.len()) {
+                o[base..base + lanes].copy_from_slice(&a[..lanes]);
+            }
+        }
+    };
+    let mut b = 0;
+    while b < blocks.len() {
+        if b + 1 < blocks.len() {
+            write(&block_scores::<M, 2>([blocks[b], blocks[b + 1]], &x), b);
+            b += 2;
+        } else {
+            write(&block_scores::<M, 1>([blocks[b]], &x), b);
+            b += 1;
+        }
+    }
 }
 
 /// [`nearest`] by cosine: the rows are scaled to unit length first, and rows of zero length
@@ -246,6 +327,27 @@ mod tests {
         let got = nearest_by_cosine(&rows, 2, 2, &[true; 4], &Exec::default());
         assert_eq!(got[0], vec![1, 2]);
         assert!(got[3].is_empty() && !got.iter().any(|l| l.contains(&3)), "a zero row neither asks nor answers: {got:?}");
+    }
+
+    #[test]
+    fn packed_scores_match_dot_products() {
+        for (n, dims, nq) in [(1usize, 3usize, 1usize), (8, 8, 4), (17, 5, 3), (100, 64, 4), (23, 300, 2)] {
+            let rows: Vec<f32> = (0..n * dims).map(|i| ((i * 7919 % 1009) as f32 * 0.013).sin()).collect();
+            let qs: Vec<Vec<f32>> = (0..nq).map(|q| (0..dims).map(|d| ((q * 31 + d * 17) as f32 * 0.07).cos()).collect()).collect();
+            let p = Packed::all(&rows, dims);
+            // one extra slot per output: it must stay untouched
+            let mut outs: Vec<Vec<f32>> = vec![vec![f32::NAN; n + 1]; nq];
+            let mut views: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+            let refs: Vec<&[f32]> = qs.iter().map(Vec::as_slice).collect();
+            p.scores(&refs, &mut views);
+            for (q, o) in outs.iter().enumerate() {
+                for r in 0..n {
+                    let want = super::super::dot(&qs[q], &rows[r * dims..(r + 1) * dims]);
+                    assert!((o[r] - want).abs() <= 1e-4 * (1.0 + want.abs()), "n {n} dims {dims} query {q} row {r}: {} vs {want}", o[r]);
+                }
+                assert!(o[n].is_nan(), "nothing written past the rows");
+            }
+        }
     }
 
     #[test]
