@@ -56,6 +56,8 @@ const MIB: u64 = 1 << 20;
 /// The backend's fixed cost of a training: the pool's threads and their allocator arenas.
 const BASE: u64 = 64 * MIB;
 const PER_THREAD: u64 = 8 * MIB;
+/// Evaluation: per thread and item, 16 scores of 4 bytes (four customers, four members).
+const EVAL_PER_ITEM_THREAD: u64 = 64;
 /// Reading: the event (40 bytes) in a vector that may double while it grows, the holdout's
 /// index lists, the interned baskets and sessions, the confidences.
 const PER_EVENT: u64 = 150;
@@ -81,7 +83,13 @@ pub fn training(shape: Shape, kind: Kind, p: &Params, threads: usize) -> Estimat
         Part { name: "reading the events", bytes: events * PER_EVENT + customers * PER_CUSTOMER, lower: Some("window_days (train on fewer days of events)") },
         Part { name: "the catalogue", bytes: items * PER_ITEM, lower: None },
         Part { name: "the backend's fixed cost", bytes: BASE, lower: None },
-        Part { name: "training threads", bytes: PER_THREAD * threads.max(1) as u64, lower: Some("reco.training_threads") },
+        Part {
+            name: "training threads",
+            // and, when evaluating, each thread's score buffers: four customers' scores of every
+            // item by each of four members (hybrid::evaluate)
+            bytes: threads.max(1) as u64 * (PER_THREAD + if p.evaluate { EVAL_PER_ITEM_THREAD * items } else { 0 }),
+            lower: Some("reco.training_threads"),
+        },
     ];
     // a search may try larger values than the parameters hold, unless the caller gave them
     let searched = |knob: &str| (p.tune != Tune::Off && !p.given.iter().any(|g| g == knob)).then(|| super::tune::largest_tried(knob)).flatten();
@@ -90,9 +98,11 @@ pub fn training(shape: Shape, kind: Kind, p: &Params, threads: usize) -> Estimat
         let factors = searched("factors").map_or(p.als.factors, |m| p.als.factors.max(m as usize)) as u64;
         let searched = searched("factors").is_some();
         let copies = if p.evaluate && p.refit { 2 } else { 1 };
+        // (evaluating also packs a copy of the item factors, for scoring four customers at once)
+        let packed = if p.evaluate { 4 * factors * items } else { 0 };
         parts.push(Part {
             name: "ALS factors",
-            bytes: copies * 4 * factors * (customers + items) + events * ALS_PER_EVENT,
+            bytes: copies * 4 * factors * (customers + items) + packed + events * ALS_PER_EVENT,
             lower: Some(if searched { "factors (give it, and the search keeps it)" } else { "factors" }),
         });
     }

@@ -299,6 +299,25 @@ mod tests {
     use crate::models::cooccurrence::Neighbor;
 
     #[test]
+    fn a_blends_top_k_is_the_head_of_all_candidates_sorted() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = StdRng::seed_from_u64(3);
+        for n in [0usize, 1, 5, 10, 11, 40, 300] {
+            // scores on a coarse grid, so that ties (broken by the lower item) are common
+            let cands: Vec<(u32, [f32; 4])> = (0..n as u32).map(|i| (i * 7 % 1000, std::array::from_fn(|_| rng.random_range(0..5) as f32 / 4.0))).collect();
+            let c = UserCands { truth: HashSet::new(), cands, member_top: Default::default() };
+            for w in [[0.25f32; 4], [0.0, 0.0, 0.0, 1.0], [0.3, 0.4, 0.0, 0.3]] {
+                for k in [1usize, 10, 400] {
+                    let mut all: Vec<(u32, f32)> = c.cands.iter().map(|(i, s)| (*i, s.iter().zip(&w).map(|(a, b)| a * b).sum())).collect();
+                    all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                    let want: Vec<u32> = all.into_iter().take(k).map(|x| x.0).collect();
+                    assert_eq!(blend_top(&c, &w, k), want, "n {n} k {k} w {w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn grid_covers_single_members_and_respects_absent_ones() {
         let g = grid([true; 4]);
         assert_eq!(g.len(), 286);
