@@ -7,7 +7,10 @@
 //!   each `INGEST_RATE` calls a second (default 10, orders and batches in turn);
 //! - a training and deploy every `RETRAIN` seconds (default 300); the second training's backend is
 //!   killed with SIGKILL a few seconds in (PostgreSQL then restarts every backend: each client
-//!   reconnects, and what failed in the two minutes after the SIGKILL is counted apart);
+//!   reconnects, and what failed in the two minutes after the SIGKILL is counted apart); a
+//!   training that takes longer than `RETRAIN` is followed by the next at once, and one still
+//!   running when the soak ends is cancelled (noted in the window it started in), so the next
+//!   run does not start beside it;
 //! - a `forget_customer` every `FORGET` seconds (default 60), of a customer outside bench_req.
 //!
 //! The clients keep a schedule, as an OMS's requests arrive whether or not the last one has been
@@ -33,7 +36,7 @@
 use pg_reco_integration::{dsn, shopify_order};
 use postgres::{Client, NoTls};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -95,13 +98,19 @@ struct Soak {
     stop: AtomicBool,
     /// milliseconds since start when the SIGKILL was sent (0: not yet)
     killed_at_ms: AtomicU64,
+    /// the backend of the training running now (0: none), cancelled when the soak ends
+    training_pid: AtomicI32,
     windows: Mutex<BTreeMap<u64, Window>>,
     dsn: String,
 }
 
 impl Soak {
     fn at<R>(&self, f: impl FnOnce(&mut Window) -> R) -> R {
-        let w = self.start.elapsed().as_secs() / self.window.as_secs().max(1);
+        self.at_time(Instant::now(), f)
+    }
+    /// The window that holds `t`.
+    fn at_time<R>(&self, t: Instant, f: impl FnOnce(&mut Window) -> R) -> R {
+        let w = t.saturating_duration_since(self.start).as_secs() / self.window.as_secs().max(1);
         f(self.windows.lock().unwrap().entry(w).or_default())
     }
     fn running(&self) -> bool {
@@ -285,8 +294,17 @@ fn train(s: &Arc<Soak>, every: Duration) {
             })
         });
         let t0 = Instant::now();
+        s.training_pid.store(pid, Ordering::Relaxed);
         let r = c.query_one("SELECT reco.deploy(reco.train('hybrid'))", &[]);
+        s.training_pid.store(0, Ordering::Relaxed);
         let secs = t0.elapsed().as_secs_f64();
+        // a training still running when the soak ends is cancelled (below, in main): it is
+        // neither an error nor part of the figures, and the next run starts on a quiet server
+        if !s.running() && matches!(&r, Err(e) if e.code().map(|c| c.code()) == Some("57014")) {
+            // (noted in the window it started in: the soak's last windows are the ones printed)
+            s.at_time(t0, |w| w.trainings.push(format!("started here, cancelled at the end of the soak after {secs:.0} s")));
+            break;
+        }
         if let Some(h) = killer {
             h.join().unwrap();
         }
@@ -345,6 +363,7 @@ fn main() {
         window: quiet * 1000,
         stop: AtomicBool::new(false),
         killed_at_ms: AtomicU64::new(0),
+        training_pid: AtomicI32::new(0),
         windows: Mutex::new(BTreeMap::new()),
         dsn: dsn.clone(),
     });
@@ -376,6 +395,7 @@ fn main() {
         window,
         stop: AtomicBool::new(false),
         killed_at_ms: AtomicU64::new(0),
+        training_pid: AtomicI32::new(0),
         windows: Mutex::new(BTreeMap::new()),
         dsn,
     });
@@ -416,6 +436,14 @@ fn main() {
     }
     thread::sleep(Duration::from_secs(minutes * 60));
     s.stop.store(true, Ordering::Relaxed);
+    // a training that outlasts the soak (one starts as soon as the last ends when they take
+    // longer than RETRAIN) is cancelled rather than waited for
+    let pid = s.training_pid.load(Ordering::Relaxed);
+    if pid != 0 {
+        if let Ok(mut c) = Client::connect(&s.dsn, NoTls) {
+            let _ = c.query_one("SELECT pg_cancel_backend($1)", &[&pid]);
+        }
+    }
     hs.into_iter().for_each(|h| h.join().unwrap());
 
     let (mut errors, mut short, mut dropped, mut worst) = (0u64, 0u64, 0u64, 0f64);
