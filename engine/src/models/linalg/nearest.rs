@@ -87,11 +87,11 @@ impl Packed {
     /// How many queries [`Packed::scores`] takes at once.
     pub const QUERIES: usize = QUERIES;
 
-    /// `out[q][j]` = `qs[q]` · packed row `j`, for up to [`Packed::QUERIES`] queries (`dims`
-    /// wide); each `out[q]` holds at least as many scores as there are rows.
+    /// `out[q][j]` = `qs[q]` · packed row `j`, for the first [`Packed::QUERIES`] queries at
+    /// most (`dims` wide; a shorter one counts as padded with zeros) and the rows each `out[q]`
+    /// has room for (like a zip: nothing is written past either end).
     pub fn scores(&self, qs: &[&[f32]], out: &mut [&mut [f32]]) {
-        assert!(qs.len() <= QUERIES && out.len() >= qs.len(), "at most {QUERIES} queries, each with an output");
-        assert!(out.iter().take(qs.len()).all(|o| o.len() >= self.rows), "each output holds a score per row");
+        let qs = &qs[..qs.len().min(QUERIES).min(out.len())];
         match Fused::detect() {
             // SAFETY: `Some` only on a CPU with AVX2 and FMA
             Some(f) => unsafe { scores_fused(f, self, qs, out) },
@@ -122,9 +122,11 @@ fn scores_into<M: Madd>(_: M, p: &Packed, qs: &[&[f32]], out: &mut [&mut [f32]])
     let mut write = |acc: &[[[f32; LANES]; QUERIES]], first: usize| {
         for (j, ab) in acc.iter().enumerate() {
             let base = (first + j) * LANES;
-            let lanes = p.rows.saturating_sub(base).min(LANES);
             for (o, a) in out.iter_mut().zip(ab).take(qs.len()) {
-                o[base..base + lanes].copy_from_slice(&a[..lanes]);
+                let lanes = p.rows.min(o.len()).saturating_sub(base).min(LANES);
+                if lanes > 0 {
+                    o[base..base + lanes].copy_from_slice(&a[..lanes]);
+                }
             }
         }
     };
@@ -346,6 +348,13 @@ mod tests {
                     assert!((o[r] - want).abs() <= 1e-4 * (1.0 + want.abs()), "n {n} dims {dims} query {q} row {r}: {} vs {want}", o[r]);
                 }
                 assert!(o[n].is_nan(), "nothing written past the rows");
+            }
+            // an output shorter than the rows gets what it has room for
+            let mut short = vec![f32::NAN; n / 2];
+            p.scores(&refs[..1], &mut [short.as_mut_slice()]);
+            for (r, &x) in short.iter().enumerate() {
+                let want = super::super::dot(&qs[0], &rows[r * dims..(r + 1) * dims]);
+                assert!((x - want).abs() <= 1e-4 * (1.0 + want.abs()), "short output, row {r}");
             }
         }
     }
