@@ -9,7 +9,7 @@
 use super::als;
 use super::cooccurrence::Neighbor;
 use super::linalg::nearest::Packed;
-use super::linalg::{dot, Exec};
+use super::linalg::Exec;
 use crate::eval::{score, Summary};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 use rayon::prelude::*;
@@ -47,46 +47,25 @@ impl Members<'_> {
         }
     }
 
-    /// Member `m`'s score of every item for a customer (`user` row of the training matrix and
-    /// their history there), into `out` (catalogue-sized).
-    pub fn scores(&self, m: usize, user: usize, items: &[u32], weights: &[f32], out: &mut [f32]) {
+    /// Member `m`'s score of every item for a customer with this history (items and weights
+    /// of their row of the training matrix), into `out` (catalogue-sized), for the members
+    /// scored from the history itself: popularity (0) and co-occurrence (1). The vector members
+    /// (content, ALS) are scored four customers at a time from [`Members::query`].
+    pub fn scores(&self, m: usize, items: &[u32], weights: &[f32], out: &mut [f32]) {
         out.iter_mut().for_each(|x| *x = 0.0);
-        match m {
-            0 => {
-                if let Some(p) = self.popularity {
-                    out.iter_mut().zip(p).for_each(|(o, p)| *o = *p);
-                }
-            }
-            1 => {
-                if let Some(nb) = self.cooccurrence {
-                    let top = weights.iter().copied().fold(0f32, f32::max).max(1e-6);
-                    for (&j, &w) in items.iter().zip(weights) {
-                        for n in nb.get(j as usize).map(Vec::as_slice).unwrap_or(&[]) {
-                            if let Some(o) = out.get_mut(n.item as usize) {
-                                *o += w / top * n.score;
-                            }
+        match (m, self.popularity, self.cooccurrence) {
+            (0, Some(p), _) => out.iter_mut().zip(p).for_each(|(o, p)| *o = *p),
+            (1, _, Some(nb)) => {
+                let top = weights.iter().copied().fold(0f32, f32::max).max(1e-6);
+                for (&j, &w) in items.iter().zip(weights) {
+                    for n in nb.get(j as usize).map(Vec::as_slice).unwrap_or(&[]) {
+                        if let Some(o) = out.get_mut(n.item as usize) {
+                            *o += w / top * n.score;
                         }
                     }
                 }
             }
-            2 => {
-                if let Some((vecs, dims)) = self.content {
-                    let p = super::content::profile(vecs, dims, items, weights);
-                    for (o, v) in out.iter_mut().zip(vecs.chunks_exact(dims)) {
-                        *o = dot(&p, v);
-                    }
-                }
-            }
-            _ => {
-                if let Some(a) = self.als {
-                    if user * a.factors < a.user.len() {
-                        let x = a.user_vec(user);
-                        for (o, y) in out.iter_mut().zip(a.item.chunks_exact(a.factors)) {
-                            *o = dot(x, y);
-                        }
-                    }
-                }
-            }
+            _ => {}
         }
     }
 }
@@ -228,7 +207,7 @@ fn evaluate_here(train: &als::Csr, set: &EvalSet, m: &Members, k: usize, exec: &
                             }
                             let b = &mut bufs[mi];
                             if packed[mi].is_none() {
-                                m.scores(mi, u as usize, items, weights, b);
+                                m.scores(mi, items, weights, b);
                             }
                             for &i in items {
                                 b[i as usize] = f32::NEG_INFINITY;

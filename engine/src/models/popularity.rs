@@ -43,6 +43,12 @@ pub fn weekday_of(ms: i64) -> usize {
     (ms.div_euclid(86_400_000) + 3).rem_euclid(7) as usize
 }
 
+/// The UTC hour of the week of `ms`, 0..168 (Monday 00:00 is 0): what time-aware popularity
+/// varies with, and the key a model keeps one hour's popularity under.
+pub fn hour_of_week(ms: i64) -> u32 {
+    (hour_of(ms) + 24 * weekday_of(ms)) as u32
+}
+
 pub fn train(interactions: &[Interaction], n_items: usize, now_ms: i64, half_life_days: f64) -> Popularity {
     let mut p = Popularity { score: vec![0.0; n_items].into(), by_hour: vec![[0.0; 24]; n_items].into(), by_weekday: vec![[0.0; 7]; n_items].into() };
     for x in interactions {

@@ -557,8 +557,7 @@ impl Model {
 
     /// Runs `f` on the popularity of the hour of the week of `now_ms` (computed once per hour and kept).
     pub fn with_popularity<R>(&self, now_ms: i64, f: impl FnOnce(&PopularNow) -> R) -> R {
-        use crate::models::popularity::{hour_of, weekday_of};
-        let key = (hour_of(now_ms) + 24 * weekday_of(now_ms)) as u32;
+        let key = crate::models::popularity::hour_of_week(now_ms);
         let n = self.cat.len();
         let mut cache = self.popularity_cache.borrow_mut();
         if let Some(p) = cache.as_ref().filter(|p| p.key == key && p.score.len() == n) {

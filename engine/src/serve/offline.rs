@@ -16,6 +16,7 @@ use crate::models::dataset::{Dataset, Holdout};
 use crate::models::hybrid::EvalSet;
 use crate::models::linalg::{Als, Exec};
 use crate::models::pipeline::{Params, Trained, TrainingItems};
+use crate::models::popularity::hour_of_week;
 use crate::prefs::fit::ItemFacts;
 use crate::standardize::time::PG_EPOCH_UNIX_MICROS;
 use crate::NONE;
@@ -218,13 +219,11 @@ pub fn served_lists(
     // served in order of the hour of the week they are asked at: the model keeps one hour's
     // popularity (every item scored and sorted), which in `set` order (each customer at their
     // own time) was computed again for nearly every customer
-    let mut order: Vec<usize> = (0..cases.len()).collect();
-    order.sort_by_key(|&n| (hour_of_week(cases[n].now_ms), n));
-    let mut cases: Vec<Option<Case>> = cases.into_iter().map(Some).collect();
-    let sorted: Vec<Case> = order.iter().filter_map(|&n| cases[n].take()).collect();
-    let chunk = sorted.len().div_ceil(threads).max(1);
+    let mut cases: Vec<(usize, Case)> = cases.into_iter().enumerate().collect();
+    cases.sort_by_key(|(n, c)| (hour_of_week(c.now_ms), *n));
+    let chunk = cases.len().div_ceil(threads).max(1);
     // a copy per thread: the model keeps the hour's popularity in a RefCell
-    let parts: Vec<(Model, &[Case])> = sorted.chunks(chunk).map(|part| (m.clone(), part)).collect();
+    let parts: Vec<(Model, &[(usize, Case)])> = cases.chunks(chunk).map(|part| (m.clone(), part)).collect();
     let lists: Vec<Vec<u32>> = exec.run(|| {
         parts
             .into_par_iter()
@@ -232,7 +231,7 @@ pub fn served_lists(
                 let mut scores = Scores::default();
                 let mut stats = Stats::default();
                 part.iter()
-                    .map(|c| {
+                    .map(|(_, c)| {
                         if exec.cancelled() {
                             return Vec::new();
                         }
@@ -262,16 +261,10 @@ pub fn served_lists(
     });
     // back in `set` order
     let mut out = vec![Vec::new(); lists.len()];
-    for (&n, list) in order.iter().zip(lists) {
-        out[n] = list;
+    for ((n, _), list) in cases.iter().zip(lists) {
+        out[*n] = list;
     }
     out
-}
-
-/// The hour of the week of `ms` (the key of the model's popularity of the hour).
-fn hour_of_week(ms: i64) -> u32 {
-    use crate::models::popularity::{hour_of, weekday_of};
-    (hour_of(ms) + 24 * weekday_of(ms)) as u32
 }
 
 /// The metrics of served lists against `set`'s held-out items, with the mean number of

@@ -111,15 +111,7 @@ unsafe fn scores_fused(f: Fused, p: &Packed, qs: &[&[f32]], out: &mut [&mut [f32
 
 #[inline(always)]
 fn scores_into<M: Madd>(_: M, p: &Packed, qs: &[&[f32]], out: &mut [&mut [f32]]) {
-    let dims = p.dims;
-    let mut x = vec![[0f32; QUERIES]; dims];
-    for (i, q) in qs.iter().enumerate() {
-        for (d, &v) in q.iter().take(dims).enumerate() {
-            x[d][i] = v;
-        }
-    }
-    let blocks: Vec<&[f32]> = p.data.chunks_exact(dims * LANES).collect();
-    let mut write = |acc: &[[[f32; LANES]; QUERIES]], first: usize| {
+    by_blocks::<M>(&p.data, p.dims, qs.iter().copied(), |acc, first| {
         for (j, ab) in acc.iter().enumerate() {
             let base = (first + j) * LANES;
             for (o, a) in out.iter_mut().zip(ab).take(qs.len()) {
@@ -129,14 +121,30 @@ fn scores_into<M: Madd>(_: M, p: &Packed, qs: &[&[f32]], out: &mut [&mut [f32]])
                 }
             }
         }
-    };
+    });
+}
+
+/// Scores up to four queries (`dims` wide; missing ones are zero, their scores unused) against
+/// every block of `packed`, two blocks per pass over the queries' dimensions (each broadcast
+/// query value serves 16 rows, so the loop waits on multiply-adds rather than on loads), and
+/// hands each pass's scores to `f` with the number of its first block.
+#[inline(always)]
+fn by_blocks<'q, M: Madd>(packed: &[f32], dims: usize, qs: impl Iterator<Item = &'q [f32]>, mut f: impl FnMut(&[[[f32; LANES]; QUERIES]], usize)) {
+    // the queries, one dimension after another
+    let mut x = vec![[0f32; QUERIES]; dims];
+    for (i, q) in qs.take(QUERIES).enumerate() {
+        for (d, &v) in q.iter().take(dims).enumerate() {
+            x[d][i] = v;
+        }
+    }
+    let blocks: Vec<&[f32]> = packed.chunks_exact(dims * LANES).collect();
     let mut b = 0;
     while b < blocks.len() {
         if b + 1 < blocks.len() {
-            write(&block_scores::<M, 2>([blocks[b], blocks[b + 1]], &x), b);
+            f(&block_scores::<M, 2>([blocks[b], blocks[b + 1]], &x), b);
             b += 2;
         } else {
-            write(&block_scores::<M, 1>([blocks[b]], &x), b);
+            f(&block_scores::<M, 1>([blocks[b]], &x), b);
             b += 1;
         }
     }
@@ -221,29 +229,8 @@ unsafe fn score_fused(f: Fused, rows: &[f32], dims: usize, qs: &[u32], packed: &
 /// Scores up to four queries against every packed block and offers each score to its query.
 #[inline(always)]
 fn score<M: Madd>(_: M, rows: &[f32], dims: usize, qs: &[u32], packed: &[f32], cands: &[u32], tops: &mut [Top]) {
-    // the queries' rows, one dimension after another; a short last chunk's missing queries are
-    // zero and their scores unused
-    let mut x = vec![[0f32; QUERIES]; dims];
-    for (i, &r) in qs.iter().enumerate() {
-        for (d, &v) in rows[r as usize * dims..(r as usize + 1) * dims].iter().enumerate() {
-            x[d][i] = v;
-        }
-    }
-    // two blocks per pass over the queries' dimensions: each broadcast query value serves 16
-    // candidates, so the loop waits on multiply-adds rather than on loads
-    let blocks: Vec<&[f32]> = packed.chunks_exact(dims * LANES).collect();
-    let mut b = 0;
-    while b < blocks.len() {
-        if b + 1 < blocks.len() {
-            let acc = block_scores::<M, 2>([blocks[b], blocks[b + 1]], &x);
-            offer(tops, &acc, b, cands);
-            b += 2;
-        } else {
-            let acc = block_scores::<M, 1>([blocks[b]], &x);
-            offer(tops, &acc, b, cands);
-            b += 1;
-        }
-    }
+    let queries = qs.iter().map(|&r| &rows[r as usize * dims..(r as usize + 1) * dims]);
+    by_blocks::<M>(packed, dims, queries, |acc, first| offer(tops, acc, first, cands));
 }
 
 /// The scores of up to four queries (`x`, by dimension) against `B` packed blocks.
@@ -265,7 +252,7 @@ fn block_scores<M: Madd, const B: usize>(blocks: [&[f32]; B], x: &[[f32; QUERIES
 
 /// Offers the scores of blocks `first`, `first + 1`, ... to the queries' tops.
 #[inline(always)]
-fn offer<const B: usize>(tops: &mut [Top], acc: &[[[f32; LANES]; QUERIES]; B], first: usize, cands: &[u32]) {
+fn offer(tops: &mut [Top], acc: &[[[f32; LANES]; QUERIES]], first: usize, cands: &[u32]) {
     for (j, ab) in acc.iter().enumerate() {
         for (t, a) in tops.iter_mut().zip(ab) {
             for (l, &s) in a.iter().enumerate() {
