@@ -18,7 +18,13 @@ training. Every user with a relevant movie is evaluated, NDCG@10 with binary rel
   is trained with defaults and deployed in turn, and reco.recommend(user, 10) is asked with the
   default context at the user's last training rating (`now` pinned), and again with
   diversity_penalty 0 (no diversity): the list a shop would show, as returned.
+
+For A/B runs of a training parameter: RECO_TRAIN_PARAMS='{"blend_steps": 0}' adds keys to
+every reco.train call, RECO_KINDS=hybrid trains only those kinds, RECO_BASELINES=0 skips the
+baselines.
 """
+import json
+import os
 import math
 import sys
 import time
@@ -188,9 +194,10 @@ def served(dsn, train, items, users, relevant, threads):
         last[u] = max(last[u], ts)
     c.execute(f"SET reco.training_threads = {threads}")
     out = {}
-    for kind in ("popularity", "cooccurrence", "content", "als", "hybrid"):
+    params = json.dumps({"hnsw": False, **json.loads(os.environ.get("RECO_TRAIN_PARAMS", "{}"))})
+    for kind in os.environ.get("RECO_KINDS", "popularity,cooccurrence,content,als,hybrid").split(","):
         t = time.time()
-        mid = c.execute(f"SELECT reco.train('{kind}', '{{\"hnsw\": false}}')").fetchone()[0]
+        mid = c.execute("SELECT reco.train(%s, %s::jsonb)", (kind, params)).fetchone()[0]
         c.execute("SELECT reco.deploy(%s)", (mid,))
         holdout, holdout_raw = c.execute(
             "SELECT (metrics->>'ndcg')::float8, (metrics->'raw'->>'ndcg')::float8 FROM reco.models WHERE model_id = %s", (mid,)).fetchone()
@@ -220,7 +227,7 @@ def main():
             relevant[u].add(i)
     users = sorted(relevant)
     print(f"MovieLens 100K: {len(ratings)} ratings, {len(train)} train, {len(test)} held out; {len(users)} users evaluated, NDCG@{K}")
-    res = baselines(train, users, relevant, threads)
+    res = baselines(train, users, relevant, threads) if os.environ.get("RECO_BASELINES", "1") != "0" else {}
     res.update(served(dsn, train, items, users, relevant, threads))
     print(f"| ranking | NDCG@{K} | seconds |")
     print("|---|---:|---:|")

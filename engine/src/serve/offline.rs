@@ -335,4 +335,49 @@ mod tests {
         // what the diversity penalty keeps: several categories per list (the small demo has 12)
         assert!(s.categories > 3.0 && s.categories <= 10.0, "{s:?}");
     }
+
+    #[test]
+    fn the_served_blend_search_climbs_one_step_at_a_time_and_keeps_only_what_serves_better() {
+        let d = crate::demo::generate(crate::demo::scale("small").unwrap(), 7, END_MS);
+        let (ds, items, ids) = crate::demo::training_data(&d);
+        let settings =
+            Settings { weights: crate::models::dataset::DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), ..Settings::default() };
+        let setup = Setup { item_ids: &ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };
+        let end = END_MS * 1000 - PG_EPOCH_UNIX_MICROS;
+        let served = |steps: usize| {
+            let p = Params { refit: false, eval_users: 300, blend_steps: steps, ..Params::default() };
+            let t = pipeline::train(&ds, &items, end, Kind::Hybrid, &p, Some(&setup), Exec::default(), |_| Ok::<_, ()>(())).unwrap();
+            (t.weights, t.served.unwrap())
+        };
+        let (w0, s0) = served(0);
+        let (w, s) = served(12);
+        let start = s0.tried.len();
+        assert!(start <= 4 + crate::models::hybrid::RUNNERS_UP, "no climb with blend_steps 0: {s0:?}");
+        assert_eq!((s0.climb_from, s.climb_from), (start, start), "the climb's steps are told apart");
+        assert_eq!(s.tried[..start], s0.tried[..], "the same start");
+        assert!(s.tried.len() > start && s.tried.len() <= start + 12, "at most blend_steps more: {} tried", s.tried.len());
+        assert!(s.model.ndcg >= s0.model.ndcg);
+        assert!(w == w0 || s.model.ndcg > s0.model.ndcg + 1e-12, "a blend that serves no better is not taken: {w:?} {w0:?}");
+        let chosen = s.tried.iter().find(|(x, _)| *x == w).unwrap();
+        assert!((chosen.1 - s.model.ndcg).abs() < 1e-12, "the chosen blend was served");
+        assert!(s.tried[..start].iter().all(|(_, n)| *n <= s.model.ndcg + 1e-12), "never below what was served before the climb");
+        // each blend the climb tried is one step (0.1 moved between two members) from where it
+        // stood, on the grid, and none is tried twice; it moves on only to a step that served
+        // better, and what it chose is where it stood last
+        let step = |x: &[f32; 4], from: &[f32; 4]| {
+            let moved: Vec<i32> = (0..4).map(|m| ((x[m] - from[m]) * 10.0).round() as i32).collect();
+            (moved.iter().filter(|&&d| d == 1).count(), moved.iter().filter(|&&d| d == -1).count(), moved.iter().filter(|&&d| d == 0).count()) == (1, 1, 2)
+        };
+        let mut at = (w0, s0.model.ndcg);
+        for (i, (x, _)) in s.tried.iter().enumerate().skip(start) {
+            if !step(x, &at.0) {
+                let (prev, n) = s.tried[i - 1];
+                assert!(i > start && prev != at.0 && step(x, &prev) && n > at.1, "{x:?}: not a step from {at:?} nor from a better {prev:?}");
+                at = (prev, n);
+            }
+            assert!((x.iter().sum::<f32>() - 1.0).abs() < 1e-5 && x.iter().all(|v| *v >= 0.0));
+            assert!(!s.tried[..i].iter().any(|(y, _)| y == x), "{x:?} tried twice");
+        }
+        assert!(w == at.0 || w == s.tried.last().unwrap().0, "chosen {w:?}, stood at {at:?}");
+    }
 }

@@ -60,7 +60,12 @@ fn metrics_json(kind: Kind, t: &Trained, p: &Params) -> Option<Value> {
     if kind == Kind::Hybrid {
         o.insert("members".into(), Value::Object(members_json(rep, t.served.as_ref())));
         if let Some(s) = &t.served {
-            let tried: Vec<Value> = s.tried.iter().map(|(w, ndcg)| json!({"blend": blend_json(w), "ndcg": (ndcg * 1e6).round() / 1e6})).collect();
+            let tried: Vec<Value> = s
+                .tried
+                .iter()
+                .enumerate()
+                .map(|(n, (w, ndcg))| json!({"blend": blend_json(w), "ndcg": (ndcg * 1e6).round() / 1e6, "step": n >= s.climb_from}))
+                .collect();
             o.insert("blends_tried".into(), Value::Array(tried));
         }
     }
