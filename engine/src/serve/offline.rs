@@ -291,12 +291,18 @@ mod tests {
     /// 2026-01-01, the end of the generated data.
     const END_MS: i64 = 1_767_225_600_000;
 
-    #[test]
-    fn the_served_hybrid_is_never_below_its_best_member_served_and_never_lists_what_was_bought() {
+    /// The small demo (seed 7) as training reads it, and the default event weights.
+    fn small_demo() -> (Dataset, TrainingItems, Vec<String>, Settings) {
         let d = crate::demo::generate(crate::demo::scale("small").unwrap(), 7, END_MS);
         let (ds, items, ids) = crate::demo::training_data(&d);
         let settings =
             Settings { weights: crate::models::dataset::DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), ..Settings::default() };
+        (ds, items, ids, settings)
+    }
+
+    #[test]
+    fn the_served_hybrid_is_never_below_its_best_member_served_and_never_lists_what_was_bought() {
+        let (ds, items, ids, settings) = small_demo();
         let setup = Setup { item_ids: &ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };
         let p = Params { refit: false, eval_users: 300, ..Params::default() };
         let end = END_MS * 1000 - PG_EPOCH_UNIX_MICROS;
@@ -338,10 +344,7 @@ mod tests {
 
     #[test]
     fn the_served_blend_search_climbs_one_step_at_a_time_and_keeps_only_what_serves_better() {
-        let d = crate::demo::generate(crate::demo::scale("small").unwrap(), 7, END_MS);
-        let (ds, items, ids) = crate::demo::training_data(&d);
-        let settings =
-            Settings { weights: crate::models::dataset::DEFAULT_WEIGHTS.iter().map(|(k, w, _)| (k.to_string(), *w)).collect(), ..Settings::default() };
+        let (ds, items, ids, settings) = small_demo();
         let setup = Setup { item_ids: &ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };
         let end = END_MS * 1000 - PG_EPOCH_UNIX_MICROS;
         let served = |steps: usize| {
