@@ -23,7 +23,8 @@
 #   shards     two senders at once (send_due's shards 0 and 1 of 2), then the 4 workers (50 a read)
 #   pipeline   the sender (send_due, 1 000 a call) and the 4 workers at the same time, as in a
 #              shop (tests/integration/src/bin/notify_pipeline.rs): 10 and 50 a read, two
-#              senders with 50 a read, and 50 a read with rendering
+#              senders with 50 a read, and 50 a read with rendering; each PIPELINE_RUNS times
+#              (default 5), interleaved, with each one's median and range
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${1:-medium}
@@ -187,10 +188,23 @@ rm -rf $W
 # the same queue as it runs in a shop: the sender (send_due, its default 1 000 a call, each call
 # committed) and the 4 workers at the same time, from the triggers' state again
 # (tests/integration/src/bin/notify_pipeline.rs)
+# Each shape runs PIPELINE_RUNS times (default 5), the shapes interleaved, so that this
+# machine's drift (±20% between minutes) falls on all of them alike; then each shape's median
+# and range.
 cargo build -q --release -p pg_reco_integration --bin notify_pipeline
-for run in "1 10 0" "1 50 0" "2 50 0" "1 50 1"; do
-  read -r senders read render <<< "$run"
-  reset_due $DB
-  SENDERS=$senders READ=$read RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT" | tee -a $OUT
+SHAPES=("1 10 0" "1 50 0" "2 50 0" "1 50 1")
+declare -A RATES
+for round in $(seq 1 "${PIPELINE_RUNS:-5}"); do
+  for shape in "${SHAPES[@]}"; do
+    read -r senders read render <<< "$shape"
+    reset_due $DB
+    line=$(SENDERS=$senders READ=$read RENDER=$render RECO_TEST_DSN="$(scripts/cluster url)" target/release/notify_pipeline $DB "$RUN_AT")
+    echo "round $round, $line" | tee -a $OUT
+    RATES[$shape]+="$(awk '{ print $(NF-1) }' <<< "$line") "
+  done
+done
+for shape in "${SHAPES[@]}"; do
+  read -r senders read render <<< "$shape"
+  echo "pipeline, $senders sender(s), $read a read$([ "$render" = 1 ] && echo ", workers rendering"): messages/s over ${PIPELINE_RUNS:-5} runs: $(tr ' ' '\n' <<< "${RATES[$shape]}" | grep . | sort -n | awk '{ v[NR] = $1 } END { printf "median %d, min %d, max %d", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2), v[1], v[NR] }')" | tee -a $OUT
 done
 echo "figures in $OUT"
