@@ -467,13 +467,16 @@ BEGIN
                    AND o.placed_at > now - lookback - make_interval(hours => coalesce((p ->> 'wait_hours')::int, 24))))
         GROUP BY o.customer_id, o.order_id;
     ELSIF t.kind = 'back_in_stock' THEN
-        -- an item available again since the last run, for customers who viewed or carted it
-        -- (or another variant of its product) within interest_days and did not buy it
+        -- an item available again since the last run, in the customer's size: for customers who
+        -- viewed or carted it, or another variant of its product in the same size (another
+        -- colour; a product without sizes: any variant), within interest_days, and did not buy
+        -- what they looked at
         RETURN QUERY
         SELECT DISTINCT ON (e.customer_id, s.item_id) e.customer_id, s.item_id, ARRAY[s.item_id]
         FROM reco.stock s
         JOIN reco.items i ON i.item_id = s.item_id AND i.active
-        JOIN reco.items v ON v.item_id = s.item_id OR (i.group_id IS NOT NULL AND v.group_id = i.group_id)
+        JOIN reco.items v ON v.item_id = s.item_id
+             OR (i.group_id IS NOT NULL AND v.group_id = i.group_id AND (v.attributes ->> 'size') IS NOT DISTINCT FROM (i.attributes ->> 'size'))
         JOIN reco.events e ON e.item_id = v.item_id AND e.kind IN ('view', 'cart_add') AND e.customer_id IS NOT NULL
              AND e.occurred_at > now - make_interval(days => coalesce((p ->> 'interest_days')::int, 30)) AND e.occurred_at <= now
         WHERE s.back_in_stock_at > since AND s.back_in_stock_at <= now AND s.available > 0 AND NOT s.backordered

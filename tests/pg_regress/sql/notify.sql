@@ -431,3 +431,24 @@ SELECT c.subject, s.outcome FROM reco.send_due(now => '2026-05-04 09:00+00') s J
 WHERE c.subject IN ('off-sale', 'one-left') ORDER BY 1;
 SELECT subject, status, status_reason FROM reco.notification_candidates WHERE subject IN ('off-sale', 'one-left') ORDER BY 1;
 UPDATE reco.items SET active = true WHERE item_id = 'gloves';
+
+-- Back in stock in your size: a linen shirt in white S and M and blue M, all sold out. Ivy looked
+-- at the white M, Jack at the blue M, Kim at the white S; Liam looked at the white M and bought
+-- it. The white M comes back: Ivy (the item she looked at) and Jack (another colour in his size)
+-- are told; Kim (another size) and Liam (bought it) are not.
+INSERT INTO reco.items (item_id, group_id, title, category, price, currency, attributes) VALUES
+    ('shirt-m', 'shirt', 'Linen shirt', 'tops', 39, 'EUR', '{"size": "M", "color": "white"}'),
+    ('shirt-s', 'shirt', 'Linen shirt', 'tops', 39, 'EUR', '{"size": "S", "color": "white"}'),
+    ('shirt-blue-m', 'shirt', 'Linen shirt', 'tops', 39, 'EUR', '{"size": "M", "color": "blue"}');
+INSERT INTO reco.stock (item_id, available) VALUES ('shirt-m', 0), ('shirt-s', 0), ('shirt-blue-m', 0);
+INSERT INTO reco.customers (customer_id, email_opt_in) VALUES ('ivy', true), ('jack', true), ('kim', true), ('liam', true);
+SELECT count(reco.record_event(c, i, 'view', value => 60, session_id => 'shirt-' || c, occurred_at => '2026-05-10 10:00+00')) FROM (VALUES
+    ('ivy', 'shirt-m'), ('jack', 'shirt-blue-m'), ('kim', 'shirt-s'), ('liam', 'shirt-m')) x(c, i);
+SELECT count(reco.record_event('liam', 'shirt-m', 'purchase', value => 1, occurred_at => '2026-05-10 11:00+00'));
+INSERT INTO reco.triggers (name, kind, template, params, items) VALUES ('restock', 'back_in_stock', 'picks', '{"interest_days": 30}', 1);
+SELECT * FROM reco.run_triggers(now => '2026-05-11 09:00+00') WHERE trigger_name = 'restock';
+-- (the stamp is the update's own time; pinned here to the shop's clock)
+UPDATE reco.stock SET available = 5 WHERE item_id = 'shirt-m';
+UPDATE reco.stock SET back_in_stock_at = '2026-05-11 10:00+00' WHERE item_id = 'shirt-m';
+SELECT * FROM reco.run_triggers(now => '2026-05-11 12:00+00') WHERE trigger_name = 'restock';
+SELECT customer_id, subject, items, reasons FROM reco.notification_candidates WHERE trigger_name = 'restock' ORDER BY 1;
