@@ -89,17 +89,38 @@ pub fn counts(events: impl IntoIterator<Item = (usize, bool)>) -> Profile {
     p
 }
 
-/// A customer's profile as shares of the week, shrunk toward the population's: slot `s` gets
-/// `(c_s + k·p_s) / (Σc + k)` with `p` the population's shares (uniform when it has no data), so
-/// a customer with three opens is not ruled by them; then smoothed over the neighbouring hours
-/// (¼, ½, ¼, around the week), since a habit at 19:00 says something about 18:00 and 20:00.
+/// How many times a customer's own events their hour-of-day profile weighs in each hour of the
+/// week (see [`shrunk`]).
+pub const DAY_POOL: f64 = 1.0;
+
+/// A customer's profile as shares of the week, shrunk in two steps, so that a customer with
+/// three opens is not ruled by them and one open at an odd hour on one weekday does not outweigh
+/// a habit seen on the other days:
+/// - the customer's hour of day (their events pooled over the seven days) toward the
+///   population's: `q_h = (d_h + k·P_h) / (Σd + k)`, with `P` the population's shares per hour of
+///   day (uniform when it has no data);
+/// - each hour of the week toward that, spread over the days as the population spreads the hour:
+///   slot `s` (hour `h`) gets `(c_s + m·q_h·w_s) / (Σc + m)` with `w_s` the population's share of
+///   hour `h` that falls on the slot's day (1/7 without data) and `m = DAY_POOL·Σc + k`;
+///
+/// then smoothed over the neighbouring hours (¼, ½, ¼, around the week), since a habit at 19:00
+/// says something about 18:00 and 20:00. The shares sum to one.
 pub fn shrunk(customer: &Profile, population: &Profile, k: f64) -> Profile {
     let ptotal: f64 = population.iter().sum();
     let ctotal: f64 = customer.iter().sum();
+    let pshare = |s: usize| if ptotal > 0.0 { population[s] / ptotal } else { 1.0 / SLOTS as f64 };
+    let (mut pday, mut cday) = ([0.0; 24], [0.0; 24]);
+    for s in 0..SLOTS {
+        pday[s % 24] += pshare(s);
+        cday[s % 24] += customer[s];
+    }
+    let m = DAY_POOL * ctotal + k;
     let mut raw = [0.0; SLOTS];
     for s in 0..SLOTS {
-        let prior = if ptotal > 0.0 { population[s] / ptotal } else { 1.0 / SLOTS as f64 };
-        raw[s] = (customer[s] + k * prior) / (ctotal + k).max(f64::MIN_POSITIVE);
+        let h = s % 24;
+        let q = (cday[h] + k * pday[h]) / (ctotal + k).max(f64::MIN_POSITIVE);
+        let w = if pday[h] > 0.0 { pshare(s) / pday[h] } else { 1.0 / 7.0 };
+        raw[s] = (customer[s] + m * q * w) / (ctotal + m).max(f64::MIN_POSITIVE);
     }
     let mut out = [0.0; SLOTS];
     for s in 0..SLOTS {
@@ -228,6 +249,26 @@ mod tests {
 
     fn local(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    #[test]
+    fn a_habit_of_other_days_outweighs_one_odd_hour_and_a_weekend_habit_still_shows() {
+        // the population at 09:00 on weekdays
+        let population = counts((0..5).flat_map(|d| std::iter::repeat_n((d * 24 + 9, false), 50)));
+        let quiet = (22, 7);
+        // 20:00 on Mondays, Tuesdays, Thursdays and Fridays for eight weeks, and once, on a
+        // Wednesday, an open at 15:00: a Wednesday's slot is 20:00 (counted by the hour of the
+        // week alone, it was 15:00)
+        let mut events: Vec<(usize, bool)> = (0..8).flat_map(|_| [0, 1, 3, 4].map(|d| (d * 24 + 20, false))).collect();
+        events.push((2 * 24 + 15, false));
+        let wednesday = local("2026-03-04 07:00");
+        assert_eq!(best_local(wednesday, &shrunk(&counts(events), &population, PRIOR_EVENTS), quiet, 24, 0.0, 0.5), local("2026-03-04 20:00"));
+        // weekdays at 20:00 and Saturdays at 10:00, every week for eight weeks: a Saturday's
+        // slot is 10:00, a Monday's 20:00
+        let habit = counts((0..8).flat_map(|_| (0..5).map(|d| (d * 24 + 20, false)).chain([(5 * 24 + 10, false)])));
+        let scores = shrunk(&habit, &population, PRIOR_EVENTS);
+        assert_eq!(best_local(local("2026-03-07 07:00"), &scores, quiet, 15, 0.0, 0.5), local("2026-03-07 10:00"));
+        assert_eq!(best_local(local("2026-03-02 07:00"), &scores, quiet, 15, 0.0, 0.5), local("2026-03-02 20:00"));
     }
 
     #[test]
