@@ -114,13 +114,14 @@ pub fn shrunk(customer: &Profile, population: &Profile, k: f64) -> Profile {
         pday[s % 24] += pshare(s);
         cday[s % 24] += customer[s];
     }
+    // the customer's hour of day, shrunk toward the population's
+    let q: [f64; 24] = std::array::from_fn(|h| (cday[h] + k * pday[h]) / (ctotal + k).max(f64::MIN_POSITIVE));
     let m = DAY_POOL * ctotal + k;
     let mut raw = [0.0; SLOTS];
     for s in 0..SLOTS {
         let h = s % 24;
-        let q = (cday[h] + k * pday[h]) / (ctotal + k).max(f64::MIN_POSITIVE);
         let w = if pday[h] > 0.0 { pshare(s) / pday[h] } else { 1.0 / 7.0 };
-        raw[s] = (customer[s] + m * q * w) / (ctotal + m).max(f64::MIN_POSITIVE);
+        raw[s] = (customer[s] + m * q[h] * w) / (ctotal + m).max(f64::MIN_POSITIVE);
     }
     let mut out = [0.0; SLOTS];
     for s in 0..SLOTS {
