@@ -92,6 +92,12 @@ pub struct Params {
     /// a hybrid's blend: at most this many more blends served on the holdout, each a step (a
     /// tenth of the weight moved) from the best so far ([`evaluate_served`])
     pub blend_steps: usize,
+    /// with `tune` auto, a search that ran this many hours ago or less is reused instead of run
+    /// again (read by the SQL glue, [`reuses_search`]); 0 = search at every training
+    pub retune_hours: f64,
+    /// a hybrid's blend chosen before (the reused search's): served on the holdout as it is,
+    /// instead of being chosen there. Set by the SQL glue, never a JSON key.
+    pub blend: Option<[f32; 4]>,
     /// the keys the caller set (a search keeps them as given)
     pub given: Vec<String>,
 }
@@ -104,6 +110,15 @@ pub enum Tune {
     On,
     /// the whole search when the data is small enough for the budget ([`Tune::runs`]), else none
     Auto,
+}
+
+/// Whether a training with `p` reuses the search of the deployed model of its kind instead of
+/// searching (the SQL glue then passes that model's values and blend, [`super::tune::reuse`] and
+/// [`Params::blend`]): with `tune` "auto" only (`true` always searches, `false` never does),
+/// with evaluation, and when that search ran `age_hours` ago, at most `retune_hours` (0: never).
+/// `None`: no model of the kind is deployed, or none of its trainings searched.
+pub fn reuses_search(p: &Params, age_hours: Option<f64>) -> bool {
+    p.tune == Tune::Auto && p.evaluate && p.retune_hours > 0.0 && age_hours.is_some_and(|a| (0.0..=p.retune_hours).contains(&a))
 }
 
 /// Interactions × trials a search is assumed to get through per second of budget. Measured
@@ -149,13 +164,15 @@ impl Default for Params {
             tune: Tune::Auto,
             tune_budget_s: 60.0,
             blend_steps: 8,
+            retune_hours: 24.0,
+            blend: None,
             given: Vec::new(),
         }
     }
 }
 
 /// Every accepted key: (name, what it is).
-pub const PARAM_KEYS: [(&str, &str); 24] = [
+pub const PARAM_KEYS: [(&str, &str); 25] = [
     ("factors", "ALS latent factors (1..1024, default 64)"),
     ("regularization", "ALS L2 regularization (>= 0, default 0.05)"),
     ("alpha", "ALS confidence slope: c = 1 + alpha * weight (> 0, default 2)"),
@@ -180,6 +197,10 @@ pub const PARAM_KEYS: [(&str, &str); 24] = [
     ("tune", "search hyper-parameters on the holdout: true, false, or \"auto\" (the default: when the whole search fits in tune_budget_s)"),
     ("tune_budget_s", "the search's time budget in seconds (1..86400, default 60)"),
     ("blend_steps", "hybrid: more blends served on the holdout, each a step from the best so far (0..100, default 8)"),
+    (
+        "retune_hours",
+        "with tune \"auto\": reuse the deployed model's searched hyper-parameters and blend when its search ran at most this many hours ago (0..87600, default 24; 0 = search every time)",
+    ),
 ];
 
 fn num(v: &Value, key: &str, lo: f64, hi: f64) -> Result<f64> {
@@ -257,6 +278,7 @@ impl Params {
                 }
                 "tune_budget_s" => p.tune_budget_s = num(v, key, 1.0, 86_400.0)?,
                 "blend_steps" => p.blend_steps = int(v, key, 0.0, 100.0)?,
+                "retune_hours" => p.retune_hours = num(v, key, 0.0, 87_600.0)?,
                 other => {
                     return Err(Error::invalid(format!("training parameter {} is not known", show(other)))
                         .at(format!("$.{other}"))
@@ -279,7 +301,7 @@ impl Params {
             "seed": self.seed, "report_loss": self.als.report_loss, "window_days": self.window_days, "hnsw": self.hnsw,
             "history_neighbors": self.history_neighbors, "history_shrinkage": self.history_shrinkage,
             "tune": match self.tune { Tune::On => Value::Bool(true), Tune::Off => Value::Bool(false), Tune::Auto => Value::String("auto".into()) },
-            "tune_budget_s": self.tune_budget_s, "blend_steps": self.blend_steps,
+            "tune_budget_s": self.tune_budget_s, "blend_steps": self.blend_steps, "retune_hours": self.retune_hours,
         })
     }
 }
@@ -355,7 +377,8 @@ pub fn merge(b: &[Vec<Neighbor>], s: &[Vec<Neighbor>], h: &[Vec<Neighbor>], n_it
 /// What `reco.recommend` would have served on the holdout (see [`offline`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServedReport {
-    /// per member (in [`hybrid::MEMBERS`] order) served alone, when trained
+    /// per member (in [`hybrid::MEMBERS`] order) served alone, when trained (none when the blend
+    /// was given, [`Params::blend`])
     pub members: [Option<Summary>; 4],
     /// the model's own served list: the chosen blend, for a hybrid
     pub model: Summary,
@@ -403,6 +426,12 @@ fn evaluate_served(
         (s, each)
     };
     let present = trained_members(t);
+    // a blend chosen before (a reused search's): served as it is, the one evaluation of the run,
+    // when every member it weighs was trained
+    if let Some(w) = p.blend.filter(|w| kind == Kind::Hybrid && (0..4).all(|i| w[i] == 0.0 || present[i])) {
+        let (model, _) = served(w, &mut tried);
+        return (w, ServedReport { members: [None; 4], model, tried, climb_from: 1 });
+    }
     let alone: [Option<(Summary, Vec<f64>)>; 4] =
         std::array::from_fn(|mi| present[mi].then(|| served(std::array::from_fn(|j| if j == mi { 1.0 } else { 0.0 }), &mut tried)));
     let members: [Option<Summary>; 4] = std::array::from_fn(|mi| alone[mi].as_ref().map(|x| x.0));
@@ -635,7 +664,7 @@ pub fn train<E>(
                 let (w, s) = evaluate_served(ds, &h, &set, &on_split, items, kind, &r, p, setup, exec);
                 (w, Some(s))
             }
-            None => (if kind == Kind::Hybrid { r.weights } else { kind.weights() }, None),
+            None => (if kind == Kind::Hybrid { p.blend.unwrap_or(r.weights) } else { kind.weights() }, None),
         };
         if !p.refit {
             return Ok(Trained { weights: w, report: Some(r), served, tuning, n_train: h.train.len(), n_test: h.test.len(), ..on_split });
@@ -693,6 +722,23 @@ mod tests {
         assert!(clear_gain(&many, &best));
         assert!(!clear_gain(&best, &many), "and not the other way round");
         assert!(!clear_gain(&[1.0], &[0.0]), "one customer decides nothing");
+    }
+
+    #[test]
+    fn a_search_is_reused_with_tune_auto_within_retune_hours_only() {
+        let auto = Params::default();
+        assert!(reuses_search(&auto, Some(0.0)) && reuses_search(&auto, Some(23.9)) && reuses_search(&auto, Some(24.0)));
+        assert!(!reuses_search(&auto, Some(24.1)), "older than retune_hours: search again");
+        assert!(!reuses_search(&auto, None), "nothing deployed, or it searched nothing");
+        assert!(!reuses_search(&auto, Some(-1.0)), "a search from the future (a clock set back) is not trusted");
+        assert!(!reuses_search(&Params { tune: Tune::On, ..auto.clone() }, Some(1.0)), "true always searches");
+        assert!(!reuses_search(&Params { tune: Tune::Off, ..auto.clone() }, Some(1.0)), "false never does, nor reuses");
+        assert!(!reuses_search(&Params { evaluate: false, ..auto.clone() }, Some(1.0)), "no holdout, no blend to keep");
+        assert!(!reuses_search(&Params { retune_hours: 0.0, ..auto.clone() }, Some(0.0)), "0: search every time");
+        let p = Params::from_json(json!({"retune_hours": 168}).as_object().unwrap()).unwrap();
+        assert!(reuses_search(&p, Some(100.0)));
+        assert!(Params::from_json(json!({"retune_hours": -1}).as_object().unwrap()).unwrap_err().message.contains("retune_hours"));
+        assert!(Params::from_json(json!({"retune_hours": "1 day"}).as_object().unwrap()).is_err());
     }
 
     #[test]

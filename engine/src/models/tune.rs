@@ -85,6 +85,24 @@ const POPULARITY_KNOBS: [Knob; 1] = [Knob {
     set: |p, v| p.popularity_half_life_days = v,
 }];
 
+/// The caller's parameters (`caller`, a `reco.train` params object) with the values an earlier
+/// search chose (`searched`: the stored params of the model it trained) for each knob of `kind`'s
+/// members the caller left unset. Every knob is then given, so a training from the result
+/// searches nothing ([`planned`] is 0) and fits what the search found; the caller's own values
+/// and every other key are kept as they are.
+pub fn reuse(kind: Kind, caller: &serde_json::Map<String, Value>, searched: &serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let m = kind.members();
+    let mut out = caller.clone();
+    for (on, knobs) in [(m[3], &ALS_KNOBS[..]), (m[1], &COOCCURRENCE_KNOBS[..]), (m[0], &POPULARITY_KNOBS[..])] {
+        for k in knobs.iter().filter(|_| on) {
+            if let (false, Some(v)) = (out.contains_key(k.name), searched.get(k.name)) {
+                out.insert(k.name.to_string(), v.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The holdout a search scores on.
 pub struct Split<'a> {
     pub ds: &'a Dataset,
@@ -187,6 +205,27 @@ pub fn planned(kind: Kind, given: &[String]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reused_search_fills_the_unset_knobs_of_the_kinds_members_and_leaves_nothing_to_search() {
+        let searched = Params { als: als::Params { factors: 32, alpha: 5.0, ..als::Params::default() }, history_shrinkage: 50.0, ..Params::default() };
+        let searched = searched.to_json().as_object().unwrap().clone();
+        let caller = json!({"factors": 128, "window_days": 90}).as_object().unwrap().clone();
+        let r = reuse(Kind::Hybrid, &caller, &searched);
+        assert_eq!(r["factors"], json!(128), "the caller's value is kept");
+        assert_eq!((r["alpha"].as_f64(), r["history_shrinkage"].as_f64()), (Some(5.0), Some(50.0)), "the search's values fill the rest");
+        assert_eq!(r["window_days"], json!(90));
+        assert!(!r.contains_key("seed") && !r.contains_key("holdout"), "only the searched knobs are taken: {r:?}");
+        let p = Params::from_json(&r).unwrap();
+        assert_eq!(planned(Kind::Hybrid, &p.given), 0, "nothing left to search");
+        assert!(!p.tune.runs(Kind::Hybrid, &p.given, 1, 60.0));
+        assert_eq!((p.als.factors, p.als.alpha, p.history_shrinkage), (128, 5.0, 50.0));
+        // an ALS model takes only ALS's knobs; a search that stored nothing leaves the caller's
+        let r = reuse(Kind::Als, &serde_json::Map::new(), &searched);
+        assert_eq!(r.keys().cloned().collect::<Vec<_>>(), ["alpha", "factors", "iterations", "regularization"]);
+        assert_eq!(reuse(Kind::Hybrid, &caller, &serde_json::Map::new()), caller);
+        assert!(planned(Kind::Hybrid, &Params::from_json(&reuse(Kind::Hybrid, &caller, &serde_json::Map::new())).unwrap().given) > 0);
+    }
 
     #[test]
     fn every_knob_reads_back_what_it_sets() {

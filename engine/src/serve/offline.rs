@@ -343,6 +343,31 @@ mod tests {
     }
 
     #[test]
+    fn a_blend_chosen_before_is_served_as_it_is_and_is_the_runs_only_served_evaluation() {
+        let (ds, items, ids, settings) = small_demo();
+        let setup = Setup { item_ids: &ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };
+        let end = END_MS * 1000 - PG_EPOCH_UNIX_MICROS;
+        let run = |blend: Option<[f32; 4]>| {
+            let p = Params { refit: false, eval_users: 300, blend, ..Params::default() };
+            pipeline::train(&ds, &items, end, Kind::Hybrid, &p, Some(&setup), Exec::default(), |_| Ok::<_, ()>(())).unwrap()
+        };
+        let chosen = run(None);
+        let s = chosen.served.clone().unwrap();
+        assert!(s.tried.len() > 1, "a choice serves several blends: {s:?}");
+        // the blend that choice made, passed back: served once, the same lists, the same figure
+        let again = run(Some(chosen.weights));
+        let r = again.served.unwrap();
+        assert_eq!(again.weights, chosen.weights);
+        assert_eq!(r.tried, vec![(chosen.weights, s.model.ndcg)], "one blend served, as the choice served it");
+        assert_eq!((r.model, r.climb_from), (s.model, 1));
+        assert!(r.members.iter().all(Option::is_none), "no member served alone");
+        // any other blend is served as given, even one the choice would not make
+        let other = [0.0, 0.0, 0.0, 1.0];
+        let t = run(Some(other));
+        assert_eq!((t.weights, t.served.unwrap().tried.len()), (other, 1));
+    }
+
+    #[test]
     fn the_served_blend_search_climbs_one_step_at_a_time_and_keeps_only_what_serves_better() {
         let (ds, items, ids, settings) = small_demo();
         let setup = Setup { item_ids: &ids, settings: &settings, tuning: &DEFAULT_TUNING, placement: Placement::default(), history_events: 200 };

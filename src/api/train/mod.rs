@@ -94,10 +94,67 @@ fn blend_json(w: &[f32; 4]) -> Value {
 }
 
 fn parse_params(params: Option<Payload>) -> (Params, Value) {
-    let o = Payload::object_arg(params, "params", r#"{"factors": 64, "iterations": 15}"#);
-    let p = Params::from_json(&o).or_raise();
+    let (p, _) = parse_object(params);
     let effective = p.to_json();
     (p, effective)
+}
+
+fn parse_object(params: Option<Payload>) -> (Params, Map<String, Value>) {
+    let o = Payload::object_arg(params, "params", r#"{"factors": 64, "iterations": 15}"#);
+    (Params::from_json(&o).or_raise(), o)
+}
+
+/// A search reused: the deployed model that ran it (or reused it in turn), when it ran, and how
+/// many hours before this training.
+struct Reused {
+    from: i64,
+    searched_at: String,
+    age_hours: f64,
+}
+
+/// With `tune` "auto", the search of the deployed model of `kind` when it ran at most
+/// `retune_hours` ago (reco_engine::models::pipeline::reuses_search): `p` again with that
+/// model's values for the knobs `caller` left unset, and its blend. A scheduled retrain then
+/// fits what the last search found instead of searching and choosing the blend again.
+fn reuse_search(kind: Kind, caller: &Map<String, Value>, p: Params) -> (Params, Option<Reused>) {
+    if !pipeline::reuses_search(&p, Some(0.0)) {
+        return (p, None);
+    }
+    // the search ran in the training of the model that reports it (its finished_at, written by
+    // the training backend on the clock now() reads here), or that model reused an earlier one
+    // (searched_at)
+    let row = Spi::connect(|c| {
+        let r = c
+            .select(
+                "WITH m AS (SELECT model_id, params, blend, coalesce((metrics->'tuning'->>'searched_at')::timestamptz, finished_at) AS searched_at
+                              FROM reco.models WHERE status = 'deployed' AND kind = $1 AND metrics ? 'tuning')
+                 SELECT model_id, params, blend, to_jsonb(searched_at) #>> '{}', extract(epoch FROM now() - searched_at)::float8 / 3600 FROM m",
+                None,
+                &[DatumWithOid::from(kind.as_str())],
+            )
+            .or_raise();
+        r.into_iter()
+            .map(|r| {
+                (
+                    r.get::<i64>(1).or_raise().unwrap_or(0),
+                    r.get::<pgrx::JsonB>(2).or_raise().map(|j| j.0),
+                    r.get::<pgrx::JsonB>(3).or_raise().map(|j| j.0),
+                    r.get::<String>(4).or_raise().unwrap_or_default(),
+                    r.get::<f64>(5).or_raise(),
+                )
+            })
+            .next()
+    });
+    let Some((from, Some(Value::Object(searched)), blend, searched_at, age_hours)) = row else { return (p, None) };
+    if !pipeline::reuses_search(&p, age_hours) {
+        return (p, None);
+    }
+    let mut q = Params::from_json(&reco_engine::models::tune::reuse(kind, caller, &searched)).or_raise();
+    if kind == Kind::Hybrid {
+        let w = |m: &str| blend.as_ref().and_then(|b| b.get(m)).and_then(Value::as_f64).map(|x| x as f32);
+        q.blend = MEMBERS.iter().map(|m| w(m)).collect::<Option<Vec<f32>>>().and_then(|v| <[f32; 4]>::try_from(v).ok());
+    }
+    (q, Some(Reused { from, searched_at, age_hours: age_hours.unwrap_or(0.0) }))
 }
 
 /// Trains a model of `kind` with `params` (see docs/reference.md for every key) and returns its
@@ -108,7 +165,9 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
     crate::api::citus_one_connection_per_node();
     let kind =
         Kind::parse(crate::api::required(kind, "kind", "pass a value: hybrid, als, cooccurrence, content, popularity")).map_err(|e| e.at("kind")).or_raise();
-    let (p, effective) = parse_params(params);
+    let (p, caller) = parse_object(params);
+    let (p, reused) = reuse_search(kind, &caller, p);
+    let effective = p.to_json();
     // refused before anything is recorded when it would not fit
     let estimate = crate::api::budget::check(&format!("reco.train('{}')", kind.as_str()), &budget::training(shape(p.window_days), kind, &p, threads()));
     let started = Instant::now();
@@ -121,6 +180,12 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
         let (rss0, _) = memory(true);
         let mut progress = notices(&label, started);
         progress(&estimate);
+        if let Some(r) = &reused {
+            progress(&format!(
+                "reusing the hyper-parameters and blend of model {} (searched {:.1} h ago; a search runs again after retune_hours, {})",
+                r.from, r.age_hours, p.retune_hours
+            ));
+        }
         let l = load(p.window_days, &mut progress);
         if l.ds.events.is_empty() {
             raise(
@@ -140,7 +205,11 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
             progress(&format!("demand forecast for {forecast} items"));
         }
         let (_, peak) = memory(false);
-        let metrics = metrics_json(kind, &t, &p);
+        let mut metrics = metrics_json(kind, &t, &p);
+        if let (Some(r), Some(Value::Object(o))) = (&reused, metrics.as_mut()) {
+            let values = reco_engine::models::tune::reuse(kind, &Map::new(), p.to_json().as_object().unwrap_or(&Map::new()));
+            o.insert("tuning".into(), json!({"reused_from": r.from, "searched_at": r.searched_at, "chosen": values}));
+        }
         Spi::run_with_args(
             "UPDATE reco.models SET status = 'ready', params = $2, data_from = $3, data_to = $4, n_customers = $5, n_items = $6,
                     n_events = $7, n_interactions = $8, train_seconds = $9, peak_memory_bytes = $10, metrics = $11, blend = $12,

@@ -157,4 +157,46 @@ SET ROLE reco_admin;
 SELECT try($$SET reco.training_memory_limit = 0$$);
 SELECT try($$SELECT reco.train('popularity', '{"evaluate": false}')$$) AS admin_trains_within_the_default;
 RESET ROLE;
+
+-- a scheduled retrain (tune "auto", the default) reuses the search of the deployed model of its
+-- kind when that search ran within retune_hours (default 24): the hyper-parameters and the blend
+-- it chose, no trial and one blend served on the holdout
+SELECT reco.train('hybrid', '{"report_loss": false}') AS warm \gset
+SELECT (w.metrics->'tuning'->>'reused_from')::bigint = :hybrid AS reused_from_deployed,
+       (w.metrics->'tuning'->>'searched_at')::timestamptz = h.finished_at AS searched_when_it_trained,
+       NOT w.metrics->'tuning' ? 'tried' AS searched_nothing,
+       jsonb_array_length(w.metrics->'blends_tried') AS blends_served,
+       w.blend = h.blend AS same_blend,
+       (SELECT bool_and(w.params->k = h.params->k) FROM unnest(array['factors', 'regularization', 'alpha', 'iterations',
+               'history_shrinkage', 'neighbors', 'popularity_half_life_days']) k) AS same_values,
+       w.metrics->'tuning'->'chosen' = h.metrics->'tuning'->'chosen' AS recorded
+FROM reco.models w, reco.models h WHERE w.model_id = :warm AND h.model_id = :hybrid;
+-- deployed in turn, it passes the same search on (as the admin role, which trains on a schedule)
+SELECT reco.deploy(:warm) = :warm AS deployed_warm;
+SET ROLE reco_admin;
+SELECT reco.train('hybrid', '{"report_loss": false}') AS warm2 \gset
+RESET ROLE;
+SELECT (metrics->'tuning'->>'reused_from')::bigint = :warm AS reused_from_warm,
+       (metrics->'tuning'->>'searched_at')::timestamptz = (SELECT finished_at FROM reco.models WHERE model_id = :hybrid) AS same_search,
+       jsonb_array_length(metrics->'blends_tried') AS blends_served
+FROM reco.models WHERE model_id = :warm2;
+SELECT reco.deploy(:warm2) = :warm2 AS deployed_warm2;
+-- a search 25 hours old is run again, unless retune_hours allows it; true always searches, and
+-- retune_hours 0 searches at every training
+UPDATE reco.models SET metrics = jsonb_set(metrics, '{tuning,searched_at}', to_jsonb(now() - interval '25 hours')) WHERE model_id = :warm2;
+SELECT reco.train('hybrid', '{"report_loss": false}') AS aged \gset
+SELECT reco.train('hybrid', '{"report_loss": false, "retune_hours": 48}') AS allowed \gset
+SELECT reco.train('hybrid', '{"report_loss": false, "tune": true, "retune_hours": 48}') AS forced \gset
+SELECT reco.train('hybrid', '{"report_loss": false, "retune_hours": 0}') AS every_time \gset
+SELECT CASE model_id WHEN :aged THEN 'aged' WHEN :allowed THEN 'retune_hours 48' WHEN :forced THEN 'tune true'
+                     ELSE 'retune_hours 0' END AS training,
+       metrics->'tuning' ? 'tried' AS searched, coalesce((metrics->'tuning'->>'reused_from')::bigint = :warm2, false) AS reused,
+       jsonb_array_length(metrics->'blends_tried') > 1 AS blend_chosen
+FROM reco.models WHERE model_id IN (:aged, :allowed, :forced, :every_time) ORDER BY model_id;
+-- a deployed model that searched nothing (tune false) has nothing to pass on: auto decides as
+-- before (this small data: a search)
+SELECT reco.deploy(:als) = :als AS deployed_als;
+SELECT reco.train('als', '{"factors": 8, "report_loss": false}') AS als2 \gset
+SELECT metrics->'tuning' ? 'tried' AS searched, params->>'factors' AS factors FROM reco.models WHERE model_id = :als2;
+SELECT try($$SELECT reco.train('als', '{"retune_hours": -1}')$$);
 RESET client_min_messages;
