@@ -171,6 +171,7 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
     // refused before anything is recorded when it would not fit
     let estimate = crate::api::budget::check(&format!("reco.train('{}')", kind.as_str()), &budget::training(shape(p.window_days), kind, &p, threads()));
     let started = Instant::now();
+    let _slice = SliceGuard::new();
     crate::api::registry::reap_orphans();
     let model_id: i64 = Spi::get_one("SELECT nextval('reco.models_model_id_seq')").or_raise().unwrap_or(0);
     crate::api::registry::lock(model_id);
@@ -267,6 +268,7 @@ fn evaluate(params: default!(Option<Payload>, "'{}'")) -> JsonbText {
     p.refit = false;
     let estimate = crate::api::budget::check("reco.evaluate()", &budget::training(shape(p.window_days), Kind::Hybrid, &p, threads()));
     let started = Instant::now();
+    let _slice = SliceGuard::new();
     let mut progress = notices("evaluate", started);
     progress(&estimate);
     let l = load(p.window_days, &mut progress);

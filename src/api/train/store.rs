@@ -9,12 +9,22 @@ pub(super) const CUSTOMER_VECTORS_SQL: &str =
 
 /// The model's HNSW index on a space, built by reco._index_item_vectors (owned by the owner of
 /// reco.item_vectors, so that reco_admin can train without owning the table).
+/// While the training yields to serving (`reco.training_nice` above 0) the build runs on the
+/// backend alone: pgvector's parallel build workers are processes the postmaster starts at full
+/// priority, and on a small server they took every core from serving for the build's seconds.
 pub(super) fn hnsw(model_id: i64, space: &str, dims: usize) {
+    let workers = crate::gucs::setting(c"max_parallel_maintenance_workers").filter(|_| crate::gucs::TRAINING_NICE.get() > 0);
+    if workers.is_some() {
+        Spi::run("SELECT set_config('max_parallel_maintenance_workers', '0', true)").or_raise();
+    }
     Spi::run_with_args(
         "SELECT reco._index_item_vectors($1, $2, $3)",
         &[DatumWithOid::from(model_id), DatumWithOid::from(space), DatumWithOid::from(dims as i32)],
     )
     .or_raise();
+    if let Some(v) = workers {
+        Spi::run_with_args("SELECT set_config('max_parallel_maintenance_workers', $1, true)", &[DatumWithOid::from(v.as_str())]).or_raise();
+    }
 }
 
 /// A space's HNSW index (ALS by inner product, content by cosine) and, for a catalogue served

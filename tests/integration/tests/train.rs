@@ -86,9 +86,26 @@ fn thread_nices(pid: i32) -> (Vec<Sched>, Option<Sched>) {
     (pool, own)
 }
 
+/// Each of a backend's threads (whether it is the backend's own, its name, its EEVDF slice in
+/// ns) as /proc shows it: empty before Linux 6.12, whose /proc/…/sched has no se.slice.
+fn thread_slices(pid: i32) -> Vec<(bool, String, i64)> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default().trim().to_string();
+        let sched = std::fs::read_to_string(task.path().join("sched")).unwrap_or_default();
+        let slice = sched.lines().find(|l| l.starts_with("se.slice")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse().ok());
+        if let Some(slice) = slice {
+            out.push((task.file_name().to_str() == Some(&pid.to_string()), comm, slice));
+        }
+    }
+    out
+}
+
 #[test]
 fn the_training_threads_run_at_reco_training_nice_and_the_backend_keeps_its_priority() {
     let (db, _) = demo_deployed("it_train_nice");
+    // the backend's own EEVDF slice as it sees it, from /proc (Linux 6.12 on; None before)
+    const OWN_SLICE: &str = r"SELECT substring(pg_read_file('/proc/self/sched'), 'se\.slice\s*:\s*(\d+)')::bigint";
     // 7: a nice value; 20: the idle scheduling class (SCHED_IDLE, policy 5) at the nice value 0
     for (setting, expected) in [(7, (7, 0)), (20, (0, 5))] {
         let h = {
@@ -96,7 +113,11 @@ fn the_training_threads_run_at_reco_training_nice_and_the_backend_keeps_its_prio
             std::thread::spawn(move || {
                 let mut b = connect(&db);
                 b.batch_execute(&format!("SET reco.training_threads = 2; SET reco.training_nice = {setting}"))?;
-                b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 200}')", &[]).map(|r| r.get::<_, i64>(0))
+                let before: Option<i64> = b.query_one(OWN_SLICE, &[])?.get(0);
+                let id = b.query_one("SELECT reco.train('hybrid', '{\"iterations\": 200}')", &[]).map(|r| r.get::<_, i64>(0))?;
+                // the backend's slice is its own again once the training ends
+                assert_eq!(b.query_one(OWN_SLICE, &[])?.get::<_, Option<i64>>(0), before, "the backend's slice after the training");
+                Ok::<i64, postgres::Error>(id)
             })
         };
         let mut a = connect(&db);
@@ -118,6 +139,19 @@ fn the_training_threads_run_at_reco_training_nice_and_the_backend_keeps_its_prio
         };
         assert_eq!(pool, [expected, expected], "each training thread at reco.training_nice = {setting}");
         assert_eq!(own, Some((0, 0)), "the backend's own thread keeps its priority and class");
+        // while it yields, the training asks for the kernel's longest slice (100 ms) on its threads
+        // (not in the idle class, which has none) and its backend: a serving backend, at the
+        // default slice, then takes the CPU from them as soon as it wakes (Linux 6.12 on, where
+        // /proc shows se.slice)
+        let slices = thread_slices(pid);
+        if !slices.is_empty() {
+            let long = 100_000_000;
+            for (own, comm, slice) in &slices {
+                if *own || comm.starts_with("pg_reco train") && setting != 20 {
+                    assert_eq!(*slice, long, "{comm}'s slice while training at reco.training_nice = {setting}");
+                }
+            }
+        }
         // (a training in the idle class need not be waited for)
         if setting == 20 {
             a.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap();
