@@ -11,6 +11,7 @@ pub mod notify;
 pub mod prefs;
 pub mod privacy;
 pub mod registry;
+pub mod sched;
 pub mod scope;
 pub mod serve;
 pub mod standardize;

@@ -122,13 +122,13 @@ fn reuse_search(kind: Kind, caller: &Map<String, Value>, p: Params) -> (Params, 
     }
     // the search ran in the training of the model that reports it (its finished_at, written by
     // the training backend on the clock now() reads here), or that model reused an earlier one
-    // (searched_at)
+    // (searched_at); read as text and parsed here, so that a value someone wrote by hand that is
+    // no timestamp means a search, not a failed training
     let row = Spi::connect(|c| {
         let r = c
             .select(
-                "WITH m AS (SELECT model_id, params, blend, coalesce((metrics->'tuning'->>'searched_at')::timestamptz, finished_at) AS searched_at
-                              FROM reco.models WHERE status = 'deployed' AND kind = $1 AND metrics ? 'tuning')
-                 SELECT model_id, params, blend, to_jsonb(searched_at) #>> '{}', extract(epoch FROM now() - searched_at)::float8 / 3600 FROM m",
+                "SELECT model_id, params, blend, metrics->'tuning'->>'searched_at', to_jsonb(finished_at) #>> '{}', to_jsonb(now()) #>> '{}'
+                   FROM reco.models WHERE status = 'deployed' AND kind = $1 AND metrics ? 'tuning'",
                 None,
                 &[DatumWithOid::from(kind.as_str())],
             )
@@ -139,22 +139,38 @@ fn reuse_search(kind: Kind, caller: &Map<String, Value>, p: Params) -> (Params, 
                     r.get::<i64>(1).or_raise().unwrap_or(0),
                     r.get::<pgrx::JsonB>(2).or_raise().map(|j| j.0),
                     r.get::<pgrx::JsonB>(3).or_raise().map(|j| j.0),
-                    r.get::<String>(4).or_raise().unwrap_or_default(),
-                    r.get::<f64>(5).or_raise(),
+                    r.get::<String>(4).or_raise().or(r.get::<String>(5).or_raise()),
+                    r.get::<String>(6).or_raise().unwrap_or_default(),
                 )
             })
             .next()
     });
-    let Some((from, Some(Value::Object(searched)), blend, searched_at, age_hours)) = row else { return (p, None) };
-    if !pipeline::reuses_search(&p, age_hours) {
+    let Some((from, Some(Value::Object(searched)), blend, searched_at, now)) = row else { return (p, None) };
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    let (Some(then), Some(now)) = (searched_at.as_deref().and_then(at), at(&now)) else {
+        pgrx::warning!(
+            "the deployed {} model's search time {} is not a timestamp: searching again",
+            kind.as_str(),
+            searched_at.as_deref().map_or("(none)".into(), |s| format!("'{s}'"))
+        );
+        return (p, None);
+    };
+    let age_hours = (now - then).num_milliseconds() as f64 / 3_600_000.0;
+    if !pipeline::reuses_search(&p, Some(age_hours)) {
         return (p, None);
     }
-    let mut q = Params::from_json(&reco_engine::models::tune::reuse(kind, caller, &searched)).or_raise();
+    let mut q = match Params::from_json(&reco_engine::models::tune::reuse(kind, caller, &searched)) {
+        Ok(q) => q,
+        Err(e) => {
+            pgrx::warning!("the deployed {} model's parameters (model {from}) cannot be reused ({e}): searching again", kind.as_str());
+            return (p, None);
+        }
+    };
     if kind == Kind::Hybrid {
         let w = |m: &str| blend.as_ref().and_then(|b| b.get(m)).and_then(Value::as_f64).map(|x| x as f32);
         q.blend = MEMBERS.iter().map(|m| w(m)).collect::<Option<Vec<f32>>>().and_then(|v| <[f32; 4]>::try_from(v).ok());
     }
-    (q, Some(Reused { from, searched_at, age_hours: age_hours.unwrap_or(0.0) }))
+    (q, Some(Reused { from, searched_at: searched_at.unwrap_or_default(), age_hours }))
 }
 
 /// Trains a model of `kind` with `params` (see docs/reference.md for every key) and returns its
@@ -171,7 +187,8 @@ fn train(kind: default!(Option<&str>, "'hybrid'"), params: default!(Option<Paylo
     // refused before anything is recorded when it would not fit
     let estimate = crate::api::budget::check(&format!("reco.train('{}')", kind.as_str()), &budget::training(shape(p.window_days), kind, &p, threads()));
     let started = Instant::now();
-    let _slice = SliceGuard::new();
+    // while it yields, the backend's own thread too asks for the longest slice (src/api/sched.rs)
+    let _slice = crate::api::sched::LongSlice::new(crate::gucs::TRAINING_NICE.get() > 0);
     crate::api::registry::reap_orphans();
     let model_id: i64 = Spi::get_one("SELECT nextval('reco.models_model_id_seq')").or_raise().unwrap_or(0);
     crate::api::registry::lock(model_id);
@@ -268,7 +285,8 @@ fn evaluate(params: default!(Option<Payload>, "'{}'")) -> JsonbText {
     p.refit = false;
     let estimate = crate::api::budget::check("reco.evaluate()", &budget::training(shape(p.window_days), Kind::Hybrid, &p, threads()));
     let started = Instant::now();
-    let _slice = SliceGuard::new();
+    // while it yields, the backend's own thread too asks for the longest slice (src/api/sched.rs)
+    let _slice = crate::api::sched::LongSlice::new(crate::gucs::TRAINING_NICE.get() > 0);
     let mut progress = notices("evaluate", started);
     progress(&estimate);
     let l = load(p.window_days, &mut progress);

@@ -50,80 +50,13 @@ pub(super) fn pool() -> rayon::ThreadPool {
             unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice.min(19)) };
         }
         if nice > 0 {
-            set_slice(TRAINING_SLICE_NS);
+            crate::api::sched::set_slice(crate::api::sched::LONGEST_NS);
         }
     };
     let p = crate::api::signals_blocked(|| {
         rayon::ThreadPoolBuilder::new().num_threads(n).thread_name(|i| format!("pg_reco train {i}")).start_handler(lower).build()
     });
     p.unwrap_or_else(|e| raise(Error::new(ErrorKind::LimitExceeded, format!("could not start {n} training threads: {e}")).hint("lower reco.training_threads")))
-}
-
-/// The EEVDF time slice (Linux 6.12 on: a fair task's `sched_runtime`) a training's threads and
-/// its backend ask for while `reco.training_nice` is above 0: the longest the kernel takes. A
-/// task that wakes with a shorter slice (every serving backend, at the kernel's default of a
-/// millisecond or two) then takes the CPU from them at once, where it waited out the rest of
-/// their slice before; their share of the CPU is unchanged. Older kernels ignore the value.
-const TRAINING_SLICE_NS: u64 = 100_000_000;
-
-/// The kernel's `struct sched_attr` (its first version, 56 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct SchedAttr {
-    size: u32,
-    policy: u32,
-    flags: u64,
-    nice: i32,
-    priority: u32,
-    runtime: u64,
-    deadline: u64,
-    period: u64,
-    util_min: u32,
-    util_max: u32,
-}
-
-/// The calling thread's scheduling attributes.
-fn sched_attr() -> Option<SchedAttr> {
-    let mut a = SchedAttr::default();
-    let size = std::mem::size_of::<SchedAttr>() as libc::c_uint;
-    // SAFETY: sched_getattr of the calling thread (pid 0) writes at most `size` bytes into `a`, a
-    // live local of that size
-    (unsafe { libc::syscall(libc::SYS_sched_getattr, 0, &raw mut a, size, 0) } == 0).then_some(a)
-}
-
-/// Asks for a slice of `ns` (0: the kernel's default) for the calling thread, keeping its policy
-/// and nice value; only fair policies (SCHED_OTHER, SCHED_BATCH) have a slice. Returns the
-/// slice it had, for [`SliceGuard`]; nothing changes when the kernel refuses.
-fn set_slice(ns: u64) -> Option<u64> {
-    let mut a = sched_attr()?;
-    if !matches!(a.policy as i32, libc::SCHED_OTHER | libc::SCHED_BATCH) || a.runtime == ns {
-        return None;
-    }
-    let before = a.runtime;
-    a.size = std::mem::size_of::<SchedAttr>() as u32;
-    a.runtime = ns;
-    // SAFETY: sched_setattr of the calling thread reads `a`, a live local, during the call; a
-    // fair task may always ask for another slice (it changes when it runs, not how much)
-    (unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &raw const a, 0) } == 0).then_some(before)
-}
-
-/// The backend's own thread at [`TRAINING_SLICE_NS`] while a training yields
-/// (`reco.training_nice` above 0), and back to its slice when dropped (also when the training
-/// fails: an error unwinds through the frame that holds it).
-pub(super) struct SliceGuard(Option<u64>);
-
-impl SliceGuard {
-    pub(super) fn new() -> Self {
-        SliceGuard(if crate::gucs::TRAINING_NICE.get() > 0 { set_slice(TRAINING_SLICE_NS) } else { None })
-    }
-}
-
-impl Drop for SliceGuard {
-    fn drop(&mut self) {
-        if let Some(before) = self.0 {
-            set_slice(before);
-        }
-    }
 }
 
 /// The backend's resident memory now and at its peak (bytes), from /proc; the peak is reset

@@ -193,6 +193,11 @@ SELECT CASE model_id WHEN :aged THEN 'aged' WHEN :allowed THEN 'retune_hours 48'
        metrics->'tuning' ? 'tried' AS searched, coalesce((metrics->'tuning'->>'reused_from')::bigint = :warm2, false) AS reused,
        jsonb_array_length(metrics->'blends_tried') > 1 AS blend_chosen
 FROM reco.models WHERE model_id IN (:aged, :allowed, :forced, :every_time) ORDER BY model_id;
+-- a search time that is no timestamp (someone wrote it by hand) means a search and a warning,
+-- not a failed training (it failed with 22007 before)
+UPDATE reco.models SET metrics = jsonb_set(metrics, '{tuning,searched_at}', '"last tuesday"') WHERE model_id = :warm2;
+SELECT reco.train('hybrid', '{"report_loss": false, "retune_hours": 48}') AS garbled \gset
+SELECT metrics->'tuning' ? 'tried' AS searched FROM reco.models WHERE model_id = :garbled;
 -- a deployed model that searched nothing (tune false) has nothing to pass on: auto decides as
 -- before (this small data: a search)
 SELECT reco.deploy(:als) = :als AS deployed_als;
