@@ -13,18 +13,33 @@ pub(super) const CUSTOMER_VECTORS_SQL: &str =
 /// backend alone: pgvector's parallel build workers are processes the postmaster starts at full
 /// priority, and on a small server they took every core from serving for the build's seconds.
 pub(super) fn hnsw(model_id: i64, space: &str, dims: usize) {
-    let workers = crate::gucs::setting(c"max_parallel_maintenance_workers").filter(|_| crate::gucs::TRAINING_NICE.get() > 0);
-    if workers.is_some() {
-        Spi::run("SELECT set_config('max_parallel_maintenance_workers', '0', true)").or_raise();
+    let serial = if crate::gucs::TRAINING_NICE.get() > 0 { vec![(c"max_parallel_maintenance_workers", "0".to_string())] } else { vec![] };
+    with_local_settings(&serial, || {
+        Spi::run_with_args(
+            "SELECT reco._index_item_vectors($1, $2, $3)",
+            &[DatumWithOid::from(model_id), DatumWithOid::from(space), DatumWithOid::from(dims as i32)],
+        )
+        .or_raise()
+    });
+}
+
+/// Runs `f` with each of `settings` set for this transaction, then puts back the values they had
+/// (an error rolls back the training's subtransaction, which puts them back too).
+fn with_local_settings<R>(settings: &[(&std::ffi::CStr, String)], f: impl FnOnce() -> R) -> R {
+    let set = |name: &std::ffi::CStr, value: &str| {
+        Spi::run_with_args("SELECT set_config($1, $2, true)", &[DatumWithOid::from(name.to_str().unwrap_or_default()), DatumWithOid::from(value)]).or_raise()
+    };
+    let before: Vec<_> = settings.iter().map(|(name, _)| (*name, crate::gucs::setting(name))).collect();
+    for (name, value) in settings {
+        set(name, value);
     }
-    Spi::run_with_args(
-        "SELECT reco._index_item_vectors($1, $2, $3)",
-        &[DatumWithOid::from(model_id), DatumWithOid::from(space), DatumWithOid::from(dims as i32)],
-    )
-    .or_raise();
-    if let Some(v) = workers {
-        Spi::run_with_args("SELECT set_config('max_parallel_maintenance_workers', $1, true)", &[DatumWithOid::from(v.as_str())]).or_raise();
+    let r = f();
+    for (name, value) in &before {
+        if let Some(v) = value {
+            set(name, v);
+        }
     }
+    r
 }
 
 /// A space's HNSW index (ALS by inner product, content by cosine) and, for a catalogue served
@@ -132,27 +147,23 @@ fn hnsw_knn(model_id: i64, space: &str, dims: usize, items: &Interner, out: KnnC
     // the vectors were written by this transaction, after the statistics: without enable_sort
     // off the planner sorts every item's whole space instead of searching the index
     // (quadratic); and a search returns at most hnsw.ef_search items
-    let restore = [("enable_sort", crate::gucs::setting(c"enable_sort")), ("hnsw.ef_search", crate::gucs::setting(c"hnsw.ef_search"))];
-    Spi::run("SELECT set_config('enable_sort', 'off', true)").or_raise();
+    let mut settings = vec![(c"enable_sort", "off".to_string())];
     if crate::api::hnsw::ef_search() <= KNN {
-        Spi::run(&format!("SELECT set_config('hnsw.ef_search', '{}', true)", KNN + 1)).or_raise();
+        settings.push((c"hnsw.ef_search", (KNN + 1).to_string()));
     }
-    Spi::connect(|c| {
-        crate::api::scan(c, &sql, &[], 10_000, |r| {
-            let Some(id) = r.get::<String>(1).or_raise() else { return };
-            let Some(no) = items.get(&id) else { return };
-            let list: Vec<Option<String>> = r.get(2).or_raise().unwrap_or_default();
-            flat.extend(list.iter().flatten().filter_map(|n| items.get(n)).filter(|&n| n != no).take(KNN).map(|n| n as i32));
-            ends.push(flat.len() as i32);
-            nos.push(no as i32);
-            ids.push(id);
-        });
+    with_local_settings(&settings, || {
+        Spi::connect(|c| {
+            crate::api::scan(c, &sql, &[], 10_000, |r| {
+                let Some(id) = r.get::<String>(1).or_raise() else { return };
+                let Some(no) = items.get(&id) else { return };
+                let list: Vec<Option<String>> = r.get(2).or_raise().unwrap_or_default();
+                flat.extend(list.iter().flatten().filter_map(|n| items.get(n)).filter(|&n| n != no).take(KNN).map(|n| n as i32));
+                ends.push(flat.len() as i32);
+                nos.push(no as i32);
+                ids.push(id);
+            });
+        })
     });
-    for (name, value) in &restore {
-        if let Some(v) = value {
-            Spi::run_with_args("SELECT set_config($1, $2, true)", &[DatumWithOid::from(*name), DatumWithOid::from(v.as_str())]).or_raise();
-        }
-    }
 }
 
 /// Writes what the model needs for scoring.
